@@ -1,0 +1,538 @@
+//! Key-encryption keys (KEKs), catalog field keys and blind-index keys, per care provider.
+//!
+//! [`KeyProvider`] is the seam for key storage: the embedded backend [`KeyFileProvider`]
+//! keeps keys in owner-only files; a PKCS#11 HSM backend implements the same trait with
+//! non-extractable keys. No key material ever leaves a provider: callers hand in data keys
+//! and field values and get back wrapped keys, sealed fields and index values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
+use callvault_types::{CareProvider, RecordingId};
+use zeroize::Zeroizing;
+
+use crate::DataKey;
+use crate::envelope::DekId;
+use crate::secret::{read_secret_file, write_secret_file};
+
+/// Format byte of a wrapped data key. Do not change.
+pub const WRAPPED_DEK_V1: u8 = 1;
+/// Format byte of a sealed catalog field. Do not change.
+pub const SEALED_FIELD_V1: u8 = 1;
+/// Domain label of data-key wrapping associated data. Do not change.
+const WRAP_LABEL: &[u8] = b"callvault.dek-wrap.v1";
+/// Domain label of field sealing associated data. Do not change.
+const FIELD_LABEL: &[u8] = b"callvault.field.v1";
+/// Domain label of blind-index input. Do not change.
+const BIDX_LABEL: &[u8] = b"callvault.bidx.v1";
+/// First line of every key file. Do not change.
+const KEY_FILE_MAGIC: &str = "callvault-key v1";
+
+/// Errors of key storage and key use.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A key file can be read by group or others.
+    #[error(
+        "refusing to use key file {path}: mode {mode:04o} lets group or others access it; run `chmod 600 {path}`"
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Reading or writing a key file failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A key file's content is not a callvault key.
+    #[error("key file {0} is malformed")]
+    Malformed(PathBuf),
+    /// No keys exist for this care provider.
+    #[error("no keys for care provider {0}")]
+    UnknownCareProvider(String),
+    /// The wrapped key names a KEK version that is not present.
+    #[error("care provider {care_provider} has no key-encryption key version {version}")]
+    UnknownKekVersion {
+        /// Care provider.
+        care_provider: String,
+        /// Missing version.
+        version: u32,
+    },
+    /// A wrapped key or sealed field failed authentication, or has a bad format.
+    #[error("wrapped key or sealed field failed authentication")]
+    Unwrap,
+    /// The random generator or a primitive failed.
+    #[error("cryptographic primitive failed")]
+    Primitive,
+}
+
+impl KeyError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Version of a care provider's key-encryption key; increases by one on every rotation.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct KekVersion(pub u32);
+
+/// A data key wrapped under a KEK version.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WrappedDek {
+    /// KEK version that wrapped it.
+    pub kek_version: KekVersion,
+    /// `0x01 ‖ nonce (12) ‖ AES-256-GCM(DEK) (32) ‖ tag (16)`.
+    pub bytes: Vec<u8>,
+}
+
+/// What a wrapped data key is bound to (part of the wrapping's associated data).
+#[derive(Clone, Copy, Debug)]
+pub struct WrapBinding {
+    /// The recording the key encrypts.
+    pub recording_id: RecordingId,
+    /// The key's id, as in the blob header.
+    pub dek_id: DekId,
+}
+
+/// Catalog fields that are sealed and blind-indexed. Labels are stable: do not change.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum FieldKind {
+    /// A patient id in canonical form.
+    PatientId,
+    /// A caller's E.164 number.
+    CallerNumber,
+    /// Free text that may identify a patient (reasons, comments).
+    FreeText,
+}
+
+impl FieldKind {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::PatientId => b"patient-id",
+            Self::CallerNumber => b"caller-number",
+            Self::FreeText => b"free-text",
+        }
+    }
+}
+
+/// A keyed blind index (HMAC-SHA-256) of a field value, for equality search.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct BlindIndex(pub [u8; 32]);
+
+/// A KEK as listed by `keys list`: never the key itself.
+#[derive(Clone, Debug)]
+pub struct KekInfo {
+    /// Owner.
+    pub care_provider: CareProvider,
+    /// Version.
+    pub version: KekVersion,
+    /// Whether this is the version new wraps use.
+    pub current: bool,
+}
+
+/// Storage and use of per-care-provider keys. Implementations keep key material inside.
+pub trait KeyProvider: Send + Sync + fmt::Debug {
+    /// Name of the backend, for `status`.
+    fn backend(&self) -> &'static str;
+    /// Creates the keys of a care provider if it has none (idempotent).
+    fn ensure_care_provider(&self, cp: &CareProvider) -> Result<(), KeyError>;
+    /// The KEK version new wraps use.
+    fn current_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError>;
+    /// Wraps a data key under the current KEK.
+    fn wrap_dek(
+        &self,
+        cp: &CareProvider,
+        dek: &DataKey,
+        binding: &WrapBinding,
+    ) -> Result<WrappedDek, KeyError>;
+    /// Unwraps a data key; fails if the binding differs from the one it was wrapped with.
+    fn unwrap_dek(
+        &self,
+        cp: &CareProvider,
+        wrapped: &WrappedDek,
+        binding: &WrapBinding,
+    ) -> Result<DataKey, KeyError>;
+    /// Adds a new KEK version and makes it current. Old versions stay for unwrapping.
+    fn rotate_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError>;
+    /// Every KEK of every care provider.
+    fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError>;
+    /// Encrypts a catalog field; `context` (e.g. the recording id) is bound as associated data.
+    fn seal_field(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        context: &[u8],
+        value: &[u8],
+    ) -> Result<Vec<u8>, KeyError>;
+    /// Decrypts a catalog field sealed with the same kind and context.
+    fn open_field(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        context: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+    /// The blind index of a field value.
+    fn blind_index(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        value: &[u8],
+    ) -> Result<BlindIndex, KeyError>;
+}
+
+struct CareProviderKeys {
+    keks: BTreeMap<u32, LessSafeKey>,
+    field: LessSafeKey,
+    index: hmac::Key,
+}
+
+/// Embedded key backend: one directory per care provider under a key directory, each key in
+/// its own owner-only (0600) file. Opening refuses any key file group or others can read.
+pub struct KeyFileProvider {
+    dir: PathBuf,
+    keys: RwLock<HashMap<CareProvider, CareProviderKeys>>,
+}
+
+impl fmt::Debug for KeyFileProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFileProvider")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn aes_key(bytes: &[u8]) -> Result<LessSafeKey, KeyError> {
+    UnboundKey::new(&AES_256_GCM, bytes)
+        .map(LessSafeKey::new)
+        .map_err(|_| KeyError::Primitive)
+}
+
+fn seal(key: &LessSafeKey, version: u8, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    crate::random_bytes(&mut nonce).map_err(|_| KeyError::Primitive)?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
+    out.push(version);
+    out.extend_from_slice(&nonce);
+    let mut body = plaintext.to_vec();
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut body,
+        )
+        .map_err(|_| KeyError::Primitive)?;
+    out.extend_from_slice(&body);
+    out.extend_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+fn open(
+    key: &LessSafeKey,
+    version: u8,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != version {
+        return Err(KeyError::Unwrap);
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+    let mut body = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
+    let len = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut body,
+        )
+        .map_err(|_| KeyError::Unwrap)?
+        .len();
+    body.truncate(len);
+    Ok(body)
+}
+
+fn wrap_aad(cp: &CareProvider, version: KekVersion, b: &WrapBinding) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(96);
+    aad.extend_from_slice(WRAP_LABEL);
+    aad.push(0);
+    aad.extend_from_slice(cp.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.0.to_be_bytes());
+    aad.extend_from_slice(b.recording_id.as_bytes());
+    aad.extend_from_slice(&b.dek_id.0);
+    aad
+}
+
+fn field_aad(kind: FieldKind, context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + context.len());
+    aad.extend_from_slice(FIELD_LABEL);
+    aad.push(0);
+    aad.extend_from_slice(kind.label());
+    aad.push(0);
+    aad.extend_from_slice(context);
+    aad
+}
+
+fn kek_file_name(version: u32) -> String {
+    format!("kek-v{version:06}.key")
+}
+
+fn write_key_file(path: &Path, kind: &str) -> Result<(), KeyError> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    crate::random_bytes(&mut *raw).map_err(|_| KeyError::Primitive)?;
+    let text = Zeroizing::new(format!("{KEY_FILE_MAGIC} {kind}\n{}\n", hex::encode(*raw)));
+    write_secret_file(path, text.as_bytes())
+}
+
+fn read_key_file(path: &Path, kind: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let text = read_secret_file(path)?;
+    let text = std::str::from_utf8(&text).map_err(|_| KeyError::Malformed(path.to_owned()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(&format!("{KEY_FILE_MAGIC} {kind}")) {
+        return Err(KeyError::Malformed(path.to_owned()));
+    }
+    let raw = lines
+        .next()
+        .and_then(|h| hex::decode(h.trim()).ok())
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| KeyError::Malformed(path.to_owned()))?;
+    Ok(Zeroizing::new(raw))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| KeyError::io(dir, e))
+}
+
+impl KeyFileProvider {
+    /// Opens (creating if needed) a key directory and loads every care provider in it.
+    /// Fails if any key file is readable by group or others.
+    pub fn open(dir: &Path) -> Result<Self, KeyError> {
+        create_private_dir(dir)?;
+        crate::secret::check_secret_file_mode(dir)?;
+        let mut keys = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| KeyError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(cp) = CareProvider::parse(&name) else {
+                continue;
+            };
+            keys.insert(cp, Self::load_care_provider(&entry.path())?);
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            keys: RwLock::new(keys),
+        })
+    }
+
+    fn load_care_provider(dir: &Path) -> Result<CareProviderKeys, KeyError> {
+        crate::secret::check_secret_file_mode(dir)?;
+        let mut keks = BTreeMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| KeyError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(v) = name
+                .strip_prefix("kek-v")
+                .and_then(|r| r.strip_suffix(".key"))
+            {
+                let version: u32 = v.parse().map_err(|_| KeyError::Malformed(entry.path()))?;
+                let raw = read_key_file(&entry.path(), "kek")?;
+                keks.insert(version, aes_key(&raw)?);
+            }
+        }
+        if keks.is_empty() {
+            return Err(KeyError::Malformed(dir.join(kek_file_name(1))));
+        }
+        let field = aes_key(&read_key_file(&dir.join("field.key"), "field")?)?;
+        let index_raw = read_key_file(&dir.join("index.key"), "index")?;
+        let index = hmac::Key::new(hmac::HMAC_SHA256, &index_raw);
+        Ok(CareProviderKeys { keks, field, index })
+    }
+
+    fn with_keys<T>(
+        &self,
+        cp: &CareProvider,
+        f: impl FnOnce(&CareProviderKeys) -> Result<T, KeyError>,
+    ) -> Result<T, KeyError> {
+        let guard = self.keys.read().map_err(|_| KeyError::Primitive)?;
+        let keys = guard
+            .get(cp)
+            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
+        f(keys)
+    }
+}
+
+impl KeyProvider for KeyFileProvider {
+    fn backend(&self) -> &'static str {
+        "key-files"
+    }
+
+    fn ensure_care_provider(&self, cp: &CareProvider) -> Result<(), KeyError> {
+        let mut guard = self.keys.write().map_err(|_| KeyError::Primitive)?;
+        if guard.contains_key(cp) {
+            return Ok(());
+        }
+        let dir = self.dir.join(cp.as_str());
+        create_private_dir(&dir)?;
+        for (file, kind) in [
+            (kek_file_name(1), "kek"),
+            ("field.key".to_owned(), "field"),
+            ("index.key".to_owned(), "index"),
+        ] {
+            let path = dir.join(file);
+            if !path.exists() {
+                write_key_file(&path, kind)?;
+            }
+        }
+        guard.insert(cp.clone(), Self::load_care_provider(&dir)?);
+        Ok(())
+    }
+
+    fn current_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError> {
+        self.with_keys(cp, |k| {
+            k.keks
+                .keys()
+                .next_back()
+                .map(|v| KekVersion(*v))
+                .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))
+        })
+    }
+
+    fn wrap_dek(
+        &self,
+        cp: &CareProvider,
+        dek: &DataKey,
+        binding: &WrapBinding,
+    ) -> Result<WrappedDek, KeyError> {
+        self.with_keys(cp, |k| {
+            let (version, kek) = k
+                .keks
+                .iter()
+                .next_back()
+                .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
+            let version = KekVersion(*version);
+            let aad = wrap_aad(cp, version, binding);
+            Ok(WrappedDek {
+                kek_version: version,
+                bytes: seal(kek, WRAPPED_DEK_V1, &aad, dek.expose_bytes())?,
+            })
+        })
+    }
+
+    fn unwrap_dek(
+        &self,
+        cp: &CareProvider,
+        wrapped: &WrappedDek,
+        binding: &WrapBinding,
+    ) -> Result<DataKey, KeyError> {
+        self.with_keys(cp, |k| {
+            let kek =
+                k.keks
+                    .get(&wrapped.kek_version.0)
+                    .ok_or_else(|| KeyError::UnknownKekVersion {
+                        care_provider: cp.to_string(),
+                        version: wrapped.kek_version.0,
+                    })?;
+            let aad = wrap_aad(cp, wrapped.kek_version, binding);
+            let raw = open(kek, WRAPPED_DEK_V1, &aad, &wrapped.bytes)?;
+            let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
+            Ok(DataKey::from_bytes(bytes))
+        })
+    }
+
+    fn rotate_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError> {
+        let mut guard = self.keys.write().map_err(|_| KeyError::Primitive)?;
+        let keys = guard
+            .get_mut(cp)
+            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
+        let next = keys.keks.keys().next_back().copied().unwrap_or(0) + 1;
+        let path = self.dir.join(cp.as_str()).join(kek_file_name(next));
+        write_key_file(&path, "kek")?;
+        let raw = read_key_file(&path, "kek")?;
+        keys.keks.insert(next, aes_key(&raw)?);
+        Ok(KekVersion(next))
+    }
+
+    fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError> {
+        let guard = self.keys.read().map_err(|_| KeyError::Primitive)?;
+        let mut out = Vec::new();
+        for (cp, keys) in guard.iter() {
+            let current = keys.keks.keys().next_back().copied();
+            for v in keys.keks.keys() {
+                out.push(KekInfo {
+                    care_provider: cp.clone(),
+                    version: KekVersion(*v),
+                    current: Some(*v) == current,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.care_provider, a.version).cmp(&(&b.care_provider, b.version)));
+        Ok(out)
+    }
+
+    fn seal_field(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        context: &[u8],
+        value: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        self.with_keys(cp, |k| {
+            seal(&k.field, SEALED_FIELD_V1, &field_aad(kind, context), value)
+        })
+    }
+
+    fn open_field(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        context: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.with_keys(cp, |k| {
+            open(&k.field, SEALED_FIELD_V1, &field_aad(kind, context), sealed)
+        })
+    }
+
+    fn blind_index(
+        &self,
+        cp: &CareProvider,
+        kind: FieldKind,
+        value: &[u8],
+    ) -> Result<BlindIndex, KeyError> {
+        self.with_keys(cp, |k| {
+            let mut ctx = hmac::Context::with_key(&k.index);
+            ctx.update(BIDX_LABEL);
+            ctx.update(&[0]);
+            ctx.update(kind.label());
+            ctx.update(&[0]);
+            ctx.update(value);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ctx.sign().as_ref());
+            Ok(BlindIndex(out))
+        })
+    }
+}
