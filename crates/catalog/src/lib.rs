@@ -1,1 +1,80 @@
-//! placeholder
+//! The catalog: what the vault holds, where, under which key — and the audit log.
+//!
+//! [`Catalog`] is the seam for the database. Every write is a [`Change`]: one or more
+//! [`Mutation`]s plus at least one audit event, committed in one transaction — a change
+//! without its audit event cannot be expressed, and cannot commit without it. Concurrent
+//! changes are batched into shared transactions (group commit) by one writer thread.
+//!
+//! The catalog never sees plaintext patient data or keys: identifying fields arrive sealed
+//! with their blind indexes, data keys arrive wrapped.
+
+mod error;
+mod model;
+mod schema;
+mod sqlite;
+
+pub use error::CatalogError;
+pub use model::{
+    CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
+    RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
+};
+pub use sqlite::{SqliteCatalog, raw_connection};
+
+use callvault_audit::merkle::Hash;
+use callvault_types::{CallId, CareProvider, RecordingId};
+
+/// Called with each audit leaf: index, encoded event, stored leaf hash.
+pub type AuditLeafVisitor<'a> = dyn FnMut(u64, &[u8], &Hash) -> Result<(), CatalogError> + 'a;
+
+/// Access to the catalog. Implemented by SQLite (embedded) and, later, PostgreSQL.
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    /// Commits a change and its audit events atomically. Returns the events' leaf indexes.
+    fn commit(&self, change: Change) -> Result<Committed, CatalogError>;
+    /// One recording.
+    fn recording(&self, id: &RecordingId) -> Result<Option<RecordingRow>, CatalogError>;
+    /// A care provider's recording with a given telephony call id.
+    fn recording_by_call(
+        &self,
+        cp: &CareProvider,
+        call_id: &CallId,
+    ) -> Result<Option<RecordingRow>, CatalogError>;
+    /// Recordings of a care provider whose patient blind index matches.
+    fn recordings_by_patient(
+        &self,
+        cp: &CareProvider,
+        patient_bidx: &[u8; 32],
+    ) -> Result<Vec<RecordingRow>, CatalogError>;
+    /// Visits every recording in id order.
+    fn for_each_recording(
+        &self,
+        f: &mut dyn FnMut(RecordingRow) -> Result<(), CatalogError>,
+    ) -> Result<(), CatalogError>;
+    /// Ids and wrapped keys of a care provider's recordings under an older KEK version.
+    fn recordings_below_kek(
+        &self,
+        cp: &CareProvider,
+        version: u32,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, CatalogError>;
+    /// Where a recording is stored.
+    fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError>;
+    /// Repair tasks not yet done.
+    fn open_repair_tasks(&self) -> Result<Vec<RepairTask>, CatalogError>;
+    /// Number of audit events (the Merkle tree size).
+    fn audit_size(&self) -> Result<u64, CatalogError>;
+    /// Visits audit leaves `start..end` in order: index, encoded event, stored leaf hash.
+    fn for_each_audit_leaf(
+        &self,
+        start: u64,
+        end: u64,
+        f: &mut AuditLeafVisitor<'_>,
+    ) -> Result<(), CatalogError>;
+    /// Stored leaf hashes `0..end` (for proofs).
+    fn audit_leaf_hashes(&self, end: u64) -> Result<Vec<Hash>, CatalogError>;
+    /// The newest signed checkpoint.
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, CatalogError>;
+    /// Every stored checkpoint, oldest first.
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, CatalogError>;
+    /// Counts for `status`.
+    fn stats(&self) -> Result<CatalogStats, CatalogError>;
+}

@@ -1,1 +1,20 @@
-//! placeholder
+//! The vault: the operations of callvault over keys, sites, catalog and audit log.
+//!
+//! [`Vault`] ties the layers together. It is the only place where a data key meets a blob:
+//! ingest encrypts while streaming to every site at once, and catalogs the recording in the
+//! same transaction as its audit event; `verify` checks both sites, the catalog and the
+//! audit tree; key rotation re-wraps data keys without touching audio.
+
+pub mod config;
+pub mod demo;
+mod error;
+pub mod import;
+pub mod manifest;
+mod vault;
+pub mod verify;
+pub mod wav;
+
+pub use error::VaultError;
+pub use vault::{
+    CallMeta, IngestOutcome, StatusReport, Vault, blob_key, operator as vault_operator,
+};

@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+/// Errors of blob stores.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// A site name is not valid.
+    #[error("invalid site name {0:?}: use 1-32 characters of a-z, 0-9 and -")]
+    InvalidSiteName(String),
+    /// An object key is not valid.
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    /// The object does not exist.
+    #[error("site {site}: object {key} not found")]
+    NotFound {
+        /// Site.
+        site: String,
+        /// Key.
+        key: String,
+    },
+    /// The requested range is outside the object.
+    #[error("site {site}: range {start}..{end} outside object {key} of {len} bytes")]
+    RangeOutOfBounds {
+        /// Site.
+        site: String,
+        /// Key.
+        key: String,
+        /// Start.
+        start: u64,
+        /// End.
+        end: u64,
+        /// Object length.
+        len: u64,
+    },
+    /// A file-system operation failed.
+    #[error("site {site}: {op} {path}: {source}")]
+    Io {
+        /// Site.
+        site: String,
+        /// What was being done.
+        op: &'static str,
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A site's writer stopped before the upload finished.
+    #[error("site {0}: writer stopped unexpectedly")]
+    WriterGone(String),
+}

@@ -1,0 +1,196 @@
+//! Blob store conformance suite (run against every backend) and replication tests.
+
+use std::sync::Arc;
+
+use callvault_blobstore::{
+    BlobError, BlobKey, BlobStore, DirStore, PutOutcome, SiteId, put_bytes, replicate,
+};
+
+/// Makes a directory unwritable even for root: `chattr +i` when running as root (mode bits
+/// do not stop root), mode 0555 otherwise. Returns an undo guard.
+#[derive(Debug)]
+pub struct Unwritable(std::path::PathBuf);
+
+impl Unwritable {
+    pub fn new(dir: &std::path::Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        if std::fs::write(dir.join(".probe"), b"x").is_ok() {
+            let _ = std::fs::remove_file(dir.join(".probe"));
+            let st = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .expect("chattr (e2fsprogs) is needed to make a directory unwritable for root");
+            assert!(st.success(), "chattr +i failed");
+        }
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+fn key(s: &str) -> BlobKey {
+    BlobKey::parse(s).expect("key")
+}
+
+/// The behaviour every `BlobStore` backend must have.
+fn conformance(store: &dyn BlobStore) {
+    let k = key("rec/0a/0a1b2c3d.cvr");
+    assert_eq!(store.head(&k).expect("head"), None);
+    assert!(matches!(
+        store.get_range(&k, 0..1),
+        Err(BlobError::NotFound { .. })
+    ));
+
+    // Streamed put, then ranged reads.
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let mut put = store.begin_put(&k).expect("begin");
+    for c in data.chunks(65_536) {
+        put.write(c).expect("write");
+    }
+    assert_eq!(put.commit().expect("commit"), PutOutcome::Created);
+    assert_eq!(store.head(&k).expect("head"), Some(data.len() as u64));
+    for (a, b) in [
+        (0u64, 0u64),
+        (0, 1),
+        (65_535, 65_537),
+        (199_999, 200_000),
+        (0, 200_000),
+    ] {
+        assert_eq!(
+            store.get_range(&k, a..b).expect("range"),
+            data[a as usize..b as usize],
+            "{a}..{b}"
+        );
+    }
+    assert!(matches!(
+        store.get_range(&k, 199_999..200_001),
+        Err(BlobError::RangeOutOfBounds { len: 200_000, .. })
+    ));
+
+    // Never overwritten.
+    assert_eq!(
+        put_bytes(store, &k, b"other").expect("put"),
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(store.get_range(&k, 0..5).expect("range"), data[..5]);
+
+    // An abandoned upload leaves nothing.
+    let k2 = key("rec/0b/abandoned.cvr");
+    {
+        let mut put = store.begin_put(&k2).expect("begin");
+        put.write(b"partial").expect("write");
+    }
+    assert_eq!(store.head(&k2).expect("head"), None);
+
+    // List and delete.
+    put_bytes(store, &key("rec/0c/second.cvr"), b"x").expect("put");
+    let mut listed = store.list().expect("list");
+    listed.sort();
+    assert_eq!(listed, vec![k.clone(), key("rec/0c/second.cvr")]);
+    store.delete(&k).expect("delete");
+    store.delete(&k).expect("delete twice is fine");
+    assert_eq!(store.head(&k).expect("head"), None);
+}
+
+#[test]
+fn dir_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = DirStore::open(SiteId::parse("a").expect("site"), dir.path()).expect("open");
+    conformance(&store);
+    // Nothing left in tmp/.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn keys_and_site_names_are_validated() {
+    for bad in ["", "/abs", "a//b", "../x", "a/./b", "UPPER", "sp ace"] {
+        assert!(BlobKey::parse(bad).is_err(), "{bad:?}");
+    }
+    for bad in ["", "A", "site_1", &"x".repeat(33)] {
+        assert!(SiteId::parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn stale_uploads_are_removed_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = SiteId::parse("a").expect("site");
+    drop(DirStore::open(site.clone(), dir.path()).expect("open"));
+    std::fs::write(dir.path().join("tmp/crashed.part"), b"ciphertext").expect("write");
+    DirStore::open(site, dir.path()).expect("reopen");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn replication_writes_every_site_and_survives_one_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a: Arc<dyn BlobStore> =
+        Arc::new(DirStore::open(SiteId::parse("a").expect("s"), &dir.path().join("a")).expect("a"));
+    let b: Arc<dyn BlobStore> =
+        Arc::new(DirStore::open(SiteId::parse("b").expect("s"), &dir.path().join("b")).expect("b"));
+    let stores = vec![a.clone(), b.clone()];
+    let chunks = || {
+        let mut v: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10_000]).collect();
+        v.reverse();
+        move || Ok::<_, std::io::Error>(v.pop())
+    };
+    let k = key("rec/ok.cvr");
+    let out = replicate(&stores, &k, chunks()).expect("replicate");
+    assert!(
+        out.iter()
+            .all(|o| matches!(o.result, Ok(PutOutcome::Created)))
+    );
+    assert_eq!(a.head(&k).expect("head"), Some(200_000));
+    assert_eq!(b.head(&k).expect("head"), Some(200_000));
+
+    // Site b cannot write: a still gets the blob, b reports its error.
+    let k2 = key("rec/half.cvr");
+    let guard = Unwritable::new(&dir.path().join("b/tmp"));
+    let out = replicate(&stores, &k2, chunks()).expect("replicate");
+    drop(guard);
+    assert!(matches!(out[0].result, Ok(PutOutcome::Created)));
+    assert!(
+        matches!(out[1].result, Err(BlobError::Io { .. })),
+        "{:?}",
+        out[1].result
+    );
+    assert_eq!(a.head(&k2).expect("head"), Some(200_000));
+    assert_eq!(b.head(&k2).expect("head"), None);
+
+    // If the producer fails, no site keeps anything.
+    let k3 = key("rec/failed.cvr");
+    let mut n = 0;
+    let err = replicate(&stores, &k3, || {
+        n += 1;
+        if n < 3 {
+            Ok(Some(vec![1u8; 1000]))
+        } else {
+            Err("input broke")
+        }
+    })
+    .expect_err("producer error");
+    assert_eq!(err, "input broke");
+    assert_eq!(a.head(&k3).expect("head"), None);
+    assert_eq!(b.head(&k3).expect("head"), None);
+}

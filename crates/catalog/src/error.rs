@@ -1,0 +1,36 @@
+/// Errors of the catalog.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The database reported an error.
+    #[error("catalog database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A recording with this care provider and call id exists already.
+    #[error("care provider {care_provider} already has a recording with call id {call_id}")]
+    DuplicateCall {
+        /// Care provider.
+        care_provider: String,
+        /// Call id.
+        call_id: String,
+    },
+    /// A mutation names a recording that does not exist.
+    #[error("recording {0} is not in the catalog")]
+    UnknownRecording(String),
+    /// A stored value does not parse (the database was edited or is corrupt).
+    #[error("catalog row is corrupt: {0}")]
+    Corrupt(String),
+    /// The audit event could not be encoded.
+    #[error("audit event: {0}")]
+    Event(#[from] callvault_audit::event::EventError),
+    /// The database schema is newer than this build understands.
+    #[error("catalog schema version {found} is newer than this build's {supported}")]
+    SchemaTooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest this build knows.
+        supported: i64,
+    },
+    /// The writer thread is gone (the process is shutting down or it panicked).
+    #[error("catalog writer stopped")]
+    WriterStopped,
+}

@@ -1,0 +1,147 @@
+//! Command-line arguments as plain values (parsed by clap), before any validation.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// callvault — the secure record vault for recorded nurse-advice calls.
+///
+/// Recordings are encrypted per recording, stored at two separate sites, catalogued with
+/// identifying fields encrypted, and every change is a leaf of a signed, tamper-evident
+/// audit log.
+#[derive(Debug, Parser)]
+#[command(name = "callvault", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: configuration, keys, two site directories, catalog and
+    /// audit signing key.
+    Init {
+        /// Data directory to create.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Origin line of audit checkpoints.
+        #[arg(long, default_value = "audit.callvault.example")]
+        origin: String,
+    },
+    /// Bulk-import a legacy archive from a CSV or JSON Lines manifest. Resumable: rows
+    /// already imported are skipped.
+    Import {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Manifest (`.csv` with header, or `.jsonl`).
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// Check every recording at every site, the catalog against the sites, and the audit log
+    /// against its signed checkpoints.
+    Verify {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Also decrypt every copy and compare the plaintext hash.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Copy recordings with open repair tasks from a good site to the site lacking them.
+    Repair {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Counts, sites, under-replicated recordings, key versions, latest checkpoint.
+    Status {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// The audit log: checkpoints, verification, proofs.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Key-encryption keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create (or reuse) a demo data directory with generated recordings for two care
+    /// providers, import and verify them, and print the status.
+    Demo {
+        /// Data directory.
+        #[arg(long, default_value = "demo-data")]
+        data_dir: PathBuf,
+        /// Number of generated recordings.
+        #[arg(long, default_value_t = 12)]
+        recordings: usize,
+    },
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Sign and store a checkpoint of the whole audit log.
+    Checkpoint {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Recompute the audit tree and check it against every signed checkpoint.
+    Verify {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Print an inclusion proof (`--index`) or a consistency proof (`--old-size`) against
+    /// the latest signed checkpoint.
+    Proof {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Leaf index of the event to prove.
+        #[arg(
+            long,
+            conflicts_with = "old_size",
+            required_unless_present = "old_size"
+        )]
+        index: Option<u64>,
+        /// Size of an earlier checkpoint to prove consistent with the latest.
+        #[arg(long)]
+        old_size: Option<u64>,
+    },
+    /// Print the public verifier key of the audit log.
+    VerifierKey {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List key-encryption keys (ids and versions, never key material).
+    List {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Create a new KEK version for a care provider and re-wrap all its data keys.
+    Rotate {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Care provider HSA-ID.
+        #[arg(long)]
+        care_provider: String,
+    },
+}

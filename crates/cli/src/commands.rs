@@ -1,0 +1,329 @@
+//! Turning parsed arguments into vault operations and plain-text reports.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use callvault_types::CareProvider;
+use callvault_vault::import::{ImportSummary, RowOutcome};
+use callvault_vault::verify::VerifyReport;
+use callvault_vault::{StatusReport, Vault, demo};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::{AuditCommand, Cli, Command, KeysCommand};
+
+fn open(data_dir: &Path) -> Result<Vault> {
+    Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+fn bar(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { data_dir, origin } => {
+            let v = Vault::init(&data_dir, &origin)
+                .with_context(|| format!("initialising {}", data_dir.display()))?;
+            println!("initialised {}", data_dir.display());
+            println!("audit verifier key: {}", v.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { data_dir, manifest } => {
+            let v = open(&data_dir)?;
+            let s = import(&v, &manifest)?;
+            Ok(code(s.failures.is_empty()))
+        }
+        Command::Verify { data_dir, deep } => {
+            let v = open(&data_dir)?;
+            let r = verify(&v, deep)?;
+            Ok(code(r.is_clean()))
+        }
+        Command::Repair { data_dir } => {
+            let v = open(&data_dir)?;
+            let (done, open) = v.repair(&callvault_vault::vault_operator())?;
+            println!("repaired {done} copies; {open} repair tasks still open");
+            Ok(code(open == 0))
+        }
+        Command::Status { data_dir } => {
+            let v = open(&data_dir)?;
+            print_status(&v.status()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => audit(command),
+        Command::Keys { command } => keys(command),
+        Command::Demo {
+            data_dir,
+            recordings,
+        } => run_demo(&data_dir, recordings),
+    }
+}
+
+fn import(v: &Vault, manifest: &Path) -> Result<ImportSummary> {
+    let actor = callvault_vault::vault_operator();
+    let mut pb: Option<ProgressBar> = None;
+    let s = v
+        .import_manifest(manifest, &actor, |done, total, outcome| {
+            let pb = pb.get_or_insert_with(|| bar(total, "importing"));
+            pb.set_position(done);
+            if let RowOutcome::Failed(e) = outcome {
+                pb.println(format!("line {}: {}", e.line, e.reason));
+            }
+        })
+        .with_context(|| format!("reading manifest {}", manifest.display()))?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    println!(
+        "import: {} rows, {} imported ({} MiB), {} already imported, {} failed, {} under-replicated",
+        s.rows,
+        s.imported,
+        s.bytes / (1 << 20),
+        s.skipped,
+        s.failures.len(),
+        s.under_replicated
+    );
+    for f in &s.failures {
+        println!("  line {}: {}", f.line, f.reason);
+    }
+    if s.under_replicated > 0 {
+        println!(
+            "  under-replicated recordings have repair tasks; run `callvault repair` when the site is back"
+        );
+    }
+    Ok(s)
+}
+
+fn verify(v: &Vault, deep: bool) -> Result<VerifyReport> {
+    let total = v.catalog().stats()?.recordings;
+    let pb = bar(
+        total,
+        if deep {
+            "verifying (deep)"
+        } else {
+            "verifying"
+        },
+    );
+    let r = v.verify(deep, |n| pb.set_position(n))?;
+    pb.finish_and_clear();
+    println!(
+        "verify{}: {} recordings, {} site copies, {} audit events, {} signed checkpoints checked",
+        if deep { " --deep" } else { "" },
+        r.recordings,
+        r.copies,
+        r.audit_events,
+        r.checkpoints
+    );
+    if r.is_clean() {
+        println!("OK: no problems found");
+    } else {
+        println!("{} problem(s):", r.problems.len());
+        for p in &r.problems {
+            println!("  {p}");
+        }
+    }
+    Ok(r)
+}
+
+fn print_status(s: &StatusReport) {
+    println!("recordings:        {}", s.stats.recordings);
+    for (cp, n) in &s.stats.per_care_provider {
+        println!("  {cp}: {n}");
+    }
+    println!(
+        "audio stored:      {} MiB",
+        s.stats.plaintext_bytes / (1 << 20)
+    );
+    println!("under-replicated:  {}", s.stats.under_replicated);
+    println!("open repair tasks: {}", s.repair_tasks.len());
+    for t in &s.repair_tasks {
+        println!(
+            "  #{} recording {} site {}: {}",
+            t.id, t.recording_id, t.site, t.reason
+        );
+    }
+    println!("sites:");
+    for (name, path, n) in &s.sites {
+        println!("  {name}: {} objects at {}", n, path.display());
+    }
+    println!("keys ({}):", s.key_backend);
+    for k in &s.keks {
+        let n = s
+            .stats
+            .per_kek_version
+            .iter()
+            .find(|(c, v, _)| c == k.care_provider.as_str() && *v == k.version.0)
+            .map(|(_, _, n)| *n)
+            .unwrap_or(0);
+        println!(
+            "  {} KEK v{}{}: wraps {n} data keys",
+            k.care_provider,
+            k.version.0,
+            if k.current { " (current)" } else { "" }
+        );
+    }
+    println!("audit events:      {}", s.stats.audit_events);
+    match &s.latest_checkpoint {
+        Some(c) => println!(
+            "latest checkpoint: size {} root {} at {}",
+            c.size,
+            B64.encode(c.root_hash),
+            c.created_at
+        ),
+        None => println!("latest checkpoint: none"),
+    }
+}
+
+fn audit(cmd: AuditCommand) -> Result<ExitCode> {
+    match cmd {
+        AuditCommand::Checkpoint { data_dir } => {
+            let v = open(&data_dir)?;
+            let c = v.checkpoint()?;
+            print!("{}", c.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { data_dir } => {
+            let v = open(&data_dir)?;
+            let r = v.verify_audit_log()?;
+            println!(
+                "audit: {} events, {} signed checkpoints checked",
+                r.audit_events, r.checkpoints
+            );
+            for p in &r.problems {
+                println!("  {p}");
+            }
+            if r.is_clean() {
+                println!("OK: audit log matches every signed checkpoint");
+            }
+            Ok(code(r.is_clean()))
+        }
+        AuditCommand::Proof {
+            data_dir,
+            index,
+            old_size,
+        } => {
+            let v = open(&data_dir)?;
+            let actor = callvault_vault::vault_operator();
+            if let Some(i) = index {
+                let p = v.inclusion_proof(i)?;
+                v.record_audit_read(&actor, "inclusion proof")?;
+                println!("inclusion proof");
+                println!("index: {}", p.index);
+                println!("tree_size: {}", p.checkpoint.size);
+                println!("leaf_hash: {}", B64.encode(p.leaf_hash));
+                for h in &p.proof {
+                    println!("hash: {}", B64.encode(h));
+                }
+                println!("checkpoint:");
+                print!("{}", p.checkpoint.note);
+            } else if let Some(m) = old_size {
+                let p = v.consistency_proof(m)?;
+                v.record_audit_read(&actor, "consistency proof")?;
+                println!("consistency proof");
+                println!("old_size: {}", p.old.size);
+                println!("new_size: {}", p.new.size);
+                for h in &p.proof {
+                    println!("hash: {}", B64.encode(h));
+                }
+                println!("old checkpoint:");
+                print!("{}", p.old.note);
+                println!("new checkpoint:");
+                print!("{}", p.new.note);
+            } else {
+                bail!("give --index or --old-size");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::VerifierKey { data_dir } => {
+            println!("{}", open(&data_dir)?.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keys(cmd: KeysCommand) -> Result<ExitCode> {
+    match cmd {
+        KeysCommand::List { data_dir } => {
+            let s = open(&data_dir)?.status()?;
+            for k in &s.keks {
+                println!(
+                    "{} v{}{}",
+                    k.care_provider,
+                    k.version.0,
+                    if k.current { " current" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rotate {
+            data_dir,
+            care_provider,
+        } => {
+            let cp = CareProvider::parse(&care_provider)
+                .with_context(|| format!("--care-provider {care_provider:?}"))?;
+            let v = open(&data_dir)?;
+            let mut pb: Option<ProgressBar> = None;
+            let (version, n) =
+                v.rotate_keys(&cp, &callvault_vault::vault_operator(), |done, total| {
+                    pb.get_or_insert_with(|| bar(total, "re-wrapping"))
+                        .set_position(done);
+                })?;
+            if let Some(pb) = pb {
+                pb.finish_and_clear();
+            }
+            println!("{cp}: KEK v{version} is current; re-wrapped {n} data keys (audio untouched)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_demo(data_dir: &Path, recordings: usize) -> Result<ExitCode> {
+    let fresh = !data_dir.join(callvault_vault::config::CONFIG_FILE).exists();
+    let v = if fresh {
+        let v = Vault::init(data_dir, "audit.callvault.demo.example")?;
+        println!("created demo data directory {}", data_dir.display());
+        v
+    } else {
+        println!("reusing demo data directory {}", data_dir.display());
+        open(data_dir)?
+    };
+    let archive = data_dir.join("legacy-archive");
+    let manifest =
+        demo::write_archive(&archive, recordings, 20).context("writing the demo archive")?;
+    println!(
+        "generated {recordings} recordings for two care providers in {}",
+        archive.display()
+    );
+    for (cp, _, name) in demo::CARE_PROVIDERS {
+        println!("  {cp}  {name}");
+    }
+    let s = import(&v, &manifest)?;
+    // The plaintext archive was only the demo's input; remove it so that the data directory
+    // holds nothing readable without keys.
+    std::fs::remove_dir_all(&archive).context("removing the demo archive")?;
+    let r = verify(&v, true)?;
+    let c = v.checkpoint()?;
+    println!("signed checkpoint:");
+    print!("{}", c.note);
+    println!();
+    print_status(&v.status()?);
+    Ok(code(s.failures.is_empty() && r.is_clean()))
+}

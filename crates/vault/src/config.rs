@@ -1,0 +1,352 @@
+//! Configuration: a TOML file in the data directory (`callvault.toml`).
+//!
+//! Parsed in two steps: serde reads plain values (`RawConfig`), then `Config::from_raw`
+//! validates them into typed configuration with absolute paths.
+
+use std::path::{Path, PathBuf};
+
+use callvault_blobstore::SiteId;
+use callvault_types::CareProvider;
+use serde::Deserialize;
+
+/// Name of the configuration file inside a data directory.
+pub const CONFIG_FILE: &str = "callvault.toml";
+/// The legal minimum retention (Patient Data Act): ten years.
+pub const MIN_RETENTION_YEARS: u32 = 10;
+
+/// Why a configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading configuration {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or missing keys.
+    #[error("configuration {path}: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// Parser message (with line and column).
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    audit: RawAudit,
+    catalog: RawCatalog,
+    keys: RawKeys,
+    #[serde(default)]
+    retention: RawRetention,
+    sites: Vec<RawSite>,
+    #[serde(default)]
+    care_providers: Vec<RawCareProvider>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    origin: String,
+    signing_key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    backend: String,
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    backend: String,
+    dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    default_years: u32,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            default_years: MIN_RETENTION_YEARS,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: String,
+    backend: String,
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCareProvider {
+    hsa_id: String,
+    retention_years: u32,
+}
+
+/// One configured site.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// Site name.
+    pub name: SiteId,
+    /// Directory of the embedded backend.
+    pub path: PathBuf,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory (where the file lives); relative paths resolve against it.
+    pub data_dir: PathBuf,
+    /// Origin line of audit checkpoints.
+    pub audit_origin: String,
+    /// Audit signing key file.
+    pub audit_signing_key: PathBuf,
+    /// SQLite catalog file.
+    pub catalog_path: PathBuf,
+    /// Key directory.
+    pub keys_dir: PathBuf,
+    /// Default retention in years (at least 10).
+    pub default_retention_years: u32,
+    /// Per care provider retention (at least the default).
+    pub care_provider_retention: Vec<(CareProvider, u32)>,
+    /// Sites, at least two.
+    pub sites: Vec<SiteConfig>,
+}
+
+impl Config {
+    /// Loads `<data_dir>/callvault.toml`.
+    pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&text, data_dir, &path)
+    }
+
+    /// Parses configuration text; `file` is named in error messages.
+    pub fn parse(text: &str, data_dir: &Path, file: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::from_raw(raw, data_dir)
+    }
+
+    fn from_raw(raw: RawConfig, data_dir: &Path) -> Result<Self, ConfigError> {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                data_dir.join(p)
+            }
+        };
+        let origin = raw.audit.origin.trim();
+        if origin.is_empty() || origin.contains(char::is_whitespace) || origin != raw.audit.origin {
+            return Err(ConfigError::Invalid(
+                "audit.origin must be a non-empty name without spaces, e.g. audit.callvault.region-stockholm.example".into(),
+            ));
+        }
+        if raw.catalog.backend != "sqlite" {
+            return Err(ConfigError::Invalid(format!(
+                "catalog.backend {:?} is not available in this build; use \"sqlite\"",
+                raw.catalog.backend
+            )));
+        }
+        if raw.keys.backend != "files" {
+            return Err(ConfigError::Invalid(format!(
+                "keys.backend {:?} is not available in this build; use \"files\"",
+                raw.keys.backend
+            )));
+        }
+        if raw.retention.default_years < MIN_RETENTION_YEARS {
+            return Err(ConfigError::Invalid(format!(
+                "retention.default_years is {}; the law requires at least {MIN_RETENTION_YEARS}",
+                raw.retention.default_years
+            )));
+        }
+        let mut sites = Vec::new();
+        for s in raw.sites {
+            if s.backend != "dir" {
+                return Err(ConfigError::Invalid(format!(
+                    "site {:?}: backend {:?} is not available in this build; use \"dir\"",
+                    s.name, s.backend
+                )));
+            }
+            let name = SiteId::parse(&s.name).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            if sites.iter().any(|x: &SiteConfig| x.name == name) {
+                return Err(ConfigError::Invalid(format!(
+                    "site {name} is configured twice"
+                )));
+            }
+            sites.push(SiteConfig {
+                name,
+                path: abs(&s.path),
+            });
+        }
+        if sites.len() < 2 {
+            return Err(ConfigError::Invalid(format!(
+                "{} site(s) configured; callvault needs at least two separate sites",
+                sites.len()
+            )));
+        }
+        for (i, a) in sites.iter().enumerate() {
+            for b in &sites[i + 1..] {
+                if a.path.starts_with(&b.path) || b.path.starts_with(&a.path) {
+                    return Err(ConfigError::Invalid(format!(
+                        "sites {} and {} share a directory; each site needs its own",
+                        a.name, b.name
+                    )));
+                }
+            }
+        }
+        let mut cps = Vec::new();
+        for c in raw.care_providers {
+            let cp = CareProvider::parse(&c.hsa_id)
+                .map_err(|e| ConfigError::Invalid(format!("care provider {:?}: {e}", c.hsa_id)))?;
+            if c.retention_years < raw.retention.default_years {
+                return Err(ConfigError::Invalid(format!(
+                    "care provider {cp}: retention_years {} is shorter than the default {}; it may only be longer",
+                    c.retention_years, raw.retention.default_years
+                )));
+            }
+            cps.push((cp, c.retention_years));
+        }
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            audit_origin: raw.audit.origin,
+            audit_signing_key: abs(&raw.audit.signing_key),
+            catalog_path: abs(&raw.catalog.path),
+            keys_dir: abs(&raw.keys.dir),
+            default_retention_years: raw.retention.default_years,
+            care_provider_retention: cps,
+            sites,
+        })
+    }
+
+    /// Retention in years for a care provider.
+    pub fn retention_years(&self, cp: &CareProvider) -> u32 {
+        self.care_provider_retention
+            .iter()
+            .find(|(c, _)| c == cp)
+            .map(|(_, y)| *y)
+            .unwrap_or(self.default_retention_years)
+    }
+
+    /// The configuration `init` writes.
+    pub fn default_toml(origin: &str) -> String {
+        format!(
+            r#"# callvault configuration (embedded default: one machine, two site directories,
+# SQLite catalog, key files). Relative paths are relative to this file's directory.
+
+[audit]
+# Origin line of signed checkpoints (C2SP tlog-checkpoint).
+origin = "{origin}"
+signing_key = "keys/audit-signing.key"
+
+[catalog]
+backend = "sqlite"
+path = "catalog/catalog.sqlite3"
+
+[keys]
+backend = "files"
+dir = "keys"
+
+[retention]
+# At least 10 years (Patient Data Act). Care providers may configure longer, never shorter.
+default_years = 10
+
+# Two separate sites. In production these are two data centres.
+[[sites]]
+name = "a"
+backend = "dir"
+path = "sites/a"
+
+[[sites]]
+name = "b"
+backend = "dir"
+path = "sites/b"
+
+# [[care_providers]]
+# hsa_id = "SE2321000016-0001"
+# retention_years = 12
+"#
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/data"), Path::new("/data/callvault.toml"))
+    }
+
+    #[test]
+    fn default_config_parses() {
+        let c = parse(&Config::default_toml("audit.example")).expect("default");
+        assert_eq!(c.sites.len(), 2);
+        assert_eq!(c.catalog_path, Path::new("/data/catalog/catalog.sqlite3"));
+        assert_eq!(c.default_retention_years, 10);
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_reasons() {
+        let base = Config::default_toml("audit.example");
+        let one_site = base.replace(
+            "[[sites]]\nname = \"b\"\nbackend = \"dir\"\npath = \"sites/b\"\n",
+            "",
+        );
+        assert!(
+            parse(&one_site)
+                .expect_err("one site")
+                .to_string()
+                .contains("at least two")
+        );
+        let short = base.replace("default_years = 10", "default_years = 5");
+        assert!(
+            parse(&short)
+                .expect_err("short")
+                .to_string()
+                .contains("at least 10")
+        );
+        let unknown = format!("{base}\nbogus = 1\n");
+        assert!(matches!(parse(&unknown), Err(ConfigError::Syntax { .. })));
+        let shared = base.replace("sites/b", "sites/a/inner");
+        assert!(
+            parse(&shared)
+                .expect_err("shared")
+                .to_string()
+                .contains("share a directory")
+        );
+        let cp = format!(
+            "{base}\n[[care_providers]]\nhsa_id = \"SE2321000016-0001\"\nretention_years = 9\n"
+        );
+        assert!(
+            parse(&cp)
+                .expect_err("cp")
+                .to_string()
+                .contains("only be longer")
+        );
+    }
+}

@@ -1,0 +1,56 @@
+use callvault_blobstore::BlobError;
+use callvault_catalog::CatalogError;
+use callvault_crypto::{CryptoError, KeyError};
+
+use crate::config::ConfigError;
+
+/// Errors of vault operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Key storage or use failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Encryption or decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A site failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The audit signing key or a checkpoint is unusable.
+    #[error("audit: {0}")]
+    Audit(String),
+    /// `init` found an existing data directory.
+    #[error("{0} already holds a callvault data directory; refusing to overwrite it")]
+    AlreadyInitialised(std::path::PathBuf),
+    /// No site could store the recording; nothing was acknowledged.
+    #[error("no site could store the recording: {0}")]
+    NoSiteWritable(String),
+    /// Reading the input failed.
+    #[error("reading {path}: {source}")]
+    Input {
+        /// File.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The recording does not exist.
+    #[error("recording {0} not found")]
+    NotFound(String),
+    /// A file-system operation on the data directory failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What.
+        op: &'static str,
+        /// Path.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,318 @@
+//! Import manifests: CSV with a header, or JSON Lines, naming one recording per row.
+//!
+//! Fields: `path,call_id,care_provider,care_unit,started_at,patient_id,caller_number,nurse_hsa_id`.
+//! `started_at` is RFC 3339; `path` is relative to the manifest's folder; `caller_number`
+//! and `nurse_hsa_id` may be empty. Each row is validated on its own: a bad row is reported
+//! with its line number and reason and does not stop the others.
+
+use std::path::{Component, Path, PathBuf};
+
+use callvault_types::{CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The CSV header, in the documented order.
+pub const FIELDS: [&str; 8] = [
+    "path",
+    "call_id",
+    "care_provider",
+    "care_unit",
+    "started_at",
+    "patient_id",
+    "caller_number",
+    "nurse_hsa_id",
+];
+
+/// Why a manifest cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Reading the file failed.
+    #[error("reading manifest {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The CSV header is missing a field or has an unknown one.
+    #[error("manifest header must be {expected}; found {found}")]
+    BadHeader {
+        /// Expected header.
+        expected: String,
+        /// Found header.
+        found: String,
+    },
+    /// The file's extension is neither `.csv` nor `.jsonl`.
+    #[error("manifest {0} must end in .csv or .jsonl")]
+    UnknownFormat(PathBuf),
+}
+
+/// One valid row.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    /// 1-based line number in the manifest.
+    pub line: u64,
+    /// Absolute path of the WAV file.
+    pub path: PathBuf,
+    /// Telephony call id.
+    pub call_id: CallId,
+    /// Care provider.
+    pub care_provider: CareProvider,
+    /// Care unit.
+    pub care_unit: CareUnit,
+    /// Call start.
+    pub started_at: OffsetDateTime,
+    /// Patient.
+    pub patient: PatientId,
+    /// Caller number.
+    pub caller: Option<CallerNumber>,
+    /// Nurse.
+    pub nurse: Option<HsaId>,
+}
+
+/// A row that could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based line number.
+    pub line: u64,
+    /// What is wrong (never containing patient identifiers).
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRow {
+    path: String,
+    call_id: String,
+    care_provider: String,
+    care_unit: String,
+    started_at: String,
+    patient_id: String,
+    #[serde(default)]
+    caller_number: Option<String>,
+    #[serde(default)]
+    nurse_hsa_id: Option<String>,
+}
+
+fn validate(raw: RawRow, line: u64, base: &Path) -> Result<ManifestRow, RowError> {
+    let err = |reason: String| RowError { line, reason };
+    let rel = Path::new(&raw.path);
+    if raw.path.is_empty()
+        || rel.is_absolute()
+        || rel.components().any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(err(
+            "path must be a relative path inside the manifest's folder".into(),
+        ));
+    }
+    let call_id = CallId::parse(&raw.call_id).map_err(|e| err(format!("call_id: {e}")))?;
+    let care_provider =
+        CareProvider::parse(&raw.care_provider).map_err(|e| err(format!("care_provider: {e}")))?;
+    let care_unit = CareUnit::parse(&raw.care_unit).map_err(|e| err(format!("care_unit: {e}")))?;
+    let started_at = OffsetDateTime::parse(&raw.started_at, &Rfc3339).map_err(|e| {
+        err(format!(
+            "started_at must be RFC 3339 (e.g. 2026-03-01T08:15:00Z): {e}"
+        ))
+    })?;
+    // Never echo the patient id itself: the error text ends up in terminals and logs.
+    let patient =
+        PatientId::parse_any(&raw.patient_id).map_err(|e| err(format!("patient_id: {e}")))?;
+    let caller = match raw.caller_number.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(CallerNumber::parse(s).map_err(|e| err(format!("caller_number: {e}")))?),
+    };
+    let nurse = match raw.nurse_hsa_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(HsaId::parse(s).map_err(|e| err(format!("nurse_hsa_id: {e}")))?),
+    };
+    Ok(ManifestRow {
+        line,
+        path: base.join(rel),
+        call_id,
+        care_provider,
+        care_unit,
+        started_at,
+        patient,
+        caller,
+        nurse,
+    })
+}
+
+/// Reads a manifest (`.csv` or `.jsonl`) into valid rows and row errors, in line order.
+pub fn read(path: &Path) -> Result<Vec<Result<ManifestRow, RowError>>, ManifestError> {
+    let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => read_csv(&text, &base),
+        Some("jsonl") => Ok(read_jsonl(&text, &base)),
+        _ => Err(ManifestError::UnknownFormat(path.to_owned())),
+    }
+}
+
+fn read_csv(text: &str, base: &Path) -> Result<Vec<Result<ManifestRow, RowError>>, ManifestError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| ManifestError::BadHeader {
+            expected: FIELDS.join(","),
+            found: e.to_string(),
+        })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mut sorted_h = header.clone();
+    sorted_h.sort();
+    let mut sorted_f: Vec<String> = FIELDS.iter().map(|s| (*s).to_owned()).collect();
+    sorted_f.sort();
+    if sorted_h != sorted_f {
+        return Err(ManifestError::BadHeader {
+            expected: FIELDS.join(","),
+            found: header.join(","),
+        });
+    }
+    let headers = csv::StringRecord::from(header);
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                out.push(match rec.deserialize::<RawRow>(Some(&headers)) {
+                    Ok(raw) => validate(raw, line, base),
+                    Err(e) => Err(RowError {
+                        line,
+                        reason: csv_reason(&e),
+                    }),
+                });
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                out.push(Err(RowError {
+                    line,
+                    reason: csv_reason(&e),
+                }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("row has {len} fields; expected {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "row is not valid UTF-8".into(),
+        csv::ErrorKind::Deserialize { err, .. } => format!("row field is invalid: {}", err.kind()),
+        _ => "row is malformed CSV".into(),
+    }
+}
+
+fn read_jsonl(text: &str, base: &Path) -> Vec<Result<ManifestRow, RowError>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let line = i as u64 + 1;
+            let raw: RawRow = serde_json::from_str(l).map_err(|e| RowError {
+                line,
+                // serde_json messages name fields and types, not values.
+                reason: format!("invalid JSON row: {}", json_reason(&e)),
+            })?;
+            validate(raw, line, base)
+        })
+        .collect()
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            // Messages like "missing field `path`" or "unknown field `x`"; strip any quoted value.
+            let msg = e.to_string();
+            match msg.split_once(" at line") {
+                Some((m, _)) => m.to_owned(),
+                None => msg,
+            }
+        }
+        Category::Syntax | Category::Eof => "not a JSON object".into(),
+        Category::Io => "read error".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "path,call_id,care_provider,care_unit,started_at,patient_id,caller_number,nurse_hsa_id";
+
+    #[test]
+    fn csv_rows_are_validated_one_by_one_with_line_numbers() {
+        let text = format!(
+            "{HEADER}\n\
+             a.wav,c1,SE2321000016-0001,SE2321000016-U001,2026-03-01T08:15:00Z,19121212-1212,+46701234567,SE2321000016-N001\n\
+             b.wav,c2,SE2321000016-0001,SE2321000016-U001,2026-03-01T08:15:00Z,19121212-1213,,\n\
+             c.wav,c3,BAD,SE2321000016-U001,2026-03-01T08:15:00Z,19121212-1212,,\n\
+             /etc/passwd,c4,SE2321000016-0001,SE2321000016-U001,2026-03-01T08:15:00Z,19121212-1212,,\n\
+             d.wav,c5,SE2321000016-0001,SE2321000016-U001,yesterday,19121212-1212,,\n\
+             e.wav,c6,too,few\n"
+        );
+        let rows = read_csv(&text, Path::new("/m")).expect("read");
+        assert_eq!(rows.len(), 6);
+        let ok = rows[0].as_ref().expect("row 1");
+        assert_eq!(ok.line, 2);
+        assert_eq!(ok.path, Path::new("/m/a.wav"));
+        let errs: Vec<&RowError> = rows[1..]
+            .iter()
+            .map(|r| r.as_ref().expect_err("bad"))
+            .collect();
+        assert_eq!(
+            errs.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![3, 4, 5, 6, 7]
+        );
+        assert!(errs[0].reason.contains("check digit"), "{}", errs[0].reason);
+        assert!(
+            !errs[0].reason.contains("1213"),
+            "patient id must not be echoed"
+        );
+        assert!(errs[1].reason.contains("care_provider"));
+        assert!(errs[2].reason.contains("relative path"));
+        assert!(errs[3].reason.contains("RFC 3339"));
+        assert!(errs[4].reason.contains("fields"));
+    }
+
+    #[test]
+    fn csv_header_must_match() {
+        let err = read_csv("path,call_id\nx,y\n", Path::new("/m")).expect_err("header");
+        assert!(err.to_string().contains("manifest header must be"));
+    }
+
+    #[test]
+    fn jsonl_rows() {
+        let text = r#"{"path":"a.wav","call_id":"c1","care_provider":"SE2321000016-0001","care_unit":"SE2321000016-U001","started_at":"2026-03-01T08:15:00+01:00","patient_id":"R:RES-1"}
+
+{"path":"a.wav"}
+not json
+"#;
+        let rows = read_jsonl(text, Path::new("/m"));
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].is_ok());
+        let e = rows[1].as_ref().expect_err("missing");
+        assert_eq!(e.line, 3);
+        assert!(e.reason.contains("missing field"), "{}", e.reason);
+        assert_eq!(rows[2].as_ref().expect_err("syntax").line, 4);
+    }
+}

@@ -1,0 +1,666 @@
+//! Opening a data directory, ingest, key rotation, checkpoints and status.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient};
+use callvault_audit::merkle::RootBuilder;
+use callvault_audit::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint};
+use callvault_blobstore::{BlobKey, BlobStore, DirStore, PutOutcome, replicate};
+use callvault_catalog::{
+    Catalog, CatalogStats, Change, Mutation, NewRecording, Placement, PlacementState,
+    RecordingSource, RepairTask, Rewrap, SqliteCatalog, StoredCheckpoint,
+};
+use callvault_crypto::stream::CiphertextSource;
+use callvault_crypto::{
+    CryptoError, DataKey, DekId, EnvelopeHeader, FieldKind, KekInfo, KeyFileProvider, KeyProvider,
+    Sha256, WrapBinding, WrappedDek, read_secret_file, write_secret_file,
+};
+use callvault_types::{
+    CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId,
+};
+use time::OffsetDateTime;
+
+use crate::VaultError;
+use crate::config::{CONFIG_FILE, Config};
+
+/// Context bound into sealed patient ids inside audit events. Do not change.
+const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
+
+/// The object key of a recording's blob: `rec/<first two hex digits>/<uuid>.cvr1`.
+pub fn blob_key(id: &RecordingId) -> Result<BlobKey, VaultError> {
+    let s = id.to_string();
+    Ok(BlobKey::parse(&format!("rec/{}/{s}.cvr1", &s[..2]))?)
+}
+
+/// What is known about a call when its recording arrives. Patient data is typed and never
+/// printed.
+#[derive(Debug, Clone)]
+pub struct CallMeta {
+    /// Owner.
+    pub care_provider: CareProvider,
+    /// Care unit.
+    pub care_unit: CareUnit,
+    /// Telephony call id.
+    pub call_id: CallId,
+    /// Call start.
+    pub started_at: OffsetDateTime,
+    /// Patient.
+    pub patient: PatientId,
+    /// Caller number.
+    pub caller: Option<CallerNumber>,
+    /// Nurse.
+    pub nurse: Option<HsaId>,
+    /// Codec name.
+    pub codec: String,
+    /// Sample rate.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u16,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Result of an ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// New recording id.
+    pub id: RecordingId,
+    /// Sites holding a durable copy.
+    pub sites_ok: Vec<String>,
+    /// Sites that failed, with the error; each has a repair task.
+    pub sites_failed: Vec<(String, String)>,
+    /// Plaintext bytes.
+    pub plaintext_size: u64,
+}
+
+/// `status` output.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// Catalog counts.
+    pub stats: CatalogStats,
+    /// Sites: name, path, objects present.
+    pub sites: Vec<(String, PathBuf, usize)>,
+    /// Open repair tasks.
+    pub repair_tasks: Vec<RepairTask>,
+    /// KEK versions.
+    pub keks: Vec<KekInfo>,
+    /// Newest checkpoint.
+    pub latest_checkpoint: Option<StoredCheckpoint>,
+    /// Key backend name.
+    pub key_backend: &'static str,
+}
+
+/// An open data directory.
+pub struct Vault {
+    pub(crate) config: Config,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) stores: Vec<Arc<dyn BlobStore>>,
+    pub(crate) catalog: Arc<dyn Catalog>,
+    pub(crate) signer: NoteSigner,
+    pub(crate) verifier: NoteVerifier,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("data_dir", &self.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VaultError + 'a {
+    move |source| VaultError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The operator running a CLI command, as an audit actor (`user@host`).
+pub fn operator() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    Actor::Operator(format!("{user}@{host}"))
+}
+
+/// A blob at one site, read on demand by the decryptor.
+pub(crate) struct SiteBlob<'a> {
+    pub(crate) store: &'a dyn BlobStore,
+    pub(crate) key: BlobKey,
+    pub(crate) len: u64,
+}
+
+impl CiphertextSource for SiteBlob<'_> {
+    fn len(&self) -> Result<u64, CryptoError> {
+        Ok(self.len)
+    }
+    fn read_range(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, CryptoError> {
+        self.store
+            .get_range(&self.key, range)
+            .map_err(|e| CryptoError::Io(std::io::Error::other(e.to_string())))
+    }
+}
+
+impl Vault {
+    /// Creates a data directory: configuration, keys, two site directories, catalog and
+    /// audit signing key; records the `init` event and a first signed checkpoint.
+    pub fn init(data_dir: &Path, origin: &str) -> Result<Self, VaultError> {
+        if data_dir.join(CONFIG_FILE).exists() {
+            return Err(VaultError::AlreadyInitialised(data_dir.to_owned()));
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(io("create", data_dir))?;
+        let text = Config::default_toml(origin);
+        let config = Config::parse(&text, data_dir, &data_dir.join(CONFIG_FILE))?;
+        for dir in [
+            config.keys_dir.clone(),
+            config
+                .catalog_path
+                .parent()
+                .map(Path::to_owned)
+                .unwrap_or_default(),
+        ] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io("create", &dir))?;
+        }
+        let (_, signer_key) =
+            NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
+        write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
+        fs::write(data_dir.join(CONFIG_FILE), text).map_err(io("write", data_dir))?;
+        let vault = Self::open(data_dir)?;
+        let mut e = AuditEvent::new(operator(), Action::Init, "cli");
+        e = e
+            .detail("origin", origin)
+            .detail("verifier_key", vault.verifier_key())
+            .detail("sites", vault.stores.len());
+        vault.catalog.commit(Change::new(e))?;
+        vault.checkpoint()?;
+        Ok(vault)
+    }
+
+    /// Opens an initialised data directory. Refuses key files readable by others.
+    pub fn open(data_dir: &Path) -> Result<Self, VaultError> {
+        let config = Config::load(data_dir)?;
+        let keys = Arc::new(KeyFileProvider::open(&config.keys_dir)?);
+        let signer_text = read_secret_file(&config.audit_signing_key)?;
+        let signer_text = std::str::from_utf8(&signer_text)
+            .map_err(|_| VaultError::Audit("audit signing key file is not text".into()))?;
+        let signer = NoteSigner::from_signer_key(signer_text.trim())
+            .map_err(|e| VaultError::Audit(format!("audit signing key: {e}")))?;
+        let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key())
+            .map_err(|e| VaultError::Audit(e.to_string()))?;
+        if signer.name() != config.audit_origin {
+            return Err(VaultError::Audit(format!(
+                "audit signing key is for {:?} but audit.origin is {:?}",
+                signer.name(),
+                config.audit_origin
+            )));
+        }
+        let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
+        for s in &config.sites {
+            stores.push(Arc::new(DirStore::open(s.name.clone(), &s.path)?));
+        }
+        let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path)?);
+        Ok(Self {
+            config,
+            keys,
+            stores,
+            catalog,
+            signer,
+            verifier,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The catalog (read access for reports).
+    pub fn catalog(&self) -> &dyn Catalog {
+        &*self.catalog
+    }
+
+    /// The sites.
+    pub fn stores(&self) -> &[Arc<dyn BlobStore>] {
+        &self.stores
+    }
+
+    /// The audit log's public verifier key (`name+keyid+base64`).
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
+    }
+
+    /// Creates a care provider's keys and registers it, audited, if it is new.
+    pub fn ensure_care_provider(&self, cp: &CareProvider, actor: &Actor) -> Result<(), VaultError> {
+        if self.keys.current_kek(cp).is_ok() {
+            return Ok(());
+        }
+        self.keys.ensure_care_provider(cp)?;
+        let years = self.config.retention_years(cp);
+        let mut e = AuditEvent::new(actor.clone(), Action::CareProviderAdded, "cli");
+        e.care_provider = Some(cp.clone());
+        e = e
+            .detail("retention_years", years)
+            .detail("key_backend", self.keys.backend());
+        self.catalog
+            .commit(Change::new(e).with(Mutation::AddCareProvider {
+                care_provider: cp.clone(),
+                retention_years: years,
+            }))?;
+        Ok(())
+    }
+
+    pub(crate) fn seal_patient(
+        &self,
+        cp: &CareProvider,
+        p: &PatientId,
+        context: &[u8],
+    ) -> Result<(Vec<u8>, [u8; 32]), VaultError> {
+        let canon = zeroize::Zeroizing::new(p.canonical());
+        let sealed = self
+            .keys
+            .seal_field(cp, FieldKind::PatientId, context, canon.as_bytes())?;
+        let bidx = self
+            .keys
+            .blind_index(cp, FieldKind::PatientId, canon.as_bytes())?;
+        Ok((sealed, bidx.0))
+    }
+
+    fn retention_until(&self, cp: &CareProvider, started: OffsetDateTime) -> OffsetDateTime {
+        let years = self.config.retention_years(cp) as i32;
+        let target = started.year() + years;
+        // 29 February becomes 1 March in a non-leap target year: never earlier.
+        started
+            .replace_year(target)
+            .or_else(|_| {
+                started
+                    .replace_day(28)
+                    .and_then(|t| t.replace_year(target))
+                    .map(|t| t + time::Duration::days(1))
+            })
+            .unwrap_or(started + time::Duration::days(366 * i64::from(years)))
+    }
+
+    /// Encrypts `audio` while streaming it to every site at once, and catalogs it with its
+    /// audit event in one transaction. Succeeds if at least one site holds a durable copy;
+    /// failed sites get durable repair tasks. On any error nothing is catalogued and no
+    /// blob is left behind.
+    pub fn ingest(
+        &self,
+        meta: &CallMeta,
+        audio: impl Read,
+        source: RecordingSource,
+        actor: &Actor,
+        origin: &str,
+    ) -> Result<IngestOutcome, VaultError> {
+        let cp = &meta.care_provider;
+        self.ensure_care_provider(cp, actor)?;
+        let id = RecordingId::new_random();
+        let dek_id = DekId::generate()?;
+        let dek = DataKey::generate()?;
+        let header = EnvelopeHeader::v1(id, dek_id);
+        let key = blob_key(&id)?;
+        let mut enc = header.encryptor(audio, &dek)?;
+        let mut ct_hash = Sha256::default();
+        let mut ct_len = 0u64;
+        let outcomes = replicate(&self.stores, &key, || {
+            let chunk = enc.next_chunk()?;
+            if let Some(c) = &chunk {
+                ct_hash.update(c);
+                ct_len += c.len() as u64;
+            }
+            Ok::<_, CryptoError>(chunk)
+        })?;
+        let (plaintext_size, plaintext_sha256) = enc.finish();
+        let ciphertext_sha256 = ct_hash.finish();
+
+        let mut placements = Vec::new();
+        let mut sites_ok = Vec::new();
+        let mut sites_failed = Vec::new();
+        for o in &outcomes {
+            let site = o.site.to_string();
+            match &o.result {
+                Ok(PutOutcome::Created) => {
+                    sites_ok.push(site.clone());
+                    placements.push(Placement {
+                        site,
+                        state: PlacementState::Ok,
+                    });
+                }
+                Ok(PutOutcome::AlreadyExists) => {
+                    sites_failed.push((
+                        site.clone(),
+                        "an object with this id already existed".into(),
+                    ));
+                    placements.push(Placement {
+                        site,
+                        state: PlacementState::Damaged,
+                    });
+                }
+                Err(e) => {
+                    sites_failed.push((site.clone(), e.to_string()));
+                    placements.push(Placement {
+                        site,
+                        state: PlacementState::Missing,
+                    });
+                }
+            }
+        }
+        let cleanup = || {
+            for (o, store) in outcomes.iter().zip(&self.stores) {
+                if matches!(o.result, Ok(PutOutcome::Created)) {
+                    let _ = store.delete(&key);
+                }
+            }
+        };
+        if sites_ok.is_empty() {
+            let why = sites_failed
+                .iter()
+                .map(|(s, e)| format!("{s}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(VaultError::NoSiteWritable(why));
+        }
+        let result = (|| -> Result<(), VaultError> {
+            let binding = WrapBinding {
+                recording_id: id,
+                dek_id,
+            };
+            let wrapped = self.keys.wrap_dek(cp, &dek, &binding)?;
+            let patient = self.seal_patient(cp, &meta.patient, id.as_bytes())?;
+            let caller = match &meta.caller {
+                None => None,
+                Some(c) => {
+                    let v = c.expose_value().as_bytes();
+                    let sealed =
+                        self.keys
+                            .seal_field(cp, FieldKind::CallerNumber, id.as_bytes(), v)?;
+                    Some((
+                        sealed,
+                        self.keys.blind_index(cp, FieldKind::CallerNumber, v)?.0,
+                    ))
+                }
+            };
+            let (audit_sealed, bidx) = self.seal_patient(cp, &meta.patient, AUDIT_SEAL_CONTEXT)?;
+            let rec = NewRecording {
+                id,
+                care_provider: cp.clone(),
+                care_unit: meta.care_unit.clone(),
+                call_id: meta.call_id.clone(),
+                started_at: meta.started_at,
+                ended_at: meta.started_at + time::Duration::milliseconds(meta.duration_ms as i64),
+                duration_ms: meta.duration_ms,
+                codec: meta.codec.clone(),
+                sample_rate: meta.sample_rate,
+                channels: meta.channels,
+                plaintext_size,
+                plaintext_sha256,
+                ciphertext_size: ct_len,
+                ciphertext_sha256,
+                dek_id: dek_id.0,
+                wrapped_dek: wrapped.bytes,
+                kek_version: wrapped.kek_version.0,
+                patient: Some(patient),
+                caller,
+                nurse: meta.nurse.clone(),
+                retention_until: self.retention_until(cp, meta.started_at),
+                source,
+            };
+            let action = match source {
+                RecordingSource::Import => Action::Import,
+                RecordingSource::Ingest => Action::Ingest,
+            };
+            let mut e = AuditEvent::new(actor.clone(), action, origin);
+            e.recording = Some(RecordingRef {
+                id,
+                plaintext_sha256,
+            });
+            e.care_provider = Some(cp.clone());
+            e.patient = Some(SealedPatient {
+                sealed: audit_sealed,
+                blind_index: bidx,
+            });
+            e = e
+                .detail("care_unit", meta.care_unit.as_str())
+                .detail("bytes", plaintext_size)
+                .detail("sites_ok", sites_ok.join(","));
+            let mut change = Change::new(e).with(Mutation::InsertRecording {
+                recording: Box::new(rec),
+                placements,
+                repair_reason: "write failed at ingest".into(),
+            });
+            for (site, err) in &sites_failed {
+                let mut t = AuditEvent::new(Actor::Vault, Action::RepairTaskCreated, origin);
+                t.recording = Some(RecordingRef {
+                    id,
+                    plaintext_sha256,
+                });
+                t.care_provider = Some(cp.clone());
+                t.outcome = Outcome::Failed(truncate(err, 200));
+                change = change.and_event(t.detail("site", site));
+            }
+            self.catalog.commit(change)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            cleanup();
+            return Err(e);
+        }
+        Ok(IngestOutcome {
+            id,
+            sites_ok,
+            sites_failed,
+            plaintext_size,
+        })
+    }
+
+    /// Unwraps a recording's data key (crate-internal: only verification decrypts here).
+    pub(crate) fn data_key(&self, rec: &NewRecording) -> Result<DataKey, VaultError> {
+        let wrapped = WrappedDek {
+            kek_version: callvault_crypto::KekVersion(rec.kek_version),
+            bytes: rec.wrapped_dek.clone(),
+        };
+        let binding = WrapBinding {
+            recording_id: rec.id,
+            dek_id: DekId(rec.dek_id),
+        };
+        Ok(self
+            .keys
+            .unwrap_dek(&rec.care_provider, &wrapped, &binding)?)
+    }
+
+    /// Signs a checkpoint of the whole audit log and stores it (with its own audit event).
+    pub fn checkpoint(&self) -> Result<StoredCheckpoint, VaultError> {
+        let size = self.catalog.audit_size()?;
+        let mut rb = RootBuilder::new();
+        self.catalog.for_each_audit_leaf(0, size, &mut |_, _, h| {
+            rb.push(*h);
+            Ok(())
+        })?;
+        let root_hash = rb.root();
+        let cp = Checkpoint {
+            origin: self.config.audit_origin.clone(),
+            size,
+            root_hash,
+            extensions: Vec::new(),
+        };
+        let note =
+            sign_checkpoint(&self.signer, &cp).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let stored = StoredCheckpoint {
+            size,
+            root_hash,
+            note,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let e = AuditEvent::new(Actor::Vault, Action::Checkpoint, "cli").detail("size", size);
+        self.catalog
+            .commit(Change::new(e).with(Mutation::StoreCheckpoint(stored.clone())))?;
+        Ok(stored)
+    }
+
+    /// Rotates a care provider's KEK and re-wraps every data key under the new version, in
+    /// audited batches. Audio is not re-encrypted. `progress(done, total)` is called per batch.
+    pub fn rotate_keys(
+        &self,
+        cp: &CareProvider,
+        actor: &Actor,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<(u32, u64), VaultError> {
+        let old = self.keys.current_kek(cp)?;
+        let new = self.keys.rotate_kek(cp)?;
+        let total = self
+            .catalog
+            .stats()?
+            .per_kek_version
+            .iter()
+            .filter(|(c, v, _)| c == cp.as_str() && *v < new.0)
+            .map(|(_, _, n)| n)
+            .sum::<u64>();
+        let mut e = AuditEvent::new(actor.clone(), Action::KeyRotation, "cli");
+        e.care_provider = Some(cp.clone());
+        self.catalog.commit(Change::new(
+            e.detail("from_version", old.0)
+                .detail("to_version", new.0)
+                .detail("keys_to_rewrap", total),
+        ))?;
+        let mut done = 0u64;
+        progress(0, total);
+        loop {
+            let batch = self.catalog.recordings_below_kek(cp, new.0, 500)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut items = Vec::with_capacity(batch.len());
+            for row in &batch {
+                let dek = self.data_key(&row.rec)?;
+                let binding = WrapBinding {
+                    recording_id: row.rec.id,
+                    dek_id: DekId(row.rec.dek_id),
+                };
+                let w = self.keys.wrap_dek(cp, &dek, &binding)?;
+                items.push(Rewrap {
+                    recording_id: row.rec.id,
+                    wrapped_dek: w.bytes,
+                    kek_version: w.kek_version.0,
+                });
+            }
+            let n = items.len() as u64;
+            let mut e = AuditEvent::new(actor.clone(), Action::KeyRewrap, "cli");
+            e.care_provider = Some(cp.clone());
+            self.catalog.commit(
+                Change::new(e.detail("to_version", new.0).detail("count", n))
+                    .with(Mutation::Rewrap(items)),
+            )?;
+            done += n;
+            progress(done, total);
+        }
+        Ok((new.0, done))
+    }
+
+    /// Copies recordings with open repair tasks from a site holding a good copy (checked
+    /// against the catalog's ciphertext hash) to the site that lacks it. Returns (repaired,
+    /// still open).
+    pub fn repair(&self, actor: &Actor) -> Result<(u64, u64), VaultError> {
+        let mut repaired = 0;
+        let mut open = 0;
+        for task in self.catalog.open_repair_tasks()? {
+            let Some(row) = self.catalog.recording(&task.recording_id)? else {
+                open += 1;
+                continue;
+            };
+            let key = blob_key(&row.rec.id)?;
+            let Some(target) = self.stores.iter().find(|s| s.site().as_str() == task.site) else {
+                open += 1;
+                continue;
+            };
+            let good = self
+                .stores
+                .iter()
+                .filter(|s| s.site().as_str() != task.site)
+                .find_map(|s| {
+                    let data = s.get_range(&key, 0..row.rec.ciphertext_size).ok()?;
+                    (callvault_crypto::sha256(&data) == row.rec.ciphertext_sha256).then_some(data)
+                });
+            let Some(data) = good else {
+                open += 1;
+                continue;
+            };
+            // A damaged copy is moved out of the way first; put never overwrites.
+            if target.head(&key)?.is_some() {
+                target.delete(&key)?;
+            }
+            match callvault_blobstore::put_bytes(&**target, &key, &data) {
+                Ok(_) => {}
+                Err(_) => {
+                    open += 1;
+                    continue;
+                }
+            }
+            let mut e = AuditEvent::new(actor.clone(), Action::Repaired, "cli");
+            e.recording = Some(RecordingRef {
+                id: row.rec.id,
+                plaintext_sha256: row.rec.plaintext_sha256,
+            });
+            e.care_provider = Some(row.rec.care_provider.clone());
+            self.catalog
+                .commit(
+                    Change::new(e.detail("site", &task.site)).with(Mutation::SetPlacement {
+                        recording_id: row.rec.id,
+                        placement: Placement {
+                            site: task.site.clone(),
+                            state: PlacementState::Ok,
+                        },
+                        reason: String::new(),
+                    }),
+                )?;
+            repaired += 1;
+        }
+        Ok((repaired, open))
+    }
+
+    /// Counts, sites, repair tasks, key versions and the latest checkpoint.
+    pub fn status(&self) -> Result<StatusReport, VaultError> {
+        let mut sites = Vec::new();
+        for (s, c) in self.stores.iter().zip(&self.config.sites) {
+            let n = s.list().map(|l| l.len()).unwrap_or(0);
+            sites.push((s.site().to_string(), c.path.clone(), n));
+        }
+        Ok(StatusReport {
+            stats: self.catalog.stats()?,
+            sites,
+            repair_tasks: self.catalog.open_repair_tasks()?,
+            keks: self.keys.list_keks()?,
+            latest_checkpoint: self.catalog.latest_checkpoint()?,
+            key_backend: self.keys.backend(),
+        })
+    }
+
+    /// Records that an operator read the audit log (proofs, checkpoints).
+    pub fn record_audit_read(&self, actor: &Actor, what: &str) -> Result<(), VaultError> {
+        let e = AuditEvent::new(actor.clone(), Action::AuditRead, "cli").detail("what", what);
+        self.catalog.commit(Change::new(e))?;
+        Ok(())
+    }
+
+    /// The verifier for this log's checkpoints.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}

@@ -1,0 +1,378 @@
+//! `verify`: every recording at every site, the catalog against the sites, and the audit
+//! tree against its signed checkpoints.
+
+use std::collections::HashSet;
+
+use callvault_audit::event::{Action, AuditEvent};
+use callvault_audit::merkle::{RootBuilder, leaf_hash};
+use callvault_audit::note::verify_checkpoint;
+use callvault_catalog::{Change, RecordingRow};
+use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
+use callvault_crypto::{DekId, sha256};
+
+use crate::vault::{SiteBlob, blob_key};
+use crate::{Vault, VaultError};
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The recording, when the problem concerns one.
+    pub recording: Option<String>,
+    /// The site, when the problem concerns one.
+    pub site: Option<String>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(r) = &self.recording {
+            write!(f, "recording {r}: ")?;
+        }
+        if let Some(s) = &self.site {
+            write!(f, "site {s}: ")?;
+        }
+        f.write_str(&self.what)
+    }
+}
+
+/// Result of a verification.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Recordings checked.
+    pub recordings: u64,
+    /// Blob copies checked.
+    pub copies: u64,
+    /// Audit events checked.
+    pub audit_events: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: u64,
+    /// Everything wrong.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Vault {
+    /// Verifies sites, catalog and audit log. `deep` also decrypts every copy and checks its
+    /// plaintext hash. Records a `verify` audit event with the counts.
+    pub fn verify(
+        &self,
+        deep: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, VaultError> {
+        let mut report = VerifyReport::default();
+        let mut known = HashSet::new();
+        self.catalog.for_each_recording(&mut |row| {
+            report.recordings += 1;
+            known.insert(row.rec.id.to_string());
+            for p in self.check_recording(&row, deep, &mut report.copies) {
+                report.problems.push(p);
+            }
+            progress(report.recordings);
+            Ok(())
+        })?;
+        // Objects at a site that the catalog does not know.
+        for store in &self.stores {
+            for key in store.list()? {
+                let id = key
+                    .as_str()
+                    .rsplit('/')
+                    .next()
+                    .and_then(|f| f.strip_suffix(".cvr1"))
+                    .unwrap_or_default();
+                if !known.contains(id) {
+                    report.problems.push(Problem {
+                        recording: None,
+                        site: Some(store.site().to_string()),
+                        what: format!("object {key} is not in the catalog"),
+                    });
+                }
+            }
+        }
+        self.verify_audit(&mut report)?;
+        let e = AuditEvent::new(crate::vault::operator(), Action::Verify, "cli")
+            .detail("deep", deep)
+            .detail("recordings", report.recordings)
+            .detail("copies", report.copies)
+            .detail("audit_events", report.audit_events)
+            .detail("problems", report.problems.len());
+        self.catalog.commit(Change::new(e))?;
+        Ok(report)
+    }
+
+    fn check_recording(&self, row: &RecordingRow, deep: bool, copies: &mut u64) -> Vec<Problem> {
+        let rid = row.rec.id.to_string();
+        let problem = |site: &str, what: String| Problem {
+            recording: Some(rid.clone()),
+            site: Some(site.to_owned()),
+            what,
+        };
+        let mut out = Vec::new();
+        let key = match blob_key(&row.rec.id) {
+            Ok(k) => k,
+            Err(e) => {
+                out.push(Problem {
+                    recording: Some(rid.clone()),
+                    site: None,
+                    what: e.to_string(),
+                });
+                return out;
+            }
+        };
+        let placements = self.catalog.placements(&row.rec.id).unwrap_or_default();
+        let mut dek = None;
+        for store in &self.stores {
+            let site = store.site().to_string();
+            *copies += 1;
+            let pending = placements
+                .iter()
+                .any(|p| p.site == site && p.state != callvault_catalog::PlacementState::Ok);
+            let note = if pending {
+                " (under-replicated, repair task open)"
+            } else {
+                ""
+            };
+            let len = match store.head(&key) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    out.push(problem(&site, format!("copy is missing{note}")));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(problem(&site, format!("cannot stat copy: {e}")));
+                    continue;
+                }
+            };
+            if len != row.rec.ciphertext_size {
+                out.push(problem(
+                    &site,
+                    format!(
+                        "copy has {len} bytes; catalog says {}{note}",
+                        row.rec.ciphertext_size
+                    ),
+                ));
+                continue;
+            }
+            match store.get_range(&key, 0..len) {
+                Ok(data) if sha256(&data) == row.rec.ciphertext_sha256 => {}
+                Ok(_) => {
+                    out.push(problem(
+                        &site,
+                        format!("copy is damaged: ciphertext hash differs from the catalog{note}"),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(problem(&site, format!("cannot read copy: {e}")));
+                    continue;
+                }
+            }
+            if deep {
+                if dek.is_none() {
+                    match self.data_key(&row.rec) {
+                        Ok(k) => dek = Some(k),
+                        Err(e) => {
+                            out.push(problem(&site, format!("cannot unwrap data key: {e}")));
+                            continue;
+                        }
+                    }
+                }
+                let Some(k) = dek.as_ref() else { continue };
+                let src = SiteBlob {
+                    store: &**store,
+                    key: key.clone(),
+                    len,
+                };
+                let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
+                let hashed = open_blob(src, &expected, k).and_then(|b| b.hash_all());
+                match hashed {
+                    Ok(h) if h == row.rec.plaintext_sha256 => {}
+                    Ok(_) => out.push(problem(
+                        &site,
+                        "decrypted audio does not match the catalog's plaintext hash".into(),
+                    )),
+                    Err(e) => out.push(problem(&site, format!("decryption failed: {e}"))),
+                }
+            }
+        }
+        out
+    }
+
+    /// Recomputes every leaf hash from the stored events and the tree root at every signed
+    /// checkpoint, and checks each checkpoint's signature.
+    pub(crate) fn verify_audit(&self, report: &mut VerifyReport) -> Result<(), VaultError> {
+        let size = self.catalog.audit_size()?;
+        let checkpoints = self.catalog.checkpoints()?;
+        let audit = |what: String| Problem {
+            recording: None,
+            site: None,
+            what: format!("audit log: {what}"),
+        };
+        let mut signed = Vec::new();
+        for c in &checkpoints {
+            match verify_checkpoint(&self.verifier, &c.note) {
+                Ok(cp) if cp.size == c.size && cp.root_hash == c.root_hash => signed.push(cp),
+                Ok(_) => report.problems.push(audit(format!(
+                    "checkpoint at size {} does not match its signed note",
+                    c.size
+                ))),
+                Err(e) => report.problems.push(audit(format!(
+                    "checkpoint at size {} has a bad signature: {e}",
+                    c.size
+                ))),
+            }
+        }
+        let mut rb = RootBuilder::new();
+        let mut expected_idx = 0u64;
+        let mut next_cp = signed.iter().peekable();
+        // A checkpoint of the empty tree.
+        while let Some(cp) = next_cp.peek() {
+            if cp.size != 0 {
+                break;
+            }
+            if cp.root_hash != rb.root() {
+                report
+                    .problems
+                    .push(audit("checkpoint of the empty log has a wrong root".into()));
+            }
+            next_cp.next();
+        }
+        let mut problems = Vec::new();
+        self.catalog.for_each_audit_leaf(0, size, &mut |idx, event, stored| {
+            if idx != expected_idx {
+                problems.push(audit(format!("events {expected_idx}..{idx} are missing")));
+                expected_idx = idx;
+            }
+            let lh = leaf_hash(event);
+            if &lh != stored {
+                problems.push(audit(format!("event {idx} does not match its stored leaf hash (edited)")));
+            }
+            if AuditEvent::decode(event).is_err() {
+                problems.push(audit(format!("event {idx} does not decode")));
+            }
+            rb.push(lh);
+            expected_idx += 1;
+            report.audit_events += 1;
+            while let Some(cp) = next_cp.peek() {
+                if cp.size != rb.size() {
+                    break;
+                }
+                report.checkpoints += 1;
+                if cp.root_hash != rb.root() {
+                    problems.push(audit(format!(
+                        "tree root at size {} differs from the signed checkpoint (events edited, removed or reordered)",
+                        cp.size
+                    )));
+                }
+                next_cp.next();
+            }
+            Ok(())
+        })?;
+        report.problems.extend(problems);
+        for cp in next_cp {
+            report.problems.push(audit(format!(
+                "signed checkpoint covers {} events but the log holds only {} (events deleted)",
+                cp.size,
+                rb.size()
+            )));
+        }
+        if signed.is_empty() {
+            report
+                .problems
+                .push(audit("no valid signed checkpoint".into()));
+        }
+        Ok(())
+    }
+}
+
+/// An inclusion proof of one audit event in a signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    /// Leaf index.
+    pub index: u64,
+    /// Leaf hash.
+    pub leaf_hash: [u8; 32],
+    /// Audit path.
+    pub proof: Vec<[u8; 32]>,
+    /// The signed checkpoint it proves against.
+    pub checkpoint: callvault_catalog::StoredCheckpoint,
+}
+
+/// A consistency proof between two signed checkpoints.
+#[derive(Debug, Clone)]
+pub struct ConsistencyProof {
+    /// Older checkpoint.
+    pub old: callvault_catalog::StoredCheckpoint,
+    /// Newer checkpoint.
+    pub new: callvault_catalog::StoredCheckpoint,
+    /// Proof hashes.
+    pub proof: Vec<[u8; 32]>,
+}
+
+impl Vault {
+    /// Verifies only the audit log (leaf hashes, roots, checkpoint signatures).
+    pub fn verify_audit_log(&self) -> Result<VerifyReport, VaultError> {
+        let mut r = VerifyReport::default();
+        self.verify_audit(&mut r)?;
+        Ok(r)
+    }
+
+    /// Proves that event `index` is in the latest signed checkpoint; checked before returning.
+    pub fn inclusion_proof(&self, index: u64) -> Result<InclusionProof, VaultError> {
+        use callvault_audit::merkle::{inclusion_proof, verify_inclusion};
+        let checkpoint = self.catalog.latest_checkpoint()?.ok_or_else(|| {
+            VaultError::Audit("no signed checkpoint yet; run `callvault audit checkpoint`".into())
+        })?;
+        if index >= checkpoint.size {
+            return Err(VaultError::Audit(format!(
+                "event {index} is not covered by the latest checkpoint (size {}); run `callvault audit checkpoint`",
+                checkpoint.size
+            )));
+        }
+        let hashes = self.catalog.audit_leaf_hashes(checkpoint.size)?;
+        let proof =
+            inclusion_proof(&hashes, index).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let leaf_hash = hashes[index as usize];
+        verify_inclusion(
+            index,
+            checkpoint.size,
+            &leaf_hash,
+            &proof,
+            &checkpoint.root_hash,
+        )
+        .map_err(|e| VaultError::Audit(format!("proof does not verify: {e}")))?;
+        Ok(InclusionProof {
+            index,
+            leaf_hash,
+            proof,
+            checkpoint,
+        })
+    }
+
+    /// Proves that the checkpoint at `old_size` is a prefix of the latest one.
+    pub fn consistency_proof(&self, old_size: u64) -> Result<ConsistencyProof, VaultError> {
+        use callvault_audit::merkle::{consistency_proof, verify_consistency};
+        let all = self.catalog.checkpoints()?;
+        let old = all
+            .iter()
+            .find(|c| c.size == old_size)
+            .cloned()
+            .ok_or_else(|| VaultError::Audit(format!("no signed checkpoint of size {old_size}")))?;
+        let new = all
+            .last()
+            .cloned()
+            .ok_or_else(|| VaultError::Audit("no signed checkpoint yet".into()))?;
+        let hashes = self.catalog.audit_leaf_hashes(new.size)?;
+        let proof =
+            consistency_proof(&hashes, old_size).map_err(|e| VaultError::Audit(e.to_string()))?;
+        verify_consistency(old.size, new.size, &old.root_hash, &new.root_hash, &proof)
+            .map_err(|e| VaultError::Audit(format!("proof does not verify: {e}")))?;
+        Ok(ConsistencyProof { old, new, proof })
+    }
+}
