@@ -1,0 +1,149 @@
+//! Shared helpers: a vault in a temporary directory and generated WAV archives.
+
+use std::path::{Path, PathBuf};
+
+use callvault_vault::Vault;
+use callvault_vault::manifest::FIELDS;
+use callvault_vault::wav;
+
+/// A distinctive 32-byte sequence written into every generated recording's audio, so that
+/// a breach scan can look for audio bytes.
+pub const AUDIO_MARKER: &[u8; 32] = b"\x13\x37AUDIO-MARKER-callvault-tes\xC0\xFF\xEE\x42";
+
+pub const CP_A: &str = "SE2321000016-0001";
+pub const UNIT_A: &str = "SE2321000016-1177";
+pub const CP_B: &str = "SE2321000156-0001";
+pub const UNIT_B: &str = "SE2321000156-1177";
+
+/// A checksum-valid personnummer (YYYYMMDD-NNNC) for test person `i`.
+pub fn pnr(i: u64) -> String {
+    callvault_vault::demo::personnummer(i + 1000)
+}
+
+/// PCM 16-bit mono WAV of `frames` samples, whose audio repeats AUDIO_MARKER and a
+/// per-file counter.
+pub fn wav_bytes(frames: usize, seed: u8) -> Vec<u8> {
+    let mut data = Vec::with_capacity(frames * 2);
+    while data.len() < frames * 2 {
+        data.extend_from_slice(AUDIO_MARKER);
+        data.extend_from_slice(&[seed; 32]);
+    }
+    data.truncate(frames * 2);
+    let mut out = wav::header(1, 1, 8000, 16, data.len() as u32);
+    out.extend_from_slice(&data);
+    out
+}
+
+pub struct TestVault {
+    pub dir: tempfile::TempDir,
+    pub vault: Vault,
+}
+
+impl TestVault {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault =
+            Vault::init(&dir.path().join("data"), "audit.callvault.test.example").expect("init");
+        Self { dir, vault }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.dir.path().join("archive")
+    }
+
+    pub fn reopen(&mut self) {
+        // Drop the old vault (joins the catalog writer) before opening again.
+        let data = self.data_dir();
+        let placeholder = Vault::open(&data).expect("reopen");
+        let old = std::mem::replace(&mut self.vault, placeholder);
+        drop(old);
+    }
+}
+
+/// One manifest row: (file name, call id, care provider, care unit, started_at, patient,
+/// caller, nurse).
+pub struct Row<'a> {
+    pub file: &'a str,
+    pub call_id: String,
+    pub cp: &'a str,
+    pub unit: &'a str,
+    pub patient: String,
+    pub caller: String,
+}
+
+pub fn row<'a>(file: &'a str, i: u64) -> Row<'a> {
+    Row {
+        file,
+        call_id: format!("call-{i}"),
+        cp: if i % 2 == 0 { CP_A } else { CP_B },
+        unit: if i % 2 == 0 { UNIT_A } else { UNIT_B },
+        patient: pnr(i),
+        caller: format!("+4670{:07}", 5_550_000 + i),
+    }
+}
+
+pub fn write_manifest(dir: &Path, name: &str, rows: &[Row<'_>]) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut text = FIELDS.join(",");
+    text.push('\n');
+    for r in rows {
+        text.push_str(&format!(
+            "{},{},{},{},2026-05-04T10:00:00Z,{},{},SE2321000016-N001\n",
+            r.file, r.call_id, r.cp, r.unit, r.patient, r.caller
+        ));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("manifest");
+    path
+}
+
+/// Writes `n` WAV files and a manifest for them; returns the manifest path.
+pub fn archive(dir: &Path, n: u64, frames: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let names: Vec<String> = (0..n).map(|i| format!("r{i}.wav")).collect();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(dir.join(name), wav_bytes(frames, i as u8)).expect("wav");
+    }
+    let rows: Vec<Row<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| row(n, i as u64))
+        .collect();
+    write_manifest(dir, "manifest.csv", &rows)
+}
+
+/// Makes a directory unwritable even for root (`chattr +i`; mode bits do not stop root).
+#[derive(Debug)]
+pub struct Unwritable(PathBuf);
+
+impl Unwritable {
+    pub fn new(dir: &Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        if std::fs::write(dir.join(".probe"), b"x").is_ok() {
+            let _ = std::fs::remove_file(dir.join(".probe"));
+            let st = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .expect("chattr (e2fsprogs) makes a directory unwritable for root");
+            assert!(st.success(), "chattr +i failed");
+        }
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}

@@ -1,0 +1,75 @@
+//! A site that cannot be written during import: the import completes, the recording is
+//! durably marked under-replicated, and `repair` heals it when the site is back.
+
+use crate::common::*;
+
+#[test]
+fn an_unwritable_site_leaves_repair_tasks_and_repair_heals_it() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 4, 30_000);
+    let site_b = t.data_dir().join("sites/b");
+    let actor = callvault_vault::vault_operator();
+    let s = {
+        let _guard = Unwritable::new(&site_b.join("tmp"));
+        t.vault
+            .import_manifest(&m, &actor, |_, _, _| {})
+            .expect("import")
+    };
+    assert_eq!((s.imported, s.under_replicated), (4, 4), "{:?}", s.failures);
+    assert!(s.failures.is_empty());
+
+    let status = t.vault.status().expect("status");
+    assert_eq!(status.stats.under_replicated, 4);
+    assert_eq!(status.repair_tasks.len(), 4);
+    assert!(status.repair_tasks.iter().all(|r| r.site == "b"));
+    assert_eq!(status.sites[0].2, 4);
+    assert_eq!(status.sites[1].2, 0);
+
+    let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert_eq!(r.problems.len(), 4);
+    assert!(
+        r.problems
+            .iter()
+            .all(|p| p.site.as_deref() == Some("b") && p.what.contains("repair task open"))
+    );
+
+    // The repair tasks survive a restart (they are in the catalog).
+    let mut t = t;
+    t.reopen();
+    assert_eq!(t.vault.status().expect("status").repair_tasks.len(), 4);
+
+    let (repaired, open) = t.vault.repair(&actor).expect("repair");
+    assert_eq!((repaired, open), (4, 0));
+    let status = t.vault.status().expect("status");
+    assert_eq!(
+        (status.stats.under_replicated, status.repair_tasks.len()),
+        (0, 0)
+    );
+    let r = t.vault.verify(true, |_| {}).expect("verify");
+    assert!(r.is_clean(), "{:?}", r.problems);
+}
+
+#[test]
+fn when_no_site_can_write_nothing_is_acknowledged() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 1, 4000);
+    let s = {
+        let _a = Unwritable::new(&t.data_dir().join("sites/a/tmp"));
+        let _b = Unwritable::new(&t.data_dir().join("sites/b/tmp"));
+        t.vault
+            .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+            .expect("import")
+    };
+    assert_eq!(s.imported, 0);
+    assert_eq!(s.failures.len(), 1);
+    assert!(
+        s.failures[0]
+            .reason
+            .contains("no site could store the recording"),
+        "{:?}",
+        s.failures
+    );
+    assert_eq!(t.vault.catalog().stats().expect("stats").recordings, 0);
+    let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(r.is_clean(), "{:?}", r.problems);
+}

@@ -1,0 +1,213 @@
+//! Damage at a site and edits to the audit log are found by `verify`.
+
+use callvault_catalog::raw_connection;
+use callvault_vault::blob_key;
+
+use crate::common::*;
+
+fn first_recording(t: &TestVault) -> callvault_catalog::RecordingRow {
+    let mut first = None;
+    t.vault
+        .catalog()
+        .for_each_recording(&mut |r| {
+            first.get_or_insert(r);
+            Ok(())
+        })
+        .expect("list");
+    first.expect("a recording")
+}
+
+#[test]
+fn a_flipped_byte_at_one_site_is_named_by_recording_and_site() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 3, 40_000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let rec = first_recording(&t);
+    let path = t
+        .data_dir()
+        .join("sites/b/objects")
+        .join(blob_key(&rec.rec.id).expect("key").as_str());
+    let mut bytes = std::fs::read(&path).expect("blob");
+    bytes[70_000] ^= 0x01;
+    std::fs::write(&path, bytes).expect("write");
+
+    for deep in [false, true] {
+        let r = t.vault.verify(deep, |_| {}).expect("verify");
+        assert_eq!(r.problems.len(), 1, "deep={deep}: {:?}", r.problems);
+        let p = &r.problems[0];
+        assert_eq!(
+            p.recording.as_deref(),
+            Some(rec.rec.id.to_string().as_str())
+        );
+        assert_eq!(p.site.as_deref(), Some("b"));
+        assert!(p.what.contains("damaged"), "{p}");
+    }
+}
+
+#[test]
+fn deep_verify_detects_a_blob_swapped_between_recordings() {
+    // Both copies replaced by another recording's (valid) ciphertext, and the catalog hash
+    // updated by an attacker: only decryption can tell.
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 20_000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let mut rows = Vec::new();
+    t.vault
+        .catalog()
+        .for_each_recording(&mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .expect("list");
+    let (a, b) = (&rows[0], &rows[1]);
+    for site in ["a", "b"] {
+        let objects = t.data_dir().join("sites").join(site).join("objects");
+        let src =
+            std::fs::read(objects.join(blob_key(&b.rec.id).expect("k").as_str())).expect("read");
+        std::fs::write(objects.join(blob_key(&a.rec.id).expect("k").as_str()), &src)
+            .expect("write");
+    }
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    conn.execute(
+        "UPDATE recordings SET ciphertext_sha256 = ?1, ciphertext_size = ?2 WHERE id = ?3",
+        rusqlite::params![
+            &b.rec.ciphertext_sha256[..],
+            b.rec.ciphertext_size as i64,
+            a.rec.id.to_string()
+        ],
+    )
+    .expect("update");
+    drop(conn);
+    let shallow = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(
+        shallow.is_clean(),
+        "the attacker fixed the hashes: {:?}",
+        shallow.problems
+    );
+    let deep = t.vault.verify(true, |_| {}).expect("verify");
+    assert_eq!(deep.problems.len(), 2, "{:?}", deep.problems);
+    for p in &deep.problems {
+        assert_eq!(p.recording.as_deref(), Some(a.rec.id.to_string().as_str()));
+        assert!(p.what.contains("decryption failed"), "{p}");
+    }
+}
+
+#[test]
+fn an_edited_audit_event_fails_verification() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 4000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    t.vault.checkpoint().expect("checkpoint");
+    assert!(t.vault.verify_audit_log().expect("verify").is_clean());
+
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    // The append-only trigger refuses; an attacker with the file drops it first.
+    let refused = conn.execute("UPDATE audit_log SET event = x'00' WHERE idx = 2", []);
+    assert!(refused.is_err(), "append-only trigger must refuse updates");
+    conn.execute_batch("DROP TRIGGER audit_log_no_update;")
+        .expect("drop trigger");
+    let event: Vec<u8> = conn
+        .query_row("SELECT event FROM audit_log WHERE idx = 2", [], |r| {
+            r.get(0)
+        })
+        .expect("event");
+    let mut edited = event.clone();
+    let last = edited.len() - 1;
+    edited[last] ^= 1;
+    conn.execute("UPDATE audit_log SET event = ?1 WHERE idx = 2", [&edited])
+        .expect("edit");
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems.iter().any(|p| p
+            .what
+            .contains("event 2 does not match its stored leaf hash")),
+        "{:?}",
+        r.problems
+    );
+
+    // Recomputing the stored leaf hash too still breaks the signed root.
+    let lh = callvault_audit::merkle::leaf_hash(&edited);
+    conn.execute(
+        "UPDATE audit_log SET leaf_hash = ?1 WHERE idx = 2",
+        [&lh[..]],
+    )
+    .expect("edit");
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.what.contains("differs from the signed checkpoint")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[test]
+fn a_deleted_audit_event_fails_verification() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 4000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let cp = t.vault.checkpoint().expect("checkpoint");
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    assert!(
+        conn.execute("DELETE FROM audit_log WHERE idx = 1", [])
+            .is_err(),
+        "trigger refuses"
+    );
+    conn.execute_batch("DROP TRIGGER audit_log_no_delete;")
+        .expect("drop");
+    // Delete from the middle.
+    conn.execute("DELETE FROM audit_log WHERE idx = 1", [])
+        .expect("delete");
+    let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("missing")),
+        "{:?}",
+        r.problems
+    );
+    // Delete the tail past the checkpoint.
+    conn.execute(
+        "DELETE FROM audit_log WHERE idx >= ?1",
+        [cp.size as i64 - 1],
+    )
+    .expect("delete");
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("events deleted")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[test]
+fn proofs_verify_against_the_signed_checkpoint() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 3, 4000);
+    let first = t.vault.checkpoint().expect("checkpoint");
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let latest = t.vault.checkpoint().expect("checkpoint");
+    assert!(latest.size > first.size);
+    for i in 0..latest.size {
+        let p = t.vault.inclusion_proof(i).expect("inclusion");
+        assert_eq!(p.checkpoint.size, latest.size);
+    }
+    assert!(t.vault.inclusion_proof(latest.size).is_err());
+    let c = t.vault.consistency_proof(first.size).expect("consistency");
+    assert_eq!((c.old.size, c.new.size), (first.size, latest.size));
+    // The checkpoint verifies with only the public key.
+    let verifier = callvault_audit::note::NoteVerifier::from_verifier_key(&t.vault.verifier_key())
+        .expect("vkey");
+    let parsed =
+        callvault_audit::note::verify_checkpoint(&verifier, &latest.note).expect("signature");
+    assert_eq!(parsed.root_hash, latest.root_hash);
+}
