@@ -31,7 +31,7 @@ fn no_identifier_or_audio_byte_is_readable_on_disk() {
         needles.push((format!("caller {i}"), caller.clone().into_bytes()));
         needles.push((
             format!("caller {i} digits"),
-            caller[1..].as_bytes().to_vec(),
+            caller.as_bytes()[1..].to_vec(),
         ));
     }
     needles.push(("audio marker".into(), AUDIO_MARKER.to_vec()));

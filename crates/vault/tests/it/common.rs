@@ -79,8 +79,8 @@ pub fn row<'a>(file: &'a str, i: u64) -> Row<'a> {
     Row {
         file,
         call_id: format!("call-{i}"),
-        cp: if i % 2 == 0 { CP_A } else { CP_B },
-        unit: if i % 2 == 0 { UNIT_A } else { UNIT_B },
+        cp: if i.is_multiple_of(2) { CP_A } else { CP_B },
+        unit: if i.is_multiple_of(2) { UNIT_A } else { UNIT_B },
         patient: pnr(i),
         caller: format!("+4670{:07}", 5_550_000 + i),
     }
