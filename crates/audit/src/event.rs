@@ -401,6 +401,75 @@ impl AuditEvent {
     }
 }
 
+impl AuditEvent {
+    /// Checks that `data` is a valid canonical encoding, exactly as [`AuditEvent::decode`]
+    /// would accept it, without allocating: the fast path of full-log verification.
+    pub fn check_encoding(data: &[u8]) -> Result<(), EventError> {
+        let mut r = Reader(data);
+        let version = r.u8()?;
+        if version != EVENT_V1 {
+            return Err(EventError::UnsupportedVersion(version));
+        }
+        let micros = i64::from_be_bytes(r.array::<8>()?);
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+            .map_err(|_| EventError::BadField("time"))?;
+        let kind = r.str()?;
+        let id = r.str()?;
+        let hsa =
+            |s: &str, f: &'static str| HsaId::validate(s).map_err(|_| EventError::BadField(f));
+        match kind {
+            "person" | "system" => hsa(id, "actor id")?,
+            "operator" => {}
+            "vault" if id == "callvault" => {}
+            _ => return Err(EventError::BadField("actor kind")),
+        }
+        if let Some(s) = r.opt_str()? {
+            hsa(s, "actor care provider")?;
+        }
+        if let Some(s) = r.opt_str()? {
+            hsa(s, "actor care unit")?;
+        }
+        r.opt_str()?;
+        Action::from_code(r.str()?).ok_or(EventError::BadField("action"))?;
+        match r.u8()? {
+            0 => {}
+            1 => {
+                r.take(48)?;
+            }
+            t => return Err(EventError::BadTag(t)),
+        }
+        if let Some(s) = r.opt_str()? {
+            hsa(s, "care provider")?;
+        }
+        match r.u8()? {
+            0 => {}
+            1 => {
+                r.bytes()?;
+                r.take(32)?;
+            }
+            t => return Err(EventError::BadTag(t)),
+        }
+        r.opt_str()?;
+        match r.u8()? {
+            1 => {}
+            2 | 3 => {
+                r.str()?;
+            }
+            t => return Err(EventError::BadTag(t)),
+        }
+        r.str()?;
+        let n = u16::from_be_bytes(r.array::<2>()?);
+        for _ in 0..n {
+            r.str()?;
+            r.str()?;
+        }
+        if !r.0.is_empty() {
+            return Err(EventError::TrailingBytes(r.0.len()));
+        }
+        Ok(())
+    }
+}
+
 /// The current time truncated to microseconds (the precision events keep).
 pub fn now_micros() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
@@ -528,6 +597,30 @@ mod tests {
 
     const EVENT_KAT_SHA256: &str =
         "567d86c0b552c79b1761fe6d55e187ddf0c56e8c29a321ec5e31ee0ee74ed1b3";
+
+    #[test]
+    fn check_encoding_agrees_with_decode_on_every_prefix_and_bit_flip() {
+        let enc = full_event().encode().expect("encode");
+        assert_eq!(AuditEvent::check_encoding(&enc), Ok(()));
+        for cut in 0..enc.len() {
+            assert_eq!(
+                AuditEvent::check_encoding(&enc[..cut]).is_ok(),
+                AuditEvent::decode(&enc[..cut]).is_ok(),
+                "cut {cut}"
+            );
+        }
+        for i in 0..enc.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut e = enc.clone();
+                e[i] ^= bit;
+                assert_eq!(
+                    AuditEvent::check_encoding(&e).is_ok(),
+                    AuditEvent::decode(&e).is_ok(),
+                    "byte {i} bit {bit:#x}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn strict_decoding_rejects_malformed_events() {

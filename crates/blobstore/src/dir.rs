@@ -136,11 +136,10 @@ impl PutHandle for DirPut {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => PutOutcome::AlreadyExists,
             Err(e) => return Err(self.io("link", &self.final_path, e)),
         };
-        fs::remove_file(&self.tmp_path).map_err(|e| self.io("remove", &self.tmp_path, e))?;
+        // The object's name must be durable; the temporary name's removal need not be
+        // (a leftover temporary file holds only ciphertext and is removed by `open`).
         sync_dir(&parent).map_err(|e| self.io("fsync directory", &parent, e))?;
-        if let Some(tmp_dir) = self.tmp_path.parent() {
-            sync_dir(tmp_dir).map_err(|e| self.io("fsync directory", tmp_dir, e))?;
-        }
+        fs::remove_file(&self.tmp_path).map_err(|e| self.io("remove", &self.tmp_path, e))?;
         Ok(outcome)
     }
 }

@@ -11,7 +11,7 @@ mod replicate;
 
 pub use dir::DirStore;
 pub use error::BlobError;
-pub use replicate::{SiteOutcome, replicate};
+pub use replicate::{ChunkObserver, SiteOutcome, replicate};
 
 use std::fmt;
 use std::ops::Range;

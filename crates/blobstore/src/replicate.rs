@@ -8,6 +8,9 @@ use crate::{BlobError, BlobKey, BlobStore, PutOutcome, SiteId};
 /// Chunks in flight per site before the producer waits for the slowest site.
 const QUEUE_DEPTH: usize = 8;
 
+/// Sees every chunk of a replicated blob, in order, on its own thread.
+pub type ChunkObserver<'a> = dyn FnMut(&[u8]) + Send + 'a;
+
 /// What happened at one site.
 #[derive(Debug)]
 pub struct SiteOutcome {
@@ -22,15 +25,26 @@ pub struct SiteOutcome {
 ///
 /// A site that fails is reported and the others go on: the caller decides whether enough
 /// sites hold the blob. If `next_chunk` itself fails, no site commits and the error is
-/// returned.
+/// returned. `observer`, if given, sees every chunk in order on a thread of its own (used
+/// to hash the blob without slowing the producer).
 pub fn replicate<E>(
     stores: &[Arc<dyn BlobStore>],
     key: &BlobKey,
     mut next_chunk: impl FnMut() -> Result<Option<Vec<u8>>, E>,
+    observer: Option<&mut ChunkObserver<'_>>,
 ) -> Result<Vec<SiteOutcome>, E> {
     std::thread::scope(|scope| {
-        let mut senders = Vec::with_capacity(stores.len());
+        let mut senders = Vec::with_capacity(stores.len() + 1);
         let mut handles = Vec::with_capacity(stores.len());
+        if let Some(observe) = observer {
+            let (tx, rx) = sync_channel::<Option<Arc<Vec<u8>>>>(QUEUE_DEPTH);
+            senders.push(tx);
+            scope.spawn(move || {
+                while let Ok(Some(chunk)) = rx.recv() {
+                    observe(&chunk);
+                }
+            });
+        }
         for store in stores {
             let (tx, rx) = sync_channel::<Option<Arc<Vec<u8>>>>(QUEUE_DEPTH);
             senders.push(tx);

@@ -94,6 +94,9 @@ impl SqliteCatalog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Memory-mapped reads make full scans (verification, proofs) markedly faster.
+        reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        reader.pragma_update(None, "cache_size", -65_536i64)?;
         let (tx, rx) = sync_channel::<(Change, Reply)>(MAX_BATCH * 4);
         let writer = std::thread::Builder::new()
             .name("catalog-writer".into())

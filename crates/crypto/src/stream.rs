@@ -215,8 +215,19 @@ impl<R: Read> EncryptingStream<R> {
     }
 
     fn fill(&mut self, want: u64) -> io::Result<Vec<u8>> {
+        // Read until the segment is full or the input ends; room is left for the tag.
         let mut buf = Vec::with_capacity(want as usize + TAG_SIZE);
-        (&mut self.inner).take(want).read_to_end(&mut buf)?;
+        buf.resize(want as usize, 0);
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf);
         }
@@ -260,10 +271,16 @@ impl<R: Read> EncryptingStream<R> {
         Ok(Some(out))
     }
 
-    /// Plaintext length and SHA-256, after the last chunk.
-    pub fn finish(mut self) -> (u64, [u8; 32]) {
-        let digest = self.hasher.take().map(Sha256::finish).unwrap_or_default();
-        (self.plaintext_len, digest)
+    /// Leaves plaintext hashing to the caller (who may do it on another thread);
+    /// [`EncryptingStream::finish`] then returns no digest.
+    pub fn without_plaintext_hash(mut self) -> Self {
+        self.hasher = None;
+        self
+    }
+
+    /// Plaintext length and SHA-256 (unless hashing was turned off), after the last chunk.
+    pub fn finish(mut self) -> (u64, Option<[u8; 32]>) {
+        (self.plaintext_len, self.hasher.take().map(Sha256::finish))
     }
 }
 

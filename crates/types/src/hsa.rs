@@ -33,6 +33,12 @@ pub struct HsaId(String);
 impl HsaId {
     /// Parses and validates an HSA-ID.
     pub fn parse(s: &str) -> Result<Self, HsaIdError> {
+        Self::validate(s)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Checks that `s` is an HSA-ID without allocating.
+    pub fn validate(s: &str) -> Result<(), HsaIdError> {
         let len = s.chars().count();
         if len > HSA_ID_MAX_LEN {
             return Err(HsaIdError::TooLong(len));
@@ -48,7 +54,7 @@ impl HsaId {
         if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(HsaIdError::BadSuffix);
         }
-        Ok(Self(s.to_owned()))
+        Ok(())
     }
 
     /// The identifier as text.

@@ -116,8 +116,8 @@ impl Vault {
             channels: info.channels,
             duration_ms: info.duration_ms,
         };
-        let reader = BufReader::with_capacity(1 << 17, file);
-        match self.ingest(&meta, reader, RecordingSource::Import, actor, "cli:import") {
+        // The encryptor reads whole segments straight into its buffers: no BufReader.
+        match self.ingest(&meta, file, RecordingSource::Import, actor, "cli:import") {
             Ok(o) => RowOutcome::Imported {
                 failed_sites: o.sites_failed.into_iter().map(|(s, _)| s).collect(),
             },

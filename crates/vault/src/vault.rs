@@ -77,6 +77,45 @@ pub struct IngestOutcome {
     pub plaintext_size: u64,
 }
 
+/// Bytes handed between ingest threads at a time.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A reader that hands a copy of everything it reads to a hashing thread, about 1 MiB at a
+/// time (in memory only; plaintext never touches disk).
+struct Tee<R> {
+    inner: R,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    pending: Vec<u8>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending.extend_from_slice(&buf[..n]);
+        if n == 0 || self.pending.len() >= BATCH_BYTES {
+            let chunk = std::mem::take(&mut self.pending);
+            if !chunk.is_empty()
+                && let Some(tx) = &self.tx
+                && tx.send(chunk).is_err()
+            {
+                return Err(std::io::Error::other("plaintext hasher stopped"));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for Tee<R> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let rest = std::mem::take(&mut self.pending);
+            if !rest.is_empty() {
+                let _ = tx.send(rest);
+            }
+        }
+    }
+}
+
 /// `status` output.
 #[derive(Debug, Clone)]
 pub struct StatusReport {
@@ -313,19 +352,58 @@ impl Vault {
         let dek = DataKey::generate()?;
         let header = EnvelopeHeader::v1(id, dek_id);
         let key = blob_key(&id)?;
-        let mut enc = header.encryptor(audio, &dek)?;
-        let mut ct_hash = Sha256::default();
-        let mut ct_len = 0u64;
-        let outcomes = replicate(&self.stores, &key, || {
-            let chunk = enc.next_chunk()?;
-            if let Some(c) = &chunk {
-                ct_hash.update(c);
-                ct_len += c.len() as u64;
-            }
-            Ok::<_, CryptoError>(chunk)
-        })?;
-        let (plaintext_size, plaintext_sha256) = enc.finish();
-        let ciphertext_sha256 = ct_hash.finish();
+        // Three streams run at once: the producer reads and encrypts, one thread per site
+        // writes, one thread hashes the ciphertext, and one hashes the plaintext (which it
+        // receives in memory only).
+        let (pt_tx, pt_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let (outcomes, plaintext_size, plaintext_sha256, ct_len, ciphertext_sha256) =
+            std::thread::scope(|scope| -> Result<_, VaultError> {
+                let pt_hasher = scope.spawn(move || {
+                    let mut h = Sha256::default();
+                    for chunk in pt_rx {
+                        h.update(&chunk);
+                    }
+                    h.finish()
+                });
+                let tee = Tee {
+                    inner: audio,
+                    tx: Some(pt_tx),
+                    pending: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+                };
+                let mut enc = header.encryptor(tee, &dek)?.without_plaintext_hash();
+                let mut ct_hash = Sha256::default();
+                let mut ct_len = 0u64;
+                let mut observe = |c: &[u8]| {
+                    ct_hash.update(c);
+                    ct_len += c.len() as u64;
+                };
+                // Hand sites about 1 MiB at a time: fewer wake-ups between threads.
+                let mut next = || -> Result<Option<Vec<u8>>, CryptoError> {
+                    let Some(mut batch) = enc.next_chunk()? else {
+                        return Ok(None);
+                    };
+                    while batch.len() < BATCH_BYTES {
+                        match enc.next_chunk()? {
+                            Some(c) => batch.extend_from_slice(&c),
+                            None => break,
+                        }
+                    }
+                    Ok(Some(batch))
+                };
+                let outcomes = replicate(&self.stores, &key, &mut next, Some(&mut observe));
+                // Dropping the encryptor closes the tee's channel and ends the hasher.
+                let (plaintext_size, _) = enc.finish();
+                let pt_digest = pt_hasher
+                    .join()
+                    .map_err(|_| VaultError::Audit("plaintext hasher panicked".into()))?;
+                Ok((
+                    outcomes?,
+                    plaintext_size,
+                    pt_digest,
+                    ct_len,
+                    ct_hash.finish(),
+                ))
+            })?;
 
         let mut placements = Vec::new();
         let mut sites_ok = Vec::new();

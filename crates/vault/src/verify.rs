@@ -13,6 +13,17 @@ use callvault_crypto::{DekId, sha256};
 use crate::vault::{SiteBlob, blob_key};
 use crate::{Vault, VaultError};
 
+/// Rows per batch handed from the catalog reader to the checker.
+const LEAF_BATCH: usize = 8192;
+
+/// Audit rows read from the catalog: event bytes back to back, and per row its index, its
+/// byte range in `data`, and its stored leaf hash.
+#[derive(Default)]
+struct LeafBatch {
+    data: Vec<u8>,
+    rows: Vec<(u64, usize, usize, [u8; 32])>,
+}
+
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -243,36 +254,67 @@ impl Vault {
             }
             next_cp.next();
         }
+        // Two-stage pipeline: one thread reads rows from the catalog into batches, this
+        // thread checks them (leaf hash, encoding, tree roots at checkpoints).
         let mut problems = Vec::new();
-        self.catalog.for_each_audit_leaf(0, size, &mut |idx, event, stored| {
-            if idx != expected_idx {
-                problems.push(audit(format!("events {expected_idx}..{idx} are missing")));
-                expected_idx = idx;
-            }
-            let lh = leaf_hash(event);
-            if &lh != stored {
-                problems.push(audit(format!("event {idx} does not match its stored leaf hash (edited)")));
-            }
-            if AuditEvent::decode(event).is_err() {
-                problems.push(audit(format!("event {idx} does not decode")));
-            }
-            rb.push(lh);
-            expected_idx += 1;
-            report.audit_events += 1;
-            while let Some(cp) = next_cp.peek() {
-                if cp.size != rb.size() {
-                    break;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<LeafBatch>(4);
+        std::thread::scope(|scope| -> Result<(), VaultError> {
+            let catalog = &self.catalog;
+            let reader = scope.spawn(move || -> Result<(), VaultError> {
+                let mut batch = LeafBatch::default();
+                catalog.for_each_audit_leaf(0, size, &mut |idx, event, stored| {
+                    let start = batch.data.len();
+                    batch.data.extend_from_slice(event);
+                    batch.rows.push((idx, start, batch.data.len(), *stored));
+                    if batch.rows.len() >= LEAF_BATCH {
+                        // A closed receiver means the checker stopped; stop reading.
+                        tx.send(std::mem::take(&mut batch))
+                            .map_err(|_| callvault_catalog::CatalogError::WriterStopped)?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.rows.is_empty() {
+                    let _ = tx.send(batch);
                 }
-                report.checkpoints += 1;
-                if cp.root_hash != rb.root() {
-                    problems.push(audit(format!(
-                        "tree root at size {} differs from the signed checkpoint (events edited, removed or reordered)",
-                        cp.size
-                    )));
+                Ok(())
+            });
+            for batch in rx {
+                for &(idx, start, end, stored) in &batch.rows {
+                    let event = &batch.data[start..end];
+                    if idx != expected_idx {
+                        problems.push(audit(format!("events {expected_idx}..{idx} are missing")));
+                        expected_idx = idx;
+                    }
+                    let lh = leaf_hash(event);
+                    if lh != stored {
+                        problems.push(audit(format!(
+                            "event {idx} does not match its stored leaf hash (edited)"
+                        )));
+                    }
+                    if AuditEvent::check_encoding(event).is_err() {
+                        problems.push(audit(format!("event {idx} does not decode")));
+                    }
+                    rb.push(lh);
+                    expected_idx += 1;
+                    report.audit_events += 1;
+                    while let Some(cp) = next_cp.peek() {
+                        if cp.size != rb.size() {
+                            break;
+                        }
+                        report.checkpoints += 1;
+                        if cp.root_hash != rb.root() {
+                            problems.push(audit(format!(
+                                "tree root at size {} differs from the signed checkpoint (events edited, removed or reordered)",
+                                cp.size
+                            )));
+                        }
+                        next_cp.next();
+                    }
                 }
-                next_cp.next();
             }
-            Ok(())
+            reader
+                .join()
+                .map_err(|_| VaultError::Audit("audit reader thread panicked".into()))?
         })?;
         report.problems.extend(problems);
         for cp in next_cp {

@@ -156,7 +156,10 @@ fn replication_writes_every_site_and_survives_one_failing() {
         move || Ok::<_, std::io::Error>(v.pop())
     };
     let k = key("rec/ok.cvr");
-    let out = replicate(&stores, &k, chunks()).expect("replicate");
+    let mut seen = 0usize;
+    let mut count = |c: &[u8]| seen += c.len();
+    let out = replicate(&stores, &k, chunks(), Some(&mut count)).expect("replicate");
+    assert_eq!(seen, 200_000, "the observer sees every byte");
     assert!(
         out.iter()
             .all(|o| matches!(o.result, Ok(PutOutcome::Created)))
@@ -167,7 +170,7 @@ fn replication_writes_every_site_and_survives_one_failing() {
     // Site b cannot write: a still gets the blob, b reports its error.
     let k2 = key("rec/half.cvr");
     let guard = Unwritable::new(&dir.path().join("b/tmp"));
-    let out = replicate(&stores, &k2, chunks()).expect("replicate");
+    let out = replicate(&stores, &k2, chunks(), None).expect("replicate");
     drop(guard);
     assert!(matches!(out[0].result, Ok(PutOutcome::Created)));
     assert!(
@@ -181,14 +184,19 @@ fn replication_writes_every_site_and_survives_one_failing() {
     // If the producer fails, no site keeps anything.
     let k3 = key("rec/failed.cvr");
     let mut n = 0;
-    let err = replicate(&stores, &k3, || {
-        n += 1;
-        if n < 3 {
-            Ok(Some(vec![1u8; 1000]))
-        } else {
-            Err("input broke")
-        }
-    })
+    let err = replicate(
+        &stores,
+        &k3,
+        || {
+            n += 1;
+            if n < 3 {
+                Ok(Some(vec![1u8; 1000]))
+            } else {
+                Err("input broke")
+            }
+        },
+        None,
+    )
     .expect_err("producer error");
     assert_eq!(err, "input broke");
     assert_eq!(a.head(&k3).expect("head"), None);

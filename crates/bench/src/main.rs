@@ -1,0 +1,319 @@
+//! `callvault-bench`: the performance figures of BENCHMARKS.md, each printed beside its
+//! baseline measured in the same run on the same machine.
+//!
+//! ```text
+//! cargo run --release -p callvault-bench -- [import|audit|verify|all] [--gib N] [--events N]
+//! ```
+//!
+//! * import: `callvault import` of WAV files vs copying the same files into two directories
+//!   with fsync (target ≥ 0.8× the copy's throughput).
+//! * audit: durable audit appends from many concurrent writers with group commit vs one
+//!   transaction per event (target ≥ 10,000 events/s).
+//! * verify: full audit verification (decode, leaf hash, tree roots, checkpoint) vs only
+//!   reading the rows (target ≥ 2,000,000 entries/s).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use callvault_audit::event::{Action, Actor, AuditEvent};
+use callvault_catalog::{Catalog, Change, SqliteCatalog};
+use callvault_vault::Vault;
+use callvault_vault::manifest::FIELDS;
+use callvault_vault::wav;
+
+struct Args {
+    what: String,
+    gib: f64,
+    events: u64,
+    writers: usize,
+    dir: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        what: "all".into(),
+        gib: 1.0,
+        events: 2_000_000,
+        writers: 64,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "import" | "audit" | "verify" | "all" => a.what = arg,
+            "--gib" => a.gib = val("--gib")?.parse().context("--gib")?,
+            "--events" => a.events = val("--events")?.parse().context("--events")?,
+            "--writers" => a.writers = val("--writers")?.parse().context("--writers")?,
+            "--dir" => a.dir = Some(PathBuf::from(val("--dir")?)),
+            "-h" | "--help" => {
+                println!(
+                    "usage: callvault-bench [import|audit|verify|all] [--gib N] [--events N] [--writers N] [--dir DIR]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let base = match &args.dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir_in(".")?,
+    };
+    println!(
+        "callvault-bench on {} cores; scratch {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        base.path().display()
+    );
+    println!(
+        "{:<44} {:>16} {:>16} {:>8} {:>10}",
+        "figure", "callvault", "baseline", "ratio", "target"
+    );
+    if matches!(args.what.as_str(), "import" | "all") {
+        bench_import(base.path(), args.gib)?;
+    }
+    if matches!(args.what.as_str(), "audit" | "all") {
+        bench_audit(base.path(), args.writers)?;
+    }
+    if matches!(args.what.as_str(), "verify" | "all") {
+        bench_verify(base.path(), args.events)?;
+    }
+    Ok(())
+}
+
+fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
+    println!(
+        "{:<44} {:>11.1} {unit:<4} {:>11.1} {unit:<4} {:>7.2}x {:>10}",
+        figure,
+        ours,
+        base,
+        ours / base,
+        target
+    );
+}
+
+/// Writes WAV files (PCM 16-bit stereo 8 kHz, 16 MiB each) totalling `gib` GiB.
+fn make_archive(dir: &Path, gib: f64) -> Result<(PathBuf, Vec<PathBuf>, u64)> {
+    std::fs::create_dir_all(dir)?;
+    let per_file: u32 = 16 << 20;
+    let n = ((gib * f64::from(1u32 << 30)) / f64::from(per_file)).ceil() as usize;
+    let mut files = Vec::new();
+    let mut manifest = FIELDS.join(",") + "\n";
+    let mut total = 0u64;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..n {
+        let name = format!("call-{i:05}.wav");
+        let path = dir.join(&name);
+        let mut f = File::create(&path)?;
+        let header = wav::header(1, 2, 8000, 16, per_file);
+        f.write_all(&header)?;
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..(per_file >> 20) {
+            for chunk in buf.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+            }
+            f.write_all(&buf)?;
+        }
+        f.sync_all()?;
+        total += u64::from(per_file) + header.len() as u64;
+        let pnr = callvault_vault::demo::personnummer(i as u64);
+        manifest.push_str(&format!(
+            "{name},bench-{i},SE2321000016-0001,SE2321000016-1177,2026-01-01T00:00:00Z,{pnr},+46701234567,\n"
+        ));
+        files.push(path);
+    }
+    let m = dir.join("manifest.csv");
+    std::fs::write(&m, manifest)?;
+    Ok((m, files, total))
+}
+
+fn copy_fsync(src: &Path, dst: &Path) -> Result<()> {
+    let mut input = File::open(src)?;
+    let mut out = File::create(dst)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+    }
+    out.sync_all()?;
+    File::open(dst.parent().context("parent")?)?.sync_all()?;
+    Ok(())
+}
+
+fn bench_import(base: &Path, gib: f64) -> Result<()> {
+    let (manifest, files, total) = make_archive(&base.join("archive"), gib)?;
+    let mib = total as f64 / f64::from(1u32 << 20);
+
+    // Baseline: copy each file into two directories, fsync each copy and its directory.
+    let (d1, d2) = (base.join("copy-a"), base.join("copy-b"));
+    std::fs::create_dir_all(&d1)?;
+    std::fs::create_dir_all(&d2)?;
+    let t = Instant::now();
+    for f in &files {
+        let name = f.file_name().context("name")?;
+        copy_fsync(f, &d1.join(name))?;
+        copy_fsync(f, &d2.join(name))?;
+    }
+    let copy_s = t.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(&d1)?;
+    std::fs::remove_dir_all(&d2)?;
+
+    // Stronger baseline: the two copies of each file written concurrently, as callvault does.
+    std::fs::create_dir_all(&d1)?;
+    std::fs::create_dir_all(&d2)?;
+    let t = Instant::now();
+    for f in &files {
+        let name = f.file_name().context("name")?;
+        std::thread::scope(|s| -> Result<()> {
+            let a = s.spawn(|| copy_fsync(f, &d1.join(name)));
+            let b = s.spawn(|| copy_fsync(f, &d2.join(name)));
+            a.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
+            b.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
+            Ok(())
+        })?;
+    }
+    let par_copy_s = t.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(&d1)?;
+    std::fs::remove_dir_all(&d2)?;
+
+    let vault = Vault::init(&base.join("vault"), "audit.bench.example")?;
+    let t = Instant::now();
+    let s = vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
+    let import_s = t.elapsed().as_secs_f64();
+    if !s.failures.is_empty() || s.imported != files.len() as u64 {
+        bail!("import failed: {:?}", s.failures);
+    }
+    row(
+        &format!("import {:.2} GiB WAV, 2 sites (MiB/s)", mib / 1024.0),
+        mib / import_s,
+        mib / copy_s,
+        "MiB/s",
+        ">= 0.80x",
+    );
+    row(
+        "  same, vs concurrent copy to both dirs (MiB/s)",
+        mib / import_s,
+        mib / par_copy_s,
+        "MiB/s",
+        "",
+    );
+    drop(vault);
+    std::fs::remove_dir_all(base.join("vault"))?;
+    std::fs::remove_dir_all(base.join("archive"))?;
+    Ok(())
+}
+
+fn event(i: u64) -> AuditEvent {
+    let mut e = AuditEvent::new(Actor::Vault, Action::View, "bench");
+    e.care_provider = callvault_types::CareProvider::parse("SE2321000016-0001").ok();
+    e.detail("n", i)
+}
+
+fn bench_audit(base: &Path, writers: usize) -> Result<()> {
+    // Baseline: one writer, one transaction (one fsync) per event.
+    let cat = Arc::new(SqliteCatalog::open(&base.join("audit-serial.sqlite3"))?);
+    let n_serial = 300u64;
+    let t = Instant::now();
+    for i in 0..n_serial {
+        cat.commit(Change::new(event(i)))?;
+    }
+    let serial = n_serial as f64 / t.elapsed().as_secs_f64();
+    drop(cat);
+
+    // Many concurrent writers, each waiting for its own durable commit.
+    let cat = Arc::new(SqliteCatalog::open(&base.join("audit-group.sqlite3"))?);
+    let per_writer = 400u64;
+    let t = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let cat = Arc::clone(&cat);
+                s.spawn(move || -> Result<()> {
+                    for i in 0..per_writer {
+                        cat.commit(Change::new(event(w as u64 * per_writer + i)))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let grouped = (writers as u64 * per_writer) as f64 / t.elapsed().as_secs_f64();
+    if cat.audit_size()? != writers as u64 * per_writer {
+        bail!("lost events");
+    }
+    row(
+        &format!("durable audit appends, {writers} writers (ev/s)"),
+        grouped,
+        serial,
+        "ev/s",
+        ">= 10000",
+    );
+    Ok(())
+}
+
+fn bench_verify(base: &Path, events: u64) -> Result<()> {
+    let dir = base.join("verify-vault");
+    let vault = Vault::init(&dir, "audit.bench.example")?;
+    let batch = 10_000u64;
+    let mut i = 0;
+    while vault.catalog().audit_size()? < events {
+        let mut c = Change::new(event(i));
+        for j in 1..batch {
+            c = c.and_event(event(i + j));
+        }
+        vault.catalog().commit(c)?;
+        i += batch;
+    }
+    vault.checkpoint()?;
+    let size = vault.catalog().audit_size()?;
+
+    // Baseline: only read every row.
+    let t = Instant::now();
+    let mut bytes = 0u64;
+    vault
+        .catalog()
+        .for_each_audit_leaf(0, size, &mut |_, e, _| {
+            bytes += e.len() as u64;
+            Ok(())
+        })?;
+    let read_rate = size as f64 / t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let r = vault.verify_audit_log()?;
+    let verify_rate = r.audit_events as f64 / t.elapsed().as_secs_f64();
+    if !r.is_clean() {
+        bail!("verification found problems: {:?}", r.problems);
+    }
+    row(
+        &format!("full audit verification, {} entries (ent/s)", size),
+        verify_rate,
+        read_rate,
+        "ent/s",
+        ">= 2e6",
+    );
+    println!(
+        "  (baseline: reading the same {size} rows, {} MiB, without checking)",
+        bytes >> 20
+    );
+    Ok(())
+}
