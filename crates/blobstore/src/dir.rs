@@ -2,14 +2,14 @@
 //!
 //! Layout: `<root>/objects/<key>` for objects, `<root>/tmp/` for uploads in progress.
 //! A put writes a temporary file, fsyncs it, hard-links it to its final name (which fails
-//! if the name exists: put-if-absent without a race), removes the temporary name and fsyncs
-//! the directories. A crash leaves at most a temporary file of ciphertext, which `open`
-//! removes.
+//! if the name exists: put-if-absent without a race), fsyncs the object's directory (and any
+//! directory it had to create), then removes the temporary name. A crash leaves at most a
+//! temporary file of ciphertext, which `open` removes. Directories are created mode 0700.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::{BlobError, BlobKey, BlobStore, PutHandle, PutOutcome, SiteId};
@@ -33,7 +33,11 @@ impl DirStore {
             root: root.to_owned(),
         };
         for d in [s.objects(), s.tmp()] {
-            fs::create_dir_all(&d).map_err(|e| s.io("create directory", &d, e))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&d)
+                .map_err(|e| s.io("create directory", &d, e))?;
         }
         let tmp = s.tmp();
         let entries = fs::read_dir(&tmp).map_err(|e| s.io("list", &tmp, e))?;
@@ -123,7 +127,11 @@ impl PutHandle for DirPut {
             .map(Path::to_owned)
             .unwrap_or_else(|| self.objects_root.clone());
         if !parent.is_dir() {
-            fs::create_dir_all(&parent).map_err(|e| self.io("create directory", &parent, e))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&parent)
+                .map_err(|e| self.io("create directory", &parent, e))?;
             let mut p = parent.as_path();
             while p != self.objects_root {
                 let Some(up) = p.parent() else { break };

@@ -77,6 +77,10 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+-- Leaves are appended at the next index only: no gaps, no INSERT OR REPLACE of old leaves.
+CREATE TRIGGER audit_log_append_next BEFORE INSERT ON audit_log
+    WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log)
+    BEGIN SELECT RAISE(ABORT, 'audit log leaves must be appended at the next index'); END;
 
 CREATE TABLE checkpoints (
     size          INTEGER PRIMARY KEY,
@@ -84,5 +88,9 @@ CREATE TABLE checkpoints (
     note          TEXT NOT NULL,
     created_at_us INTEGER NOT NULL
 ) STRICT;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 "#,
 ];

@@ -174,7 +174,7 @@ impl<R: Read> EncryptingStream<R> {
 
     /// Starts a stream with a given salt and nonce prefix: for known-answer tests only.
     /// Reusing a salt and prefix with the same key and associated data is catastrophic.
-    pub fn with_salt_and_prefix(
+    pub(crate) fn with_salt_and_prefix(
         inner: R,
         dek: &DataKey,
         aad: &[u8],

@@ -15,7 +15,10 @@ pub enum PatientIdError {
     )]
     BadShape,
     /// The date part is not a calendar date (after removing 60 from a samordningsnummer day).
-    #[error("patient id has no valid birth date (year {year}, month {month}, day {day})")]
+    // The message never repeats the date: it is part of the patient's identity.
+    #[error(
+        "patient id has no valid birth date (month 1-12, day valid for the month; +60 for samordningsnummer)"
+    )]
     BadDate {
         /// Four-digit year.
         year: i32,

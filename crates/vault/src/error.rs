@@ -40,6 +40,9 @@ pub enum VaultError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Another process has the data directory open.
+    #[error("{0} is in use by another callvault process")]
+    InUse(std::path::PathBuf),
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),

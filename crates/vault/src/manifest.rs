@@ -174,9 +174,21 @@ fn read_csv(text: &str, base: &Path) -> Result<Vec<Result<ManifestRow, RowError>
     let mut sorted_f: Vec<String> = FIELDS.iter().map(|s| (*s).to_owned()).collect();
     sorted_f.sort();
     if sorted_h != sorted_f {
+        // A file without a header line would put patient data here: show only known names.
+        let found = header
+            .iter()
+            .map(|h| {
+                if FIELDS.contains(&h.as_str()) {
+                    h.clone()
+                } else {
+                    "<unknown>".into()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
         return Err(ManifestError::BadHeader {
             expected: FIELDS.join(","),
-            found: header.join(","),
+            found,
         });
     }
     let headers = csv::StringRecord::from(header);
@@ -240,11 +252,16 @@ fn json_reason(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => {
-            // Messages like "missing field `path`" or "unknown field `x`"; strip any quoted value.
+            // Only messages that name a field (never a value) are passed on.
             let msg = e.to_string();
-            match msg.split_once(" at line") {
-                Some((m, _)) => m.to_owned(),
-                None => msg,
+            let msg = msg.split(" at line").next().unwrap_or_default();
+            if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+                msg.split(", expected")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                "a field has the wrong type (every field is a string)".into()
             }
         }
         Category::Syntax | Category::Eof => "not a JSON object".into(),
@@ -298,6 +315,13 @@ mod tests {
     fn csv_header_must_match() {
         let err = read_csv("path,call_id\nx,y\n", Path::new("/m")).expect_err("header");
         assert!(err.to_string().contains("manifest header must be"));
+        // A manifest without a header must not echo its first row (patient data).
+        let err = read_csv(
+            "a.wav,c1,SE2321000016-0001,SE2321000016-U001,2026-03-01T08:15:00Z,19121212-1212,,\n",
+            Path::new("/m"),
+        )
+        .expect_err("no header");
+        assert!(!err.to_string().contains("1212"), "{err}");
     }
 
     #[test]
@@ -306,13 +330,16 @@ mod tests {
 
 {"path":"a.wav"}
 not json
+{"path":"a.wav","call_id":"c1","care_provider":"SE2321000016-0001","care_unit":"SE2321000016-U001","started_at":"2026-03-01T08:15:00Z","patient_id":191212121212}
 "#;
         let rows = read_jsonl(text, Path::new("/m"));
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 4);
         assert!(rows[0].is_ok());
         let e = rows[1].as_ref().expect_err("missing");
         assert_eq!(e.line, 3);
         assert!(e.reason.contains("missing field"), "{}", e.reason);
         assert_eq!(rows[2].as_ref().expect_err("syntax").line, 4);
+        let typed = rows[3].as_ref().expect_err("number");
+        assert!(!typed.reason.contains("1212"), "{}", typed.reason);
     }
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient};
-use callvault_audit::merkle::RootBuilder;
 use callvault_audit::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint};
 use callvault_blobstore::{BlobKey, BlobStore, DirStore, PutOutcome, replicate};
 use callvault_catalog::{
@@ -141,6 +140,9 @@ pub struct Vault {
     pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) signer: NoteSigner,
     pub(crate) verifier: NoteVerifier,
+    /// Exclusive lock on `<data dir>/callvault.lock`, held while the vault is open: one
+    /// process at a time owns a data directory.
+    _lock: fs::File,
 }
 
 impl std::fmt::Debug for Vault {
@@ -159,13 +161,29 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Va
     }
 }
 
-/// The operator running a CLI command, as an audit actor (`user@host`).
+/// The operator running a CLI command, as an audit actor: `name(uid)@host`, with the name
+/// looked up from the process's real uid in /etc/passwd (not from `$USER`).
 pub fn operator() -> Actor {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    use std::os::unix::fs::MetadataExt;
+    let uid = fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let name = uid.and_then(|uid| {
+        fs::read_to_string("/etc/passwd")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+    });
     let host = fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
-    Actor::Operator(format!("{user}@{host}"))
+    let uid = uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into());
+    Actor::Operator(format!(
+        "{}({uid})@{host}",
+        name.as_deref().unwrap_or("unknown")
+    ))
 }
 
 /// A blob at one site, read on demand by the decryptor.
@@ -198,6 +216,12 @@ impl Vault {
             .mode(0o700)
             .create(data_dir)
             .map_err(io("create", data_dir))?;
+        // An existing, empty directory may have a wider mode: only the owner gets in.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
+                .map_err(io("chmod", data_dir))?;
+        }
         let text = Config::default_toml(origin);
         let config = Config::parse(&text, data_dir, &data_dir.join(CONFIG_FILE))?;
         for dir in [
@@ -232,6 +256,20 @@ impl Vault {
     /// Opens an initialised data directory. Refuses key files readable by others.
     pub fn open(data_dir: &Path) -> Result<Self, VaultError> {
         let config = Config::load(data_dir)?;
+        let lock_path = data_dir.join("callvault.lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(VaultError::InUse(data_dir.to_owned()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
+        }
         let keys = Arc::new(KeyFileProvider::open(&config.keys_dir)?);
         let signer_text = read_secret_file(&config.audit_signing_key)?;
         let signer_text = std::str::from_utf8(&signer_text)
@@ -259,6 +297,7 @@ impl Vault {
             catalog,
             signer,
             verifier,
+            _lock: lock,
         })
     }
 
@@ -561,14 +600,26 @@ impl Vault {
     }
 
     /// Signs a checkpoint of the whole audit log and stores it (with its own audit event).
+    ///
+    /// The tree is recomputed from the stored events and checked against every earlier
+    /// checkpoint first: a log that does not verify is never signed, so an edit made after
+    /// one checkpoint cannot be laundered into the next.
     pub fn checkpoint(&self) -> Result<StoredCheckpoint, VaultError> {
-        let size = self.catalog.audit_size()?;
-        let mut rb = RootBuilder::new();
-        self.catalog.for_each_audit_leaf(0, size, &mut |_, _, h| {
-            rb.push(*h);
-            Ok(())
-        })?;
-        let root_hash = rb.root();
+        let mut report = crate::verify::VerifyReport::default();
+        let (size, root_hash) = self.verify_audit(&mut report)?;
+        let fatal: Vec<String> = report
+            .problems
+            .iter()
+            // A fresh log has no checkpoint yet; that is what we are about to fix.
+            .filter(|p| !p.what.ends_with("no valid signed checkpoint"))
+            .map(ToString::to_string)
+            .collect();
+        if !fatal.is_empty() {
+            return Err(VaultError::Audit(format!(
+                "refusing to sign a checkpoint: the audit log does not verify: {}",
+                fatal.join("; ")
+            )));
+        }
         let cp = Checkpoint {
             origin: self.config.audit_origin.clone(),
             size,

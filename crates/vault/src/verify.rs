@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use callvault_audit::event::{Action, AuditEvent};
+use callvault_audit::event::{Actor, Outcome, RecordingRef};
 use callvault_audit::merkle::{RootBuilder, leaf_hash};
 use callvault_audit::note::verify_checkpoint;
-use callvault_catalog::{Change, RecordingRow};
+use callvault_catalog::{Change, Mutation, Placement, PlacementState, RecordingRow};
 use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
 use callvault_crypto::{DekId, sha256};
 
@@ -33,6 +34,9 @@ pub struct Problem {
     pub site: Option<String>,
     /// What is wrong.
     pub what: String,
+    /// The placement state the copy was marked with (and a repair task recorded), when the
+    /// problem is a missing or damaged copy.
+    pub marked: Option<PlacementState>,
 }
 
 impl std::fmt::Display for Problem {
@@ -82,9 +86,9 @@ impl Vault {
         self.catalog.for_each_recording(&mut |row| {
             report.recordings += 1;
             known.insert(row.rec.id.to_string());
-            for p in self.check_recording(&row, deep, &mut report.copies) {
-                report.problems.push(p);
-            }
+            let problems = self.check_recording(&row, deep, &mut report.copies);
+            self.mark_for_repair(&row, &problems)?;
+            report.problems.extend(problems);
             progress(report.recordings);
             Ok(())
         })?;
@@ -102,6 +106,7 @@ impl Vault {
                         recording: None,
                         site: Some(store.site().to_string()),
                         what: format!("object {key} is not in the catalog"),
+                        marked: None,
                     });
                 }
             }
@@ -117,12 +122,53 @@ impl Vault {
         Ok(report)
     }
 
+    /// Records a missing or damaged copy durably (placement state and repair task, with an
+    /// audit event) unless it is already known, so that `repair` heals it.
+    fn mark_for_repair(
+        &self,
+        row: &RecordingRow,
+        problems: &[Problem],
+    ) -> Result<(), callvault_catalog::CatalogError> {
+        let placements = self.catalog.placements(&row.rec.id)?;
+        for p in problems {
+            let (Some(site), Some(state)) = (&p.site, p.marked) else {
+                continue;
+            };
+            let known = placements
+                .iter()
+                .any(|pl| &pl.site == site && pl.state != PlacementState::Ok);
+            if known {
+                continue;
+            }
+            let mut e = AuditEvent::new(Actor::Vault, Action::RepairTaskCreated, "verify");
+            e.recording = Some(RecordingRef {
+                id: row.rec.id,
+                plaintext_sha256: row.rec.plaintext_sha256,
+            });
+            e.care_provider = Some(row.rec.care_provider.clone());
+            e.outcome = Outcome::Failed(p.what.clone());
+            self.catalog
+                .commit(
+                    Change::new(e.detail("site", site)).with(Mutation::SetPlacement {
+                        recording_id: row.rec.id,
+                        placement: Placement {
+                            site: site.clone(),
+                            state,
+                        },
+                        reason: format!("found by verify: {}", p.what),
+                    }),
+                )?;
+        }
+        Ok(())
+    }
+
     fn check_recording(&self, row: &RecordingRow, deep: bool, copies: &mut u64) -> Vec<Problem> {
         let rid = row.rec.id.to_string();
-        let problem = |site: &str, what: String| Problem {
+        let problem = |site: &str, what: String, marked: Option<PlacementState>| Problem {
             recording: Some(rid.clone()),
             site: Some(site.to_owned()),
             what,
+            marked,
         };
         let mut out = Vec::new();
         let key = match blob_key(&row.rec.id) {
@@ -132,6 +178,7 @@ impl Vault {
                     recording: Some(rid.clone()),
                     site: None,
                     what: e.to_string(),
+                    marked: None,
                 });
                 return out;
             }
@@ -152,11 +199,15 @@ impl Vault {
             let len = match store.head(&key) {
                 Ok(Some(l)) => l,
                 Ok(None) => {
-                    out.push(problem(&site, format!("copy is missing{note}")));
+                    out.push(problem(
+                        &site,
+                        format!("copy is missing{note}"),
+                        Some(PlacementState::Missing),
+                    ));
                     continue;
                 }
                 Err(e) => {
-                    out.push(problem(&site, format!("cannot stat copy: {e}")));
+                    out.push(problem(&site, format!("cannot stat copy: {e}"), None));
                     continue;
                 }
             };
@@ -167,6 +218,7 @@ impl Vault {
                         "copy has {len} bytes; catalog says {}{note}",
                         row.rec.ciphertext_size
                     ),
+                    Some(PlacementState::Damaged),
                 ));
                 continue;
             }
@@ -176,11 +228,12 @@ impl Vault {
                     out.push(problem(
                         &site,
                         format!("copy is damaged: ciphertext hash differs from the catalog{note}"),
+                        Some(PlacementState::Damaged),
                     ));
                     continue;
                 }
                 Err(e) => {
-                    out.push(problem(&site, format!("cannot read copy: {e}")));
+                    out.push(problem(&site, format!("cannot read copy: {e}"), None));
                     continue;
                 }
             }
@@ -189,7 +242,7 @@ impl Vault {
                     match self.data_key(&row.rec) {
                         Ok(k) => dek = Some(k),
                         Err(e) => {
-                            out.push(problem(&site, format!("cannot unwrap data key: {e}")));
+                            out.push(problem(&site, format!("cannot unwrap data key: {e}"), None));
                             continue;
                         }
                     }
@@ -207,8 +260,13 @@ impl Vault {
                     Ok(_) => out.push(problem(
                         &site,
                         "decrypted audio does not match the catalog's plaintext hash".into(),
+                        Some(PlacementState::Damaged),
                     )),
-                    Err(e) => out.push(problem(&site, format!("decryption failed: {e}"))),
+                    Err(e) => out.push(problem(
+                        &site,
+                        format!("decryption failed: {e}"),
+                        Some(PlacementState::Damaged),
+                    )),
                 }
             }
         }
@@ -217,13 +275,18 @@ impl Vault {
 
     /// Recomputes every leaf hash from the stored events and the tree root at every signed
     /// checkpoint, and checks each checkpoint's signature.
-    pub(crate) fn verify_audit(&self, report: &mut VerifyReport) -> Result<(), VaultError> {
+    /// Returns the size and root of the recomputed tree.
+    pub(crate) fn verify_audit(
+        &self,
+        report: &mut VerifyReport,
+    ) -> Result<(u64, [u8; 32]), VaultError> {
         let size = self.catalog.audit_size()?;
         let checkpoints = self.catalog.checkpoints()?;
         let audit = |what: String| Problem {
             recording: None,
             site: None,
             what: format!("audit log: {what}"),
+            marked: None,
         };
         let mut signed = Vec::new();
         for c in &checkpoints {
@@ -329,7 +392,28 @@ impl Vault {
                 .problems
                 .push(audit("no valid signed checkpoint".into()));
         }
-        Ok(())
+        // Every checkpoint the log says was issued must still be there.
+        for (idx, data) in self
+            .catalog
+            .audit_events_with_action(Action::Checkpoint.code())?
+        {
+            let Ok(e) = AuditEvent::decode(&data) else {
+                continue; // reported above
+            };
+            let size = e
+                .details
+                .iter()
+                .find(|(k, _)| k == "size")
+                .and_then(|(_, v)| v.parse::<u64>().ok());
+            match size {
+                Some(sz) if checkpoints.iter().any(|c| c.size == sz) => {}
+                Some(sz) => report.problems.push(audit(format!(
+                    "event {idx} records a checkpoint of size {sz} that is no longer stored (checkpoint deleted)"
+                ))),
+                None => report.problems.push(audit(format!("checkpoint event {idx} has no size"))),
+            }
+        }
+        Ok((rb.size(), rb.root()))
     }
 }
 

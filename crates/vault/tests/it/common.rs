@@ -55,12 +55,18 @@ impl TestVault {
         self.dir.path().join("archive")
     }
 
-    pub fn reopen(&mut self) {
-        // Drop the old vault (joins the catalog writer) before opening again.
-        let data = self.data_dir();
-        let placeholder = Vault::open(&data).expect("reopen");
-        let old = std::mem::replace(&mut self.vault, placeholder);
-        drop(old);
+    /// Closes the vault (joining its catalog writer, releasing its lock) and opens it again.
+    pub fn reopen(self) -> Self {
+        let Self { dir, vault } = self;
+        drop(vault);
+        let vault = Vault::open(&dir.path().join("data")).expect("reopen");
+        Self { dir, vault }
+    }
+
+    /// Closes the vault, keeping its files.
+    pub fn close(self) -> tempfile::TempDir {
+        drop(self.vault);
+        self.dir
     }
 }
 

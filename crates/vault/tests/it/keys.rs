@@ -13,9 +13,11 @@ fn a_key_file_readable_by_others_stops_the_vault_with_a_clear_message() {
     t.vault
         .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
         .expect("import");
-    let kek = t.data_dir().join("keys").join(CP_A).join("kek-v000001.key");
+    let data = t.data_dir();
+    let _dir = t.close();
+    let kek = data.join("keys").join(CP_A).join("kek-v000001.key");
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let err = Vault::open(&t.data_dir()).expect_err("must refuse");
+    let err = Vault::open(&data).expect_err("must refuse");
     assert!(matches!(err, VaultError::Key(_)), "{err:?}");
     let msg = err.to_string();
     assert!(
@@ -24,12 +26,19 @@ fn a_key_file_readable_by_others_stops_the_vault_with_a_clear_message() {
     );
 
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let signing = t.data_dir().join("keys/audit-signing.key");
+    let signing = data.join("keys/audit-signing.key");
     std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    let msg = Vault::open(&t.data_dir())
-        .expect_err("must refuse")
-        .to_string();
+    let msg = Vault::open(&data).expect_err("must refuse").to_string();
     assert!(msg.contains("audit-signing.key"), "{msg}");
+}
+
+#[test]
+fn a_data_directory_is_owned_by_one_process_at_a_time() {
+    let t = TestVault::new();
+    let err = Vault::open(&t.data_dir()).expect_err("second open must fail");
+    assert!(matches!(err, VaultError::InUse(_)), "{err:?}");
+    let t = t.reopen();
+    assert!(t.vault.catalog().audit_size().expect("size") > 0);
 }
 
 #[test]

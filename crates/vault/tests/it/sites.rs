@@ -34,8 +34,7 @@ fn an_unwritable_site_leaves_repair_tasks_and_repair_heals_it() {
     );
 
     // The repair tasks survive a restart (they are in the catalog).
-    let mut t = t;
-    t.reopen();
+    let t = t.reopen();
     assert_eq!(t.vault.status().expect("status").repair_tasks.len(), 4);
 
     let (repaired, open) = t.vault.repair(&actor).expect("repair");

@@ -43,7 +43,20 @@ fn a_flipped_byte_at_one_site_is_named_by_recording_and_site() {
         );
         assert_eq!(p.site.as_deref(), Some("b"));
         assert!(p.what.contains("damaged"), "{p}");
+        assert_eq!(p.marked, Some(callvault_catalog::PlacementState::Damaged));
     }
+    // The damage was recorded as a repair task, and repair heals it from site a.
+    let status = t.vault.status().expect("status");
+    assert_eq!(status.repair_tasks.len(), 1);
+    assert_eq!(status.repair_tasks[0].site, "b");
+    assert_eq!(
+        t.vault
+            .repair(&callvault_vault::vault_operator())
+            .expect("repair"),
+        (1, 0)
+    );
+    let r = t.vault.verify(true, |_| {}).expect("verify");
+    assert!(r.is_clean(), "{:?}", r.problems);
 }
 
 #[test]
@@ -146,6 +159,77 @@ fn an_edited_audit_event_fails_verification() {
         "{:?}",
         r.problems
     );
+    // A tampered log is never signed again.
+    let err = t.vault.checkpoint().expect_err("must refuse");
+    assert!(err.to_string().contains("refusing to sign"), "{err}");
+}
+
+#[test]
+fn an_edit_after_the_last_checkpoint_is_not_laundered_into_the_next() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 4000);
+    t.vault.checkpoint().expect("checkpoint");
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let size = t.vault.catalog().audit_size().expect("size");
+    // Edit the newest event (not yet under any checkpoint), leaving its stored leaf hash.
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    conn.execute_batch("DROP TRIGGER audit_log_no_update;")
+        .expect("drop");
+    let idx = size as i64 - 1;
+    let mut ev: Vec<u8> = conn
+        .query_row("SELECT event FROM audit_log WHERE idx = ?1", [idx], |r| {
+            r.get(0)
+        })
+        .expect("event");
+    let last = ev.len() - 1;
+    ev[last] ^= 1;
+    conn.execute(
+        "UPDATE audit_log SET event = ?1 WHERE idx = ?2",
+        rusqlite::params![ev, idx],
+    )
+    .expect("edit");
+    let err = t.vault.checkpoint().expect_err("must refuse");
+    assert!(err.to_string().contains(&format!("event {idx}")), "{err}");
+}
+
+#[test]
+fn a_deleted_checkpoint_is_detected() {
+    let t = TestVault::new();
+    t.vault.checkpoint().expect("checkpoint");
+    let latest = t.vault.checkpoint().expect("checkpoint");
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    let del = "DELETE FROM checkpoints WHERE size = ?1";
+    assert!(
+        conn.execute(del, [latest.size as i64]).is_err(),
+        "trigger refuses"
+    );
+    conn.execute_batch("DROP TRIGGER checkpoints_no_delete;")
+        .expect("drop");
+    conn.execute(del, [latest.size as i64]).expect("delete");
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.what.contains("checkpoint deleted")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[test]
+fn leaves_can_only_be_appended_at_the_next_index() {
+    let t = TestVault::new();
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    let size = t.vault.catalog().audit_size().expect("size") as i64;
+    for idx in [0, size + 1] {
+        let r = conn.execute(
+            "INSERT OR REPLACE INTO audit_log (idx, leaf_hash, event, time_us, action) VALUES (?1, x'00', x'00', 0, 'x')",
+            [idx],
+        );
+        assert!(r.is_err(), "index {idx} must be refused");
+    }
 }
 
 #[test]
