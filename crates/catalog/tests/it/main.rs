@@ -1,1 +1,272 @@
-//! Catalog tests.
+//! Catalog tests over a real SQLite file: atomic changes with their audit events, group
+//! commit under concurrency, placements and repair tasks, re-wrapping, migrations.
+
+use std::sync::Arc;
+
+use callvault_audit::event::{Action, Actor, AuditEvent};
+use callvault_catalog::{
+    Catalog, CatalogError, Change, Mutation, NewRecording, Placement, PlacementState,
+    RecordingSource, Rewrap, SqliteCatalog, raw_connection,
+};
+use callvault_types::{CallId, CareProvider, CareUnit, RecordingId};
+use time::OffsetDateTime;
+
+fn cp() -> CareProvider {
+    CareProvider::parse("SE2321000016-0001").expect("cp")
+}
+
+fn event(action: Action) -> AuditEvent {
+    AuditEvent::new(Actor::Vault, action, "test")
+}
+
+fn recording(call: &str) -> NewRecording {
+    let now = OffsetDateTime::now_utc();
+    NewRecording {
+        id: RecordingId::new_random(),
+        care_provider: cp(),
+        care_unit: CareUnit::parse("SE2321000016-1177").expect("unit"),
+        call_id: CallId::parse(call).expect("call"),
+        started_at: now,
+        ended_at: now,
+        duration_ms: 1000,
+        codec: "pcm_s16le".into(),
+        sample_rate: 8000,
+        channels: 1,
+        plaintext_size: 16_044,
+        plaintext_sha256: [1; 32],
+        ciphertext_size: 16_130,
+        ciphertext_sha256: [2; 32],
+        dek_id: [3; 16],
+        wrapped_dek: vec![4; 61],
+        kek_version: 1,
+        patient: Some((vec![5; 40], [6; 32])),
+        caller: None,
+        nurse: None,
+        retention_until: now,
+        source: RecordingSource::Import,
+    }
+}
+
+fn insert(r: NewRecording, sites: &[(&str, PlacementState)]) -> Change {
+    Change::new(event(Action::Import)).with(Mutation::InsertRecording {
+        recording: Box::new(r),
+        placements: sites
+            .iter()
+            .map(|(s, st)| Placement {
+                site: (*s).to_owned(),
+                state: *st,
+            })
+            .collect(),
+        repair_reason: "write failed".into(),
+    })
+}
+
+fn open() -> (tempfile::TempDir, SqliteCatalog) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cat = SqliteCatalog::open(&dir.path().join("c.sqlite3")).expect("open");
+    (dir, cat)
+}
+
+#[test]
+fn a_change_commits_with_its_events_or_not_at_all() {
+    let (_d, cat) = open();
+    let r = recording("call-1");
+    let id = r.id;
+    let c = cat
+        .commit(insert(
+            r,
+            &[("a", PlacementState::Ok), ("b", PlacementState::Ok)],
+        ))
+        .expect("commit");
+    assert_eq!(c.leaf_indexes, vec![0]);
+    assert!(cat.recording(&id).expect("get").is_some());
+
+    // The same call id again fails: no row, no event, and the index is not consumed.
+    let err = cat
+        .commit(insert(recording("call-1"), &[("a", PlacementState::Ok)]))
+        .expect_err("duplicate");
+    assert!(matches!(err, CatalogError::DuplicateCall { .. }), "{err:?}");
+    assert_eq!(cat.audit_size().expect("size"), 1);
+
+    // A mutation on an unknown recording fails the same way.
+    let err = cat
+        .commit(
+            Change::new(event(Action::Repaired)).with(Mutation::SetPlacement {
+                recording_id: RecordingId::new_random(),
+                placement: Placement {
+                    site: "a".into(),
+                    state: PlacementState::Ok,
+                },
+                reason: String::new(),
+            }),
+        )
+        .expect_err("unknown");
+    assert!(matches!(err, CatalogError::UnknownRecording(_)));
+    assert_eq!(cat.audit_size().expect("size"), 1);
+
+    // The next good change takes the next index.
+    let c = cat
+        .commit(Change::new(event(Action::Search)).and_event(event(Action::View)))
+        .expect("commit");
+    assert_eq!(c.leaf_indexes, vec![1, 2]);
+}
+
+#[test]
+fn concurrent_writers_share_transactions_and_get_contiguous_indexes() {
+    let (_d, cat) = open();
+    let cat = Arc::new(cat);
+    let writers = 32;
+    let per = 40;
+    let mut all: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..writers)
+            .map(|w| {
+                let cat = Arc::clone(&cat);
+                s.spawn(move || {
+                    let mut idx = Vec::new();
+                    for i in 0..per {
+                        // Every tenth change of each writer fails and must not disturb
+                        // the others in its batch.
+                        let change = if i % 10 == 9 {
+                            Change::new(event(Action::Repaired)).with(Mutation::Rewrap(vec![
+                                Rewrap {
+                                    recording_id: RecordingId::new_random(),
+                                    wrapped_dek: vec![],
+                                    kek_version: 2,
+                                },
+                            ]))
+                        } else {
+                            Change::new(event(Action::View).detail("w", w))
+                        };
+                        match cat.commit(change) {
+                            Ok(c) => idx.extend(c.leaf_indexes),
+                            Err(CatalogError::UnknownRecording(_)) => {}
+                            Err(e) => panic!("unexpected {e}"),
+                        }
+                    }
+                    idx
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("writer"))
+            .collect()
+    });
+    all.sort_unstable();
+    let expected = (writers * per * 9 / 10) as u64;
+    assert_eq!(all, (0..expected).collect::<Vec<_>>());
+    assert_eq!(cat.audit_size().expect("size"), expected);
+    // Stored leaf hashes are the hashes of the stored events.
+    cat.for_each_audit_leaf(0, expected, &mut |_, e, h| {
+        assert_eq!(&callvault_audit::merkle::leaf_hash(e), h);
+        Ok(())
+    })
+    .expect("leaves");
+}
+
+#[test]
+fn placements_repair_tasks_and_rewrap() {
+    let (_d, cat) = open();
+    let r = recording("call-2");
+    let id = r.id;
+    cat.commit(insert(
+        r,
+        &[("a", PlacementState::Ok), ("b", PlacementState::Missing)],
+    ))
+    .expect("commit");
+    let tasks = cat.open_repair_tasks().expect("tasks");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0].recording_id, tasks[0].site.as_str()), (id, "b"));
+    let stats = cat.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.recordings,
+            stats.under_replicated,
+            stats.open_repair_tasks
+        ),
+        (1, 1, 1)
+    );
+
+    // Marking it damaged again does not add a second task; marking it ok closes it.
+    let set = |state| {
+        Change::new(event(Action::Repaired)).with(Mutation::SetPlacement {
+            recording_id: id,
+            placement: Placement {
+                site: "b".into(),
+                state,
+            },
+            reason: "x".into(),
+        })
+    };
+    cat.commit(set(PlacementState::Damaged)).expect("damaged");
+    assert_eq!(cat.open_repair_tasks().expect("tasks").len(), 1);
+    cat.commit(set(PlacementState::Ok)).expect("ok");
+    assert!(cat.open_repair_tasks().expect("tasks").is_empty());
+    assert_eq!(cat.stats().expect("stats").under_replicated, 0);
+
+    // Re-wrap to KEK version 2.
+    assert_eq!(
+        cat.recordings_below_kek(&cp(), 2, 10).expect("below").len(),
+        1
+    );
+    cat.commit(
+        Change::new(event(Action::KeyRewrap)).with(Mutation::Rewrap(vec![Rewrap {
+            recording_id: id,
+            wrapped_dek: vec![9; 61],
+            kek_version: 2,
+        }])),
+    )
+    .expect("rewrap");
+    assert!(
+        cat.recordings_below_kek(&cp(), 2, 10)
+            .expect("below")
+            .is_empty()
+    );
+    let row = cat.recording(&id).expect("get").expect("row");
+    assert_eq!((row.rec.kek_version, row.rec.wrapped_dek[0]), (2, 9));
+    // Lookup by blind index.
+    assert_eq!(
+        cat.recordings_by_patient(&cp(), &[6; 32])
+            .expect("by patient")
+            .len(),
+        1
+    );
+    assert!(
+        cat.recordings_by_patient(&cp(), &[7; 32])
+            .expect("by patient")
+            .is_empty()
+    );
+}
+
+#[test]
+fn data_survives_reopen_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.sqlite3");
+    let r = recording("call-3");
+    let id = r.id;
+    {
+        let cat = SqliteCatalog::open(&path).expect("open");
+        cat.commit(insert(r, &[("a", PlacementState::Ok)]))
+            .expect("commit");
+    }
+    {
+        let cat = SqliteCatalog::open(&path).expect("reopen");
+        assert!(cat.recording(&id).expect("get").is_some());
+        // The writer resumes at the next index.
+        let c = cat
+            .commit(Change::new(event(Action::View)))
+            .expect("commit");
+        assert_eq!(c.leaf_indexes, vec![1]);
+    }
+    let conn = raw_connection(&path).expect("raw");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    let err = SqliteCatalog::open(&path).expect_err("newer schema");
+    assert!(
+        matches!(err, CatalogError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+}

@@ -1,1 +1,199 @@
-//! CLI end-to-end tests.
+//! End-to-end tests of the `callvault` binary: exit codes, reports, and that no command
+//! prints patient identifiers.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn callvault(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(args)
+        .output()
+        .expect("run callvault")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["import", "--help"],
+        vec!["verify", "--help"],
+        vec!["repair", "--help"],
+        vec!["status", "--help"],
+        vec!["audit", "--help"],
+        vec!["audit", "checkpoint", "--help"],
+        vec!["audit", "verify", "--help"],
+        vec!["audit", "proof", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let o = callvault(&args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("Usage"), "{args:?}");
+    }
+    let o = callvault(&["import"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn demo_imports_verifies_and_prints_no_patient_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("demo");
+    let o = callvault(&["demo", "--data-dir", p(&data), "--recordings", "6"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("6 imported"), "{out}");
+    assert!(out.contains("OK: no problems found"), "{out}");
+    assert!(
+        out.contains("— audit.callvault.demo.example "),
+        "signed checkpoint: {out}"
+    );
+    for i in 0..6u64 {
+        let pnr = callvault_vault::demo::personnummer(i + 1);
+        assert!(
+            !out.contains(&pnr) && !out.contains(&pnr.replace('-', "")),
+            "patient id printed"
+        );
+    }
+    assert!(!out.contains("+4670"), "caller number printed");
+    // The generated plaintext archive is gone: only ciphertext remains.
+    assert!(!data.join("legacy-archive").exists());
+
+    // Running it again reuses the directory and skips what is imported.
+    let o = callvault(&["demo", "--data-dir", p(&data), "--recordings", "6"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("0 imported") && out.contains("6 already imported"),
+        "{out}"
+    );
+
+    let o = callvault(&["status", "--data-dir", p(&data)]);
+    assert!(o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("recordings:        6") && out.contains("under-replicated:  0"),
+        "{out}"
+    );
+
+    let o = callvault(&["audit", "proof", "--data-dir", p(&data), "--index", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("leaf_hash: "));
+    let o = callvault(&[
+        "keys",
+        "rotate",
+        "--data-dir",
+        p(&data),
+        "--care-provider",
+        "SE2321000016-0001",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("KEK v2 is current; re-wrapped 3 data keys"),
+        "{}",
+        text(&o)
+    );
+    let o = callvault(&["verify", "--deep", "--data-dir", p(&data)]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_clear_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("v");
+    assert!(
+        callvault(&["init", "--data-dir", p(&data)])
+            .status
+            .success()
+    );
+    let again = callvault(&["init", "--data-dir", p(&data)]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again).contains("refusing to overwrite"),
+        "{}",
+        text(&again)
+    );
+
+    // A manifest with one good and one bad row: the good row lands, exit code 1.
+    let archive = dir.path().join("archive");
+    callvault_vault::demo::write_archive(&archive, 2, 1).expect("archive");
+    let manifest = archive.join("manifest.csv");
+    let text_m = std::fs::read_to_string(&manifest).expect("read");
+    let broken = text_m.replacen("call-0001.wav", "nope.wav", 1);
+    std::fs::write(&manifest, broken).expect("write");
+    let o = callvault(&["import", "--data-dir", p(&data), "--manifest", p(&manifest)]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("1 imported") && out.contains("1 failed"),
+        "{out}"
+    );
+    assert!(out.contains("line 3: cannot open the file"), "{out}");
+
+    // Damage a blob at site b: verify names it and exits 1.
+    let objects = data.join("sites/b/objects");
+    let blob = walk(&objects).pop().expect("a blob");
+    let mut bytes = std::fs::read(&blob).expect("read");
+    bytes[100] ^= 0xff;
+    std::fs::write(&blob, bytes).expect("write");
+    let id = blob
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".cvr1"))
+        .expect("id")
+        .to_owned();
+    let o = callvault(&["verify", "--data-dir", p(&data)]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("recording {id}: site b: copy is damaged")),
+        "{out}"
+    );
+    // repair heals it from site a.
+    let o = callvault(&["repair", "--data-dir", p(&data)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = callvault(&["verify", "--deep", "--data-dir", p(&data)]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A key file readable by others: refusal, exit 1, message names the file.
+    let kek = walk(&data.join("keys"))
+        .into_iter()
+        .find(|f| f.to_string_lossy().ends_with("kek-v000001.key"))
+        .expect("kek");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let o = callvault(&["status", "--data-dir", p(&data)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("chmod 600"), "{}", text(&o));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
