@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p callvault-bench -- [import|audit|verify|all] [--gib N] [--events N]
+//!     [--writers N] [--rounds N] [--dir DIR]
 //! ```
 //!
 //! * import: `callvault import` of WAV files vs copying the same files into two directories
@@ -30,6 +31,7 @@ struct Args {
     gib: f64,
     events: u64,
     writers: usize,
+    rounds: usize,
     dir: Option<PathBuf>,
 }
 
@@ -39,6 +41,7 @@ fn parse_args() -> Result<Args> {
         gib: 1.0,
         events: 2_000_000,
         writers: 64,
+        rounds: 3,
         dir: None,
     };
     let mut it = std::env::args().skip(1);
@@ -50,9 +53,10 @@ fn parse_args() -> Result<Args> {
             "--events" => a.events = val("--events")?.parse().context("--events")?,
             "--writers" => a.writers = val("--writers")?.parse().context("--writers")?,
             "--dir" => a.dir = Some(PathBuf::from(val("--dir")?)),
+            "--rounds" => a.rounds = val("--rounds")?.parse().context("--rounds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: callvault-bench [import|audit|verify|all] [--gib N] [--events N] [--writers N] [--dir DIR]"
+                    "usage: callvault-bench [import|audit|verify|all] [--gib N] [--events N] [--writers N] [--rounds N] [--dir DIR]"
                 );
                 std::process::exit(0);
             }
@@ -80,7 +84,7 @@ fn main() -> Result<()> {
         "figure", "callvault", "baseline", "ratio", "target"
     );
     if matches!(args.what.as_str(), "import" | "all") {
-        bench_import(base.path(), args.gib)?;
+        bench_import(base.path(), args.gib, args.rounds)?;
     }
     if matches!(args.what.as_str(), "audit" | "all") {
         bench_audit(base.path(), args.writers)?;
@@ -93,7 +97,7 @@ fn main() -> Result<()> {
 
 fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
     println!(
-        "{:<44} {:>11.1} {unit:<4} {:>11.1} {unit:<4} {:>7.2}x {:>10}",
+        "{:<50} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>7.2}x {:>10}",
         figure,
         ours,
         base,
@@ -156,65 +160,76 @@ fn copy_fsync(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn bench_import(base: &Path, gib: f64) -> Result<()> {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench_import(base: &Path, gib: f64, rounds: usize) -> Result<()> {
     let (manifest, files, total) = make_archive(&base.join("archive"), gib)?;
     let mib = total as f64 / f64::from(1u32 << 20);
-
-    // Baseline: copy each file into two directories, fsync each copy and its directory.
     let (d1, d2) = (base.join("copy-a"), base.join("copy-b"));
-    std::fs::create_dir_all(&d1)?;
-    std::fs::create_dir_all(&d2)?;
-    let t = Instant::now();
-    for f in &files {
-        let name = f.file_name().context("name")?;
-        copy_fsync(f, &d1.join(name))?;
-        copy_fsync(f, &d2.join(name))?;
-    }
-    let copy_s = t.elapsed().as_secs_f64();
-    std::fs::remove_dir_all(&d1)?;
-    std::fs::remove_dir_all(&d2)?;
+    let (mut seq, mut par, mut imp) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Baseline 1: copy each file into two directories one after the other, fsync each
+        // copy and its directory.
+        std::fs::create_dir_all(&d1)?;
+        std::fs::create_dir_all(&d2)?;
+        let t = Instant::now();
+        for f in &files {
+            let name = f.file_name().context("name")?;
+            copy_fsync(f, &d1.join(name))?;
+            copy_fsync(f, &d2.join(name))?;
+        }
+        seq.push(mib / t.elapsed().as_secs_f64());
+        std::fs::remove_dir_all(&d1)?;
+        std::fs::remove_dir_all(&d2)?;
 
-    // Stronger baseline: the two copies of each file written concurrently, as callvault does.
-    std::fs::create_dir_all(&d1)?;
-    std::fs::create_dir_all(&d2)?;
-    let t = Instant::now();
-    for f in &files {
-        let name = f.file_name().context("name")?;
-        std::thread::scope(|s| -> Result<()> {
-            let a = s.spawn(|| copy_fsync(f, &d1.join(name)));
-            let b = s.spawn(|| copy_fsync(f, &d2.join(name)));
-            a.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
-            b.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
-            Ok(())
-        })?;
-    }
-    let par_copy_s = t.elapsed().as_secs_f64();
-    std::fs::remove_dir_all(&d1)?;
-    std::fs::remove_dir_all(&d2)?;
+        // Baseline 2: the two copies of each file written concurrently, as callvault does.
+        std::fs::create_dir_all(&d1)?;
+        std::fs::create_dir_all(&d2)?;
+        let t = Instant::now();
+        for f in &files {
+            let name = f.file_name().context("name")?;
+            std::thread::scope(|s| -> Result<()> {
+                let a = s.spawn(|| copy_fsync(f, &d1.join(name)));
+                let b = s.spawn(|| copy_fsync(f, &d2.join(name)));
+                a.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
+                b.join().map_err(|_| anyhow::anyhow!("copy panicked"))??;
+                Ok(())
+            })?;
+        }
+        par.push(mib / t.elapsed().as_secs_f64());
+        std::fs::remove_dir_all(&d1)?;
+        std::fs::remove_dir_all(&d2)?;
 
-    let vault = Vault::init(&base.join("vault"), "audit.bench.example")?;
-    let t = Instant::now();
-    let s = vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
-    let import_s = t.elapsed().as_secs_f64();
-    if !s.failures.is_empty() || s.imported != files.len() as u64 {
-        bail!("import failed: {:?}", s.failures);
+        // callvault import: encrypt, write both sites, catalog, audit.
+        let vdir = base.join(format!("vault-{round}"));
+        let vault = Vault::init(&vdir, "audit.bench.example")?;
+        let t = Instant::now();
+        let s = vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
+        imp.push(mib / t.elapsed().as_secs_f64());
+        if !s.failures.is_empty() || s.imported != files.len() as u64 {
+            bail!("import failed: {:?}", s.failures);
+        }
+        drop(vault);
+        std::fs::remove_dir_all(&vdir)?;
     }
+    println!(
+        "  import rounds (MiB/s): callvault {:?}; sequential copy {:?}; concurrent copy {:?}",
+        imp.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        seq.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        par.iter().map(|x| x.round()).collect::<Vec<_>>()
+    );
+    let (imp, seq, par) = (median(imp), median(seq), median(par));
     row(
-        &format!("import {:.2} GiB WAV, 2 sites (MiB/s)", mib / 1024.0),
-        mib / import_s,
-        mib / copy_s,
+        &format!("import {:.2} GiB WAV, 2 sites, median of {rounds}", mib / 1024.0),
+        imp,
+        seq,
         "MiB/s",
         ">= 0.80x",
     );
-    row(
-        "  same, vs concurrent copy to both dirs (MiB/s)",
-        mib / import_s,
-        mib / par_copy_s,
-        "MiB/s",
-        "",
-    );
-    drop(vault);
-    std::fs::remove_dir_all(base.join("vault"))?;
+    row("  same, vs concurrent copy to both dirs", imp, par, "MiB/s", "");
     std::fs::remove_dir_all(base.join("archive"))?;
     Ok(())
 }
