@@ -404,7 +404,8 @@ impl AuditEvent {
 impl AuditEvent {
     /// Checks that `data` is a valid canonical encoding, exactly as [`AuditEvent::decode`]
     /// would accept it, without allocating: the fast path of full-log verification.
-    pub fn check_encoding(data: &[u8]) -> Result<(), EventError> {
+    /// Returns the event's action.
+    pub fn check_encoding(data: &[u8]) -> Result<Action, EventError> {
         let mut r = Reader(data);
         let version = r.u8()?;
         if version != EVENT_V1 {
@@ -430,7 +431,7 @@ impl AuditEvent {
             hsa(s, "actor care unit")?;
         }
         r.opt_str()?;
-        Action::from_code(r.str()?).ok_or(EventError::BadField("action"))?;
+        let action = Action::from_code(r.str()?).ok_or(EventError::BadField("action"))?;
         match r.u8()? {
             0 => {}
             1 => {
@@ -466,7 +467,7 @@ impl AuditEvent {
         if !r.0.is_empty() {
             return Err(EventError::TrailingBytes(r.0.len()));
         }
-        Ok(())
+        Ok(action)
     }
 }
 
@@ -601,7 +602,7 @@ mod tests {
     #[test]
     fn check_encoding_agrees_with_decode_on_every_prefix_and_bit_flip() {
         let enc = full_event().encode().expect("encode");
-        assert_eq!(AuditEvent::check_encoding(&enc), Ok(()));
+        assert_eq!(AuditEvent::check_encoding(&enc), Ok(Action::Play));
         for cut in 0..enc.len() {
             assert_eq!(
                 AuditEvent::check_encoding(&enc[..cut]).is_ok(),

@@ -207,7 +207,8 @@ fn bench_import(base: &Path, gib: f64, rounds: usize) -> Result<()> {
         let vdir = base.join(format!("vault-{round}"));
         let vault = Vault::init(&vdir, "audit.bench.example")?;
         let t = Instant::now();
-        let s = vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
+        let s =
+            vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
         imp.push(mib / t.elapsed().as_secs_f64());
         if !s.failures.is_empty() || s.imported != files.len() as u64 {
             bail!("import failed: {:?}", s.failures);
@@ -223,13 +224,22 @@ fn bench_import(base: &Path, gib: f64, rounds: usize) -> Result<()> {
     );
     let (imp, seq, par) = (median(imp), median(seq), median(par));
     row(
-        &format!("import {:.2} GiB WAV, 2 sites, median of {rounds}", mib / 1024.0),
+        &format!(
+            "import {:.2} GiB WAV, 2 sites, median of {rounds}",
+            mib / 1024.0
+        ),
         imp,
         seq,
         "MiB/s",
         ">= 0.80x",
     );
-    row("  same, vs concurrent copy to both dirs", imp, par, "MiB/s", "");
+    row(
+        "  same, vs concurrent copy to both dirs",
+        imp,
+        par,
+        "MiB/s",
+        "",
+    );
     std::fs::remove_dir_all(base.join("archive"))?;
     Ok(())
 }

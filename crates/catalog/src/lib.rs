@@ -69,8 +69,6 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         end: u64,
         f: &mut AuditLeafVisitor<'_>,
     ) -> Result<(), CatalogError>;
-    /// Index and encoded event of every audit event with this action code.
-    fn audit_events_with_action(&self, action: &str) -> Result<Vec<(u64, Vec<u8>)>, CatalogError>;
     /// Stored leaf hashes `0..end` (for proofs).
     fn audit_leaf_hashes(&self, end: u64) -> Result<Vec<Hash>, CatalogError>;
     /// The newest signed checkpoint.

@@ -1,5 +1,6 @@
 //! Embedded migrations. Each entry moves the schema from version i to i+1; never edit one
-//! that has shipped, append a new one.
+//! that has shipped, append a new one. (Migration 1 is frozen from the first release; no
+//! catalog outside tests and demos exists before it.)
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: recordings, placements, repair tasks, audit log, checkpoints, care providers.

@@ -164,8 +164,12 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Va
 /// The operator running a CLI command, as an audit actor: `name(uid)@host`, with the name
 /// looked up from the process's real uid in /etc/passwd (not from `$USER`).
 pub fn operator() -> Actor {
-    use std::os::unix::fs::MetadataExt;
-    let uid = fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    // The real uid: first field of the "Uid:" line of /proc/self/status.
+    let uid = fs::read_to_string("/proc/self/status").ok().and_then(|st| {
+        st.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u32>().ok())
+    });
     let name = uid.and_then(|uid| {
         fs::read_to_string("/etc/passwd")
             .ok()?
@@ -180,6 +184,7 @@ pub fn operator() -> Actor {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     let uid = uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into());
+    // Accounts outside /etc/passwd (LDAP, SSSD) show as unknown(uid).
     Actor::Operator(format!(
         "{}({uid})@{host}",
         name.as_deref().unwrap_or("unknown")
@@ -715,13 +720,31 @@ impl Vault {
                 open += 1;
                 continue;
             };
+            // A source copy must match the catalog's ciphertext hash *and* decrypt, under
+            // this recording's own key and header, to the catalog's plaintext hash: a copy
+            // swapped in from elsewhere, or damaged in a way only decryption shows, is never
+            // copied over another site.
+            let dek = match self.data_key(&row.rec) {
+                Ok(k) => k,
+                Err(_) => {
+                    open += 1;
+                    continue;
+                }
+            };
+            let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
             let good = self
                 .stores
                 .iter()
                 .filter(|s| s.site().as_str() != task.site)
                 .find_map(|s| {
                     let data = s.get_range(&key, 0..row.rec.ciphertext_size).ok()?;
-                    (callvault_crypto::sha256(&data) == row.rec.ciphertext_sha256).then_some(data)
+                    if callvault_crypto::sha256(&data) != row.rec.ciphertext_sha256 {
+                        return None;
+                    }
+                    let plain = callvault_crypto::envelope::open_blob(&data[..], &expected, &dek)
+                        .and_then(|b| b.hash_all())
+                        .ok()?;
+                    (plain == row.rec.plaintext_sha256).then_some(data)
                 });
             let Some(data) = good else {
                 open += 1;

@@ -107,6 +107,13 @@ fn deep_verify_detects_a_blob_swapped_between_recordings() {
         assert_eq!(p.recording.as_deref(), Some(a.rec.id.to_string().as_str()));
         assert!(p.what.contains("decryption failed"), "{p}");
     }
+    // Both copies are wrong, so repair has no good source and copies nothing.
+    assert_eq!(
+        t.vault
+            .repair(&callvault_vault::vault_operator())
+            .expect("repair"),
+        (0, 2)
+    );
 }
 
 #[test]
