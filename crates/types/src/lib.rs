@@ -12,6 +12,6 @@ mod phone;
 mod recording;
 
 pub use hsa::{CareProvider, CareUnit, HsaId, HsaIdError};
-pub use patient::{PatientId, PatientIdError, PatientIdKind};
+pub use patient::{PatientId, PatientIdError, PatientIdKind, check_digit};
 pub use phone::{CallerNumber, CallerNumberError};
 pub use recording::{CallId, CallIdError, RecordingId, RecordingIdError};

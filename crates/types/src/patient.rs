@@ -185,17 +185,28 @@ fn resolve_century(yy: i32, mmdd: &str, today: Date, centenarian: bool) -> i32 {
     year
 }
 
-/// Luhn check over the 10 digits `YYMMDDNNNC`.
-fn luhn_ok(ten: &[u8]) -> bool {
-    let sum: u32 = ten
+/// Luhn weighted digit sum of ASCII digits, weights 2,1,2,1,… from the left.
+fn luhn_sum(digits: &[u8]) -> u32 {
+    digits
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let v = u32::from(d - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            let v = u32::from(d.wrapping_sub(b'0')) * if i % 2 == 0 { 2 } else { 1 };
             if v > 9 { v - 9 } else { v }
         })
-        .sum();
-    sum.is_multiple_of(10)
+        .sum()
+}
+
+/// Luhn check over the 10 digits `YYMMDDNNNC`.
+fn luhn_ok(ten: &[u8]) -> bool {
+    luhn_sum(ten).is_multiple_of(10)
+}
+
+/// The check digit of the nine digits `YYMMDDNNN` of a personnummer or samordningsnummer
+/// (for generating test and demo data; `None` unless given exactly nine ASCII digits).
+pub fn check_digit(nine: &str) -> Option<u8> {
+    (nine.len() == 9 && nine.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| ((10 - luhn_sum(nine.as_bytes()) % 10) % 10) as u8)
 }
 
 #[cfg(test)]
@@ -267,6 +278,13 @@ mod tests {
             PatientId::parse_at("", TODAY),
             Err(PatientIdError::BadShape)
         );
+    }
+
+    #[test]
+    fn check_digit_completes_a_valid_number() {
+        assert_eq!(check_digit("121212121"), Some(2));
+        assert_eq!(check_digit("12121212"), None);
+        assert_eq!(check_digit("12121212x"), None);
     }
 
     #[test]

@@ -45,15 +45,7 @@ pub fn personnummer(rng_seed: u64) -> String {
     let day = 1 + r.below(28);
     let serial = r.below(1000);
     let nine = format!("{:02}{month:02}{day:02}{serial:03}", year % 100);
-    let sum: u32 = nine
-        .bytes()
-        .enumerate()
-        .map(|(i, d)| {
-            let v = u32::from(d - b'0') * if i % 2 == 0 { 2 } else { 1 };
-            if v > 9 { v - 9 } else { v }
-        })
-        .sum();
-    let check = (10 - sum % 10) % 10;
+    let check = callvault_types::check_digit(&nine).unwrap_or_default();
     format!("{year}{month:02}{day:02}-{serial:03}{check}")
 }
 

@@ -6,38 +6,7 @@ use callvault_blobstore::{
     BlobError, BlobKey, BlobStore, DirStore, PutOutcome, SiteId, put_bytes, replicate,
 };
 
-/// Makes a directory unwritable even for root: `chattr +i` when running as root (mode bits
-/// do not stop root), mode 0555 otherwise. Returns an undo guard.
-#[derive(Debug)]
-pub struct Unwritable(std::path::PathBuf);
-
-impl Unwritable {
-    pub fn new(dir: &std::path::Path) -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-        if std::fs::write(dir.join(".probe"), b"x").is_ok() {
-            let _ = std::fs::remove_file(dir.join(".probe"));
-            let st = std::process::Command::new("chattr")
-                .arg("+i")
-                .arg(dir)
-                .status()
-                .expect("chattr (e2fsprogs) is needed to make a directory unwritable for root");
-            assert!(st.success(), "chattr +i failed");
-        }
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for Unwritable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
-    }
-}
+use callvault_testkit::Unwritable;
 
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).expect("key")

@@ -122,34 +122,4 @@ pub fn archive(dir: &Path, n: u64, frames: usize) -> PathBuf {
     write_manifest(dir, "manifest.csv", &rows)
 }
 
-/// Makes a directory unwritable even for root (`chattr +i`; mode bits do not stop root).
-#[derive(Debug)]
-pub struct Unwritable(PathBuf);
-
-impl Unwritable {
-    pub fn new(dir: &Path) -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-        if std::fs::write(dir.join(".probe"), b"x").is_ok() {
-            let _ = std::fs::remove_file(dir.join(".probe"));
-            let st = std::process::Command::new("chattr")
-                .arg("+i")
-                .arg(dir)
-                .status()
-                .expect("chattr (e2fsprogs) makes a directory unwritable for root");
-            assert!(st.success(), "chattr +i failed");
-        }
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for Unwritable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
-    }
-}
+pub use callvault_testkit::Unwritable;

@@ -80,21 +80,4 @@ fn rotation_rewraps_every_data_key_without_touching_audio() {
     assert!(r.is_clean(), "{:?}", r.problems);
 }
 
-pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
+pub use callvault_testkit::files_under as walk;

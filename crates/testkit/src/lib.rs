@@ -1,0 +1,65 @@
+//! Test helpers shared by the integration tests of several crates (a dev-dependency only).
+
+use std::path::{Path, PathBuf};
+
+/// Makes a directory unwritable even for root while alive: `chattr +i` when mode bits do not
+/// stop the current user (root), mode 0555 otherwise. Dropping it undoes both.
+#[derive(Debug)]
+pub struct Unwritable(PathBuf);
+
+impl Unwritable {
+    /// Makes `dir` unwritable.
+    ///
+    /// # Panics
+    ///
+    /// If neither mode bits nor `chattr` (e2fsprogs) can make it unwritable: the test that
+    /// asked for it cannot mean anything then.
+    pub fn new(dir: &Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let probe = dir.join(".probe");
+        if std::fs::write(&probe, b"x").is_ok() {
+            let _ = std::fs::remove_file(&probe);
+            let st = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .expect("chattr (e2fsprogs) makes a directory unwritable for root");
+            assert!(st.success(), "chattr +i failed");
+            assert!(
+                std::fs::write(&probe, b"x").is_err(),
+                "directory still writable"
+            );
+        }
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// Every regular file below `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
