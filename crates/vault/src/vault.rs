@@ -245,6 +245,7 @@ impl Vault {
         }
         let (_, signer_key) =
             NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let signer_key = zeroize::Zeroizing::new(signer_key);
         write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
         fs::write(data_dir.join(CONFIG_FILE), text).map_err(io("write", data_dir))?;
         let vault = Self::open(data_dir)?;
