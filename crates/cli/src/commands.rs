@@ -187,6 +187,8 @@ fn print_status(s: &StatusReport) {
             c.size,
             B64.encode(c.root_hash),
             c.created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| c.created_at.to_string())
         ),
         None => println!("latest checkpoint: none"),
     }
