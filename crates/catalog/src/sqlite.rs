@@ -209,7 +209,8 @@ fn apply_batch(
             }
         }
     }
-    tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+    // On a failed COMMIT the transaction is rolled back when `tx` drops (the default drop
+    // behaviour): every change of the batch then reports failure and none is durable.
     tx.commit()?;
     Ok(results)
 }

@@ -423,11 +423,24 @@ impl<S: CiphertextSource> DecryptingStream<S> {
                 len: self.plaintext_len,
             });
         }
-        if range.is_empty() {
+        // A range that reaches the end always authenticates the last segment (the one with
+        // the last-segment flag), even when it holds no requested byte: otherwise an empty
+        // stream, or a trailing empty segment, would never be checked.
+        let reaches_end = range.end == self.plaintext_len;
+        if range.is_empty() && !reaches_end {
             return Ok(());
         }
-        let (first_seg, first_off) = self.layout.locate(range.start);
-        let (last_seg, _) = self.layout.locate(range.end - 1);
+        let last = self.segments - 1;
+        let (first_seg, first_off) = if range.is_empty() {
+            (last, 0)
+        } else {
+            self.layout.locate(range.start)
+        };
+        let last_seg = if reaches_end {
+            last
+        } else {
+            self.layout.locate(range.end - 1).0
+        };
         let mut remaining = range.end - range.start;
         for i in first_seg..=last_seg {
             let pt = self.segment(i)?;
@@ -436,9 +449,11 @@ impl<S: CiphertextSource> DecryptingStream<S> {
             } else {
                 0
             };
-            let take = (pt.len() - start).min(remaining as usize);
-            sink(&pt[start..start + take])?;
-            remaining -= take as u64;
+            let take = pt.len().saturating_sub(start).min(remaining as usize);
+            if take > 0 {
+                sink(&pt[start..start + take])?;
+                remaining -= take as u64;
+            }
         }
         Ok(())
     }
@@ -639,9 +654,71 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_stream_and_a_trailing_empty_segment_are_authenticated() {
+        // Empty plaintext: the only segment holds just a tag and must still be checked.
+        let ct = encrypt_to_vec(&[], &dek(), b"ad", SMALL).expect("encrypt");
+        assert_eq!(ct.len(), STREAM_HEADER_LEN + TAG_SIZE);
+        assert_eq!(
+            decrypt_to_vec(&ct[..], &dek(), b"ad", SMALL).expect("decrypt"),
+            b""
+        );
+        let mut forged = ct.clone();
+        forged[STREAM_HEADER_LEN] ^= 1;
+        assert!(decrypt_to_vec(&forged[..], &dek(), b"ad", SMALL).is_err());
+        let mut junk = vec![0u8; STREAM_HEADER_LEN + TAG_SIZE];
+        junk[0] = STREAM_HEADER_LEN as u8;
+        assert!(decrypt_to_vec(&junk[..], &dek(), b"ad", SMALL).is_err());
+
+        // A stream whose last segment is empty (the format allows it): build one by hand
+        // with one full segment not flagged last, then a tag-only segment flagged last.
+        let layout = Layout::new(SMALL);
+        let salt = [3u8; KEY_SIZE];
+        let prefix = [4u8; NONCE_PREFIX_SIZE];
+        let key = derive_key(&dek(), &salt, b"ad").expect("key");
+        let mut out = vec![STREAM_HEADER_LEN as u8];
+        out.extend_from_slice(&salt);
+        out.extend_from_slice(&prefix);
+        let mut seg0 = pattern(layout.first_plaintext_len() as usize);
+        let tag = key
+            .seal_in_place_separate_tag(
+                nonce(&prefix, 0, false).expect("n"),
+                Aad::empty(),
+                &mut seg0,
+            )
+            .expect("seal");
+        out.extend_from_slice(&seg0);
+        out.extend_from_slice(tag.as_ref());
+        let mut seg1 = Vec::new();
+        let tag = key
+            .seal_in_place_separate_tag(
+                nonce(&prefix, 1, true).expect("n"),
+                Aad::empty(),
+                &mut seg1,
+            )
+            .expect("seal");
+        out.extend_from_slice(tag.as_ref());
+        let d = DecryptingStream::open(&out[..], &dek(), b"ad", SMALL).expect("open");
+        assert_eq!(d.segments(), 2);
+        assert_eq!(
+            decrypt_to_vec(&out[..], &dek(), b"ad", SMALL).expect("decrypt"),
+            pattern(8)
+        );
+        let mut bad = out.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(
+            decrypt_to_vec(&bad[..], &dek(), b"ad", SMALL).is_err(),
+            "the empty last segment must be authenticated"
+        );
+        // Dropping the empty last segment is truncation.
+        assert!(decrypt_to_vec(&out[..n - TAG_SIZE], &dek(), b"ad", SMALL).is_err());
+    }
+
+    #[test]
     fn known_answer_vector_pins_format_v1() {
-        // Fixed key, salt, nonce prefix and associated data; the ciphertext digest is pinned.
-        // Tink decrypts this same construction (see tests/it/tink.rs); do not change.
+        // Fixed key, salt, nonce prefix and associated data; the ciphertext digest is pinned
+        // so that any change to format v1 fails here. (Compatibility with Tink itself is
+        // proven separately in tests/it/tink.rs.) Do not change.
         let pt = pattern(100_000);
         let mut enc = EncryptingStream::with_salt_and_prefix(
             &pt[..],

@@ -73,7 +73,29 @@ fn python_tink(args: &[&str]) {
 }
 
 #[test]
+fn a_tampered_empty_tink_stream_is_refused() {
+    let aad = std::fs::read(vectors().join("aad.bin")).expect("aad");
+    let mut ct = std::fs::read(vectors().join("pt0.ct")).expect("vector");
+    assert!(stream::decrypt_to_vec(&ct[..], &vector_key(), &aad, SEGMENT_SIZE).is_ok());
+    let last = ct.len() - 1;
+    ct[last] ^= 1;
+    assert!(stream::decrypt_to_vec(&ct[..], &vector_key(), &aad, SEGMENT_SIZE).is_err());
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
 fn tink_decrypts_callvault_blobs_and_callvault_decrypts_tink() {
+    // Boundary lengths: empty, one byte, exactly the first segment, one more, exactly three
+    // segments, and a long odd length.
+    for n in [0usize, 1, 65_480, 65_481, 196_520, 300_001] {
+        round_trip_with_tink(n);
+    }
+}
+
+fn round_trip_with_tink(n: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let dek = DataKey::generate().expect("dek");
     let key_hex = hex::encode(dek.expose_bytes());
@@ -81,7 +103,7 @@ fn tink_decrypts_callvault_blobs_and_callvault_decrypts_tink() {
     let aad = header.encode();
     let aad_path = dir.path().join("aad");
     std::fs::write(&aad_path, aad).expect("write");
-    let pt: Vec<u8> = (0..300_001u32)
+    let pt: Vec<u8> = (0..n as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
 
@@ -97,23 +119,28 @@ fn tink_decrypts_callvault_blobs_and_callvault_decrypts_tink() {
     python_tink(&[
         "decrypt",
         &key_hex,
-        aad_path.to_str().expect("utf8"),
-        ct_path.to_str().expect("utf8"),
-        out_path.to_str().expect("utf8"),
+        path(&aad_path),
+        path(&ct_path),
+        path(&out_path),
     ]);
     let tink_pt = std::fs::read(&out_path).expect("read");
-    assert_eq!(tink_pt, pt, "Tink decryption of a callvault blob");
+    assert_eq!(
+        tink_pt, pt,
+        "Tink decryption of a callvault blob of {n} bytes"
+    );
 
-    // A range decrypted by callvault equals the same bytes of Tink's decryption.
+    // A range decrypted by callvault equals the same bytes of Tink's decryption. (Python
+    // Tink has no random-access decryption; the range is checked against its whole output.)
     let opened = open_blob(&blob[..], &header, &dek).expect("open");
+    let (a, b) = (n / 3, n - n / 5);
     let mut part = Vec::new();
     opened
-        .decrypt_range(123_456..234_567, |p| {
+        .decrypt_range(a as u64..b as u64, |p| {
             part.extend_from_slice(p);
             Ok(())
         })
         .expect("range");
-    assert_eq!(part, tink_pt[123_456..234_567]);
+    assert_eq!(part, tink_pt[a..b], "range {a}..{b} of {n}");
 
     // Tink → callvault.
     let pt_path = dir.path().join("t.pt");
@@ -122,11 +149,16 @@ fn tink_decrypts_callvault_blobs_and_callvault_decrypts_tink() {
     python_tink(&[
         "encrypt",
         &key_hex,
-        aad_path.to_str().expect("utf8"),
-        pt_path.to_str().expect("utf8"),
-        tct_path.to_str().expect("utf8"),
+        path(&aad_path),
+        path(&pt_path),
+        path(&tct_path),
     ]);
     let tct = std::fs::read(&tct_path).expect("read");
+    assert_eq!(
+        tct.len(),
+        blob.len() - ENVELOPE_LEN,
+        "same layout as callvault's for {n} bytes"
+    );
     let mut wrapped = aad.to_vec();
     wrapped.extend_from_slice(&tct);
     let opened =
@@ -139,5 +171,5 @@ fn tink_decrypts_callvault_blobs_and_callvault_decrypts_tink() {
             Ok(())
         })
         .expect("decrypt");
-    assert_eq!(all, pt, "callvault decryption of Tink output");
+    assert_eq!(all, pt, "callvault decryption of Tink output of {n} bytes");
 }
