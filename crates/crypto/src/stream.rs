@@ -665,7 +665,7 @@ mod tests {
         let mut forged = ct.clone();
         forged[STREAM_HEADER_LEN] ^= 1;
         assert!(decrypt_to_vec(&forged[..], &dek(), b"ad", SMALL).is_err());
-        let mut junk = vec![0u8; STREAM_HEADER_LEN + TAG_SIZE];
+        let mut junk = [0u8; STREAM_HEADER_LEN + TAG_SIZE];
         junk[0] = STREAM_HEADER_LEN as u8;
         assert!(decrypt_to_vec(&junk[..], &dek(), b"ad", SMALL).is_err());
 
