@@ -5,20 +5,31 @@
 //! if the name exists: put-if-absent without a race), fsyncs the object's directory (and any
 //! directory it had to create), then removes the temporary name. A crash leaves at most a
 //! temporary file of ciphertext, which `open` removes. Directories are created mode 0700.
+//!
+//! A site directory carries a marker file, `callvault-site`, naming the site. `create` writes
+//! it; `open` requires it, so that an unmounted disk (an empty mount point) is refused
+//! instead of silently becoming an empty site.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::{BlobError, BlobKey, BlobStore, PutHandle, PutOutcome, SiteId};
+
+/// Name of the marker file in a site's root. Do not change.
+pub const SITE_MARKER: &str = "callvault-site";
 
 /// A site stored in a local directory.
 #[derive(Debug)]
 pub struct DirStore {
     site: SiteId,
     root: PathBuf,
+    /// Object directories whose entries (and ancestors' entries) are known to be durable.
+    durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
@@ -26,18 +37,54 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 impl DirStore {
-    /// Opens (creating if needed) a site directory and removes leftover temporary uploads.
+    /// Creates a new site directory with its marker (or opens an existing one of the same
+    /// name).
+    pub fn create(site: SiteId, root: &Path) -> Result<Self, BlobError> {
+        let marker = root.join(SITE_MARKER);
+        if !marker.exists() {
+            let s = Self::unchecked(site.clone(), root);
+            for d in [root.to_owned(), s.objects(), s.tmp()] {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&d)
+                    .map_err(|e| s.io("create directory", &d, e))?;
+            }
+            let mut f = File::create(&marker).map_err(|e| s.io("create", &marker, e))?;
+            f.write_all(format!("{site}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| s.io("write", &marker, e))?;
+            for d in [root.to_owned(), s.objects(), s.tmp()] {
+                sync_dir(&d).map_err(|e| s.io("fsync directory", &d, e))?;
+            }
+            if let Some(parent) = root.parent() {
+                sync_dir(parent).map_err(|e| s.io("fsync directory", parent, e))?;
+            }
+        }
+        Self::open(site, root)
+    }
+
+    /// Opens an existing site directory, checks its marker, and removes leftover temporary
+    /// uploads.
     pub fn open(site: SiteId, root: &Path) -> Result<Self, BlobError> {
-        let s = Self {
-            site,
-            root: root.to_owned(),
-        };
-        for d in [s.objects(), s.tmp()] {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&d)
-                .map_err(|e| s.io("create directory", &d, e))?;
+        let s = Self::unchecked(site, root);
+        let marker = root.join(SITE_MARKER);
+        match fs::read_to_string(&marker) {
+            Ok(text) if text.trim() == s.site.as_str() => {}
+            Ok(text) => {
+                return Err(BlobError::WrongSite {
+                    site: s.site.to_string(),
+                    path: root.to_owned(),
+                    found: text.trim().chars().take(40).collect(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotASite {
+                    site: s.site.to_string(),
+                    path: root.to_owned(),
+                });
+            }
+            Err(e) => return Err(s.io("read", &marker, e)),
         }
         let tmp = s.tmp();
         let entries = fs::read_dir(&tmp).map_err(|e| s.io("list", &tmp, e))?;
@@ -47,6 +94,14 @@ impl DirStore {
                 .map_err(|e| s.io("remove stale upload", &entry.path(), e))?;
         }
         Ok(s)
+    }
+
+    fn unchecked(site: SiteId, root: &Path) -> Self {
+        Self {
+            site,
+            root: root.to_owned(),
+            durable_dirs: Arc::default(),
+        }
     }
 
     /// The site's root directory.
@@ -89,7 +144,10 @@ struct DirPut {
     tmp_path: PathBuf,
     final_path: PathBuf,
     objects_root: PathBuf,
+    durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
     file: Option<File>,
+    /// Set once the object is in place and the temporary name is gone.
+    done: bool,
 }
 
 impl DirPut {
@@ -120,13 +178,21 @@ impl PutHandle for DirPut {
         file.sync_all()
             .map_err(|e| self.io("fsync", &self.tmp_path, e))?;
         drop(file);
-        // Create parent directories of the final name, fsyncing each new one's parent.
+        // Make sure the parent directories of the final name exist and their entries are
+        // durable. Whoever first uses a directory in this process fsyncs its ancestors, even
+        // if another thread created it, so no put is acknowledged through an entry that is
+        // still only in memory.
         let parent = self
             .final_path
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| self.objects_root.clone());
-        if !parent.is_dir() {
+        let known = self
+            .durable_dirs
+            .lock()
+            .map(|set| set.contains(&parent))
+            .unwrap_or(false);
+        if !known {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -138,6 +204,9 @@ impl PutHandle for DirPut {
                 sync_dir(up).map_err(|e| self.io("fsync directory", up, e))?;
                 p = up;
             }
+            if let Ok(mut set) = self.durable_dirs.lock() {
+                set.insert(parent.clone());
+            }
         }
         let outcome = match fs::hard_link(&self.tmp_path, &self.final_path) {
             Ok(()) => PutOutcome::Created,
@@ -148,14 +217,16 @@ impl PutHandle for DirPut {
         // (a leftover temporary file holds only ciphertext and is removed by `open`).
         sync_dir(&parent).map_err(|e| self.io("fsync directory", &parent, e))?;
         fs::remove_file(&self.tmp_path).map_err(|e| self.io("remove", &self.tmp_path, e))?;
+        self.done = true;
         Ok(outcome)
     }
 }
 
 impl Drop for DirPut {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            // Not committed: discard the partial upload (ciphertext only).
+        if !self.done {
+            // Abandoned, or the commit failed: discard the upload (ciphertext only).
+            self.file.take();
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
@@ -181,7 +252,9 @@ impl BlobStore for DirStore {
             tmp_path,
             final_path: self.object_path(key),
             objects_root: self.objects(),
+            durable_dirs: Arc::clone(&self.durable_dirs),
             file: Some(file),
+            done: false,
         }))
     }
 

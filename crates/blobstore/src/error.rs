@@ -44,6 +44,26 @@ pub enum BlobError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The directory has no site marker: not initialised, or a disk is not mounted.
+    #[error(
+        "site {site}: {path} is not a callvault site directory (no callvault-site marker); is its disk mounted?"
+    )]
+    NotASite {
+        /// Site.
+        site: String,
+        /// Directory.
+        path: PathBuf,
+    },
+    /// The directory's marker names another site.
+    #[error("site {site}: {path} belongs to site {found:?}")]
+    WrongSite {
+        /// Site expected.
+        site: String,
+        /// Directory.
+        path: PathBuf,
+        /// Site named by the marker.
+        found: String,
+    },
     /// A site's writer stopped before the upload finished.
     #[error("site {0}: writer stopped unexpectedly")]
     WriterGone(String),

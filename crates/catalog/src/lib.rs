@@ -75,6 +75,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, CatalogError>;
     /// Every stored checkpoint, oldest first.
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, CatalogError>;
+    /// A registered care provider's retention in years (the longest ever configured).
+    fn care_provider_retention(&self, cp: &CareProvider) -> Result<Option<u32>, CatalogError>;
     /// Counts for `status`.
     fn stats(&self) -> Result<CatalogStats, CatalogError>;
 }

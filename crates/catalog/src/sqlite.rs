@@ -7,8 +7,9 @@
 //! separate connection.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use callvault_audit::merkle::{Hash, leaf_hash};
@@ -31,6 +32,7 @@ type Reply = Sender<Result<Committed, CatalogError>>;
 /// The SQLite catalog.
 pub struct SqliteCatalog {
     path: PathBuf,
+    transactions: Arc<AtomicU64>,
     tx: Mutex<Option<SyncSender<(Change, Reply)>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
@@ -98,12 +100,15 @@ impl SqliteCatalog {
         reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
         reader.pragma_update(None, "cache_size", -65_536i64)?;
         let (tx, rx) = sync_channel::<(Change, Reply)>(MAX_BATCH * 4);
+        let transactions = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&transactions);
         let writer = std::thread::Builder::new()
             .name("catalog-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &counter))
             .map_err(|_| CatalogError::WriterStopped)?;
         Ok(Self {
             path: path.to_owned(),
+            transactions,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(reader),
@@ -113,6 +118,12 @@ impl SqliteCatalog {
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Transactions committed by the writer since opening (each is one fsync); with
+    /// concurrent callers it is lower than the number of changes: group commit.
+    pub fn transactions_committed(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     fn read<T>(
@@ -147,7 +158,7 @@ fn next_index(conn: &Connection) -> Result<u64, CatalogError> {
     Ok(n as u64)
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<(Change, Reply)>) {
+fn writer_loop(mut conn: Connection, rx: Receiver<(Change, Reply)>, transactions: &AtomicU64) {
     let mut next = match next_index(&conn) {
         Ok(n) => n,
         Err(e) => {
@@ -170,6 +181,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<(Change, Reply)>) {
         let start = next;
         match apply_batch(&mut conn, &batch, &mut next) {
             Ok(results) => {
+                transactions.fetch_add(1, Ordering::Relaxed);
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -664,6 +676,17 @@ impl Catalog for SqliteCatalog {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn care_provider_retention(&self, cp: &CareProvider) -> Result<Option<u32>, CatalogError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT retention_years FROM care_providers WHERE hsa_id = ?1",
+                [cp.as_str()],
+                |r| r.get::<_, u32>(0),
+            )
+            .optional()?)
         })
     }
 

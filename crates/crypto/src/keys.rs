@@ -313,6 +313,16 @@ fn read_key_file(path: &Path, kind: &str) -> Result<Zeroizing<Vec<u8>>, KeyError
     Ok(Zeroizing::new(raw))
 }
 
+/// Prefix of a care provider's key directory while it is being created.
+const TMP_PREFIX: &str = ".creating-";
+
+fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| KeyError::io(dir, e))
+}
+
+/// Creates a directory (and missing parents) mode 0700 and makes its entry durable.
 fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
@@ -322,7 +332,11 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| KeyError::io(dir, e))
+        .map_err(|e| KeyError::io(dir, e))?;
+    match dir.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
 }
 
 impl KeyFileProvider {
@@ -336,6 +350,12 @@ impl KeyFileProvider {
         for entry in entries {
             let entry = entry.map_err(|e| KeyError::io(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TMP_PREFIX) {
+                // An interrupted creation: no key in it was ever used.
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(|e| KeyError::io(&entry.path(), e))?;
+                continue;
+            }
             let Ok(cp) = CareProvider::parse(&name) else {
                 continue;
             };
@@ -395,18 +415,26 @@ impl KeyProvider for KeyFileProvider {
         if guard.contains_key(cp) {
             return Ok(());
         }
+        // All keys are written into a temporary directory, fsynced, and renamed into place
+        // in one step: a crash leaves either no care provider or a complete one.
         let dir = self.dir.join(cp.as_str());
-        create_private_dir(&dir)?;
+        let mut suffix = [0u8; 8];
+        crate::random_bytes(&mut suffix).map_err(|_| KeyError::Primitive)?;
+        let tmp = self.dir.join(format!(
+            "{TMP_PREFIX}{}-{}",
+            cp.as_str(),
+            hex::encode(suffix)
+        ));
+        create_private_dir(&tmp)?;
         for (file, kind) in [
             (kek_file_name(1), "kek"),
             ("field.key".to_owned(), "field"),
             ("index.key".to_owned(), "index"),
         ] {
-            let path = dir.join(file);
-            if !path.exists() {
-                write_key_file(&path, kind)?;
-            }
+            write_key_file(&tmp.join(file), kind)?;
         }
+        std::fs::rename(&tmp, &dir).map_err(|e| KeyError::io(&dir, e))?;
+        sync_dir(&self.dir)?;
         guard.insert(cp.clone(), Self::load_care_provider(&dir)?);
         Ok(())
     }

@@ -73,7 +73,10 @@ impl PatientId {
             11 if (b[6] == b'-' || b[6] == b'+') && all_digits(&b[..6]) && all_digits(&b[7..]) => {
                 let yy: i32 = num(&s[..2]);
                 let centenarian = b[6] == b'+';
-                let year = resolve_century(yy, &s[2..6], today, centenarian);
+                // Compare the real birthday with today: a samordningsnummer's day is +60.
+                let day: u8 = num(&s[4..6]);
+                let real_mmdd = format!("{}{:02}", &s[2..4], if day > 60 { day - 60 } else { day });
+                let year = resolve_century(yy, &real_mmdd, today, centenarian);
                 format!("{year:04}{}{}", &s[2..6], &s[7..])
             }
             _ => return Err(PatientIdError::BadShape),
@@ -238,6 +241,16 @@ mod tests {
         assert_eq!(&p.expose_value()[..4], "1926");
         let p = PatientId::parse_at("261224+2384", TODAY).expect("valid");
         assert_eq!(&p.expose_value()[..4], "1826");
+    }
+
+    #[test]
+    fn short_samordningsnummer_of_this_year_resolves_to_this_century() {
+        // Born 2026-11-05, written with day 65: not in the future, so 2026, not 1926.
+        let nine = "261165238";
+        let check = check_digit(nine).expect("digit");
+        let p = PatientId::parse_at(&format!("261165-238{check}"), TODAY).expect("valid");
+        assert_eq!(&p.expose_value()[..4], "2026");
+        assert_eq!(p.kind(), PatientIdKind::Samordningsnummer);
     }
 
     #[test]

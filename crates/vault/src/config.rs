@@ -219,6 +219,18 @@ impl Config {
                 }
             }
         }
+        let keys_dir = abs(&raw.keys.dir);
+        let catalog_path = abs(&raw.catalog.path);
+        for site in &sites {
+            for (what, path) in [("keys.dir", &keys_dir), ("catalog.path", &catalog_path)] {
+                if path.starts_with(&site.path) || site.path.starts_with(path) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{what} lies inside site {} (or the site inside it); keys and the catalog must never be stored at a site",
+                        site.name
+                    )));
+                }
+            }
+        }
         let mut cps = Vec::new();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
@@ -235,8 +247,8 @@ impl Config {
             data_dir: data_dir.to_owned(),
             audit_origin: raw.audit.origin,
             audit_signing_key: abs(&raw.audit.signing_key),
-            catalog_path: abs(&raw.catalog.path),
-            keys_dir: abs(&raw.keys.dir),
+            catalog_path,
+            keys_dir,
             default_retention_years: raw.retention.default_years,
             care_provider_retention: cps,
             sites,
@@ -332,6 +344,13 @@ mod tests {
         );
         let unknown = format!("{base}\nbogus = 1\n");
         assert!(matches!(parse(&unknown), Err(ConfigError::Syntax { .. })));
+        let keys_at_site = base.replace("dir = \"keys\"", "dir = \"sites/a/keys\"");
+        assert!(
+            parse(&keys_at_site)
+                .expect_err("keys at site")
+                .to_string()
+                .contains("keys.dir lies inside site a")
+        );
         let shared = base.replace("sites/b", "sites/a/inner");
         assert!(
             parse(&shared)

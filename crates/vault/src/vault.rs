@@ -79,6 +79,23 @@ pub struct IngestOutcome {
 /// Bytes handed between ingest threads at a time.
 const BATCH_BYTES: usize = 1 << 20;
 
+/// Writes a file atomically and durably: temporary name, fsync, rename, fsync directory.
+fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("rename", path))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("fsync", dir))?;
+    }
+    Ok(())
+}
+
 /// A reader that hands a copy of everything it reads to a hashing thread, about 1 MiB at a
 /// time (in memory only; plaintext never touches disk).
 struct Tee<R> {
@@ -247,7 +264,10 @@ impl Vault {
             NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
         let signer_key = zeroize::Zeroizing::new(signer_key);
         write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
-        fs::write(data_dir.join(CONFIG_FILE), text).map_err(io("write", data_dir))?;
+        for site in &config.sites {
+            DirStore::create(site.name.clone(), &site.path)?;
+        }
+        write_durably(&data_dir.join(CONFIG_FILE), text.as_bytes())?;
         let vault = Self::open(data_dir)?;
         let mut e = AuditEvent::new(operator(), Action::Init, "cli");
         e = e
@@ -329,11 +349,16 @@ impl Vault {
 
     /// Creates a care provider's keys and registers it, audited, if it is new.
     pub fn ensure_care_provider(&self, cp: &CareProvider, actor: &Actor) -> Result<(), VaultError> {
-        if self.keys.current_kek(cp).is_ok() {
+        let registered = self.catalog.care_provider_retention(cp)?;
+        let configured = self.config.retention_years(cp);
+        if registered.is_some_and(|y| y >= configured) && self.keys.current_kek(cp).is_ok() {
             return Ok(());
         }
+        // Idempotent: creates the keys only if they do not exist (all or nothing).
         self.keys.ensure_care_provider(cp)?;
-        let years = self.config.retention_years(cp);
+        // Registered (or its retention lengthened) with its audit event; a crash between the
+        // keys and this commit is finished on the next call.
+        let years = registered.map_or(configured, |y| y.max(configured));
         let mut e = AuditEvent::new(actor.clone(), Action::CareProviderAdded, "cli");
         e.care_provider = Some(cp.clone());
         e = e
@@ -363,11 +388,18 @@ impl Vault {
         Ok((sealed, bidx.0))
     }
 
-    fn retention_until(&self, cp: &CareProvider, started: OffsetDateTime) -> OffsetDateTime {
-        let years = self.config.retention_years(cp) as i32;
+    fn retention_until(
+        &self,
+        cp: &CareProvider,
+        started: OffsetDateTime,
+    ) -> Result<OffsetDateTime, VaultError> {
+        // The longest retention ever registered for the care provider, or configured now:
+        // lowering the configuration never shortens new recordings' retention.
+        let registered = self.catalog.care_provider_retention(cp)?.unwrap_or(0);
+        let years = self.config.retention_years(cp).max(registered) as i32;
         let target = started.year() + years;
         // 29 February becomes 1 March in a non-leap target year: never earlier.
-        started
+        Ok(started
             .replace_year(target)
             .or_else(|_| {
                 started
@@ -375,7 +407,7 @@ impl Vault {
                     .and_then(|t| t.replace_year(target))
                     .map(|t| t + time::Duration::days(1))
             })
-            .unwrap_or(started + time::Duration::days(366 * i64::from(years)))
+            .unwrap_or(started + time::Duration::days(366 * i64::from(years))))
     }
 
     /// Encrypts `audio` while streaming it to every site at once, and catalogs it with its
@@ -539,7 +571,7 @@ impl Vault {
                 patient: Some(patient),
                 caller,
                 nurse: meta.nurse.clone(),
-                retention_until: self.retention_until(cp, meta.started_at),
+                retention_until: self.retention_until(cp, meta.started_at)?,
                 source,
             };
             let action = match source {
@@ -579,7 +611,11 @@ impl Vault {
             Ok(())
         })();
         if let Err(e) = result {
-            cleanup();
+            // Delete the blobs only if the recording is really not catalogued (a commit that
+            // reported failure is rolled back, but never trust that blindly).
+            if !matches!(self.catalog.recording(&id), Ok(Some(_))) {
+                cleanup();
+            }
             return Err(e);
         }
         Ok(IngestOutcome {
@@ -751,16 +787,11 @@ impl Vault {
                 open += 1;
                 continue;
             };
-            // A damaged copy is moved out of the way first; put never overwrites.
-            if target.head(&key)?.is_some() {
+            // A damaged copy is removed first (put never overwrites); the audit event below
+            // records that it was, whether or not the new copy lands.
+            let replaced = target.head(&key)?.is_some();
+            if replaced {
                 target.delete(&key)?;
-            }
-            match callvault_blobstore::put_bytes(&**target, &key, &data) {
-                Ok(_) => {}
-                Err(_) => {
-                    open += 1;
-                    continue;
-                }
             }
             let mut e = AuditEvent::new(actor.clone(), Action::Repaired, "cli");
             e.recording = Some(RecordingRef {
@@ -768,17 +799,24 @@ impl Vault {
                 plaintext_sha256: row.rec.plaintext_sha256,
             });
             e.care_provider = Some(row.rec.care_provider.clone());
+            e = e
+                .detail("site", &task.site)
+                .detail("removed_damaged_copy", replaced);
+            if let Err(err) = callvault_blobstore::put_bytes(&**target, &key, &data) {
+                e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                self.catalog.commit(Change::new(e))?;
+                open += 1;
+                continue;
+            }
             self.catalog
-                .commit(
-                    Change::new(e.detail("site", &task.site)).with(Mutation::SetPlacement {
-                        recording_id: row.rec.id,
-                        placement: Placement {
-                            site: task.site.clone(),
-                            state: PlacementState::Ok,
-                        },
-                        reason: String::new(),
-                    }),
-                )?;
+                .commit(Change::new(e).with(Mutation::SetPlacement {
+                    recording_id: row.rec.id,
+                    placement: Placement {
+                        site: task.site.clone(),
+                        state: PlacementState::Ok,
+                    },
+                    reason: String::new(),
+                }))?;
             repaired += 1;
         }
         Ok((repaired, open))

@@ -75,7 +75,7 @@ fn conformance(store: &dyn BlobStore) {
 #[test]
 fn dir_store_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = DirStore::open(SiteId::parse("a").expect("site"), dir.path()).expect("open");
+    let store = DirStore::create(SiteId::parse("a").expect("site"), dir.path()).expect("create");
     conformance(&store);
     // Nothing left in tmp/.
     assert_eq!(
@@ -84,6 +84,20 @@ fn dir_store_conforms() {
             .count(),
         0
     );
+}
+
+#[test]
+fn a_directory_without_the_site_marker_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = SiteId::parse("a").expect("site");
+    // An empty directory (an unmounted mount point) is not a site.
+    let err = DirStore::open(a.clone(), dir.path()).expect_err("no marker");
+    assert!(matches!(err, BlobError::NotASite { .. }), "{err}");
+    assert!(err.to_string().contains("is its disk mounted"), "{err}");
+    drop(DirStore::create(a, dir.path()).expect("create"));
+    let err =
+        DirStore::open(SiteId::parse("b").expect("site"), dir.path()).expect_err("wrong site");
+    assert!(matches!(err, BlobError::WrongSite { .. }), "{err}");
 }
 
 #[test]
@@ -100,7 +114,7 @@ fn keys_and_site_names_are_validated() {
 fn stale_uploads_are_removed_on_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let site = SiteId::parse("a").expect("site");
-    drop(DirStore::open(site.clone(), dir.path()).expect("open"));
+    drop(DirStore::create(site.clone(), dir.path()).expect("create"));
     std::fs::write(dir.path().join("tmp/crashed.part"), b"ciphertext").expect("write");
     DirStore::open(site, dir.path()).expect("reopen");
     assert_eq!(
@@ -114,10 +128,12 @@ fn stale_uploads_are_removed_on_open() {
 #[test]
 fn replication_writes_every_site_and_survives_one_failing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let a: Arc<dyn BlobStore> =
-        Arc::new(DirStore::open(SiteId::parse("a").expect("s"), &dir.path().join("a")).expect("a"));
-    let b: Arc<dyn BlobStore> =
-        Arc::new(DirStore::open(SiteId::parse("b").expect("s"), &dir.path().join("b")).expect("b"));
+    let a: Arc<dyn BlobStore> = Arc::new(
+        DirStore::create(SiteId::parse("a").expect("s"), &dir.path().join("a")).expect("a"),
+    );
+    let b: Arc<dyn BlobStore> = Arc::new(
+        DirStore::create(SiteId::parse("b").expect("s"), &dir.path().join("b")).expect("b"),
+    );
     let stores = vec![a.clone(), b.clone()];
     let chunks = || {
         let mut v: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10_000]).collect();

@@ -2,6 +2,7 @@
 //! durably marked under-replicated, and `repair` heals it when the site is back.
 
 use crate::common::*;
+use crate::keys::walk;
 
 #[test]
 fn an_unwritable_site_leaves_repair_tasks_and_repair_heals_it() {
@@ -70,5 +71,68 @@ fn when_no_site_can_write_nothing_is_acknowledged() {
     );
     assert_eq!(t.vault.catalog().stats().expect("stats").recordings, 0);
     let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(r.is_clean(), "{:?}", r.problems);
+}
+
+#[test]
+fn a_site_failing_at_commit_time_mid_import_leaves_repair_tasks() {
+    // The first recordings land everywhere; then site b's object directories become
+    // unwritable, so uploads there are written in full and fail only when linked into place.
+    let t = TestVault::new();
+    let actor = callvault_vault::vault_operator();
+    let first = archive(&t.archive().join("first"), 3, 20_000);
+    let s = t
+        .vault
+        .import_manifest(&first, &actor, |_, _, _| {})
+        .expect("import");
+    assert_eq!((s.imported, s.under_replicated), (3, 0));
+
+    let objects = t.data_dir().join("sites/b/objects");
+    // Every directory from objects/ down to each blob's directory.
+    let mut dirs = vec![objects.clone()];
+    for f in walk(&objects) {
+        let mut d = f.parent().map(std::path::Path::to_owned);
+        while let Some(p) = d {
+            if !p.starts_with(&objects) || p == objects {
+                break;
+            }
+            d = p.parent().map(std::path::Path::to_owned);
+            dirs.push(p);
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    let second = {
+        let dir = t.archive().join("second");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let names: Vec<String> = (0..4).map(|i| format!("s{i}.wav")).collect();
+        for (i, n) in names.iter().enumerate() {
+            std::fs::write(dir.join(n), wav_bytes(20_000, 100 + i as u8)).expect("wav");
+        }
+        let rows: Vec<Row<'_>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| row(n, 10 + i as u64))
+            .collect();
+        write_manifest(&dir, "manifest.csv", &rows)
+    };
+    let s = {
+        let _guards: Vec<Unwritable> = dirs.iter().map(|d| Unwritable::new(d)).collect();
+        t.vault
+            .import_manifest(&second, &actor, |_, _, _| {})
+            .expect("import")
+    };
+    assert_eq!((s.imported, s.under_replicated), (4, 4), "{:?}", s.failures);
+    // The failed uploads left no temporary file behind at site b.
+    assert_eq!(
+        std::fs::read_dir(t.data_dir().join("sites/b/tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+    let status = t.vault.status().expect("status");
+    assert_eq!(status.repair_tasks.len(), 4);
+    assert_eq!(t.vault.repair(&actor).expect("repair"), (4, 0));
+    let r = t.vault.verify(true, |_| {}).expect("verify");
     assert!(r.is_clean(), "{:?}", r.problems);
 }

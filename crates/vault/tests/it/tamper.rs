@@ -260,7 +260,9 @@ fn a_deleted_audit_event_fails_verification() {
         .expect("delete");
     let r = t.vault.verify(false, |_| {}).expect("verify");
     assert!(
-        r.problems.iter().any(|p| p.what.contains("missing")),
+        r.problems
+            .iter()
+            .any(|p| p.what.contains("events 1..2 are missing")),
         "{:?}",
         r.problems
     );
