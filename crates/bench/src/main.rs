@@ -205,7 +205,11 @@ fn bench_import(base: &Path, gib: f64, rounds: usize) -> Result<()> {
 
         // callvault import: encrypt, write both sites, catalog, audit.
         let vdir = base.join(format!("vault-{round}"));
-        let vault = Vault::init(&vdir, "audit.bench.example")?;
+        let vault = Vault::init(
+            &vdir,
+            "audit.bench.example",
+            &[callvault_types::CareProvider::parse("SE2321000016-0001")?],
+        )?;
         let t = Instant::now();
         let s =
             vault.import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})?;
@@ -298,7 +302,7 @@ fn bench_audit(base: &Path, writers: usize) -> Result<()> {
 
 fn bench_verify(base: &Path, events: u64) -> Result<()> {
     let dir = base.join("verify-vault");
-    let vault = Vault::init(&dir, "audit.bench.example")?;
+    let vault = Vault::init(&dir, "audit.bench.example", &[])?;
     let batch = 10_000u64;
     let mut i = 0;
     while vault.catalog().audit_size()? < events {

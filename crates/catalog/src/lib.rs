@@ -56,6 +56,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         version: u32,
         limit: usize,
     ) -> Result<Vec<RecordingRow>, CatalogError>;
+    /// Encoded audit events whose `recording_id` column names this recording and whose
+    /// action is one of `actions`, in log order.
+    fn recording_events(
+        &self,
+        id: &RecordingId,
+        actions: &[&str],
+    ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError>;
     /// Where a recording is stored.
     fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError>;
     /// Repair tasks not yet done.

@@ -571,6 +571,33 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn recording_events(
+        &self,
+        id: &RecordingId,
+        actions: &[&str],
+    ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, event, action FROM audit_log WHERE recording_id = ?1 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map([id.to_string()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (idx, event, action) = row?;
+                if actions.contains(&action.as_str()) {
+                    out.push((idx, event));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(

@@ -29,6 +29,15 @@ pub enum Command {
         /// Origin line of audit checkpoints.
         #[arg(long, default_value = "audit.callvault.example")]
         origin: String,
+        /// Register a care provider (HSA-ID) and create its keys; repeatable.
+        #[arg(long = "care-provider", value_name = "HSA-ID")]
+        care_providers: Vec<String>,
+    },
+    /// Care providers (vårdgivare): each has its own keys and retention.
+    CareProvider {
+        /// What to do.
+        #[command(subcommand)]
+        command: CareProviderCommand,
     },
     /// Bulk-import a legacy archive from a CSV or JSON Lines manifest. Resumable: rows
     /// already imported are skipped.
@@ -123,6 +132,21 @@ pub enum AuditCommand {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+    },
+}
+
+/// `care-provider` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CareProviderCommand {
+    /// Register a care provider: create its key-encryption key, field key and blind-index
+    /// key, and record it (audited). Recordings of unregistered care providers are refused.
+    Add {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The care provider's HSA-ID.
+        #[arg(long)]
+        hsa_id: String,
     },
 }
 

@@ -12,7 +12,7 @@ use callvault_vault::verify::VerifyReport;
 use callvault_vault::{StatusReport, Vault, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{AuditCommand, Cli, Command, KeysCommand};
+use crate::args::{AuditCommand, CareProviderCommand, Cli, Command, KeysCommand};
 
 fn open(data_dir: &Path) -> Result<Vault> {
     Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
@@ -40,8 +40,16 @@ fn code(ok: bool) -> ExitCode {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Init { data_dir, origin } => {
-            let v = Vault::init(&data_dir, &origin)
+        Command::Init {
+            data_dir,
+            origin,
+            care_providers,
+        } => {
+            let cps = care_providers
+                .iter()
+                .map(|c| CareProvider::parse(c).with_context(|| format!("--care-provider {c:?}")))
+                .collect::<Result<Vec<_>>>()?;
+            let v = Vault::init(&data_dir, &origin, &cps)
                 .with_context(|| format!("initialising {}", data_dir.display()))?;
             println!("initialised {}", data_dir.display());
             println!("audit verifier key: {}", v.verifier_key());
@@ -70,6 +78,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit { command } => audit(command),
         Command::Keys { command } => keys(command),
+        Command::CareProvider {
+            command: CareProviderCommand::Add { data_dir, hsa_id },
+        } => {
+            let cp =
+                CareProvider::parse(&hsa_id).with_context(|| format!("--hsa-id {hsa_id:?}"))?;
+            let v = open(&data_dir)?;
+            v.ensure_care_provider(&cp, &callvault_vault::vault_operator())?;
+            println!(
+                "care provider {cp} registered: keys created, retention {} years",
+                v.catalog()
+                    .care_provider_retention(&cp)?
+                    .unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             data_dir,
             recordings,
@@ -299,13 +322,21 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
 
 fn run_demo(data_dir: &Path, recordings: usize) -> Result<ExitCode> {
     let fresh = !data_dir.join(callvault_vault::config::CONFIG_FILE).exists();
+    let cps = demo::CARE_PROVIDERS
+        .iter()
+        .map(|(cp, _, _)| CareProvider::parse(cp))
+        .collect::<Result<Vec<_>, _>>()?;
     let v = if fresh {
-        let v = Vault::init(data_dir, "audit.callvault.demo.example")?;
+        let v = Vault::init(data_dir, "audit.callvault.demo.example", &cps)?;
         println!("created demo data directory {}", data_dir.display());
         v
     } else {
         println!("reusing demo data directory {}", data_dir.display());
-        open(data_dir)?
+        let v = open(data_dir)?;
+        for cp in &cps {
+            v.ensure_care_provider(cp, &callvault_vault::vault_operator())?;
+        }
+        v
     };
     let archive = data_dir.join("legacy-archive");
     let manifest =

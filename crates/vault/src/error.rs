@@ -40,6 +40,11 @@ pub enum VaultError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The care provider has not been registered.
+    #[error(
+        "care provider {0} is not registered; register it with `callvault care-provider add --hsa-id {0}`"
+    )]
+    UnknownCareProvider(String),
     /// Another process has the data directory open.
     #[error("{0} is in use by another callvault process")]
     InUse(std::path::PathBuf),

@@ -229,7 +229,11 @@ impl CiphertextSource for SiteBlob<'_> {
 impl Vault {
     /// Creates a data directory: configuration, keys, two site directories, catalog and
     /// audit signing key; records the `init` event and a first signed checkpoint.
-    pub fn init(data_dir: &Path, origin: &str) -> Result<Self, VaultError> {
+    pub fn init(
+        data_dir: &Path,
+        origin: &str,
+        care_providers: &[CareProvider],
+    ) -> Result<Self, VaultError> {
         if data_dir.join(CONFIG_FILE).exists() {
             return Err(VaultError::AlreadyInitialised(data_dir.to_owned()));
         }
@@ -275,6 +279,9 @@ impl Vault {
             .detail("verifier_key", vault.verifier_key())
             .detail("sites", vault.stores.len());
         vault.catalog.commit(Change::new(e))?;
+        for cp in care_providers {
+            vault.ensure_care_provider(cp, &operator())?;
+        }
         vault.checkpoint()?;
         Ok(vault)
     }
@@ -348,6 +355,9 @@ impl Vault {
     }
 
     /// Creates a care provider's keys and registers it, audited, if it is new.
+    /// Registers a care provider: creates its keys (KEK, field key, blind-index key) and its
+    /// catalog row with the audit event. Idempotent; finishes a registration a crash cut
+    /// short. Only registered care providers can have recordings.
     pub fn ensure_care_provider(&self, cp: &CareProvider, actor: &Actor) -> Result<(), VaultError> {
         let registered = self.catalog.care_provider_retention(cp)?;
         let configured = self.config.retention_years(cp);
@@ -423,7 +433,11 @@ impl Vault {
         origin: &str,
     ) -> Result<IngestOutcome, VaultError> {
         let cp = &meta.care_provider;
-        self.ensure_care_provider(cp, actor)?;
+        // A typo in a manifest must not create a new tenant with new keys.
+        if self.catalog.care_provider_retention(cp)?.is_none() || self.keys.current_kek(cp).is_err()
+        {
+            return Err(VaultError::UnknownCareProvider(cp.to_string()));
+        }
         let id = RecordingId::new_random();
         let dek_id = DekId::generate()?;
         let dek = DataKey::generate()?;
@@ -588,10 +602,10 @@ impl Vault {
                 sealed: audit_sealed,
                 blind_index: bidx,
             });
-            e = e
-                .detail("care_unit", meta.care_unit.as_str())
-                .detail("bytes", plaintext_size)
-                .detail("sites_ok", sites_ok.join(","));
+            // The event fixes the catalog row's immutable fields, so that `verify` can tell
+            // an edited row from the one that was acknowledged.
+            e.details = crate::verify::fixed_fields(&rec);
+            e = e.detail("sites_ok", sites_ok.join(","));
             let mut change = Change::new(e).with(Mutation::InsertRecording {
                 recording: Box::new(rec),
                 placements,

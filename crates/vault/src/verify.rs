@@ -14,6 +14,27 @@ use callvault_crypto::{DekId, sha256};
 use crate::vault::{SiteBlob, blob_key};
 use crate::{Vault, VaultError};
 
+/// The immutable fields of a catalog row, as details of its ingest or import event.
+/// Detail keys are stable: do not change.
+pub(crate) fn fixed_fields(rec: &callvault_catalog::NewRecording) -> Vec<(String, String)> {
+    let us = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1000).to_string();
+    [
+        ("care_unit", rec.care_unit.to_string()),
+        ("call_id", rec.call_id.to_string()),
+        ("started_at_us", us(rec.started_at)),
+        ("ended_at_us", us(rec.ended_at)),
+        ("retention_until_us", us(rec.retention_until)),
+        ("bytes", rec.plaintext_size.to_string()),
+        ("ciphertext_bytes", rec.ciphertext_size.to_string()),
+        ("ciphertext_sha256", hex::encode(rec.ciphertext_sha256)),
+        ("dek_id", hex::encode(rec.dek_id)),
+        ("codec", rec.codec.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// Rows per batch handed from the catalog reader to the checker.
 const LEAF_BATCH: usize = 8192;
 
@@ -86,7 +107,10 @@ impl Vault {
         self.catalog.for_each_recording(&mut |row| {
             report.recordings += 1;
             known.insert(row.rec.id.to_string());
-            let problems = self.check_recording(&row, deep, &mut report.copies);
+            let mut problems = self.check_recording(&row, deep, &mut report.copies);
+            if let Some(p) = self.check_row_against_event(&row)? {
+                problems.push(p);
+            }
             self.mark_for_repair(&row, &problems)?;
             report.problems.extend(problems);
             progress(report.recordings);
@@ -120,6 +144,55 @@ impl Vault {
             .detail("problems", report.problems.len());
         self.catalog.commit(Change::new(e))?;
         Ok(report)
+    }
+
+    /// Compares a catalog row with the audit event that acknowledged it: an edited row
+    /// (care unit, call id, times, retention, sizes, hashes, key id, patient) is reported.
+    fn check_row_against_event(
+        &self,
+        row: &RecordingRow,
+    ) -> Result<Option<Problem>, callvault_catalog::CatalogError> {
+        let rec = &row.rec;
+        let problem = |what: String| Problem {
+            recording: Some(rec.id.to_string()),
+            site: None,
+            what,
+            marked: None,
+        };
+        let events = self
+            .catalog
+            .recording_events(&rec.id, &[Action::Import.code(), Action::Ingest.code()])?;
+        let [(idx, data)] = events.as_slice() else {
+            return Ok(Some(problem(format!(
+                "catalog row has {} ingest/import audit events; exactly one expected",
+                events.len()
+            ))));
+        };
+        let Ok(e) = AuditEvent::decode(data) else {
+            return Ok(Some(problem(format!("ingest event {idx} does not decode"))));
+        };
+        let mut differs = Vec::new();
+        match e.recording {
+            Some(r) if r.id == rec.id && r.plaintext_sha256 == rec.plaintext_sha256 => {}
+            _ => differs.push("recording id or plaintext hash".to_owned()),
+        }
+        if e.care_provider.as_ref() != Some(&rec.care_provider) {
+            differs.push("care provider".into());
+        }
+        if e.patient.as_ref().map(|p| p.blind_index) != rec.patient.as_ref().map(|p| p.1) {
+            differs.push("patient".into());
+        }
+        for (k, v) in fixed_fields(rec) {
+            if !e.details.iter().any(|(ek, ev)| *ek == k && *ev == v) {
+                differs.push(k);
+            }
+        }
+        Ok((!differs.is_empty()).then(|| {
+            problem(format!(
+                "catalog row differs from its ingest audit event {idx} in: {}",
+                differs.join(", ")
+            ))
+        }))
     }
 
     /// Records a missing or damaged copy durably (placement state and repair task, with an

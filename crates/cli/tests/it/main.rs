@@ -37,6 +37,7 @@ fn every_command_has_help() {
         vec!["audit", "verify", "--help"],
         vec!["audit", "proof", "--help"],
         vec!["keys", "rotate", "--help"],
+        vec!["care-provider", "add", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = callvault(&args);
@@ -113,11 +114,35 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
 fn failures_exit_non_zero_with_a_clear_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("v");
-    assert!(
-        callvault(&["init", "--data-dir", p(&data)])
-            .status
-            .success()
-    );
+    let o = callvault(&[
+        "init",
+        "--data-dir",
+        p(&data),
+        "--care-provider",
+        "SE2321000016-0001",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The demo archive also has a second care provider: register it separately.
+    let o = callvault(&[
+        "care-provider",
+        "add",
+        "--data-dir",
+        p(&data),
+        "--hsa-id",
+        "SE2321000156-0001",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("registered"), "{}", text(&o));
+    let o = callvault(&[
+        "care-provider",
+        "add",
+        "--data-dir",
+        p(&data),
+        "--hsa-id",
+        "not-an-hsa-id",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("HSA-ID must start with"), "{}", text(&o));
     let again = callvault(&["init", "--data-dir", p(&data)]);
     assert_eq!(again.status.code(), Some(1));
     assert!(

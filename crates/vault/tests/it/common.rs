@@ -42,8 +42,15 @@ pub struct TestVault {
 impl TestVault {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let vault =
-            Vault::init(&dir.path().join("data"), "audit.callvault.test.example").expect("init");
+        let vault = Vault::init(
+            &dir.path().join("data"),
+            "audit.callvault.test.example",
+            &[
+                callvault_types::CareProvider::parse(CP_A).expect("cp"),
+                callvault_types::CareProvider::parse(CP_B).expect("cp"),
+            ],
+        )
+        .expect("init");
         Self { dir, vault }
     }
 

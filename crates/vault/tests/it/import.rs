@@ -28,6 +28,8 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
     };
     let mut bad_hsa = row("ok2.wav", 12);
     bad_hsa.cp = "SE232100001-0001";
+    let mut unregistered = row("ok2.wav", 13);
+    unregistered.cp = "SE2321000999-0001";
     let mut dup = row("dup.wav", 0);
     dup.call_id = "call-0".into(); // same call id as row 0, different audio
     let rows = vec![
@@ -39,6 +41,7 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
         row("notwav.wav", 5),
         dup,
         row("ok2.wav", 2),
+        unregistered,
     ];
     let manifest = write_manifest(&dir, "manifest.csv", &rows);
     let actor = callvault_vault::vault_operator();
@@ -49,14 +52,14 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
             seen.push((i, total, o.clone()))
         })
         .expect("import");
-    assert_eq!(seen.len(), 8);
-    assert_eq!((s.rows, s.imported, s.skipped), (8, 3, 0));
+    assert_eq!(seen.len(), 9);
+    assert_eq!((s.rows, s.imported, s.skipped), (9, 3, 0));
     let lines: Vec<(u64, &str)> = s
         .failures
         .iter()
         .map(|f| (f.line, f.reason.as_str()))
         .collect();
-    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(lines[0].0, 4);
     assert!(lines[0].1.contains("cannot open the file"), "{lines:?}");
     assert_eq!(lines[1].0, 5);
@@ -75,6 +78,11 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
             .contains("already imported with different content"),
         "{lines:?}"
     );
+    assert_eq!(lines[5].0, 10);
+    assert!(
+        lines[5].1.contains("SE2321000999-0001 is not registered"),
+        "{lines:?}"
+    );
     for f in &s.failures {
         assert!(
             !f.reason.contains(&pnr(11)[..8]),
@@ -87,7 +95,7 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
         .vault
         .import_manifest(&manifest, &actor, |_, _, _| {})
         .expect("import again");
-    assert_eq!((s2.imported, s2.skipped, s2.failures.len()), (0, 3, 5));
+    assert_eq!((s2.imported, s2.skipped, s2.failures.len()), (0, 3, 6));
     assert_eq!(t.vault.catalog().stats().expect("stats").recordings, 3);
 
     // And everything verifies deeply.

@@ -95,17 +95,31 @@ fn deep_verify_detects_a_blob_swapped_between_recordings() {
     )
     .expect("update");
     drop(conn);
+    // The copies now match the edited catalog row, but the row no longer matches the audit
+    // event that acknowledged the recording.
     let shallow = t.vault.verify(false, |_| {}).expect("verify");
+    assert_eq!(shallow.problems.len(), 1, "{:?}", shallow.problems);
+    let p = &shallow.problems[0];
+    assert_eq!(p.recording.as_deref(), Some(a.rec.id.to_string().as_str()));
     assert!(
-        shallow.is_clean(),
-        "the attacker fixed the hashes: {:?}",
-        shallow.problems
+        p.what.contains("differs from its ingest audit event")
+            && p.what.contains("ciphertext_sha256"),
+        "{p}"
     );
+    // Decryption catches the swap at both sites in any case.
     let deep = t.vault.verify(true, |_| {}).expect("verify");
-    assert_eq!(deep.problems.len(), 2, "{:?}", deep.problems);
+    assert_eq!(deep.problems.len(), 3, "{:?}", deep.problems);
+    assert_eq!(
+        deep.problems
+            .iter()
+            .filter(|p| p.what.contains("decryption failed"))
+            .count(),
+        2,
+        "{:?}",
+        deep.problems
+    );
     for p in &deep.problems {
         assert_eq!(p.recording.as_deref(), Some(a.rec.id.to_string().as_str()));
-        assert!(p.what.contains("decryption failed"), "{p}");
     }
     // Both copies are wrong, so repair has no good source and copies nothing.
     assert_eq!(
@@ -114,6 +128,30 @@ fn deep_verify_detects_a_blob_swapped_between_recordings() {
             .expect("repair"),
         (0, 2)
     );
+}
+
+#[test]
+fn an_edited_catalog_row_is_found_against_its_ingest_event() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 4000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let rec = first_recording(&t);
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    // Shorten retention, move the call to another unit, swap the patient index.
+    conn.execute(
+        "UPDATE recordings SET retention_until_us = 0, care_unit = 'SE2321000016-9999', patient_bidx = zeroblob(32) WHERE id = ?1",
+        [rec.rec.id.to_string()],
+    )
+    .expect("edit");
+    drop(conn);
+    let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    let what = &r.problems[0].what;
+    for field in ["patient", "care_unit", "retention_until_us"] {
+        assert!(what.contains(field), "{what}");
+    }
 }
 
 #[test]
