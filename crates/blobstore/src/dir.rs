@@ -50,7 +50,12 @@ impl DirStore {
                     .create(&d)
                     .map_err(|e| s.io("create directory", &d, e))?;
             }
-            let mut f = File::create(&marker).map_err(|e| s.io("create", &marker, e))?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&marker)
+                .map_err(|e| s.io("create", &marker, e))?;
             f.write_all(format!("{site}\n").as_bytes())
                 .and_then(|()| f.sync_all())
                 .map_err(|e| s.io("write", &marker, e))?;

@@ -340,10 +340,23 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
 }
 
 impl KeyFileProvider {
-    /// Opens (creating if needed) a key directory and loads every care provider in it.
+    /// Creates a key directory (mode 0700) if it does not exist, then opens it.
+    pub fn create(dir: &Path) -> Result<Self, KeyError> {
+        create_private_dir(dir)?;
+        Self::open(dir)
+    }
+
+    /// Opens an existing key directory and loads every care provider in it.
     /// Fails if any key file is readable by group or others.
     pub fn open(dir: &Path) -> Result<Self, KeyError> {
-        create_private_dir(dir)?;
+        // Never created here: a missing key directory (an unmounted disk, a lost backup)
+        // must not turn into an empty one in which new keys would be made.
+        if !dir.is_dir() {
+            return Err(KeyError::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "key directory does not exist"),
+            ));
+        }
         crate::secret::check_secret_file_mode(dir)?;
         let mut keys = HashMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))?;

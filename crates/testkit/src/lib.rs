@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 /// Makes a directory unwritable even for root while alive: `chattr +i` when mode bits do not
-/// stop the current user (root), mode 0555 otherwise. Dropping it undoes both.
+/// stop the current user (root), mode 0555 otherwise. Dropping it restores both.
 #[derive(Debug)]
-pub struct Unwritable(PathBuf);
+pub struct Unwritable(PathBuf, u32);
 
 impl Unwritable {
     /// Makes `dir` unwritable.
@@ -16,6 +16,7 @@ impl Unwritable {
     /// asked for it cannot mean anything then.
     pub fn new(dir: &Path) -> Self {
         use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir).expect("stat").permissions().mode() & 0o7777;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
         let probe = dir.join(".probe");
         if std::fs::write(&probe, b"x").is_ok() {
@@ -31,7 +32,7 @@ impl Unwritable {
                 "directory still writable"
             );
         }
-        Self(dir.to_owned())
+        Self(dir.to_owned(), mode)
     }
 }
 
@@ -42,7 +43,7 @@ impl Drop for Unwritable {
             .arg("-i")
             .arg(&self.0)
             .status();
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
     }
 }
 

@@ -264,10 +264,26 @@ impl Vault {
                 .create(&dir)
                 .map_err(io("create", &dir))?;
         }
-        let (_, signer_key) =
-            NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
-        let signer_key = zeroize::Zeroizing::new(signer_key);
-        write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
+        if config.audit_signing_key.exists() {
+            // Left by an `init` that stopped before writing the configuration: reuse it if it
+            // is a valid key for this origin (no checkpoint was ever signed with it).
+            let text = read_secret_file(&config.audit_signing_key)?;
+            let ok = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|t| NoteSigner::from_signer_key(t.trim()).ok())
+                .is_some_and(|s| s.name() == origin);
+            if !ok {
+                return Err(VaultError::Audit(format!(
+                    "{} exists and is not a signing key for {origin:?}; remove it or choose another data directory",
+                    config.audit_signing_key.display()
+                )));
+            }
+        } else {
+            let (_, signer_key) =
+                NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
+            let signer_key = zeroize::Zeroizing::new(signer_key);
+            write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
+        }
         for site in &config.sites {
             DirStore::create(site.name.clone(), &site.path)?;
         }
@@ -304,6 +320,7 @@ impl Vault {
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
         let keys = Arc::new(KeyFileProvider::open(&config.keys_dir)?);
+
         let signer_text = read_secret_file(&config.audit_signing_key)?;
         let signer_text = std::str::from_utf8(&signer_text)
             .map_err(|_| VaultError::Audit("audit signing key file is not text".into()))?;
@@ -354,7 +371,6 @@ impl Vault {
         self.signer.verifier_key()
     }
 
-    /// Creates a care provider's keys and registers it, audited, if it is new.
     /// Registers a care provider: creates its keys (KEK, field key, blind-index key) and its
     /// catalog row with the audit event. Idempotent; finishes a registration a crash cut
     /// short. Only registered care providers can have recordings.
@@ -363,6 +379,11 @@ impl Vault {
         let configured = self.config.retention_years(cp);
         if registered.is_some_and(|y| y >= configured) && self.keys.current_kek(cp).is_ok() {
             return Ok(());
+        }
+        if registered.is_some() && self.keys.current_kek(cp).is_err() {
+            // Its data keys are wrapped under keys that are gone: making new ones would only
+            // hide the loss. The key directory must be restored from its backup.
+            return Err(VaultError::KeysMissing(cp.to_string()));
         }
         // Idempotent: creates the keys only if they do not exist (all or nothing).
         self.keys.ensure_care_provider(cp)?;
@@ -434,9 +455,11 @@ impl Vault {
     ) -> Result<IngestOutcome, VaultError> {
         let cp = &meta.care_provider;
         // A typo in a manifest must not create a new tenant with new keys.
-        if self.catalog.care_provider_retention(cp)?.is_none() || self.keys.current_kek(cp).is_err()
-        {
+        if self.catalog.care_provider_retention(cp)?.is_none() {
             return Err(VaultError::UnknownCareProvider(cp.to_string()));
+        }
+        if self.keys.current_kek(cp).is_err() {
+            return Err(VaultError::KeysMissing(cp.to_string()));
         }
         let id = RecordingId::new_random();
         let dek_id = DekId::generate()?;
@@ -627,7 +650,9 @@ impl Vault {
         if let Err(e) = result {
             // Delete the blobs only if the recording is really not catalogued (a commit that
             // reported failure is rolled back, but never trust that blindly).
-            if !matches!(self.catalog.recording(&id), Ok(Some(_))) {
+            // Only a definite "not there" allows deleting; when unsure, keep the blobs (an
+            // orphan is reported by verify; a lost acknowledged recording is not acceptable).
+            if matches!(self.catalog.recording(&id), Ok(None)) {
                 cleanup();
             }
             return Err(e);
@@ -755,9 +780,9 @@ impl Vault {
         Ok((new.0, done))
     }
 
-    /// Copies recordings with open repair tasks from a site holding a good copy (checked
-    /// against the catalog's ciphertext hash) to the site that lacks it. Returns (repaired,
-    /// still open).
+    /// Copies recordings with open repair tasks from a site holding a good copy (matching
+    /// the catalog's ciphertext hash and decrypting to its plaintext hash) to the site that
+    /// lacks it. Every step is audited. Returns (repaired, still open).
     pub fn repair(&self, actor: &Actor) -> Result<(u64, u64), VaultError> {
         let mut repaired = 0;
         let mut open = 0;
@@ -801,21 +826,35 @@ impl Vault {
                 open += 1;
                 continue;
             };
-            // A damaged copy is removed first (put never overwrites); the audit event below
-            // records that it was, whether or not the new copy lands.
-            let replaced = target.head(&key)?.is_some();
-            if replaced {
-                target.delete(&key)?;
-            }
             let mut e = AuditEvent::new(actor.clone(), Action::Repaired, "cli");
             e.recording = Some(RecordingRef {
                 id: row.rec.id,
                 plaintext_sha256: row.rec.plaintext_sha256,
             });
             e.care_provider = Some(row.rec.care_provider.clone());
-            e = e
-                .detail("site", &task.site)
-                .detail("removed_damaged_copy", replaced);
+            e = e.detail("site", &task.site);
+            // A damaged copy must go before the good one can be put (put never overwrites).
+            // The removal is audited before it happens, so no crash leaves it unrecorded.
+            let present = match target.head(&key) {
+                Ok(p) => p.is_some(),
+                Err(err) => {
+                    e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                    self.catalog.commit(Change::new(e))?;
+                    open += 1;
+                    continue;
+                }
+            };
+            if present {
+                let removal = e.clone().detail("step", "remove damaged copy");
+                self.catalog.commit(Change::new(removal))?;
+                if let Err(err) = target.delete(&key) {
+                    e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                    self.catalog.commit(Change::new(e))?;
+                    open += 1;
+                    continue;
+                }
+            }
+            e = e.detail("removed_damaged_copy", present);
             if let Err(err) = callvault_blobstore::put_bytes(&**target, &key, &data) {
                 e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
                 self.catalog.commit(Change::new(e))?;

@@ -171,6 +171,13 @@ impl Vault {
         let Ok(e) = AuditEvent::decode(data) else {
             return Ok(Some(problem(format!("ingest event {idx} does not decode"))));
         };
+        // The event was found through catalog columns; its own bytes must agree.
+        if !matches!(e.action, Action::Import | Action::Ingest) {
+            return Ok(Some(problem(format!(
+                "audit event {idx} is indexed as an ingest event but is a {} event",
+                e.action.code()
+            ))));
+        }
         let mut differs = Vec::new();
         match e.recording {
             Some(r) if r.id == rec.id && r.plaintext_sha256 == rec.plaintext_sha256 => {}

@@ -21,7 +21,7 @@ fn binding() -> WrapBinding {
 #[test]
 fn wrap_unwrap_is_bound_to_recording_and_care_provider() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = KeyFileProvider::open(&dir.path().join("keys")).expect("open");
+    let keys = KeyFileProvider::create(&dir.path().join("keys")).expect("create");
     let a = cp("SE2321000016-0001");
     let b = cp("SE2321000032-0001");
     keys.ensure_care_provider(&a).expect("a");
@@ -51,7 +51,7 @@ fn rotation_adds_a_version_and_old_wraps_still_open_after_reload() {
     let dek = DataKey::generate().expect("dek");
     let bind = binding();
     let (w1, w2) = {
-        let keys = KeyFileProvider::open(&path).expect("open");
+        let keys = KeyFileProvider::create(&path).expect("create");
         keys.ensure_care_provider(&a).expect("a");
         let w1 = keys.wrap_dek(&a, &dek, &bind).expect("wrap");
         assert_eq!(keys.rotate_kek(&a).expect("rotate").0, 2);
@@ -75,8 +75,8 @@ fn refuses_a_key_file_readable_by_others() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("keys");
     let a = cp("SE2321000016-0001");
-    KeyFileProvider::open(&path)
-        .expect("open")
+    KeyFileProvider::create(&path)
+        .expect("create")
         .ensure_care_provider(&a)
         .expect("create");
     let kek = path.join(a.as_str()).join("kek-v000001.key");
@@ -100,7 +100,7 @@ fn refuses_a_key_file_readable_by_others() {
 #[test]
 fn sealed_fields_and_blind_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = KeyFileProvider::open(&dir.path().join("keys")).expect("open");
+    let keys = KeyFileProvider::create(&dir.path().join("keys")).expect("create");
     let a = cp("SE2321000016-0001");
     let b = cp("SE2321000032-0001");
     keys.ensure_care_provider(&a).expect("a");
@@ -142,4 +142,23 @@ fn sealed_fields_and_blind_indexes() {
         keys.blind_index(&a, FieldKind::CallerNumber, v)
             .expect("bidx")
     );
+}
+
+#[test]
+fn a_missing_key_directory_is_not_recreated_and_interrupted_creations_are_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys");
+    assert!(KeyFileProvider::open(&path).is_err(), "open never creates");
+    let keys = KeyFileProvider::create(&path).expect("create");
+    keys.ensure_care_provider(&cp("SE2321000016-0001"))
+        .expect("cp");
+    drop(keys);
+    // A creation cut short by a crash leaves a `.creating-*` directory with partial keys.
+    let partial = path.join(".creating-SE2321000032-0001-00aa");
+    std::fs::create_dir(&partial).expect("mkdir");
+    std::fs::write(partial.join("kek-v000001.key"), b"partial").expect("write");
+    let keys = KeyFileProvider::open(&path).expect("open");
+    assert!(!partial.exists(), "interrupted creation removed");
+    assert_eq!(keys.list_keks().expect("list").len(), 1);
+    assert!(keys.current_kek(&cp("SE2321000032-0001")).is_err());
 }

@@ -4,5 +4,6 @@ mod breach;
 mod common;
 mod import;
 mod keys;
+mod registry;
 mod sites;
 mod tamper;
