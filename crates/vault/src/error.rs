@@ -40,6 +40,9 @@ pub enum VaultError {
         /// Cause.
         source: std::io::Error,
     },
+    /// A worker thread of an operation panicked (a bug); the operation did not complete.
+    #[error("internal error: the {0} thread stopped unexpectedly")]
+    WorkerPanicked(&'static str),
     /// The care provider has not been registered.
     #[error(
         "care provider {0} is not registered; register it with `callvault care-provider add --hsa-id {0}`"

@@ -76,6 +76,15 @@ pub struct IngestOutcome {
     pub plaintext_size: u64,
 }
 
+/// What `encrypt_to_sites` produced.
+struct Encrypted {
+    outcomes: Vec<callvault_blobstore::SiteOutcome>,
+    plaintext_size: u64,
+    plaintext_sha256: [u8; 32],
+    ciphertext_size: u64,
+    ciphertext_sha256: [u8; 32],
+}
+
 /// Bytes handed between ingest threads at a time.
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -466,58 +475,13 @@ impl Vault {
         let dek = DataKey::generate()?;
         let header = EnvelopeHeader::v1(id, dek_id);
         let key = blob_key(&id)?;
-        // Three streams run at once: the producer reads and encrypts, one thread per site
-        // writes, one thread hashes the ciphertext, and one hashes the plaintext (which it
-        // receives in memory only).
-        let (pt_tx, pt_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-        let (outcomes, plaintext_size, plaintext_sha256, ct_len, ciphertext_sha256) =
-            std::thread::scope(|scope| -> Result<_, VaultError> {
-                let pt_hasher = scope.spawn(move || {
-                    let mut h = Sha256::default();
-                    for chunk in pt_rx {
-                        h.update(&chunk);
-                    }
-                    h.finish()
-                });
-                let tee = Tee {
-                    inner: audio,
-                    tx: Some(pt_tx),
-                    pending: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
-                };
-                let mut enc = header.encryptor(tee, &dek)?.without_plaintext_hash();
-                let mut ct_hash = Sha256::default();
-                let mut ct_len = 0u64;
-                let mut observe = |c: &[u8]| {
-                    ct_hash.update(c);
-                    ct_len += c.len() as u64;
-                };
-                // Hand sites about 1 MiB at a time: fewer wake-ups between threads.
-                let mut next = || -> Result<Option<Vec<u8>>, CryptoError> {
-                    let Some(mut batch) = enc.next_chunk()? else {
-                        return Ok(None);
-                    };
-                    while batch.len() < BATCH_BYTES {
-                        match enc.next_chunk()? {
-                            Some(c) => batch.extend_from_slice(&c),
-                            None => break,
-                        }
-                    }
-                    Ok(Some(batch))
-                };
-                let outcomes = replicate(&self.stores, &key, &mut next, Some(&mut observe));
-                // Dropping the encryptor closes the tee's channel and ends the hasher.
-                let (plaintext_size, _) = enc.finish();
-                let pt_digest = pt_hasher
-                    .join()
-                    .map_err(|_| VaultError::Audit("plaintext hasher panicked".into()))?;
-                Ok((
-                    outcomes?,
-                    plaintext_size,
-                    pt_digest,
-                    ct_len,
-                    ct_hash.finish(),
-                ))
-            })?;
+        let Encrypted {
+            outcomes,
+            plaintext_size,
+            plaintext_sha256,
+            ciphertext_size: ct_len,
+            ciphertext_sha256,
+        } = self.encrypt_to_sites(&key, &header, &dek, audio)?;
 
         let mut placements = Vec::new();
         let mut sites_ok = Vec::new();
@@ -662,6 +626,66 @@ impl Vault {
             sites_ok,
             sites_failed,
             plaintext_size,
+        })
+    }
+
+    /// Encrypts `audio` and streams the ciphertext to every site at once. Four kinds of
+    /// thread run together: this one reads and encrypts, one per site writes, one hashes the
+    /// ciphertext, and one hashes the plaintext (which it receives in memory only).
+    fn encrypt_to_sites(
+        &self,
+        key: &BlobKey,
+        header: &EnvelopeHeader,
+        dek: &DataKey,
+        audio: impl Read,
+    ) -> Result<Encrypted, VaultError> {
+        let (pt_tx, pt_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        std::thread::scope(|scope| {
+            let pt_hasher = scope.spawn(move || {
+                let mut h = Sha256::default();
+                for chunk in pt_rx {
+                    h.update(&chunk);
+                }
+                h.finish()
+            });
+            let tee = Tee {
+                inner: audio,
+                tx: Some(pt_tx),
+                pending: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+            };
+            let mut enc = header.encryptor(tee, dek)?.without_plaintext_hash();
+            let mut ct_hash = Sha256::default();
+            let mut ciphertext_size = 0u64;
+            let mut observe = |c: &[u8]| {
+                ct_hash.update(c);
+                ciphertext_size += c.len() as u64;
+            };
+            // Hand sites about 1 MiB at a time: fewer wake-ups between threads.
+            let mut next = || -> Result<Option<Vec<u8>>, CryptoError> {
+                let Some(mut batch) = enc.next_chunk()? else {
+                    return Ok(None);
+                };
+                while batch.len() < BATCH_BYTES {
+                    match enc.next_chunk()? {
+                        Some(c) => batch.extend_from_slice(&c),
+                        None => break,
+                    }
+                }
+                Ok(Some(batch))
+            };
+            let outcomes = replicate(&self.stores, key, &mut next, Some(&mut observe));
+            // Dropping the encryptor closes the tee's channel and ends the hasher.
+            let (plaintext_size, _) = enc.finish();
+            let plaintext_sha256 = pt_hasher
+                .join()
+                .map_err(|_| VaultError::WorkerPanicked("plaintext hasher"))?;
+            Ok(Encrypted {
+                outcomes: outcomes?,
+                plaintext_size,
+                plaintext_sha256,
+                ciphertext_size,
+                ciphertext_sha256: ct_hash.finish(),
+            })
         })
     }
 

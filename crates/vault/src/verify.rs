@@ -460,7 +460,7 @@ impl Vault {
             }
             reader
                 .join()
-                .map_err(|_| VaultError::Audit("audit reader thread panicked".into()))?
+                .map_err(|_| VaultError::WorkerPanicked("audit reader"))?
         })?;
         report.problems.extend(problems);
         for cp in next_cp {
