@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 mod error;
 pub mod import;
+mod maintenance;
 pub mod manifest;
 mod vault;
 pub mod verify;

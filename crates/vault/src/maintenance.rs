@@ -1,0 +1,209 @@
+//! Maintenance operations: signed checkpoints, key rotation by re-wrapping, and repair of
+//! under-replicated or damaged copies.
+
+use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef};
+use callvault_audit::note::{Checkpoint, sign_checkpoint};
+use callvault_catalog::{Change, Mutation, Placement, PlacementState, Rewrap, StoredCheckpoint};
+use callvault_crypto::{DekId, EnvelopeHeader, WrapBinding};
+use callvault_types::CareProvider;
+use time::OffsetDateTime;
+
+use crate::vault::{blob_key, truncate};
+use crate::{Vault, VaultError};
+
+impl Vault {
+    /// Signs a checkpoint of the whole audit log and stores it (with its own audit event).
+    ///
+    /// The tree is recomputed from the stored events and checked against every earlier
+    /// checkpoint first: a log that does not verify is never signed, so an edit made after
+    /// one checkpoint cannot be laundered into the next.
+    pub fn checkpoint(&self) -> Result<StoredCheckpoint, VaultError> {
+        let mut report = crate::verify::VerifyReport::default();
+        let (size, root_hash) = self.verify_audit(&mut report)?;
+        let fatal: Vec<String> = report
+            .problems
+            .iter()
+            // A fresh log has no checkpoint yet; that is what we are about to fix.
+            .filter(|p| !p.what.ends_with("no valid signed checkpoint"))
+            .map(ToString::to_string)
+            .collect();
+        if !fatal.is_empty() {
+            return Err(VaultError::Audit(format!(
+                "refusing to sign a checkpoint: the audit log does not verify: {}",
+                fatal.join("; ")
+            )));
+        }
+        let cp = Checkpoint {
+            origin: self.config.audit_origin.clone(),
+            size,
+            root_hash,
+            extensions: Vec::new(),
+        };
+        let note =
+            sign_checkpoint(&self.signer, &cp).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let stored = StoredCheckpoint {
+            size,
+            root_hash,
+            note,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let e = AuditEvent::new(Actor::Vault, Action::Checkpoint, "cli").detail("size", size);
+        self.catalog
+            .commit(Change::new(e).with(Mutation::StoreCheckpoint(stored.clone())))?;
+        Ok(stored)
+    }
+
+    /// Rotates a care provider's KEK and re-wraps every data key under the new version, in
+    /// audited batches. Audio is not re-encrypted. `progress(done, total)` is called per batch.
+    pub fn rotate_keys(
+        &self,
+        cp: &CareProvider,
+        actor: &Actor,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<(u32, u64), VaultError> {
+        let old = self.keys.current_kek(cp)?;
+        let new = self.keys.rotate_kek(cp)?;
+        let total = self
+            .catalog
+            .stats()?
+            .per_kek_version
+            .iter()
+            .filter(|(c, v, _)| c == cp.as_str() && *v < new.0)
+            .map(|(_, _, n)| n)
+            .sum::<u64>();
+        let mut e = AuditEvent::new(actor.clone(), Action::KeyRotation, "cli");
+        e.care_provider = Some(cp.clone());
+        self.catalog.commit(Change::new(
+            e.detail("from_version", old.0)
+                .detail("to_version", new.0)
+                .detail("keys_to_rewrap", total),
+        ))?;
+        let mut done = 0u64;
+        progress(0, total);
+        loop {
+            let batch = self.catalog.recordings_below_kek(cp, new.0, 500)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut items = Vec::with_capacity(batch.len());
+            for row in &batch {
+                let dek = self.data_key(&row.rec)?;
+                let binding = WrapBinding {
+                    recording_id: row.rec.id,
+                    dek_id: DekId(row.rec.dek_id),
+                };
+                let w = self.keys.wrap_dek(cp, &dek, &binding)?;
+                items.push(Rewrap {
+                    recording_id: row.rec.id,
+                    wrapped_dek: w.bytes,
+                    kek_version: w.kek_version.0,
+                });
+            }
+            let n = items.len() as u64;
+            let mut e = AuditEvent::new(actor.clone(), Action::KeyRewrap, "cli");
+            e.care_provider = Some(cp.clone());
+            self.catalog.commit(
+                Change::new(e.detail("to_version", new.0).detail("count", n))
+                    .with(Mutation::Rewrap(items)),
+            )?;
+            done += n;
+            progress(done, total);
+        }
+        Ok((new.0, done))
+    }
+
+    /// Copies recordings with open repair tasks from a site holding a good copy (matching
+    /// the catalog's ciphertext hash and decrypting to its plaintext hash) to the site that
+    /// lacks it. Every step is audited. Returns (repaired, still open).
+    pub fn repair(&self, actor: &Actor) -> Result<(u64, u64), VaultError> {
+        let mut repaired = 0;
+        let mut open = 0;
+        for task in self.catalog.open_repair_tasks()? {
+            let Some(row) = self.catalog.recording(&task.recording_id)? else {
+                open += 1;
+                continue;
+            };
+            let key = blob_key(&row.rec.id)?;
+            let Some(target) = self.stores.iter().find(|s| s.site().as_str() == task.site) else {
+                open += 1;
+                continue;
+            };
+            // A source copy must match the catalog's ciphertext hash *and* decrypt, under
+            // this recording's own key and header, to the catalog's plaintext hash: a copy
+            // swapped in from elsewhere, or damaged in a way only decryption shows, is never
+            // copied over another site.
+            let dek = match self.data_key(&row.rec) {
+                Ok(k) => k,
+                Err(_) => {
+                    open += 1;
+                    continue;
+                }
+            };
+            let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
+            let good = self
+                .stores
+                .iter()
+                .filter(|s| s.site().as_str() != task.site)
+                .find_map(|s| {
+                    let data = s.get_range(&key, 0..row.rec.ciphertext_size).ok()?;
+                    if callvault_crypto::sha256(&data) != row.rec.ciphertext_sha256 {
+                        return None;
+                    }
+                    let plain = callvault_crypto::envelope::open_blob(&data[..], &expected, &dek)
+                        .and_then(|b| b.hash_all())
+                        .ok()?;
+                    (plain == row.rec.plaintext_sha256).then_some(data)
+                });
+            let Some(data) = good else {
+                open += 1;
+                continue;
+            };
+            let mut e = AuditEvent::new(actor.clone(), Action::Repaired, "cli");
+            e.recording = Some(RecordingRef {
+                id: row.rec.id,
+                plaintext_sha256: row.rec.plaintext_sha256,
+            });
+            e.care_provider = Some(row.rec.care_provider.clone());
+            e = e.detail("site", &task.site);
+            // A damaged copy must go before the good one can be put (put never overwrites).
+            // The removal is audited before it happens, so no crash leaves it unrecorded.
+            let present = match target.head(&key) {
+                Ok(p) => p.is_some(),
+                Err(err) => {
+                    e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                    self.catalog.commit(Change::new(e))?;
+                    open += 1;
+                    continue;
+                }
+            };
+            if present {
+                let removal = e.clone().detail("step", "remove damaged copy");
+                self.catalog.commit(Change::new(removal))?;
+                if let Err(err) = target.delete(&key) {
+                    e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                    self.catalog.commit(Change::new(e))?;
+                    open += 1;
+                    continue;
+                }
+            }
+            e = e.detail("removed_damaged_copy", present);
+            if let Err(err) = callvault_blobstore::put_bytes(&**target, &key, &data) {
+                e.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                self.catalog.commit(Change::new(e))?;
+                open += 1;
+                continue;
+            }
+            self.catalog
+                .commit(Change::new(e).with(Mutation::SetPlacement {
+                    recording_id: row.rec.id,
+                    placement: Placement {
+                        site: task.site.clone(),
+                        state: PlacementState::Ok,
+                    },
+                    reason: String::new(),
+                }))?;
+            repaired += 1;
+        }
+        Ok((repaired, open))
+    }
+}
