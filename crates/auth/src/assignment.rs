@@ -1,0 +1,370 @@
+//! Assignments (medarbetaruppdrag): what a principal may do, for which care provider and
+//! units, for which purpose, and when.
+//!
+//! Until the governance workflow (four-eyes approval) exists, assignments come from a TOML
+//! file of `[[assignment]]` tables, validated here in full before any is used.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use callvault_types::{CareProvider, CareUnit, HsaId};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Longest validity of one assignment (they expire by themselves; default 12 months).
+pub const MAX_LIFETIME_DAYS: i64 = 366;
+
+/// Purpose of use (ändamål). The Swedish names are the canonical spelling.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Purpose {
+    /// Vård och behandling: care of the patient.
+    CareAndTreatment,
+    /// Kvalitetssäkring: patient-safety investigation and quality assurance.
+    QualityAssurance,
+    /// Logguppföljning: log review.
+    LogReview,
+    /// Administration: user and privilege administration.
+    Administration,
+}
+
+impl Purpose {
+    /// All purposes.
+    pub const ALL: [Purpose; 4] = [
+        Purpose::CareAndTreatment,
+        Purpose::QualityAssurance,
+        Purpose::LogReview,
+        Purpose::Administration,
+    ];
+
+    /// The canonical Swedish name, as written in files, requests and audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CareAndTreatment => "vård och behandling",
+            Self::QualityAssurance => "kvalitetssäkring",
+            Self::LogReview => "logguppföljning",
+            Self::Administration => "administration",
+        }
+    }
+
+    /// Parses the Swedish name (case-insensitive) or the ASCII slug
+    /// (`vard-och-behandling`, `kvalitetssakring`, `loggupfoljning`, `administration`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let lower = s.trim().to_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|p| lower == p.as_str() || lower == p.slug())
+    }
+
+    /// ASCII form for URLs and headers.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::CareAndTreatment => "vard-och-behandling",
+            Self::QualityAssurance => "kvalitetssakring",
+            Self::LogReview => "logguppfoljning",
+            Self::Administration => "administration",
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A right an assignment grants.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Right {
+    /// Deliver recordings (recorders).
+    Ingest,
+    /// Search recordings.
+    Search,
+    /// See a recording's metadata, identifiers included.
+    ViewMetadata,
+    /// Listen to (stream) audio.
+    Play,
+    /// Download a whole recording.
+    Download,
+    /// Read the audit log.
+    ReadAudit,
+    /// Read a patient's access log (log extract).
+    ReadAccessLog,
+}
+
+impl Right {
+    /// All rights.
+    pub const ALL: [Right; 7] = [
+        Right::Ingest,
+        Right::Search,
+        Right::ViewMetadata,
+        Right::Play,
+        Right::Download,
+        Right::ReadAudit,
+        Right::ReadAccessLog,
+    ];
+
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Search => "search",
+            Self::ViewMetadata => "view-metadata",
+            Self::Play => "play",
+            Self::Download => "download",
+            Self::ReadAudit => "read-audit",
+            Self::ReadAccessLog => "read-access-log",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// An assignment's identifier.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct AssignmentId(String);
+
+impl AssignmentId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AssignmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One assignment.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Assignment {
+    /// Identifier, unique in its set.
+    pub id: AssignmentId,
+    /// Who holds it.
+    pub holder: HsaId,
+    /// The care provider it is for; never crossed.
+    pub care_provider: CareProvider,
+    /// Own care units (all of the same care provider).
+    pub care_units: BTreeSet<CareUnit>,
+    /// Purpose of use.
+    pub purpose: Purpose,
+    /// Rights granted.
+    pub rights: BTreeSet<Right>,
+    /// Start of validity (inclusive).
+    pub valid_from: OffsetDateTime,
+    /// End of validity (exclusive).
+    pub valid_until: OffsetDateTime,
+}
+
+impl Assignment {
+    /// Whether it is valid at `now`.
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.valid_from <= now && now < self.valid_until
+    }
+}
+
+/// Why an assignment file is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssignmentError {
+    /// The file could not be read.
+    #[error("reading assignments {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or missing keys.
+    #[error("assignments: {0}")]
+    Syntax(String),
+    /// One assignment is invalid.
+    #[error("assignment {id:?}: {reason}")]
+    Invalid {
+        /// Its id (or its position when the id is missing).
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    assignment: Vec<RawAssignment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssignment {
+    id: String,
+    holder: String,
+    care_provider: String,
+    #[serde(default)]
+    care_units: Vec<String>,
+    purpose: String,
+    rights: Vec<String>,
+    valid_from: String,
+    valid_until: String,
+}
+
+/// A validated set of assignments.
+#[derive(Clone, Debug, Default)]
+pub struct AssignmentSet {
+    assignments: Vec<Assignment>,
+}
+
+impl AssignmentSet {
+    /// Builds a set from assignments, checking each (used by tests and imports).
+    pub fn new(assignments: Vec<Assignment>) -> Result<Self, AssignmentError> {
+        let mut ids = BTreeSet::new();
+        for a in &assignments {
+            check(a)?;
+            if !ids.insert(a.id.clone()) {
+                return Err(invalid(a.id.as_str(), "id is used twice"));
+            }
+        }
+        Ok(Self { assignments })
+    }
+
+    /// Reads and validates a TOML assignment file.
+    pub fn load(path: &Path) -> Result<Self, AssignmentError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AssignmentError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, AssignmentError> {
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| AssignmentError::Syntax(e.to_string()))?;
+        let mut out = Vec::with_capacity(raw.assignment.len());
+        for r in raw.assignment {
+            out.push(from_raw(r)?);
+        }
+        Self::new(out)
+    }
+
+    /// Every assignment.
+    pub fn all(&self) -> &[Assignment] {
+        &self.assignments
+    }
+
+    /// The assignments held by `holder`.
+    pub fn held_by<'a>(&'a self, holder: &'a HsaId) -> impl Iterator<Item = &'a Assignment> + 'a {
+        self.assignments.iter().filter(move |a| &a.holder == holder)
+    }
+}
+
+fn invalid(id: &str, reason: impl Into<String>) -> AssignmentError {
+    AssignmentError::Invalid {
+        id: id.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn from_raw(r: RawAssignment) -> Result<Assignment, AssignmentError> {
+    let id = r.id.trim().to_owned();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid(
+            &r.id,
+            "id must be 1-64 characters of A-Z, a-z, 0-9, - and _",
+        ));
+    }
+    let holder = HsaId::parse(&r.holder).map_err(|e| invalid(&id, format!("holder: {e}")))?;
+    let care_provider = CareProvider::parse(&r.care_provider)
+        .map_err(|e| invalid(&id, format!("care_provider: {e}")))?;
+    let mut care_units = BTreeSet::new();
+    for u in &r.care_units {
+        care_units
+            .insert(CareUnit::parse(u).map_err(|e| invalid(&id, format!("care unit {u:?}: {e}")))?);
+    }
+    let purpose = Purpose::parse(&r.purpose).ok_or_else(|| {
+        invalid(
+            &id,
+            format!(
+                "purpose {:?} is not one of: {}",
+                r.purpose,
+                Purpose::ALL.map(Purpose::as_str).join(", ")
+            ),
+        )
+    })?;
+    let mut rights = BTreeSet::new();
+    for name in &r.rights {
+        rights.insert(Right::parse(name).ok_or_else(|| {
+            invalid(
+                &id,
+                format!(
+                    "right {name:?} is not one of: {}",
+                    Right::ALL.map(Right::as_str).join(", ")
+                ),
+            )
+        })?);
+    }
+    let time = |s: &str, field: &str| {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| invalid(&id, format!("{field} must be RFC 3339: {e}")))
+    };
+    Ok(Assignment {
+        valid_from: time(&r.valid_from, "valid_from")?,
+        valid_until: time(&r.valid_until, "valid_until")?,
+        id: AssignmentId(id),
+        holder,
+        care_provider,
+        care_units,
+        purpose,
+        rights,
+    })
+}
+
+fn check(a: &Assignment) -> Result<(), AssignmentError> {
+    let id = a.id.as_str();
+    if a.valid_until <= a.valid_from {
+        return Err(invalid(id, "valid_until must be after valid_from"));
+    }
+    if a.valid_until - a.valid_from > time::Duration::days(MAX_LIFETIME_DAYS) {
+        return Err(invalid(
+            id,
+            format!("an assignment may last at most {MAX_LIFETIME_DAYS} days"),
+        ));
+    }
+    if a.rights.is_empty() {
+        return Err(invalid(id, "grants no right"));
+    }
+    let org = a.care_provider.hsa_id().organisation_number();
+    for u in &a.care_units {
+        if u.hsa_id().organisation_number() != org {
+            return Err(invalid(
+                id,
+                format!(
+                    "care unit {u} does not belong to care provider {}",
+                    a.care_provider
+                ),
+            ));
+        }
+    }
+    if a.purpose == Purpose::CareAndTreatment
+        && a.care_units.is_empty()
+        && !a.rights.iter().all(|r| *r == Right::Ingest)
+    {
+        return Err(invalid(
+            id,
+            "care and treatment assignments name their care units",
+        ));
+    }
+    Ok(())
+}

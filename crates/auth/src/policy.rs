@@ -1,0 +1,365 @@
+//! The access policy: default deny, decided per request.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use callvault_types::{CareProvider, CareUnit};
+use time::OffsetDateTime;
+
+use crate::{
+    Assignment, AssignmentId, AssignmentSet, AuthenticatedPrincipal, PrincipalKind, Purpose, Right,
+};
+
+/// Shortest accepted emergency-access reason, in characters.
+pub const MIN_EMERGENCY_REASON: usize = 10;
+
+/// What the caller wants to do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Action {
+    /// Deliver a recording.
+    Ingest,
+    /// Search recordings.
+    Search,
+    /// Read a recording's metadata.
+    ViewMetadata,
+    /// Stream audio (a byte range).
+    Play,
+    /// Download a whole recording.
+    Download,
+    /// Read the audit log.
+    ReadAudit,
+    /// Read a patient's access log.
+    ReadAccessLog,
+}
+
+impl Action {
+    /// The right this action needs.
+    pub fn right(self) -> Right {
+        match self {
+            Self::Ingest => Right::Ingest,
+            Self::Search => Right::Search,
+            Self::ViewMetadata => Right::ViewMetadata,
+            Self::Play => Right::Play,
+            Self::Download => Right::Download,
+            Self::ReadAudit => Right::ReadAudit,
+            Self::ReadAccessLog => Right::ReadAccessLog,
+        }
+    }
+
+    /// Whether the action reveals audio or identifying metadata of recordings.
+    pub fn touches_recordings(self) -> bool {
+        matches!(
+            self,
+            Self::Search | Self::ViewMetadata | Self::Play | Self::Download
+        )
+    }
+}
+
+/// What the action is on: a care provider's data, optionally one care unit's.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Resource {
+    /// Owner of the data.
+    pub care_provider: CareProvider,
+    /// The unit the recording belongs to; `None` for care-provider-wide actions (a search
+    /// over all of the caller's units, the audit log).
+    pub care_unit: Option<CareUnit>,
+}
+
+/// A request to decide.
+#[derive(Clone, Debug)]
+pub struct AccessRequest {
+    /// The action.
+    pub action: Action,
+    /// On what.
+    pub resource: Resource,
+    /// The purpose the caller states.
+    pub purpose: Purpose,
+    /// Use this assignment (when the caller holds several).
+    pub assignment: Option<AssignmentId>,
+    /// Emergency access (nödåtkomst): the caller's reason.
+    pub emergency_reason: Option<String>,
+    /// Patient-safety investigation: the case number.
+    pub case_number: Option<String>,
+}
+
+/// Which care units an authorized search or read may touch.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum UnitScope {
+    /// Only these units (a nurse's own units).
+    Units(BTreeSet<CareUnit>),
+    /// Every unit of the care provider (investigation, emergency access, log review).
+    WholeCareProvider,
+}
+
+impl UnitScope {
+    /// Whether `unit` is inside the scope.
+    pub fn contains(&self, unit: &CareUnit) -> bool {
+        match self {
+            Self::Units(u) => u.contains(unit),
+            Self::WholeCareProvider => true,
+        }
+    }
+}
+
+/// Why a request was refused. The message is safe to show to the caller and to record.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denial {
+    /// No active assignment for this purpose.
+    #[error("no active assignment for purpose \"{0}\"")]
+    NoActiveAssignment(Purpose),
+    /// The named assignment is not the caller's, not active, or for another purpose.
+    #[error("assignment {0} is not an active assignment of yours for this purpose")]
+    NotYourAssignment(String),
+    /// The resource belongs to another care provider than the assignment.
+    #[error("the data belongs to another care provider; nobody crosses care providers")]
+    OtherCareProvider,
+    /// The assignment lacks the right.
+    #[error("the assignment does not grant the right \"{0}\"")]
+    MissingRight(&'static str),
+    /// Systems (function certificates) may only deliver recordings.
+    #[error("systems may only deliver recordings")]
+    SystemsOnlyIngest,
+    /// Persons do not deliver recordings.
+    #[error("recordings are delivered by recorder systems, not by persons")]
+    PersonsDoNotIngest,
+    /// The unit is not one of the caller's and no emergency reason was given.
+    #[error(
+        "the recording belongs to another care unit; emergency access (with a reason) is required"
+    )]
+    EmergencyAccessRequired,
+    /// The emergency reason is too short.
+    #[error("an emergency access reason must be at least {MIN_EMERGENCY_REASON} characters")]
+    EmergencyReasonTooShort,
+    /// An investigation needs its case number.
+    #[error("patient-safety investigations require a case number")]
+    CaseNumberRequired,
+    /// The action is not possible under this purpose (log review never gets audio;
+    /// administration never gets audio or identifying metadata).
+    #[error("purpose \"{purpose}\" does not allow this action")]
+    NotForPurpose {
+        /// The purpose.
+        purpose: Purpose,
+    },
+}
+
+/// A decision that allows one action on one resource. Only [`Policy::decide`] builds one.
+#[derive(Clone, Debug)]
+pub struct Authorized {
+    principal: AuthenticatedPrincipal,
+    assignment: Assignment,
+    action: Action,
+    resource: Resource,
+    purpose: Purpose,
+    scope: UnitScope,
+    emergency_reason: Option<String>,
+    case_number: Option<String>,
+}
+
+impl Authorized {
+    /// Who.
+    pub fn principal(&self) -> &AuthenticatedPrincipal {
+        &self.principal
+    }
+    /// Under which assignment.
+    pub fn assignment(&self) -> &Assignment {
+        &self.assignment
+    }
+    /// What.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+    /// On what.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+    /// Why.
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+    /// Which care units the action may touch.
+    pub fn scope(&self) -> &UnitScope {
+        &self.scope
+    }
+    /// Whether this is emergency access (always flagged in the audit event).
+    pub fn is_emergency(&self) -> bool {
+        self.emergency_reason.is_some()
+    }
+    /// The emergency-access reason (free text; sealed before it is stored).
+    pub fn emergency_reason(&self) -> Option<&str> {
+        self.emergency_reason.as_deref()
+    }
+    /// The investigation's case number.
+    pub fn case_number(&self) -> Option<&str> {
+        self.case_number.as_deref()
+    }
+}
+
+/// The policy over a set of assignments.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    assignments: AssignmentSet,
+}
+
+impl Policy {
+    /// A policy over these assignments.
+    pub fn new(assignments: AssignmentSet) -> Self {
+        Self { assignments }
+    }
+
+    /// The assignments.
+    pub fn assignments(&self) -> &AssignmentSet {
+        &self.assignments
+    }
+
+    /// Decides a request at time `now`: an [`Authorized`] value, or the reason it is denied.
+    pub fn decide(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        req: &AccessRequest,
+        now: OffsetDateTime,
+    ) -> Result<Authorized, Denial> {
+        let mut candidates: Vec<&Assignment> = self
+            .assignments
+            .held_by(principal.hsa_id())
+            .filter(|a| a.is_active(now) && a.purpose == req.purpose)
+            .collect();
+        if let Some(want) = &req.assignment {
+            candidates.retain(|a| &a.id == want);
+            if candidates.is_empty() {
+                return Err(Denial::NotYourAssignment(want.to_string()));
+            }
+        }
+        let mut first_denial = None;
+        for a in candidates {
+            match decide_under(principal, a, req) {
+                Ok(scope) => {
+                    return Ok(Authorized {
+                        principal: principal.clone(),
+                        assignment: a.clone(),
+                        action: req.action,
+                        resource: req.resource.clone(),
+                        purpose: req.purpose,
+                        scope,
+                        emergency_reason: if scope_is_emergency(a, req) {
+                            req.emergency_reason.clone()
+                        } else {
+                            None
+                        },
+                        case_number: (req.purpose == Purpose::QualityAssurance)
+                            .then(|| req.case_number.clone())
+                            .flatten(),
+                    });
+                }
+                Err(d) => {
+                    first_denial.get_or_insert(d);
+                }
+            }
+        }
+        Err(first_denial.unwrap_or(Denial::NoActiveAssignment(req.purpose)))
+    }
+}
+
+/// Whether an allowed care-and-treatment request used emergency access.
+fn scope_is_emergency(a: &Assignment, req: &AccessRequest) -> bool {
+    req.purpose == Purpose::CareAndTreatment
+        && req.emergency_reason.is_some()
+        && req
+            .resource
+            .care_unit
+            .as_ref()
+            .is_none_or(|u| !a.care_units.contains(u))
+}
+
+fn decide_under(
+    p: &AuthenticatedPrincipal,
+    a: &Assignment,
+    req: &AccessRequest,
+) -> Result<UnitScope, Denial> {
+    // Nobody crosses care providers.
+    if a.care_provider != req.resource.care_provider {
+        return Err(Denial::OtherCareProvider);
+    }
+    match p.kind() {
+        PrincipalKind::System => {
+            if req.action != Action::Ingest {
+                return Err(Denial::SystemsOnlyIngest);
+            }
+            require(a, Right::Ingest)?;
+            return Ok(UnitScope::WholeCareProvider);
+        }
+        PrincipalKind::Person => {
+            if req.action == Action::Ingest {
+                return Err(Denial::PersonsDoNotIngest);
+            }
+        }
+    }
+    match req.purpose {
+        Purpose::CareAndTreatment => {
+            if !req.action.touches_recordings() {
+                return Err(Denial::NotForPurpose {
+                    purpose: req.purpose,
+                });
+            }
+            require(a, req.action.right())?;
+            let reason = req.emergency_reason.as_deref();
+            let emergency = || match reason {
+                None => Err(Denial::EmergencyAccessRequired),
+                Some(r) if r.trim().chars().count() < MIN_EMERGENCY_REASON => {
+                    Err(Denial::EmergencyReasonTooShort)
+                }
+                // Emergency access: any unit of the same care provider, always flagged.
+                Some(_) => Ok(UnitScope::WholeCareProvider),
+            };
+            match &req.resource.care_unit {
+                // A recording of one of the caller's own units.
+                Some(u) if a.care_units.contains(u) => Ok(UnitScope::Units(a.care_units.clone())),
+                // Another unit of the same care provider: emergency access only.
+                Some(_) => emergency(),
+                // A search: the caller's own units, or the whole care provider in an emergency.
+                None if reason.is_none() => Ok(UnitScope::Units(a.care_units.clone())),
+                None => emergency(),
+            }
+        }
+        Purpose::QualityAssurance => {
+            if !req.action.touches_recordings() {
+                return Err(Denial::NotForPurpose {
+                    purpose: req.purpose,
+                });
+            }
+            require(a, req.action.right())?;
+            match req.case_number.as_deref().map(str::trim) {
+                Some(c) if !c.is_empty() => Ok(UnitScope::WholeCareProvider),
+                _ => Err(Denial::CaseNumberRequired),
+            }
+        }
+        Purpose::LogReview => {
+            // Log reviewers read logs, never audio or recordings' metadata.
+            if !matches!(req.action, Action::ReadAudit | Action::ReadAccessLog) {
+                return Err(Denial::NotForPurpose {
+                    purpose: req.purpose,
+                });
+            }
+            require(a, req.action.right())?;
+            Ok(UnitScope::WholeCareProvider)
+        }
+        // Administration never gets audio, identifying metadata or logs of patients.
+        Purpose::Administration => Err(Denial::NotForPurpose {
+            purpose: req.purpose,
+        }),
+    }
+}
+
+fn require(a: &Assignment, r: Right) -> Result<(), Denial> {
+    if a.rights.contains(&r) {
+        Ok(())
+    } else {
+        Err(Denial::MissingRight(r.as_str()))
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.right().as_str())
+    }
+}

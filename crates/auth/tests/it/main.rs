@@ -1,0 +1,736 @@
+//! The policy as a table: principal × action × resource × purpose → decision, for every
+//! rule of default deny. And the assignment file's validation.
+
+use callvault_auth::{
+    AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Denial, Policy, PrincipalKind,
+    Purpose, Resource, UnitScope,
+};
+use callvault_types::{CareProvider, CareUnit, HsaId};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-27 12:00 UTC);
+
+const CP_A: &str = "SE2321000016-0001";
+const A_U1: &str = "SE2321000016-1177";
+const A_U2: &str = "SE2321000016-2277";
+const CP_B: &str = "SE2321000156-0001";
+const B_U1: &str = "SE2321000156-1177";
+
+const ASSIGNMENTS: &str = r#"
+[[assignment]]
+id = "recorder-a"
+holder = "SE2321000016-R001"
+care_provider = "SE2321000016-0001"
+purpose = "vård och behandling"
+rights = ["ingest"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "nurse-a1"
+holder = "SE2321000016-N001"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play", "download"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "nurse-b1"
+holder = "SE2321000156-N001"
+care_provider = "SE2321000156-0001"
+care_units = ["SE2321000156-1177"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "nurse-a-expired"
+holder = "SE2321000016-N002"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2025-01-01T00:00:00Z"
+valid_until = "2025-12-31T00:00:00Z"
+
+[[assignment]]
+id = "nurse-a-noplay"
+holder = "SE2321000016-N003"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "investigator-a"
+holder = "SE2321000016-Q001"
+care_provider = "SE2321000016-0001"
+purpose = "kvalitetssäkring"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "reviewer-a"
+holder = "SE2321000016-L001"
+care_provider = "SE2321000016-0001"
+purpose = "logguppföljning"
+rights = ["read-audit", "read-access-log", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "admin-a"
+holder = "SE2321000016-A001"
+care_provider = "SE2321000016-0001"
+purpose = "administration"
+rights = ["view-metadata", "play", "search"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#;
+
+fn person(h: &str) -> AuthenticatedPrincipal {
+    AuthenticatedPrincipal::assert_verified_certificate(
+        HsaId::parse(h).expect("hsa"),
+        PrincipalKind::Person,
+        [0; 32],
+    )
+}
+
+fn system(h: &str) -> AuthenticatedPrincipal {
+    AuthenticatedPrincipal::assert_verified_certificate(
+        HsaId::parse(h).expect("hsa"),
+        PrincipalKind::System,
+        [0; 32],
+    )
+}
+
+fn res(cp: &str, unit: Option<&str>) -> Resource {
+    Resource {
+        care_provider: CareProvider::parse(cp).expect("cp"),
+        care_unit: unit.map(|u| CareUnit::parse(u).expect("unit")),
+    }
+}
+
+/// Expected outcome of a cell.
+#[derive(Debug, PartialEq)]
+enum Want {
+    /// Allowed, own units only.
+    Own,
+    /// Allowed across the care provider, not emergency.
+    Wide,
+    /// Allowed by emergency access (flagged).
+    Emergency,
+    /// Denied with this reason.
+    Deny(Denial),
+}
+
+use Want::*;
+
+struct Cell {
+    who: AuthenticatedPrincipal,
+    action: Action,
+    resource: Resource,
+    purpose: Purpose,
+    emergency: Option<&'static str>,
+    case: Option<&'static str>,
+    want: Want,
+}
+
+fn cell(
+    who: AuthenticatedPrincipal,
+    action: Action,
+    resource: Resource,
+    purpose: Purpose,
+    emergency: Option<&'static str>,
+    case: Option<&'static str>,
+    want: Want,
+) -> Cell {
+    Cell {
+        who,
+        action,
+        resource,
+        purpose,
+        emergency,
+        case,
+        want,
+    }
+}
+
+#[test]
+fn the_policy_matrix() {
+    use Action::*;
+    use Purpose::*;
+    let policy = Policy::new(AssignmentSet::parse(ASSIGNMENTS).expect("assignments"));
+    let rec = system("SE2321000016-R001");
+    let nurse_a = person("SE2321000016-N001");
+    let nurse_b = person("SE2321000156-N001");
+    let expired = person("SE2321000016-N002");
+    let noplay = person("SE2321000016-N003");
+    let inv = person("SE2321000016-Q001");
+    let rev = person("SE2321000016-L001");
+    let admin = person("SE2321000016-A001");
+    let stranger = person("SE2321000016-X999");
+    let why = Some("patient calls back, chest pain, own unit closed");
+    let case = Some("LVN-2026-0042");
+    let a_u1 = || res(CP_A, Some(A_U1));
+    let a_u2 = || res(CP_A, Some(A_U2));
+    let b_u1 = || res(CP_B, Some(B_U1));
+    let a = || res(CP_A, None);
+    let b = || res(CP_B, None);
+    let na = |p| Deny(Denial::NotForPurpose { purpose: p });
+
+    let table = vec![
+        // Recorder (function certificate): only ingest, only its own care provider.
+        cell(rec.clone(), Ingest, a(), CareAndTreatment, None, None, Wide),
+        cell(
+            rec.clone(),
+            Ingest,
+            b(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            rec.clone(),
+            Search,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::SystemsOnlyIngest),
+        ),
+        cell(
+            rec.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::SystemsOnlyIngest),
+        ),
+        cell(
+            rec.clone(),
+            ViewMetadata,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::SystemsOnlyIngest),
+        ),
+        cell(
+            rec.clone(),
+            ReadAudit,
+            a(),
+            LogReview,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(LogReview)),
+        ),
+        // Nurse of region A: own unit under care and treatment.
+        cell(
+            nurse_a.clone(),
+            Search,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        cell(
+            nurse_a.clone(),
+            ViewMetadata,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        cell(
+            nurse_a.clone(),
+            Download,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        // ... a reason on an own-unit recording is not emergency access.
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            why,
+            None,
+            Own,
+        ),
+        // Another unit of the same care provider: only by emergency access.
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u2(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::EmergencyAccessRequired),
+        ),
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u2(),
+            CareAndTreatment,
+            Some("urgent"),
+            None,
+            Deny(Denial::EmergencyReasonTooShort),
+        ),
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u2(),
+            CareAndTreatment,
+            why,
+            None,
+            Emergency,
+        ),
+        cell(
+            nurse_a.clone(),
+            ViewMetadata,
+            a_u2(),
+            CareAndTreatment,
+            why,
+            None,
+            Emergency,
+        ),
+        cell(
+            nurse_a.clone(),
+            Search,
+            a(),
+            CareAndTreatment,
+            why,
+            None,
+            Emergency,
+        ),
+        // Another care provider: never, not even in an emergency.
+        cell(
+            nurse_a.clone(),
+            Play,
+            b_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            nurse_a.clone(),
+            Play,
+            b_u1(),
+            CareAndTreatment,
+            why,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            nurse_a.clone(),
+            Search,
+            b(),
+            CareAndTreatment,
+            why,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        // Other purposes need their own assignment; nurses do not deliver or read logs.
+        cell(
+            nurse_a.clone(),
+            Play,
+            a_u1(),
+            QualityAssurance,
+            None,
+            case,
+            Deny(Denial::NoActiveAssignment(QualityAssurance)),
+        ),
+        cell(
+            nurse_a.clone(),
+            ReadAudit,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            na(CareAndTreatment),
+        ),
+        cell(
+            nurse_a.clone(),
+            Ingest,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::PersonsDoNotIngest),
+        ),
+        // Nurse of region B: mirror image.
+        cell(
+            nurse_b.clone(),
+            Play,
+            b_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        cell(
+            nurse_b.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            nurse_b.clone(),
+            Download,
+            b_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::MissingRight("download")),
+        ),
+        // Expired assignment, missing right, no assignment at all.
+        cell(
+            expired,
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(CareAndTreatment)),
+        ),
+        cell(
+            noplay.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::MissingRight("play")),
+        ),
+        cell(
+            noplay,
+            ViewMetadata,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Own,
+        ),
+        cell(
+            stranger,
+            Search,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(CareAndTreatment)),
+        ),
+        // Patient-safety investigator: across the care provider, with a case number.
+        cell(inv.clone(), Search, a(), QualityAssurance, None, case, Wide),
+        cell(
+            inv.clone(),
+            Play,
+            a_u2(),
+            QualityAssurance,
+            None,
+            case,
+            Wide,
+        ),
+        cell(
+            inv.clone(),
+            Play,
+            a_u2(),
+            QualityAssurance,
+            None,
+            None,
+            Deny(Denial::CaseNumberRequired),
+        ),
+        cell(
+            inv.clone(),
+            Play,
+            a_u2(),
+            QualityAssurance,
+            None,
+            Some("  "),
+            Deny(Denial::CaseNumberRequired),
+        ),
+        cell(
+            inv.clone(),
+            Play,
+            b_u1(),
+            QualityAssurance,
+            None,
+            case,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            inv.clone(),
+            Play,
+            a_u1(),
+            CareAndTreatment,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(CareAndTreatment)),
+        ),
+        cell(
+            inv,
+            ReadAudit,
+            a(),
+            QualityAssurance,
+            None,
+            case,
+            na(QualityAssurance),
+        ),
+        // Log reviewer: logs, never audio (even with a "play" right on the assignment).
+        cell(rev.clone(), ReadAudit, a(), LogReview, None, None, Wide),
+        cell(rev.clone(), ReadAccessLog, a(), LogReview, None, None, Wide),
+        cell(
+            rev.clone(),
+            Play,
+            a_u1(),
+            LogReview,
+            None,
+            None,
+            na(LogReview),
+        ),
+        cell(
+            rev.clone(),
+            Download,
+            a_u1(),
+            LogReview,
+            None,
+            None,
+            na(LogReview),
+        ),
+        cell(
+            rev.clone(),
+            ViewMetadata,
+            a_u1(),
+            LogReview,
+            None,
+            None,
+            na(LogReview),
+        ),
+        cell(
+            rev.clone(),
+            Search,
+            a(),
+            LogReview,
+            None,
+            None,
+            na(LogReview),
+        ),
+        cell(
+            rev,
+            ReadAudit,
+            b(),
+            LogReview,
+            None,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        // Administrator: never audio or identifying metadata, whatever the rights say.
+        cell(
+            admin.clone(),
+            Play,
+            a_u1(),
+            Administration,
+            None,
+            None,
+            na(Administration),
+        ),
+        cell(
+            admin.clone(),
+            ViewMetadata,
+            a_u1(),
+            Administration,
+            None,
+            None,
+            na(Administration),
+        ),
+        cell(
+            admin.clone(),
+            Search,
+            a(),
+            Administration,
+            None,
+            None,
+            na(Administration),
+        ),
+        cell(
+            admin,
+            ReadAudit,
+            a(),
+            Administration,
+            None,
+            None,
+            na(Administration),
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    for (i, c) in table.iter().enumerate() {
+        let req = AccessRequest {
+            action: c.action,
+            resource: c.resource.clone(),
+            purpose: c.purpose,
+            assignment: None,
+            emergency_reason: c.emergency.map(str::to_owned),
+            case_number: c.case.map(str::to_owned),
+        };
+        let got = match policy.decide(&c.who, &req, NOW) {
+            Ok(a) if a.is_emergency() => {
+                assert_eq!(a.scope(), &UnitScope::WholeCareProvider);
+                assert_eq!(a.emergency_reason(), c.emergency);
+                Emergency
+            }
+            Ok(a) => match a.scope() {
+                UnitScope::Units(u) => {
+                    assert!(!u.is_empty());
+                    Own
+                }
+                UnitScope::WholeCareProvider => Wide,
+            },
+            Err(d) => Deny(d),
+        };
+        if got != c.want {
+            failures.push(format!(
+                "row {i}: {:?} {:?} {:?} {:?}: want {:?}, got {got:?}",
+                c.who, c.action, c.resource.care_unit, c.purpose, c.want
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(table.len() >= 45);
+}
+
+#[test]
+fn authorized_values_carry_what_the_audit_event_needs() {
+    let policy = Policy::new(AssignmentSet::parse(ASSIGNMENTS).expect("assignments"));
+    let inv = person("SE2321000016-Q001");
+    let req = AccessRequest {
+        action: Action::Play,
+        resource: res(CP_A, Some(A_U2)),
+        purpose: Purpose::QualityAssurance,
+        assignment: None,
+        emergency_reason: None,
+        case_number: Some("LVN-2026-0042".into()),
+    };
+    let a = policy.decide(&inv, &req, NOW).expect("allowed");
+    assert_eq!(a.assignment().id.as_str(), "investigator-a");
+    assert_eq!(a.case_number(), Some("LVN-2026-0042"));
+    assert!(!a.is_emergency());
+    assert_eq!(a.principal().hsa_id().as_str(), "SE2321000016-Q001");
+    // Naming an assignment that is not the caller's is refused.
+    let mut named = req.clone();
+    named.assignment = Some(
+        AssignmentSet::parse(ASSIGNMENTS)
+            .expect("set")
+            .all()
+            .iter()
+            .find(|x| x.id.as_str() == "nurse-a1")
+            .expect("nurse")
+            .id
+            .clone(),
+    );
+    assert_eq!(
+        policy.decide(&inv, &named, NOW).expect_err("not yours"),
+        Denial::NotYourAssignment("nurse-a1".into())
+    );
+    // Before and after validity.
+    assert!(
+        policy
+            .decide(&inv, &req, datetime!(2025-12-31 23:59 UTC))
+            .is_err()
+    );
+    assert!(
+        policy
+            .decide(&inv, &req, datetime!(2026-12-31 00:00 UTC))
+            .is_err()
+    );
+}
+
+#[test]
+fn assignment_files_are_validated_with_reasons() {
+    let base = r#"
+[[assignment]]
+id = "x"
+holder = "SE2321000016-N001"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#;
+    assert_eq!(AssignmentSet::parse(base).expect("valid").all().len(), 1);
+    let cases = [
+        (
+            base.replace("vård och behandling", "fika"),
+            "purpose \"fika\" is not one of",
+        ),
+        (
+            base.replace("[\"play\"]", "[\"fly\"]"),
+            "right \"fly\" is not one of",
+        ),
+        (
+            base.replace("SE2321000016-1177", "SE2321000156-1177"),
+            "does not belong to care provider",
+        ),
+        (
+            base.replace("2026-12-31T00:00:00Z", "2027-06-30T00:00:00Z"),
+            "at most 366 days",
+        ),
+        (
+            base.replace("2026-12-31T00:00:00Z", "2025-12-31T00:00:00Z"),
+            "valid_until must be after",
+        ),
+        (base.replace("[\"play\"]", "[]"), "grants no right"),
+        (
+            base.replace("care_units = [\"SE2321000016-1177\"]\n", ""),
+            "name their care units",
+        ),
+        (base.replace("SE2321000016-N001", "N001"), "holder"),
+        (base.replace("id = \"x\"", "id = \"x y\""), "id must be"),
+        (format!("{base}{base}"), "id is used twice"),
+        (base.replace("purpose", "porpoise"), "unknown field"),
+    ];
+    for (text, want) in cases {
+        let err = AssignmentSet::parse(&text).expect_err(want).to_string();
+        assert!(err.contains(want), "want {want:?}, got {err}");
+    }
+    // Slugs are accepted for purposes.
+    let slug = base.replace("vård och behandling", "vard-och-behandling");
+    assert_eq!(
+        AssignmentSet::parse(&slug).expect("slug").all()[0].purpose,
+        Purpose::CareAndTreatment
+    );
+}
