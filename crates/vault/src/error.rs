@@ -40,6 +40,10 @@ pub enum VaultError {
         /// Cause.
         source: std::io::Error,
     },
+    /// An authorization or audit receipt was presented for another action or resource (a
+    /// programming error in the caller; no data is returned).
+    #[error("refused: {0}")]
+    CapabilityMismatch(String),
     /// A worker thread of an operation panicked (a bug); the operation did not complete.
     #[error("internal error: the {0} thread stopped unexpectedly")]
     WorkerPanicked(&'static str),

@@ -5,6 +5,7 @@
 //! same transaction as its audit event; `verify` checks both sites, the catalog and the
 //! audit tree; key rotation re-wraps data keys without touching audio.
 
+pub mod access;
 pub mod config;
 pub mod demo;
 mod error;

@@ -27,7 +27,7 @@ use crate::VaultError;
 use crate::config::{CONFIG_FILE, Config};
 
 /// Context bound into sealed patient ids inside audit events. Do not change.
-const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
+pub(crate) const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
 
 /// The object key of a recording's blob: `rec/<first two hex digits>/<uuid>.cvr1`.
 pub fn blob_key(id: &RecordingId) -> Result<BlobKey, VaultError> {

@@ -1,5 +1,6 @@
 //! Integration tests of the vault over real files, real SQLite and real fsync.
 
+mod access;
 mod breach;
 mod common;
 mod import;

@@ -1,0 +1,474 @@
+//! The only path to plaintext: an [`Authorized`] decision, then a durable audit event
+//! ([`Audited`]), then the data.
+//!
+//! Every function here that returns audio or identifying metadata takes both capability
+//! values. `Authorized` is built only by `callvault_auth::Policy::decide`; `Audited` only by
+//! [`Vault::record_access`], after the access event is committed (fsynced) in the audit
+//! log. If the event cannot be written, there is no receipt and so no data. Denied requests
+//! are recorded with [`Vault::record_denial`].
+
+use std::ops::Range;
+
+use callvault_audit::event::{
+    Action as EventAction, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient,
+};
+use callvault_auth::{
+    AccessRequest, Action, AuthenticatedPrincipal, Authorized, Denial, PrincipalKind, Resource,
+};
+use callvault_catalog::{Change, Placement, PlacementState, RecordingRow};
+use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
+use callvault_crypto::{DekId, FieldKind};
+use callvault_types::{CallerNumber, CareProvider, HsaId, PatientId, RecordingId};
+use time::OffsetDateTime;
+
+use crate::vault::{AUDIT_SEAL_CONTEXT, SiteBlob, blob_key};
+use crate::{Vault, VaultError};
+
+/// Proof that the access event for one authorized action on one target is durable.
+/// Only [`Vault::record_access`] builds one.
+#[derive(Debug)]
+pub struct Audited {
+    leaf_index: u64,
+    action: Action,
+    target: AccessTarget,
+}
+
+impl Audited {
+    /// Leaf index of the access event in the audit log.
+    pub fn leaf_index(&self) -> u64 {
+        self.leaf_index
+    }
+}
+
+/// What an access reads.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum AccessTarget {
+    /// One recording; for audio, the plaintext byte range.
+    Recording {
+        /// The recording.
+        id: RecordingId,
+        /// Bytes of audio, for `Play`/`Download`.
+        range: Option<Range<u64>>,
+    },
+    /// A search for a patient's recordings within a period.
+    PatientSearch {
+        /// The patient searched for (sealed before it is recorded).
+        patient: PatientId,
+        /// Calls starting at or after.
+        from: Option<OffsetDateTime>,
+        /// Calls starting before.
+        to: Option<OffsetDateTime>,
+    },
+}
+
+/// Decrypted metadata of a recording, for an authorized and audited caller.
+#[derive(Clone, Debug)]
+pub struct RecordingMetadata {
+    /// Id.
+    pub id: RecordingId,
+    /// Care provider.
+    pub care_provider: CareProvider,
+    /// Care unit.
+    pub care_unit: callvault_types::CareUnit,
+    /// Telephony call id.
+    pub call_id: String,
+    /// Call start.
+    pub started_at: OffsetDateTime,
+    /// Call end.
+    pub ended_at: OffsetDateTime,
+    /// Duration.
+    pub duration_ms: u64,
+    /// Codec.
+    pub codec: String,
+    /// Audio bytes (the WAV file).
+    pub size: u64,
+    /// SHA-256 of the audio.
+    pub sha256: [u8; 32],
+    /// Patient.
+    pub patient: Option<PatientId>,
+    /// Caller number.
+    pub caller: Option<CallerNumber>,
+    /// Nurse.
+    pub nurse: Option<HsaId>,
+    /// Retention.
+    pub retention_until: OffsetDateTime,
+    /// Legal hold.
+    pub legal_hold: bool,
+    /// Copies per site.
+    pub placements: Vec<Placement>,
+}
+
+/// One search hit (no identifiers: the caller already knows the patient searched for).
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    /// Id.
+    pub id: RecordingId,
+    /// Care unit.
+    pub care_unit: callvault_types::CareUnit,
+    /// Call start.
+    pub started_at: OffsetDateTime,
+    /// Duration.
+    pub duration_ms: u64,
+}
+
+fn event_action(a: Action) -> EventAction {
+    match a {
+        Action::Ingest => EventAction::Ingest,
+        Action::Search => EventAction::Search,
+        Action::ViewMetadata => EventAction::View,
+        Action::Play => EventAction::Play,
+        Action::Download => EventAction::Download,
+        Action::ReadAudit | Action::ReadAccessLog => EventAction::AuditRead,
+    }
+}
+
+fn actor(p: &AuthenticatedPrincipal) -> Actor {
+    match p.kind() {
+        PrincipalKind::Person => Actor::Person(p.hsa_id().clone()),
+        PrincipalKind::System => Actor::System(p.hsa_id().clone()),
+    }
+}
+
+fn source(p: &AuthenticatedPrincipal) -> String {
+    let hex: String = p.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
+    format!("tls:sha256:{hex}")
+}
+
+impl Vault {
+    /// The care provider and unit a recording belongs to: what the policy decides on. Reveals
+    /// nothing identifying; callers still audit the decision.
+    pub fn recording_resource(&self, id: &RecordingId) -> Result<Option<Resource>, VaultError> {
+        Ok(self.catalog.recording(id)?.map(|r| Resource {
+            care_provider: r.rec.care_provider,
+            care_unit: Some(r.rec.care_unit),
+        }))
+    }
+
+    /// The patient of a recording, sealed for an audit event (for patients' log extracts).
+    fn audit_patient(&self, row: &RecordingRow) -> Result<Option<SealedPatient>, VaultError> {
+        let Some((sealed, _)) = &row.rec.patient else {
+            return Ok(None);
+        };
+        let cp = &row.rec.care_provider;
+        let canon =
+            self.keys
+                .open_field(cp, FieldKind::PatientId, row.rec.id.as_bytes(), sealed)?;
+        let sealed = self
+            .keys
+            .seal_field(cp, FieldKind::PatientId, AUDIT_SEAL_CONTEXT, &canon)?;
+        let bidx = self.keys.blind_index(cp, FieldKind::PatientId, &canon)?;
+        Ok(Some(SealedPatient {
+            sealed,
+            blind_index: bidx.0,
+        }))
+    }
+
+    fn base_event(
+        &self,
+        p: &AuthenticatedPrincipal,
+        action: Action,
+        resource: &Resource,
+    ) -> AuditEvent {
+        let mut e = AuditEvent::new(actor(p), event_action(action), source(p));
+        e.care_provider = Some(resource.care_provider.clone());
+        e
+    }
+
+    /// Writes the durable access event for an authorized action and returns the receipt the
+    /// data functions require. Fails, with no receipt, if the event cannot be written.
+    pub fn record_access(
+        &self,
+        authz: &Authorized,
+        target: AccessTarget,
+    ) -> Result<Audited, VaultError> {
+        let resource = authz.resource();
+        let mut e = self.base_event(authz.principal(), authz.action(), resource);
+        let asg = authz.assignment();
+        e.actor_care_provider = Some(asg.care_provider.clone());
+        e.actor_care_unit = asg.care_units.iter().next().cloned();
+        e.assignment = Some(asg.id.to_string());
+        e.purpose = Some(authz.purpose().as_str().to_owned());
+        match &target {
+            AccessTarget::Recording { id, range } => {
+                let row = self
+                    .catalog
+                    .recording(id)?
+                    .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+                e.recording = Some(RecordingRef {
+                    id: *id,
+                    plaintext_sha256: row.rec.plaintext_sha256,
+                });
+                e.patient = self.audit_patient(&row)?;
+                if let Some(r) = range {
+                    e = e.detail("range", format!("{}-{}", r.start, r.end));
+                }
+            }
+            AccessTarget::PatientSearch { patient, from, to } => {
+                let (sealed, bidx) =
+                    self.seal_patient(&resource.care_provider, patient, AUDIT_SEAL_CONTEXT)?;
+                e.patient = Some(SealedPatient {
+                    sealed,
+                    blind_index: bidx,
+                });
+                if let Some(f) = from {
+                    e = e.detail("from", f);
+                }
+                if let Some(t) = to {
+                    e = e.detail("to", t);
+                }
+            }
+        }
+        if let Some(reason) = authz.emergency_reason() {
+            // Free text may name the patient: it is sealed, and the flag is in clear.
+            let sealed = self.keys.seal_field(
+                &resource.care_provider,
+                FieldKind::FreeText,
+                AUDIT_SEAL_CONTEXT,
+                reason.as_bytes(),
+            )?;
+            let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+            e = e
+                .detail("emergency_access", true)
+                .detail("emergency_reason_sealed", hex);
+        }
+        if let Some(case) = authz.case_number() {
+            e = e.detail("case_number", case);
+        }
+        let committed = self.catalog.commit(Change::new(e))?;
+        let leaf_index =
+            committed.leaf_indexes.first().copied().ok_or_else(|| {
+                VaultError::Audit("access event was not given a leaf index".into())
+            })?;
+        Ok(Audited {
+            leaf_index,
+            action: authz.action(),
+            target,
+        })
+    }
+
+    /// Records a denied request (who, what, why). The denial itself needs no receipt.
+    pub fn record_denial(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        req: &AccessRequest,
+        denial: &Denial,
+        recording: Option<&RecordingId>,
+    ) -> Result<u64, VaultError> {
+        let mut e = self.base_event(principal, req.action, &req.resource);
+        e.purpose = Some(req.purpose.as_str().to_owned());
+        e.outcome = Outcome::Denied(denial.to_string());
+        if let Some(id) = recording
+            && let Some(row) = self.catalog.recording(id)?
+        {
+            e.recording = Some(RecordingRef {
+                id: *id,
+                plaintext_sha256: row.rec.plaintext_sha256,
+            });
+            // Attempts on a patient's records belong in the patient's log extract too.
+            e.patient = self.audit_patient(&row)?;
+        }
+        if let Some(u) = &req.resource.care_unit {
+            e = e.detail("care_unit", u);
+        }
+        if req.emergency_reason.is_some() {
+            e = e.detail("emergency_access", "requested");
+        }
+        let c = self.catalog.commit(Change::new(e))?;
+        c.leaf_indexes
+            .first()
+            .copied()
+            .ok_or_else(|| VaultError::Audit("denial event was not given a leaf index".into()))
+    }
+
+    /// Checks that the decision and the receipt are for this action on this recording, and
+    /// that the recording lies inside the decision's care provider and unit scope.
+    fn admit(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+        id: &RecordingId,
+        actions: &[Action],
+    ) -> Result<RecordingRow, VaultError> {
+        let refuse = |why: &str| Err(VaultError::CapabilityMismatch(why.to_owned()));
+        if !actions.contains(&authz.action()) || receipt.action != authz.action() {
+            return refuse("the decision is for another action");
+        }
+        match &receipt.target {
+            AccessTarget::Recording { id: rid, .. } if rid == id => {}
+            _ => return refuse("the audit receipt is for another recording"),
+        }
+        let row = self
+            .catalog
+            .recording(id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+        let res = authz.resource();
+        if row.rec.care_provider != res.care_provider
+            || res
+                .care_unit
+                .as_ref()
+                .is_some_and(|u| *u != row.rec.care_unit)
+            || !authz.scope().contains(&row.rec.care_unit)
+        {
+            return refuse("the recording lies outside the decision's care provider or units");
+        }
+        Ok(row)
+    }
+
+    /// Decrypted metadata of one recording.
+    pub fn read_metadata(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+        id: &RecordingId,
+    ) -> Result<RecordingMetadata, VaultError> {
+        let row = self.admit(authz, receipt, id, &[Action::ViewMetadata])?;
+        let r = &row.rec;
+        let cp = &r.care_provider;
+        let patient = match &r.patient {
+            Some((sealed, _)) => {
+                let canon =
+                    self.keys
+                        .open_field(cp, FieldKind::PatientId, r.id.as_bytes(), sealed)?;
+                let text = std::str::from_utf8(&canon)
+                    .map_err(|_| VaultError::Audit("sealed patient id is not text".into()))?;
+                Some(
+                    PatientId::from_canonical(text)
+                        .map_err(|e| VaultError::Audit(format!("sealed patient id: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let caller = match &r.caller {
+            Some((sealed, _)) => {
+                let v =
+                    self.keys
+                        .open_field(cp, FieldKind::CallerNumber, r.id.as_bytes(), sealed)?;
+                let text = std::str::from_utf8(&v)
+                    .map_err(|_| VaultError::Audit("sealed caller number is not text".into()))?;
+                Some(
+                    CallerNumber::parse(text)
+                        .map_err(|e| VaultError::Audit(format!("sealed caller number: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        Ok(RecordingMetadata {
+            id: r.id,
+            care_provider: cp.clone(),
+            care_unit: r.care_unit.clone(),
+            call_id: r.call_id.to_string(),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            duration_ms: r.duration_ms,
+            codec: r.codec.clone(),
+            size: r.plaintext_size,
+            sha256: r.plaintext_sha256,
+            patient,
+            caller,
+            nurse: r.nurse.clone(),
+            retention_until: r.retention_until,
+            legal_hold: row.legal_hold,
+            placements: self.catalog.placements(&r.id)?,
+        })
+    }
+
+    /// Streams the audited byte range of a recording's audio (the WAV file) to `sink`,
+    /// decrypting only the segments that hold it; served from the first site whose copy
+    /// opens, the other sites as fallback.
+    pub fn play(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+        id: &RecordingId,
+        mut sink: impl FnMut(&[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let row = self.admit(authz, receipt, id, &[Action::Play, Action::Download])?;
+        let Some(range) = (match &receipt.target {
+            AccessTarget::Recording { range, .. } => range.clone(),
+            AccessTarget::PatientSearch { .. } => None,
+        }) else {
+            return Err(VaultError::CapabilityMismatch(
+                "audio access needs an audited byte range".into(),
+            ));
+        };
+        let dek = self.data_key(&row.rec)?;
+        let key = blob_key(&row.rec.id)?;
+        let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
+        let placements = self.catalog.placements(&row.rec.id)?;
+        let mut last_err = None;
+        for store in &self.stores {
+            let ok = placements
+                .iter()
+                .any(|p| p.site == store.site().as_str() && p.state == PlacementState::Ok);
+            if !ok {
+                continue;
+            }
+            let len = match store.head(&key) {
+                Ok(Some(l)) => l,
+                Ok(None) => continue,
+                Err(e) => {
+                    last_err = Some(VaultError::from(e));
+                    continue;
+                }
+            };
+            let src = SiteBlob {
+                store: &**store,
+                key: key.clone(),
+                len,
+            };
+            match open_blob(src, &expected, &dek) {
+                Ok(blob) => {
+                    // Once bytes have gone out, a failure is final (no silent splice of sites).
+                    let mut err = None;
+                    blob.decrypt_range(range.clone(), |chunk| {
+                        sink(chunk).map_err(|e| {
+                            err = Some(e);
+                            callvault_crypto::CryptoError::Io(std::io::Error::other("sink stopped"))
+                        })
+                    })
+                    .map_err(|e| err.take().unwrap_or(VaultError::from(e)))?;
+                    return Ok(());
+                }
+                Err(e) => last_err = Some(e.into()),
+            }
+        }
+        Err(last_err
+            .unwrap_or_else(|| VaultError::NoSiteWritable("no site holds a good copy".into())))
+    }
+
+    /// Recordings of the searched patient inside the decision's unit scope and period.
+    pub fn search_patient(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+    ) -> Result<Vec<SearchHit>, VaultError> {
+        if authz.action() != Action::Search || receipt.action != Action::Search {
+            return Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ));
+        }
+        let AccessTarget::PatientSearch { patient, from, to } = &receipt.target else {
+            return Err(VaultError::CapabilityMismatch(
+                "the audit receipt is for another search".into(),
+            ));
+        };
+        let cp = &authz.resource().care_provider;
+        let canon = zeroize::Zeroizing::new(patient.canonical());
+        let bidx = self
+            .keys
+            .blind_index(cp, FieldKind::PatientId, canon.as_bytes())?;
+        let rows = self.catalog.recordings_by_patient(cp, &bidx.0)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| authz.scope().contains(&r.rec.care_unit))
+            .filter(|r| from.is_none_or(|f| r.rec.started_at >= f))
+            .filter(|r| to.is_none_or(|t| r.rec.started_at < t))
+            .map(|r| SearchHit {
+                id: r.rec.id,
+                care_unit: r.rec.care_unit,
+                started_at: r.rec.started_at,
+                duration_ms: r.rec.duration_ms,
+            })
+            .collect())
+    }
+}

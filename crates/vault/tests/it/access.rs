@@ -1,0 +1,339 @@
+//! The only path to plaintext: policy decision → durable audit event → data.
+
+use callvault_audit::event::{Action as EventAction, AuditEvent, Outcome};
+use callvault_auth::{
+    AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Denial, Policy, PrincipalKind,
+    Purpose, Resource,
+};
+use callvault_types::{HsaId, PatientId, RecordingId};
+use callvault_vault::VaultError;
+use callvault_vault::access::AccessTarget;
+
+use crate::common::*;
+
+fn assignments() -> AssignmentSet {
+    AssignmentSet::parse(&format!(
+        r#"
+[[assignment]]
+id = "nurse-a"
+holder = "SE2321000016-N001"
+care_provider = "{CP_A}"
+care_units = ["{UNIT_A}"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "nurse-b"
+holder = "SE2321000156-N001"
+care_provider = "{CP_B}"
+care_units = ["{UNIT_B}"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#
+    ))
+    .expect("assignments")
+}
+
+fn nurse(h: &str) -> AuthenticatedPrincipal {
+    AuthenticatedPrincipal::assert_verified_certificate(
+        HsaId::parse(h).expect("hsa"),
+        PrincipalKind::Person,
+        [7; 32],
+    )
+}
+
+fn now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-27 12:00 UTC)
+}
+
+struct Setup {
+    t: TestVault,
+    policy: Policy,
+    /// Recording ids by manifest index (even: region A, odd: region B).
+    ids: Vec<RecordingId>,
+}
+
+fn setup() -> Setup {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 4, 20_000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let ids = (0..4)
+        .map(|i| {
+            let r = row("x", i);
+            let cp = callvault_types::CareProvider::parse(r.cp).expect("cp");
+            let call = callvault_types::CallId::parse(&r.call_id).expect("call");
+            t.vault
+                .catalog()
+                .recording_by_call(&cp, &call)
+                .expect("q")
+                .expect("row")
+                .rec
+                .id
+        })
+        .collect();
+    Setup {
+        t,
+        policy: Policy::new(assignments()),
+        ids,
+    }
+}
+
+fn request(action: Action, resource: Resource) -> AccessRequest {
+    AccessRequest {
+        action,
+        resource,
+        purpose: Purpose::CareAndTreatment,
+        assignment: None,
+        emergency_reason: None,
+        case_number: None,
+    }
+}
+
+fn event_at(s: &Setup, idx: u64) -> AuditEvent {
+    let mut found = None;
+    s.t.vault
+        .catalog()
+        .for_each_audit_leaf(idx, idx + 1, &mut |_, e, _| {
+            found = Some(AuditEvent::decode(e).expect("decode"));
+            Ok(())
+        })
+        .expect("leaf");
+    found.expect("event")
+}
+
+#[test]
+fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
+    let s = setup();
+    let id = s.ids[0];
+    let who = nurse("SE2321000016-N001");
+    let resource =
+        s.t.vault
+            .recording_resource(&id)
+            .expect("q")
+            .expect("exists");
+    let authz = s
+        .policy
+        .decide(&who, &request(Action::Play, resource), now())
+        .expect("allowed");
+    let before = s.t.vault.catalog().audit_size().expect("size");
+    let receipt =
+        s.t.vault
+            .record_access(
+                &authz,
+                AccessTarget::Recording {
+                    id,
+                    range: Some(100..5_000),
+                },
+            )
+            .expect("audited");
+    assert_eq!(receipt.leaf_index(), before, "the event is the next leaf");
+    let mut got = Vec::new();
+    s.t.vault
+        .play(&authz, &receipt, &id, |c| {
+            got.extend_from_slice(c);
+            Ok(())
+        })
+        .expect("play");
+    let wav = std::fs::read(s.t.archive().join("r0.wav")).expect("wav");
+    assert_eq!(got, wav[100..5_000]);
+
+    // The event: who, what, which bytes, why, and the patient (sealed, indexed).
+    let e = event_at(&s, receipt.leaf_index());
+    assert_eq!(e.action, EventAction::Play);
+    assert_eq!(e.outcome, Outcome::Granted);
+    assert_eq!(e.purpose.as_deref(), Some("vård och behandling"));
+    assert_eq!(e.assignment.as_deref(), Some("nurse-a"));
+    assert!(e.details.contains(&("range".into(), "100-5000".into())));
+    assert!(e.source.starts_with("tls:sha256:0707"));
+    assert_eq!(e.recording.expect("rec").id, id);
+    let patient = e.patient.expect("patient");
+    let ingest =
+        s.t.vault
+            .catalog()
+            .recording(&id)
+            .expect("q")
+            .expect("row")
+            .rec
+            .patient
+            .expect("sealed");
+    assert_eq!(
+        patient.blind_index, ingest.1,
+        "the same blind index finds the patient's accesses"
+    );
+
+    // Metadata is decrypted for an audited viewer.
+    let authz = s
+        .policy
+        .decide(
+            &who,
+            &request(
+                Action::ViewMetadata,
+                s.t.vault.recording_resource(&id).expect("q").expect("r"),
+            ),
+            now(),
+        )
+        .expect("allowed");
+    let receipt =
+        s.t.vault
+            .record_access(&authz, AccessTarget::Recording { id, range: None })
+            .expect("audited");
+    let meta =
+        s.t.vault
+            .read_metadata(&authz, &receipt, &id)
+            .expect("metadata");
+    assert_eq!(meta.patient, Some(PatientId::parse(&pnr(0)).expect("pnr")));
+    assert_eq!(meta.caller.expect("caller").expose_value(), "+46705550000");
+    assert_eq!(meta.size, wav.len() as u64);
+}
+
+#[test]
+fn the_nurse_of_another_region_is_refused_and_the_refusal_is_audited() {
+    let s = setup();
+    let id = s.ids[0]; // region A
+    let who = nurse("SE2321000156-N001"); // region B
+    let req = request(
+        Action::Play,
+        s.t.vault.recording_resource(&id).expect("q").expect("r"),
+    );
+    let denial = s.policy.decide(&who, &req, now()).expect_err("denied");
+    assert_eq!(denial, Denial::OtherCareProvider);
+    let idx =
+        s.t.vault
+            .record_denial(&who, &req, &denial, Some(&id))
+            .expect("audited");
+    let e = event_at(&s, idx);
+    assert_eq!(e.action, EventAction::Play);
+    assert!(
+        matches!(&e.outcome, Outcome::Denied(r) if r.contains("nobody crosses care providers"))
+    );
+    assert_eq!(e.actor.to_string(), "person:SE2321000156-N001");
+    assert!(
+        e.patient.is_some(),
+        "attempts show in the patient's log extract"
+    );
+}
+
+#[test]
+fn a_receipt_for_one_recording_does_not_open_another() {
+    let s = setup();
+    let who = nurse("SE2321000016-N001");
+    let (a, other) = (s.ids[0], s.ids[2]); // both region A, own unit
+    let authz = s
+        .policy
+        .decide(
+            &who,
+            &request(
+                Action::Play,
+                s.t.vault.recording_resource(&a).expect("q").expect("r"),
+            ),
+            now(),
+        )
+        .expect("allowed");
+    let receipt =
+        s.t.vault
+            .record_access(
+                &authz,
+                AccessTarget::Recording {
+                    id: a,
+                    range: Some(0..10),
+                },
+            )
+            .expect("audited");
+    let err =
+        s.t.vault
+            .play(&authz, &receipt, &other, |_| Ok(()))
+            .expect_err("refused");
+    assert!(matches!(err, VaultError::CapabilityMismatch(_)), "{err}");
+    // A play decision is not a metadata decision.
+    let err =
+        s.t.vault
+            .read_metadata(&authz, &receipt, &a)
+            .expect_err("refused");
+    assert!(matches!(err, VaultError::CapabilityMismatch(_)), "{err}");
+}
+
+#[test]
+fn a_search_finds_the_patients_recordings_in_scope_only() {
+    let s = setup();
+    let who = nurse("SE2321000016-N001");
+    let resource = Resource {
+        care_provider: callvault_types::CareProvider::parse(CP_A).expect("cp"),
+        care_unit: None,
+    };
+    let authz = s
+        .policy
+        .decide(&who, &request(Action::Search, resource), now())
+        .expect("allowed");
+    for (i, want) in [(0usize, vec![s.ids[0]]), (2, vec![s.ids[2]]), (1, vec![])] {
+        let receipt =
+            s.t.vault
+                .record_access(
+                    &authz,
+                    AccessTarget::PatientSearch {
+                        patient: PatientId::parse(&pnr(i as u64)).expect("pnr"),
+                        from: None,
+                        to: None,
+                    },
+                )
+                .expect("audited");
+        let hits: Vec<RecordingId> =
+            s.t.vault
+                .search_patient(&authz, &receipt)
+                .expect("search")
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+        assert_eq!(hits, want, "patient {i}");
+        let e = event_at(&s, receipt.leaf_index());
+        assert_eq!(e.action, EventAction::Search);
+        assert!(e.patient.is_some(), "the search names its patient, sealed");
+    }
+}
+
+#[test]
+fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
+    let s = setup();
+    let id = s.ids[0];
+    let who = nurse("SE2321000016-N001");
+    let authz = s
+        .policy
+        .decide(
+            &who,
+            &request(
+                Action::Play,
+                s.t.vault.recording_resource(&id).expect("q").expect("r"),
+            ),
+            now(),
+        )
+        .expect("allowed");
+    // The audit store refuses every write (as a full or failing disk would): through the
+    // real SQLite file, a trigger aborts inserts into the audit log.
+    let conn = callvault_catalog::raw_connection(&s.t.data_dir().join("catalog/catalog.sqlite3"))
+        .expect("db");
+    conn.execute_batch(
+        "CREATE TRIGGER audit_store_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END;",
+    )
+    .expect("trigger");
+    let size = s.t.vault.catalog().audit_size().expect("size");
+    let target = || AccessTarget::Recording {
+        id,
+        range: Some(0..100),
+    };
+    let err =
+        s.t.vault
+            .record_access(&authz, target())
+            .expect_err("no receipt when the audit log cannot be written");
+    assert!(err.to_string().contains("audit store unavailable"), "{err}");
+    assert_eq!(s.t.vault.catalog().audit_size().expect("size"), size);
+    // Without a receipt `play` cannot even be called (it takes `&Audited`); once the store
+    // works again, access resumes.
+    conn.execute_batch("DROP TRIGGER audit_store_fails;")
+        .expect("drop");
+    assert!(s.t.vault.record_access(&authz, target()).is_ok());
+}
