@@ -17,6 +17,7 @@ fn no_identifier_or_audio_byte_is_readable_on_disk() {
     let cp = callvault_types::CareProvider::parse(CP_A).expect("cp");
     t.vault.rotate_keys(&cp, &actor, |_, _| {}).expect("rotate");
     t.vault.verify(true, |_| {}).expect("verify");
+    accesses(&t);
     t.vault.checkpoint().expect("checkpoint");
 
     let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
@@ -67,4 +68,104 @@ fn no_identifier_or_audio_byte_is_readable_on_disk() {
     assert!(archive_bytes.windows(32).any(|w| w == AUDIO_MARKER));
     let manifest = std::fs::read_to_string(&m).expect("manifest");
     assert!(manifest.contains(&pnr(0)) && manifest.contains("+46705550000"));
+}
+
+/// Plays, metadata reads, a patient search, and an emergency access whose free-text reason
+/// names the patient: the access events must not leak either.
+fn accesses(t: &TestVault) {
+    use callvault_auth::{
+        AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Policy, PrincipalKind,
+        Purpose, Resource,
+    };
+    use callvault_vault::access::AccessTarget;
+    let policy = Policy::new(
+        AssignmentSet::parse(&format!(
+            r#"
+[[assignment]]
+id = "nurse"
+holder = "SE2321000016-N001"
+care_provider = "{CP_A}"
+care_units = ["SE2321000016-0042"]
+purpose = "vård och behandling"
+rights = ["search", "view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#
+        ))
+        .expect("assignments"),
+    );
+    let who = AuthenticatedPrincipal::assert_verified_certificate(
+        callvault_types::HsaId::parse("SE2321000016-N001").expect("hsa"),
+        PrincipalKind::Person,
+        [1; 32],
+    );
+    let now = time::macros::datetime!(2026-11-27 12:00 UTC);
+    let cp = callvault_types::CareProvider::parse(CP_A).expect("cp");
+    let call = callvault_types::CallId::parse("call-0").expect("call");
+    let id = t
+        .vault
+        .catalog()
+        .recording_by_call(&cp, &call)
+        .expect("q")
+        .expect("row")
+        .rec
+        .id;
+    // The nurse's own unit is another one: every access here is emergency access, with a
+    // reason that names the patient.
+    let reason = format!("patient {} called back, chest pain", pnr(0));
+    for action in [Action::ViewMetadata, Action::Play] {
+        let req = AccessRequest {
+            action,
+            resource: t.vault.recording_resource(&id).expect("q").expect("r"),
+            purpose: Purpose::CareAndTreatment,
+            assignment: None,
+            emergency_reason: Some(reason.clone()),
+            case_number: None,
+        };
+        let authz = policy.decide(&who, &req, now).expect("emergency access");
+        let range = (action == Action::Play).then_some(0..10_000);
+        let receipt = t
+            .vault
+            .record_access(&authz, AccessTarget::Recording { id, range })
+            .expect("audited");
+        if action == Action::Play {
+            t.vault
+                .play(&authz, &receipt, &id, |_| Ok(()))
+                .expect("play");
+        } else {
+            t.vault
+                .read_metadata(&authz, &receipt, &id)
+                .expect("metadata");
+        }
+    }
+    let req = AccessRequest {
+        action: Action::Search,
+        resource: Resource {
+            care_provider: cp,
+            care_unit: None,
+        },
+        purpose: Purpose::CareAndTreatment,
+        assignment: None,
+        emergency_reason: Some(reason),
+        case_number: None,
+    };
+    let authz = policy.decide(&who, &req, now).expect("search");
+    let receipt = t
+        .vault
+        .record_access(
+            &authz,
+            AccessTarget::PatientSearch {
+                patient: callvault_types::PatientId::parse(&pnr(0)).expect("pnr"),
+                from: None,
+                to: None,
+            },
+        )
+        .expect("audited");
+    assert_eq!(
+        t.vault
+            .search_patient(&authz, &receipt)
+            .expect("search")
+            .len(),
+        1
+    );
 }
