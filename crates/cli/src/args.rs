@@ -33,6 +33,12 @@ pub enum Command {
         #[arg(long = "care-provider", value_name = "HSA-ID")]
         care_providers: Vec<String>,
     },
+    /// Development PKI (not for production: production trusts the SITHS roots).
+    Pki {
+        /// What to do.
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// Care providers (vårdgivare): each has its own keys and retention.
     CareProvider {
         /// What to do.
@@ -132,6 +138,19 @@ pub enum AuditCommand {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+    },
+}
+
+/// `pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a SITHS-shaped development PKI: root, person CA, function CA, server
+    /// certificate, client certificates for the demo roles (HSA-ID in the subject's
+    /// serialNumber) plus an expired and a revoked one, CRLs, PEM and PKCS#12 files.
+    Dev {
+        /// Output directory (must not hold a PKI already).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -12,7 +12,7 @@ use callvault_vault::verify::VerifyReport;
 use callvault_vault::{StatusReport, Vault, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{AuditCommand, CareProviderCommand, Cli, Command, KeysCommand};
+use crate::args::{AuditCommand, CareProviderCommand, Cli, Command, KeysCommand, PkiCommand};
 
 fn open(data_dir: &Path) -> Result<Vault> {
     Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
@@ -78,6 +78,44 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit { command } => audit(command),
         Command::Keys { command } => keys(command),
+        Command::Pki {
+            command: PkiCommand::Dev { out },
+        } => {
+            let pki = callvault_pki::generate(
+                &out,
+                &callvault_pki::demo_clients(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .with_context(|| format!("creating a development PKI in {}", out.display()))?;
+            println!(
+                "development PKI (NOT SITHS; for tests and demos) in {}",
+                pki.dir.display()
+            );
+            println!("  trust anchor:   {}", pki.root_ca.display());
+            println!(
+                "  issuing CAs:    {} (persons), {} (systems)",
+                pki.person_ca.display(),
+                pki.function_ca.display()
+            );
+            println!(
+                "  server:         {} + {}",
+                pki.server_chain.display(),
+                pki.server_key.display()
+            );
+            for c in &pki.crls {
+                println!("  CRL:            {}", c.display());
+            }
+            for (name, chain, key, p12) in &pki.clients {
+                println!(
+                    "  {name:<15} {} {} {}",
+                    chain.display(),
+                    key.display(),
+                    p12.display()
+                );
+            }
+            println!("PKCS#12 password: {}", callvault_pki::DEV_P12_PASSWORD);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CareProvider {
             command: CareProviderCommand::Add { data_dir, hsa_id },
         } => {

@@ -38,6 +38,7 @@ fn every_command_has_help() {
         vec!["audit", "proof", "--help"],
         vec!["keys", "rotate", "--help"],
         vec!["care-provider", "add", "--help"],
+        vec!["pki", "dev", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = callvault(&args);
@@ -108,6 +109,32 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
     );
     let o = callvault(&["verify", "--deep", "--data-dir", p(&data)]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn pki_dev_writes_a_development_pki() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("pki");
+    let o = callvault(&["pki", "dev", "--out", p(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("NOT SITHS"));
+    for f in [
+        "root-ca.pem",
+        "person-ca.crl.pem",
+        "server-chain.pem",
+        "nurse-a.p12",
+        "revoked.pem",
+        "expired-key.pem",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let again = callvault(&["pki", "dev", "--out", p(&out)]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again).contains("already holds a development PKI"),
+        "{}",
+        text(&again)
+    );
 }
 
 #[test]
