@@ -144,6 +144,11 @@ impl Vault {
         }))
     }
 
+    /// Bytes of a recording's audio (to resolve HTTP ranges before the access is audited).
+    pub fn recording_audio_len(&self, id: &RecordingId) -> Result<Option<u64>, VaultError> {
+        Ok(self.catalog.recording(id)?.map(|r| r.rec.plaintext_size))
+    }
+
     /// The patient of a recording, sealed for an audit event (for patients' log extracts).
     fn audit_patient(&self, row: &RecordingRow) -> Result<Option<SealedPatient>, VaultError> {
         let Some((sealed, _)) = &row.rec.patient else {

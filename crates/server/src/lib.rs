@@ -1,0 +1,16 @@
+//! The access server: HTTPS with mandatory SITHS client certificates, the access policy,
+//! and the audited routes. The only place that knows HTTP and TLS.
+//!
+//! * [`tls`] — rustls server configuration with client-certificate verification and CRLs;
+//!   the principal a verified certificate names.
+//! * [`app`] — the axum router (`app(state)`), testable in-process.
+//! * [`serve`] — the accept loop with handshake and header timeouts.
+
+pub mod app;
+pub mod problem;
+pub mod serve;
+pub mod tls;
+
+pub use app::{AppState, app};
+pub use serve::serve;
+pub use tls::{Identities, TlsSettings, server_config};
