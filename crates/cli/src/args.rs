@@ -33,6 +33,13 @@ pub enum Command {
         #[arg(long = "care-provider", value_name = "HSA-ID")]
         care_providers: Vec<String>,
     },
+    /// Serve the HTTPS access API: mutual TLS with SITHS certificates, the access policy,
+    /// every access audited. Listens only on the configured addresses.
+    Serve {
+        /// Server configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Development PKI (not for production: production trusts the SITHS roots).
     Pki {
         /// What to do.

@@ -1,5 +1,6 @@
 //! Turning parsed arguments into vault operations and plain-text reports.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -78,6 +79,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit { command } => audit(command),
         Command::Keys { command } => keys(command),
+        Command::Serve { config } => {
+            let c = callvault_server::ServerConfig::load(&config)?;
+            callvault_server::run(c, |addrs| {
+                for a in addrs {
+                    println!("listening on https://{a} (client certificate required)");
+                }
+            })?;
+            // Whoever started us may have closed our stdout by now: do not fail on it.
+            let _ = writeln!(std::io::stdout(), "stopped");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Pki {
             command: PkiCommand::Dev { out },
         } => {

@@ -7,10 +7,12 @@
 //! * [`serve`] — the accept loop with handshake and header timeouts.
 
 pub mod app;
+pub mod config;
 pub mod problem;
 pub mod serve;
 pub mod tls;
 
 pub use app::{AppState, app};
-pub use serve::serve;
+pub use config::{ServerConfig, ServerConfigError};
+pub use serve::{StartError, run, serve};
 pub use tls::{Identities, TlsSettings, server_config};

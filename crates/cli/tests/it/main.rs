@@ -234,3 +234,110 @@ fn failures_exit_non_zero_with_a_clear_report() {
 }
 
 use callvault_testkit::files_under as walk;
+
+/// `callvault serve` as a process: listens where configured, requires a client
+/// certificate (checked with curl, an independent TLS client), stops on SIGTERM.
+#[test]
+fn serve_answers_curl_with_a_client_certificate_only() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    assert!(
+        callvault(&["pki", "dev", "--out", p(&root.join("pki"))])
+            .status
+            .success()
+    );
+    let o = callvault(&[
+        "init",
+        "--data-dir",
+        p(&root.join("data")),
+        "--care-provider",
+        "SE2321000016-0001",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(
+        root.join("assignments.toml"),
+        r#"
+[[assignment]]
+id = "nurse-a"
+holder = "SE2321000016-N001"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["view-metadata", "play"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#,
+    )
+    .expect("assignments");
+    std::fs::write(
+        root.join("server.toml"),
+        callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["serve", "--config", p(&root.join("server.toml"))])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr = line
+        .split("https://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let pki = root.join("pki");
+    let curl = |with_cert: bool, path: &str| {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--cacert",
+            p(&pki.join("root-ca.pem")),
+        ]);
+        if with_cert {
+            c.args([
+                "--cert",
+                p(&pki.join("nurse-a.pem")),
+                "--key",
+                p(&pki.join("nurse-a-key.pem")),
+            ]);
+        }
+        c.arg("-w")
+            .arg("\n%{http_code}")
+            .arg(format!("https://{addr}{path}"));
+        c.output()
+            .expect("curl (Debian package curl) is needed for this test")
+    };
+    let ok = curl(true, "/healthz");
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "ok\n\n200");
+    let refused = curl(false, "/healthz");
+    assert!(
+        !refused.status.success(),
+        "no client certificate must be refused: {}",
+        text(&refused)
+    );
+    let missing = curl(
+        true,
+        "/api/v1/recordings/00000000-0000-4000-8000-000000000000?purpose=vard-och-behandling",
+    );
+    let body = String::from_utf8_lossy(&missing.stdout).to_string();
+    assert!(
+        body.ends_with("404") && body.contains("problems/not-found"),
+        "{body}"
+    );
+    let st = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "serve exits cleanly on SIGTERM");
+}

@@ -128,7 +128,8 @@ async fn world() -> World {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, tls, identities, app(state), async {
+    let (_tls_tx, tls_rx) = tokio::sync::watch::channel(tls);
+    tokio::spawn(serve(listener, tls_rx, identities, app(state), async {
         let _ = rx.await;
     }));
     World {

@@ -1,0 +1,212 @@
+//! `callvault serve --config FILE`: the server's configuration (TOML), validated in full.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::TlsSettings;
+
+/// Why a server configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Malformed TOML, or unknown or missing keys.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("server configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    data_dir: PathBuf,
+    assignments: PathBuf,
+    listen: Vec<String>,
+    #[serde(default)]
+    allow_wildcard: bool,
+    tls: RawTls,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    server_chain: PathBuf,
+    server_key: PathBuf,
+    client_roots: Vec<PathBuf>,
+    person_cas: Vec<PathBuf>,
+    function_cas: Vec<PathBuf>,
+    crls: Vec<PathBuf>,
+    #[serde(default)]
+    allow_tls12: bool,
+}
+
+/// Validated server configuration.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The vault's data directory.
+    pub data_dir: PathBuf,
+    /// Assignment file.
+    pub assignments: PathBuf,
+    /// Addresses to listen on (exactly these).
+    pub listen: Vec<SocketAddr>,
+    /// TLS material.
+    pub tls: TlsSettings,
+}
+
+impl ServerConfig {
+    /// Reads and validates a configuration file; relative paths are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ServerConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path.parent().unwrap_or(Path::new(".")), path)
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str, base: &Path, file: &Path) -> Result<Self, ServerConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ServerConfigError::Syntax {
+            path: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        if raw.listen.is_empty() {
+            return Err(ServerConfigError::Invalid("listen names no address".into()));
+        }
+        let mut listen = Vec::new();
+        for l in &raw.listen {
+            let addr: SocketAddr = l.parse().map_err(|_| {
+                ServerConfigError::Invalid(format!(
+                    "listen address {l:?} is not IP:port (e.g. 127.0.0.1:8443)"
+                ))
+            })?;
+            if addr.ip().is_unspecified() && !raw.allow_wildcard {
+                return Err(ServerConfigError::Invalid(format!(
+                    "listen address {l} is a wildcard; name the addresses to listen on, or set allow_wildcard = true"
+                )));
+            }
+            listen.push(addr);
+        }
+        let t = raw.tls;
+        for (what, list) in [
+            ("tls.client_roots", &t.client_roots),
+            ("tls.person_cas", &t.person_cas),
+            ("tls.function_cas", &t.function_cas),
+        ] {
+            if list.is_empty() {
+                return Err(ServerConfigError::Invalid(format!("{what} is empty")));
+            }
+        }
+        if t.crls.is_empty() {
+            return Err(ServerConfigError::Invalid(
+                "tls.crls is empty; revocation must be checked (list the CRL of every CA)".into(),
+            ));
+        }
+        Ok(Self {
+            data_dir: abs(&raw.data_dir),
+            assignments: abs(&raw.assignments),
+            listen,
+            tls: TlsSettings {
+                server_chain: abs(&t.server_chain),
+                server_key: abs(&t.server_key),
+                client_roots: t.client_roots.iter().map(|p| abs(p)).collect(),
+                person_cas: t.person_cas.iter().map(|p| abs(p)).collect(),
+                function_cas: t.function_cas.iter().map(|p| abs(p)).collect(),
+                crls: t.crls.iter().map(|p| abs(p)).collect(),
+                allow_tls12: t.allow_tls12,
+            },
+        })
+    }
+
+    /// The configuration `callvault demo` writes next to its data directory.
+    pub fn demo_toml(data_dir: &str, pki_dir: &str, listen: &str) -> String {
+        format!(
+            r#"# callvault access server (demo). Relative paths are relative to this file.
+data_dir = "{data_dir}"
+assignments = "assignments.toml"
+listen = ["{listen}"]
+
+[tls]
+server_chain = "{pki_dir}/server-chain.pem"
+server_key = "{pki_dir}/server-key.pem"
+client_roots = ["{pki_dir}/root-ca.pem"]
+person_cas = ["{pki_dir}/person-ca.pem"]
+function_cas = ["{pki_dir}/function-ca.pem"]
+crls = ["{pki_dir}/root-ca.crl.pem", "{pki_dir}/person-ca.crl.pem", "{pki_dir}/function-ca.crl.pem"]
+allow_tls12 = false
+"#
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<ServerConfig, ServerConfigError> {
+        ServerConfig::parse(t, Path::new("/etc/cv"), Path::new("/etc/cv/server.toml"))
+    }
+
+    #[test]
+    fn demo_config_parses_and_bad_ones_are_refused() {
+        let base = ServerConfig::demo_toml("data", "pki", "127.0.0.1:8443");
+        let c = parse(&base).expect("valid");
+        assert_eq!(c.listen, vec!["127.0.0.1:8443".parse().expect("addr")]);
+        assert_eq!(c.tls.crls.len(), 3);
+        assert_eq!(c.data_dir, Path::new("/etc/cv/data"));
+        let wild = base.replace("127.0.0.1:8443", "0.0.0.0:8443");
+        assert!(
+            parse(&wild)
+                .expect_err("wildcard")
+                .to_string()
+                .contains("wildcard")
+        );
+        let wild_ok = format!("allow_wildcard = true\n{wild}");
+        assert!(parse(&wild_ok).is_ok());
+        let v6 = base.replace("127.0.0.1:8443", "[::]:8443");
+        assert!(parse(&v6).is_err());
+        let bad = base.replace("127.0.0.1:8443", "localhost");
+        assert!(
+            parse(&bad)
+                .expect_err("addr")
+                .to_string()
+                .contains("IP:port")
+        );
+        let nocrl = base.replace(
+            r#"crls = ["pki/root-ca.crl.pem", "pki/person-ca.crl.pem", "pki/function-ca.crl.pem"]"#,
+            "crls = []",
+        );
+        assert!(
+            parse(&nocrl)
+                .expect_err("crl")
+                .to_string()
+                .contains("revocation must be checked")
+        );
+        assert!(matches!(
+            parse(&format!("{base}\nbogus = 1\n")),
+            Err(ServerConfigError::Syntax { .. })
+        ));
+    }
+}
