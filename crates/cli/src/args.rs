@@ -97,7 +97,8 @@ pub enum Command {
         command: KeysCommand,
     },
     /// Create (or reuse) a demo data directory with generated recordings for two care
-    /// providers, import and verify them, and print the status.
+    /// providers, import and verify them, create a development PKI and demo assignments,
+    /// print ready-to-paste curl commands, and serve on 127.0.0.1:8443.
     Demo {
         /// Data directory.
         #[arg(long, default_value = "demo-data")]
@@ -105,6 +106,12 @@ pub enum Command {
         /// Number of generated recordings.
         #[arg(long, default_value_t = 12)]
         recordings: usize,
+        /// Address the demo server listens on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// Prepare everything but do not start the server.
+        #[arg(long)]
+        no_serve: bool,
     },
 }
 
@@ -139,6 +146,16 @@ pub enum AuditCommand {
         /// Size of an earlier checkpoint to prove consistent with the latest.
         #[arg(long)]
         old_size: Option<u64>,
+    },
+    /// Print the latest audit events (who, what, when, outcome, purpose; patients only as a
+    /// pseudonymous blind-index prefix, never identifiers). Recorded as an audit read.
+    Events {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// How many of the latest events.
+        #[arg(long, default_value_t = 20)]
+        last: u64,
     },
     /// Print the public verifier key of the audit log.
     VerifierKey {

@@ -146,7 +146,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo {
             data_dir,
             recordings,
-        } => run_demo(&data_dir, recordings),
+            listen,
+            no_serve,
+        } => run_demo(&data_dir, recordings, &listen, no_serve),
     }
 }
 
@@ -327,6 +329,25 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::Events { data_dir, last } => {
+            let v = open(&data_dir)?;
+            let size = v.catalog().audit_size()?;
+            let start = size.saturating_sub(last);
+            let mut lines = Vec::new();
+            v.catalog()
+                .for_each_audit_leaf(start, size, &mut |idx, data, _| {
+                    lines.push(match callvault_audit::event::AuditEvent::decode(data) {
+                        Ok(e) => describe_event(idx, &e),
+                        Err(err) => format!("{idx:>6}  <does not decode: {err}>"),
+                    });
+                    Ok(())
+                })?;
+            v.record_audit_read(&callvault_vault::vault_operator(), "latest events")?;
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::VerifierKey { data_dir } => {
             println!("{}", open(&data_dir)?.verifier_key());
             Ok(ExitCode::SUCCESS)
@@ -370,7 +391,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
     }
 }
 
-fn run_demo(data_dir: &Path, recordings: usize) -> Result<ExitCode> {
+fn run_demo(data_dir: &Path, recordings: usize, listen: &str, no_serve: bool) -> Result<ExitCode> {
     let fresh = !data_dir.join(callvault_vault::config::CONFIG_FILE).exists();
     let cps = demo::CARE_PROVIDERS
         .iter()
@@ -408,5 +429,57 @@ fn run_demo(data_dir: &Path, recordings: usize) -> Result<ExitCode> {
     print!("{}", c.note);
     println!();
     print_status(&v.status()?);
-    Ok(code(s.failures.is_empty() && r.is_clean()))
+    let ok = s.failures.is_empty() && r.is_clean();
+    let config = crate::demo_serve::prepare(&v, data_dir, listen)?;
+    if no_serve || !ok {
+        return Ok(code(ok));
+    }
+    // The server opens the vault itself (one process, one owner of the data directory).
+    drop(v);
+    let c = callvault_server::ServerConfig::load(&config)?;
+    callvault_server::run(c, |addrs| {
+        for a in addrs {
+            println!("listening on https://{a} (client certificate required); Ctrl-C stops");
+        }
+    })?;
+    let _ = writeln!(std::io::stdout(), "stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per event; patients appear only as a blind-index prefix, sealed values never.
+fn describe_event(idx: u64, e: &callvault_audit::event::AuditEvent) -> String {
+    use callvault_audit::event::Outcome;
+    let time = e
+        .time
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let outcome = match &e.outcome {
+        Outcome::Granted => "granted".to_owned(),
+        Outcome::Denied(r) => format!("DENIED ({r})"),
+        Outcome::Failed(r) => format!("failed ({r})"),
+    };
+    let mut parts = vec![format!(
+        "{idx:>6}  {time}  {}  {}  {outcome}",
+        e.actor,
+        e.action.code()
+    )];
+    if let Some(r) = &e.recording {
+        parts.push(format!("recording {}", r.id));
+    }
+    if let Some(p) = &e.purpose {
+        parts.push(format!("purpose \"{p}\""));
+    }
+    if let Some(p) = &e.patient {
+        let prefix: String = p.blind_index[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        parts.push(format!("patient #{prefix}"));
+    }
+    for (k, v) in &e.details {
+        if !k.ends_with("_sealed") {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    parts.join("  ")
 }

@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod demo_serve;
 
 use std::process::ExitCode;
 

@@ -36,6 +36,8 @@ fn every_command_has_help() {
         vec!["audit", "checkpoint", "--help"],
         vec!["audit", "verify", "--help"],
         vec!["audit", "proof", "--help"],
+        vec!["audit", "events", "--help"],
+        vec!["serve", "--help"],
         vec!["keys", "rotate", "--help"],
         vec!["care-provider", "add", "--help"],
         vec!["pki", "dev", "--help"],
@@ -53,7 +55,14 @@ fn every_command_has_help() {
 fn demo_imports_verifies_and_prints_no_patient_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("demo");
-    let o = callvault(&["demo", "--data-dir", p(&data), "--recordings", "6"]);
+    let o = callvault(&[
+        "demo",
+        "--data-dir",
+        p(&data),
+        "--recordings",
+        "6",
+        "--no-serve",
+    ]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("6 imported"), "{out}");
@@ -74,7 +83,14 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
     assert!(!data.join("legacy-archive").exists());
 
     // Running it again reuses the directory and skips what is imported.
-    let o = callvault(&["demo", "--data-dir", p(&data), "--recordings", "6"]);
+    let o = callvault(&[
+        "demo",
+        "--data-dir",
+        p(&data),
+        "--recordings",
+        "6",
+        "--no-serve",
+    ]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(
@@ -90,6 +106,24 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
         "{out}"
     );
 
+    let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "30"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events = text(&o);
+    assert!(
+        events.contains("recording.import  granted") && events.contains("patient #"),
+        "{events}"
+    );
+    for i in 0..6u64 {
+        let pnr = callvault_vault::demo::personnummer(i + 1);
+        assert!(
+            !events.contains(&pnr.replace('-', "")) && !events.contains(&pnr[2..8]),
+            "patient id printed"
+        );
+    }
+    // The demo also prepared the access server: PKI, assignments, configuration.
+    for f in ["pki/nurse-a.p12", "assignments.toml", "server.toml"] {
+        assert!(data.join(f).exists(), "{f}");
+    }
     let o = callvault(&["audit", "proof", "--data-dir", p(&data), "--index", "0"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("leaf_hash: "));

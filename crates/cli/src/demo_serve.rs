@@ -1,0 +1,161 @@
+//! The serving half of `callvault demo`: development PKI, demo assignments, server
+//! configuration, ready-to-paste curl commands, then `serve`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use callvault_types::{CallId, CareProvider};
+use callvault_vault::Vault;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Assignments (medarbetaruppdrag) of the demo users, valid from yesterday for a year.
+pub fn assignments(now: OffsetDateTime) -> Result<String> {
+    let from = (now - time::Duration::days(1)).format(&Rfc3339)?;
+    let until = (now + time::Duration::days(364)).format(&Rfc3339)?;
+    let a = |id: &str, holder: &str, cp: &str, units: &[&str], purpose: &str, rights: &[&str]| {
+        let units = units
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rights = rights
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "[[assignment]]\nid = \"{id}\"\nholder = \"{holder}\"\ncare_provider = \"{cp}\"\ncare_units = [{units}]\npurpose = \"{purpose}\"\nrights = [{rights}]\nvalid_from = \"{from}\"\nvalid_until = \"{until}\"\n\n"
+        )
+    };
+    let (sthlm, [s1, _], _) = callvault_vault::demo::CARE_PROVIDERS[0];
+    let (varm, [v1, _], _) = callvault_vault::demo::CARE_PROVIDERS[1];
+    let care = "vård och behandling";
+    let mut out = String::from(
+        "# Demo assignments (medarbetaruppdrag). The governance workflow (four-eyes approval)\n# replaces this file in a later step.\n\n",
+    );
+    out += &a(
+        "nurse-a",
+        "SE2321000016-N001",
+        sthlm,
+        &[s1],
+        care,
+        &["search", "view-metadata", "play"],
+    );
+    out += &a(
+        "nurse-b",
+        "SE2321000156-N001",
+        varm,
+        &[v1],
+        care,
+        &["search", "view-metadata", "play"],
+    );
+    out += &a(
+        "investigator-a",
+        "SE2321000016-Q001",
+        sthlm,
+        &[],
+        "kvalitetssäkring",
+        &["search", "view-metadata", "play"],
+    );
+    out += &a(
+        "reviewer-a",
+        "SE2321000016-L001",
+        sthlm,
+        &[],
+        "logguppföljning",
+        &["read-audit", "read-access-log"],
+    );
+    out += &a(
+        "admin-a",
+        "SE2321000016-A001",
+        sthlm,
+        &[],
+        "administration",
+        &["view-metadata"],
+    );
+    out += &a(
+        "recorder-a",
+        "SE2321000016-R001",
+        sthlm,
+        &[],
+        care,
+        &["ingest"],
+    );
+    out += &a(
+        "recorder-b",
+        "SE2321000156-R001",
+        varm,
+        &[],
+        care,
+        &["ingest"],
+    );
+    Ok(out)
+}
+
+/// Writes PKI, assignments and server configuration (once), prints how to use them, and
+/// returns the server configuration path.
+pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path::PathBuf> {
+    let pki = data_dir.join("pki");
+    if !pki.join("root-ca.pem").exists() {
+        callvault_pki::generate(
+            &pki,
+            &callvault_pki::demo_clients(),
+            OffsetDateTime::now_utc(),
+        )
+        .context("creating the development PKI")?;
+    }
+    let asg = data_dir.join("assignments.toml");
+    if !asg.exists() {
+        std::fs::write(&asg, assignments(OffsetDateTime::now_utc())?)
+            .context("writing assignments")?;
+    }
+    let config = data_dir.join("server.toml");
+    std::fs::write(
+        &config,
+        callvault_server::ServerConfig::demo_toml(".", "pki", listen),
+    )
+    .context("writing the server configuration")?;
+
+    let (sthlm, _, _) = callvault_vault::demo::CARE_PROVIDERS[0];
+    let rec = vault
+        .catalog()
+        .recording_by_call(
+            &CareProvider::parse(sthlm)?,
+            &CallId::parse("demo-call-0000")?,
+        )?
+        .map(|r| r.rec.id.to_string())
+        .unwrap_or_else(|| "<recording-id>".into());
+    let pki_s = pki.display();
+    let base = format!("https://{listen}/api/v1/recordings/{rec}");
+    let curl = |who: &str| {
+        format!(
+            "curl --cacert {pki_s}/root-ca.pem --cert {pki_s}/{who}.pem --key {pki_s}/{who}-key.pem"
+        )
+    };
+    println!();
+    println!("Try it (the demo nurse of Region Stockholm is nurse-a; of Region Värmland nurse-b):");
+    println!("  # metadata of a Region Stockholm call, as its nurse (audited):");
+    println!("  {} '{base}?purpose=vard-och-behandling'", curl("nurse-a"));
+    println!("  # the first 64 KiB of its audio (HTTP Range, audited with the byte range):");
+    println!(
+        "  {} -H 'Range: bytes=0-65535' -o call.wav '{base}/audio?purpose=vard-och-behandling'",
+        curl("nurse-a")
+    );
+    println!("  # the same as the nurse of another region: 403, and the refusal is audited:");
+    println!(
+        "  {} '{base}/audio?purpose=vard-och-behandling'",
+        curl("nurse-b")
+    );
+    println!("  # without a client certificate the TLS handshake is refused:");
+    println!("  curl --cacert {pki_s}/root-ca.pem https://{listen}/healthz");
+    println!(
+        "PKCS#12 files for browsers: {pki_s}/*.p12 (password {})",
+        callvault_pki::DEV_P12_PASSWORD
+    );
+    println!(
+        "After stopping the server (Ctrl-C): callvault audit verify --data-dir {}",
+        data_dir.display()
+    );
+    Ok(config)
+}
