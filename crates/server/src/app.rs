@@ -33,7 +33,9 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/recordings", get(search))
         .route("/api/v1/recordings/{id}", get(metadata))
+        .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/recordings/{id}/audio", get(audio))
         .with_state(state)
 }
@@ -173,6 +175,134 @@ async fn metadata(
                 .iter()
                 .filter(|p| p.state == callvault_catalog::PlacementState::Ok)
                 .map(|p| p.site.clone())
+                .collect(),
+            audit_leaf_index: receipt.leaf_index(),
+        }))
+    })
+    .await
+}
+
+/// The latest signed checkpoint of the audit log (C2SP signed note; no patient data, so
+/// any authenticated caller may fetch it and verify it offline with the public key).
+async fn checkpoint(State(state): State<AppState>) -> Result<Response, Problem> {
+    blocking(move || {
+        let c = state
+            .vault
+            .catalog()
+            .latest_checkpoint()
+            .map_err(|e| Problem::internal(&e))?
+            .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))?;
+        Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            c.note,
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    care_provider: Option<String>,
+    patient: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(flatten)]
+    purpose: PurposeParams,
+}
+
+/// One search hit.
+#[derive(Debug, Serialize)]
+pub struct Hit {
+    id: String,
+    care_unit: String,
+    started_at: String,
+    duration_ms: u64,
+}
+
+/// The hits of an audited search.
+#[derive(Debug, Serialize)]
+pub struct SearchBody {
+    recordings: Vec<Hit>,
+    audit_leaf_index: u64,
+}
+
+/// Recordings of one patient at one care provider, through the blind index; the search
+/// itself is an audited access naming the (sealed) patient.
+async fn search(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<SearchBody>, Problem> {
+    let cp = params.care_provider.as_deref().ok_or_else(|| {
+        Problem::bad_request("the query parameter care_provider (HSA-ID) is required")
+    })?;
+    let cp = callvault_types::CareProvider::parse(cp)
+        .map_err(|e| Problem::bad_request(format!("care_provider: {e}")))?;
+    let patient = params
+        .patient
+        .as_deref()
+        .ok_or_else(|| Problem::bad_request("the query parameter patient is required"))?;
+    // Never echo the patient id in an error.
+    let patient = callvault_types::PatientId::parse_any(patient)
+        .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
+    let time = |v: &Option<String>, name: &str| -> Result<Option<time::OffsetDateTime>, Problem> {
+        v.as_deref()
+            .map(|s| {
+                time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                    Problem::bad_request(format!(
+                        "{name} must be RFC 3339, e.g. 2026-10-01T00:00:00Z"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (time(&params.from, "from")?, time(&params.to, "to")?);
+    let purpose = purpose(&params.purpose)?;
+    blocking(move || {
+        let req = AccessRequest {
+            action: Action::Search,
+            resource: callvault_auth::Resource {
+                care_provider: cp,
+                care_unit: None,
+            },
+            purpose,
+            assignment: None,
+            emergency_reason: params.purpose.emergency_reason.clone(),
+            case_number: params.purpose.case_number.clone(),
+        };
+        let authz = match state
+            .policy
+            .decide(&who, &req, time::OffsetDateTime::now_utc())
+        {
+            Ok(a) => a,
+            Err(denial) => {
+                state
+                    .vault
+                    .record_denial(&who, &req, &denial, None)
+                    .map_err(|e| Problem::internal(&e))?;
+                return Err(Problem::forbidden(denial.to_string()));
+            }
+        };
+        let receipt = state
+            .vault
+            .record_access(&authz, AccessTarget::PatientSearch { patient, from, to })
+            .map_err(|e| Problem::internal(&e))?;
+        let hits = state
+            .vault
+            .search_patient(&authz, &receipt)
+            .map_err(|e| Problem::internal(&e))?;
+        let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        Ok(Json(SearchBody {
+            recordings: hits
+                .into_iter()
+                .map(|h| Hit {
+                    id: h.id.to_string(),
+                    care_unit: h.care_unit.to_string(),
+                    started_at: t(h.started_at),
+                    duration_ms: h.duration_ms,
+                })
                 .collect(),
             audit_leaf_index: receipt.leaf_index(),
         }))

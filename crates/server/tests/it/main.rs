@@ -380,3 +380,57 @@ async fn audio_ranges() {
         .expect("response");
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn search_by_patient_is_audited_and_scoped_and_the_checkpoint_is_public() {
+    let w = world().await;
+    let pnr = callvault_vault::demo::personnummer(1); // the patient of demo-call-0000
+    let url = |who_cp: &str| {
+        format!(
+            "/api/v1/recordings?care_provider={who_cp}&patient={pnr}&purpose=vard-och-behandling"
+        )
+    };
+    let before = audit_size(&w);
+    let r = get(&w, &w.pki, Some("nurse-a"), &url(CP_A), None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let json: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(json["recordings"][0]["id"], w.rec_a.as_str());
+    assert_eq!(json["recordings"].as_array().expect("list").len(), 1);
+    assert_eq!(audit_size(&w), before + 1, "the search is audited");
+    // Searching another care provider: refused and audited.
+    let r = get(&w, &w.pki, Some("nurse-a"), &url(CP_B), None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 403);
+    assert_eq!(audit_size(&w), before + 2);
+    // A bad personnummer is a clear 400 that does not echo it.
+    let bad = format!(
+        "/api/v1/recordings?care_provider={CP_A}&patient=19121212-1213&purpose=vard-och-behandling"
+    );
+    let r = get(&w, &w.pki, Some("nurse-a"), &bad, None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 400);
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        body.contains("check digit") && !body.contains("1213"),
+        "{body}"
+    );
+    // The checkpoint: C2SP text that verifies with the log's public key.
+    let r = get(
+        &w,
+        &w.pki,
+        Some("recorder-a"),
+        "/api/v1/audit/checkpoint",
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200);
+    let note = String::from_utf8(r.body).expect("utf-8");
+    let verifier = callvault_audit::note::NoteVerifier::from_verifier_key(&w.vault.verifier_key())
+        .expect("key");
+    callvault_audit::note::verify_checkpoint(&verifier, &note).expect("signed checkpoint");
+}
