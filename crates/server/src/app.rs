@@ -33,7 +33,14 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/v1/recordings", get(search))
+        .route(
+            "/api/v1/recordings",
+            get(search)
+                .post(crate::upload::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::upload::MAX_AUDIO as usize + crate::upload::MAX_METADATA + (1 << 20),
+                )),
+        )
         .route("/api/v1/recordings/{id}", get(metadata))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/recordings/{id}/audio", get(audio))

@@ -11,6 +11,7 @@ pub mod config;
 pub mod problem;
 pub mod serve;
 pub mod tls;
+pub mod upload;
 
 pub use app::{AppState, app};
 pub use config::{ServerConfig, ServerConfigError};

@@ -122,14 +122,16 @@ fn event_action(a: Action) -> EventAction {
     }
 }
 
-fn actor(p: &AuthenticatedPrincipal) -> Actor {
+/// The audit actor of an authenticated principal.
+pub fn audit_actor(p: &AuthenticatedPrincipal) -> Actor {
     match p.kind() {
         PrincipalKind::Person => Actor::Person(p.hsa_id().clone()),
         PrincipalKind::System => Actor::System(p.hsa_id().clone()),
     }
 }
 
-fn source(p: &AuthenticatedPrincipal) -> String {
+/// The audit source of an authenticated principal: its certificate fingerprint.
+pub fn audit_source(p: &AuthenticatedPrincipal) -> String {
     let hex: String = p.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
     format!("tls:sha256:{hex}")
 }
@@ -174,7 +176,7 @@ impl Vault {
         action: Action,
         resource: &Resource,
     ) -> AuditEvent {
-        let mut e = AuditEvent::new(actor(p), event_action(action), source(p));
+        let mut e = AuditEvent::new(audit_actor(p), event_action(action), audit_source(p));
         e.care_provider = Some(resource.care_provider.clone());
         e
     }

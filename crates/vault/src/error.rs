@@ -44,6 +44,14 @@ pub enum VaultError {
     /// programming error in the caller; no data is returned).
     #[error("refused: {0}")]
     CapabilityMismatch(String),
+    /// The audio stream ended before the WAV header's promised size; nothing was kept.
+    #[error("the WAV header promises at least {promised} bytes but the audio holds {got}")]
+    Truncated {
+        /// Bytes promised.
+        promised: u64,
+        /// Bytes received.
+        got: u64,
+    },
     /// A worker thread of an operation panicked (a bug); the operation did not complete.
     #[error("internal error: the {0} thread stopped unexpectedly")]
     WorkerPanicked(&'static str),

@@ -113,6 +113,7 @@ impl Vault {
             sample_rate: info.sample_rate,
             channels: info.channels,
             duration_ms: info.duration_ms,
+            min_len: info.header_len + info.data_len,
         };
         // The encryptor reads whole segments straight into its buffers: no BufReader.
         match self.ingest(&meta, file, RecordingSource::Import, actor, "cli:import") {

@@ -61,6 +61,9 @@ pub struct CallMeta {
     pub channels: u16,
     /// Duration in milliseconds.
     pub duration_ms: u64,
+    /// The least number of audio bytes the stream must hold (the WAV header's promise: its
+    /// header plus its data chunk); a shorter stream is refused and nothing is kept.
+    pub min_len: u64,
 }
 
 /// Result of an ingest.
@@ -74,6 +77,12 @@ pub struct IngestOutcome {
     pub sites_failed: Vec<(String, String)>,
     /// Plaintext bytes.
     pub plaintext_size: u64,
+    /// SHA-256 of the plaintext.
+    pub plaintext_sha256: [u8; 32],
+    /// Nothing deletes it before this instant.
+    pub retention_until: OffsetDateTime,
+    /// Leaf index of the ingest's audit event.
+    pub leaf_index: u64,
 }
 
 /// What `encrypt_to_sites` produced.
@@ -522,6 +531,13 @@ impl Vault {
                 }
             }
         };
+        if plaintext_size < meta.min_len {
+            cleanup();
+            return Err(VaultError::Truncated {
+                promised: meta.min_len,
+                got: plaintext_size,
+            });
+        }
         if sites_ok.is_empty() {
             let why = sites_failed
                 .iter()
@@ -530,7 +546,8 @@ impl Vault {
                 .join("; ");
             return Err(VaultError::NoSiteWritable(why));
         }
-        let result = (|| -> Result<(), VaultError> {
+        let retention_until = self.retention_until(cp, meta.started_at)?;
+        let result = (|| -> Result<u64, VaultError> {
             let binding = WrapBinding {
                 recording_id: id,
                 dek_id,
@@ -572,7 +589,7 @@ impl Vault {
                 patient: Some(patient),
                 caller,
                 nurse: meta.nurse.clone(),
-                retention_until: self.retention_until(cp, meta.started_at)?,
+                retention_until,
                 source,
             };
             let action = match source {
@@ -608,24 +625,34 @@ impl Vault {
                 t.outcome = Outcome::Failed(truncate(err, 200));
                 change = change.and_event(t.detail("site", site));
             }
-            self.catalog.commit(change)?;
-            Ok(())
+            let committed = self.catalog.commit(change)?;
+            committed
+                .leaf_indexes
+                .first()
+                .copied()
+                .ok_or_else(|| VaultError::Audit("ingest event was not given a leaf index".into()))
         })();
-        if let Err(e) = result {
-            // Delete the blobs only if the recording is really not catalogued (a commit that
-            // reported failure is rolled back, but never trust that blindly).
-            // Only a definite "not there" allows deleting; when unsure, keep the blobs (an
-            // orphan is reported by verify; a lost acknowledged recording is not acceptable).
-            if matches!(self.catalog.recording(&id), Ok(None)) {
-                cleanup();
+        let leaf_index = match result {
+            Ok(i) => i,
+            Err(e) => {
+                // Delete the blobs only if the recording is really not catalogued (a commit that
+                // reported failure is rolled back, but never trust that blindly).
+                // Only a definite "not there" allows deleting; when unsure, keep the blobs (an
+                // orphan is reported by verify; a lost acknowledged recording is not acceptable).
+                if matches!(self.catalog.recording(&id), Ok(None)) {
+                    cleanup();
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         Ok(IngestOutcome {
             id,
             sites_ok,
             sites_failed,
             plaintext_size,
+            plaintext_sha256,
+            retention_until,
+            leaf_index,
         })
     }
 

@@ -59,6 +59,9 @@ pub struct WavInfo {
     pub data_len: u64,
     /// Duration in milliseconds.
     pub duration_ms: u64,
+    /// Bytes before the audio data (RIFF header and chunks up to the data chunk's header):
+    /// a complete file has at least `header_len + data_len` bytes.
+    pub header_len: u64,
 }
 
 const MAX_HEADER_CHUNKS: usize = 64;
@@ -158,6 +161,7 @@ pub fn check_header(mut r: impl Read, file_len: u64) -> Result<WavInfo, WavError
                     sample_rate: rate,
                     data_len: size,
                     duration_ms: frames * 1000 / u64::from(rate),
+                    header_len: pos,
                 });
             }
             _ => {

@@ -8,7 +8,7 @@ use callvault_auth::{AssignmentSet, Policy};
 use callvault_server::{AppState, Identities, TlsSettings, app, serve, server_config};
 use callvault_types::{CallId, CareProvider};
 use callvault_vault::Vault;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
@@ -57,6 +57,15 @@ holder = "SE2321000016-A001"
 care_provider = "{CP_A}"
 purpose = "administration"
 rights = ["play", "view-metadata"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "recorder-b"
+holder = "SE2321000156-R001"
+care_provider = "{CP_B}"
+purpose = "vård och behandling"
+rights = ["ingest"]
 valid_from = "2026-01-01T00:00:00Z"
 valid_until = "2026-12-31T00:00:00Z"
 
@@ -188,6 +197,20 @@ async fn get(
     path: &str,
     range: Option<&str>,
 ) -> Result<Reply, String> {
+    let headers: Vec<(&str, String)> = range.map(|r| ("range", r.to_owned())).into_iter().collect();
+    send(w, pki, who, "GET", path, &headers, Vec::new()).await
+}
+
+/// One request over a fresh TLS connection.
+async fn send(
+    w: &World,
+    pki: &callvault_pki::DevPki,
+    who: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
     let config = Arc::new(client_config(pki, &w.pki, who));
     let tcp = tokio::net::TcpStream::connect(w.addr)
         .await
@@ -200,12 +223,18 @@ async fn get(
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let mut req = hyper::Request::get(path).header("host", "localhost");
-    if let Some(r) = range {
-        req = req.header("range", r);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        req = req.header(*k, v);
     }
     let resp = sender
-        .send_request(req.body(Empty::<Bytes>::new()).expect("request"))
+        .send_request(
+            req.body(http_body_util::Full::new(Bytes::from(body)))
+                .expect("request"),
+        )
         .await
         .map_err(|e| format!("request: {e}"))?;
     let status = resp.status().as_u16();
@@ -433,4 +462,208 @@ async fn search_by_patient_is_audited_and_scoped_and_the_checkpoint_is_public() 
     let verifier = callvault_audit::note::NoteVerifier::from_verifier_key(&w.vault.verifier_key())
         .expect("key");
     callvault_audit::note::verify_checkpoint(&verifier, &note).expect("signed checkpoint");
+}
+
+fn multipart(metadata: &str, audio: &[u8]) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let boundary = "callvault-test-boundary-7f3a";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n").as_bytes());
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"call.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes());
+    body.extend_from_slice(audio);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (
+        vec![(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )],
+        body,
+    )
+}
+
+fn upload_meta(call_id: &str, unit: &str, pnr: &str) -> String {
+    format!(
+        r#"{{"care_provider":"{CP_A}","care_unit":"{unit}","call_id":"{call_id}","started_at":"2026-11-01T09:00:00Z","patient_id":"{pnr}","caller_number":"+46709876543","nurse_hsa_id":"SE2321000016-N001"}}"#
+    )
+}
+
+fn objects(w: &World) -> usize {
+    callvault_testkit::files_under(&w._dir.path().join("data/sites"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/objects/"))
+        .count()
+}
+
+#[tokio::test]
+async fn uploads_are_streamed_idempotent_and_bad_ones_leave_nothing() {
+    let w = world().await;
+    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
+    let pnr = callvault_vault::demo::personnummer(77);
+    let post = |who: &'static str, meta: String, audio: Vec<u8>| {
+        let w = &w;
+        async move {
+            let (h, body) = multipart(&meta, &audio);
+            send(w, &w.pki, Some(who), "POST", "/api/v1/recordings", &h, body)
+                .await
+                .expect("response")
+        }
+    };
+    let before = (
+        w.vault.catalog().stats().expect("stats").recordings,
+        objects(&w),
+    );
+
+    // A recorder delivers: 201, and the nurse of that unit can then play it.
+    let r = post(
+        "recorder-a",
+        upload_meta("up-1", "SE2321000016-1177", &pnr),
+        wav.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let json: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let id = json["id"].as_str().expect("id").to_owned();
+    assert_eq!(json["size"].as_u64(), Some(wav.len() as u64));
+    assert_eq!(json["sites"].as_array().expect("sites").len(), 2);
+    assert!(
+        json["retention_until"]
+            .as_str()
+            .expect("retention")
+            .starts_with("2036-11-01")
+    );
+    let audio = format!("/api/v1/recordings/{id}/audio?purpose=vard-och-behandling");
+    let played = get(&w, &w.pki, Some("nurse-a"), &audio, None)
+        .await
+        .expect("response");
+    assert_eq!((played.status, played.body == wav), (200, true));
+
+    // Idempotent: same call id and audio → the same recording; other audio → 409.
+    let again = post(
+        "recorder-a",
+        upload_meta("up-1", "SE2321000016-1177", &pnr),
+        wav.clone(),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&again.body).expect("json");
+    assert_eq!(j["id"].as_str(), Some(id.as_str()));
+    let mut other = wav.clone();
+    let n = other.len();
+    other[n - 1] ^= 1;
+    assert_eq!(
+        post(
+            "recorder-a",
+            upload_meta("up-1", "SE2321000016-1177", &pnr),
+            other
+        )
+        .await
+        .status,
+        409
+    );
+    let after_good = (before.0 + 1, before.1 + 2);
+    assert_eq!(
+        (
+            w.vault.catalog().stats().expect("stats").recordings,
+            objects(&w)
+        ),
+        after_good
+    );
+
+    // Refused or bad uploads store nothing.
+    let cases: Vec<(&'static str, String, Vec<u8>, u16, &str)> = vec![
+        (
+            "nurse-a",
+            upload_meta("up-2", "SE2321000016-1177", &pnr),
+            wav.clone(),
+            403,
+            "persons",
+        ),
+        (
+            "recorder-b",
+            upload_meta("up-3", "SE2321000016-1177", &pnr),
+            wav.clone(),
+            403,
+            "another care provider",
+        ),
+        (
+            "recorder-a",
+            upload_meta("up-4", "SE2321000016-1177", &pnr),
+            b"not a wav file at all".to_vec(),
+            400,
+            "not a WAV",
+        ),
+        (
+            "recorder-a",
+            upload_meta("up-5", "SE2321000016-1177", &pnr),
+            wav[..wav.len() / 2].to_vec(),
+            400,
+            "promises at least",
+        ),
+        (
+            "recorder-a",
+            upload_meta("up-6", "SE2321000016-1177", "19121212-1213"),
+            wav.clone(),
+            400,
+            "check digit",
+        ),
+        (
+            "recorder-a",
+            upload_meta("up-7", "SE2321000156-1177", &pnr),
+            wav.clone(),
+            400,
+            "does not belong to care provider",
+        ),
+        (
+            "recorder-a",
+            "{\"care_provider\": 42}".to_owned(),
+            wav.clone(),
+            400,
+            "JSON object of strings",
+        ),
+    ];
+    for (who, meta, audio, status, want) in cases {
+        let r = post(who, meta, audio).await;
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert_eq!(r.status, status, "{want}: {body}");
+        assert!(body.contains(want), "want {want:?} in {body}");
+        assert!(
+            !body.contains("1213") && !body.contains(&pnr),
+            "no patient id in problems: {body}"
+        );
+    }
+    // A body that is not multipart at all.
+    let h = vec![("content-type", "multipart/form-data; boundary=x".to_owned())];
+    let r = send(
+        &w,
+        &w.pki,
+        Some("recorder-a"),
+        "POST",
+        "/api/v1/recordings",
+        &h,
+        b"garbage".to_vec(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        (
+            w.vault.catalog().stats().expect("stats").recordings,
+            objects(&w)
+        ),
+        after_good
+    );
+    // And no temporary upload was left at any site.
+    for site in ["a", "b"] {
+        let tmp = w._dir.path().join("data/sites").join(site).join("tmp");
+        assert_eq!(
+            std::fs::read_dir(&tmp).expect("tmp").count(),
+            0,
+            "{}",
+            tmp.display()
+        );
+    }
 }

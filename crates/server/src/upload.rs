@@ -1,0 +1,355 @@
+//! `POST /api/v1/recordings`: a recorder delivers a call recording.
+//!
+//! Multipart: a `metadata` part (JSON, at most 64 KiB) first, then an `audio` part (WAV),
+//! streamed into the encryption as it arrives — never held whole in memory, never written
+//! in plaintext. Idempotent: the same call id with the same audio answers with the
+//! existing recording; with other audio, `409`. A bad upload leaves nothing behind.
+
+use std::io::Read;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Purpose, Resource};
+use callvault_catalog::RecordingSource;
+use callvault_types::{CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId};
+use callvault_vault::access::{audit_actor, audit_source};
+use callvault_vault::{CallMeta, VaultError, wav};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// Largest accepted metadata part.
+pub const MAX_METADATA: usize = 64 << 10;
+/// Largest accepted audio part (about 18 hours of G.711 stereo).
+pub const MAX_AUDIO: u64 = 1 << 30;
+/// Bytes read for the WAV header check before streaming starts.
+const HEADER_PEEK: usize = 64 << 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadMeta {
+    care_provider: String,
+    care_unit: String,
+    call_id: String,
+    started_at: String,
+    patient_id: String,
+    #[serde(default)]
+    caller_number: Option<String>,
+    #[serde(default)]
+    nurse_hsa_id: Option<String>,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Serialize)]
+pub struct UploadBody {
+    id: String,
+    sha256: String,
+    size: u64,
+    duration_ms: u64,
+    sites: Vec<String>,
+    retention_until: String,
+    audit_leaf_index: Option<u64>,
+    existing: bool,
+}
+
+struct Validated {
+    cp: CareProvider,
+    unit: CareUnit,
+    call_id: CallId,
+    started_at: time::OffsetDateTime,
+    patient: PatientId,
+    caller: Option<CallerNumber>,
+    nurse: Option<HsaId>,
+}
+
+fn validate(raw: &[u8]) -> Result<Validated, Problem> {
+    let m: UploadMeta = serde_json::from_slice(raw).map_err(|e| {
+        // serde_json names fields and types; values do not reach the message for strings,
+        // and numbers are refused generically.
+        let msg = e.to_string();
+        let msg = msg.split(" at line").next().unwrap_or_default();
+        if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+            Problem::bad_request(format!("metadata: {}", msg.split(", expected").next().unwrap_or_default()))
+        } else {
+            Problem::bad_request("metadata must be a JSON object of strings: care_provider, care_unit, call_id, started_at, patient_id, caller_number, nurse_hsa_id")
+        }
+    })?;
+    let bad = |field: &str, e: &dyn std::fmt::Display| {
+        Problem::bad_request(format!("metadata {field}: {e}"))
+    };
+    let cp = CareProvider::parse(&m.care_provider).map_err(|e| bad("care_provider", &e))?;
+    let unit = CareUnit::parse(&m.care_unit).map_err(|e| bad("care_unit", &e))?;
+    if unit.hsa_id().organisation_number() != cp.hsa_id().organisation_number() {
+        return Err(Problem::bad_request(format!(
+            "metadata care_unit: {unit} does not belong to care provider {cp}"
+        )));
+    }
+    Ok(Validated {
+        call_id: CallId::parse(&m.call_id).map_err(|e| bad("call_id", &e))?,
+        started_at: time::OffsetDateTime::parse(&m.started_at, &Rfc3339).map_err(|_| {
+            Problem::bad_request("metadata started_at must be RFC 3339, e.g. 2026-10-01T08:15:00Z")
+        })?,
+        patient: PatientId::parse_any(&m.patient_id).map_err(|e| bad("patient_id", &e))?,
+        caller: match m.caller_number.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(CallerNumber::parse(c).map_err(|e| bad("caller_number", &e))?),
+        },
+        nurse: match m.nurse_hsa_id.as_deref() {
+            None | Some("") => None,
+            Some(n) => Some(HsaId::parse(n).map_err(|e| bad("nurse_hsa_id", &e))?),
+        },
+        cp,
+        unit,
+    })
+}
+
+/// Reads the audio part from the async side, chunk by chunk, in a blocking task.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
+    Problem::bad_request(format!("malformed multipart body: {}", e.body_text()))
+}
+
+/// The upload route.
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<UploadBody>), Problem> {
+    let mut meta_field = multipart
+        .next_field()
+        .await
+        .map_err(multipart_problem)?
+        .ok_or_else(|| Problem::bad_request("the body has no parts; send metadata then audio"))?;
+    if meta_field.name() != Some("metadata") {
+        return Err(Problem::bad_request(
+            "the first part must be named metadata (JSON)",
+        ));
+    }
+    let mut raw = Vec::new();
+    while let Some(chunk) = meta_field.chunk().await.map_err(multipart_problem)? {
+        raw.extend_from_slice(&chunk);
+        if raw.len() > MAX_METADATA {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+                format!("metadata is larger than {MAX_METADATA} bytes"),
+            ));
+        }
+    }
+    drop(meta_field);
+    let v = validate(&raw)?;
+    let mut audio = multipart
+        .next_field()
+        .await
+        .map_err(multipart_problem)?
+        .ok_or_else(|| Problem::bad_request("the audio part is missing"))?;
+    if audio.name() != Some("audio") {
+        return Err(Problem::bad_request(
+            "the second part must be named audio (WAV)",
+        ));
+    }
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(8);
+    let reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    let task = tokio::task::spawn_blocking(move || ingest(&state, &who, v, reader));
+    let mut total = 0u64;
+    let mut too_large = false;
+    loop {
+        match audio.chunk().await {
+            Ok(Some(chunk)) => {
+                total += chunk.len() as u64;
+                if total > MAX_AUDIO {
+                    too_large = true;
+                    let _ = tx.send(Err("upload too large".into())).await;
+                    break;
+                }
+                if tx.send(Ok(chunk)).await.is_err() {
+                    break; // the ingest stopped early (refused, or failed)
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx
+                    .send(Err(format!("upload interrupted: {}", e.body_text())))
+                    .await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let result = task.await.map_err(|e| Problem::internal(&e))?;
+    if too_large {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Payload too large",
+            format!("audio is larger than {MAX_AUDIO} bytes; nothing was stored"),
+        ));
+    }
+    result
+}
+
+fn ingest(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    v: Validated,
+    mut reader: ChannelReader,
+) -> Result<(StatusCode, Json<UploadBody>), Problem> {
+    let req = AccessRequest {
+        action: Action::Ingest,
+        resource: Resource {
+            care_provider: v.cp.clone(),
+            care_unit: Some(v.unit.clone()),
+        },
+        purpose: Purpose::CareAndTreatment,
+        assignment: None,
+        emergency_reason: None,
+        case_number: None,
+    };
+    if let Err(denial) = state
+        .policy
+        .decide(who, &req, time::OffsetDateTime::now_utc())
+    {
+        state
+            .vault
+            .record_denial(who, &req, &denial, None)
+            .map_err(|e| Problem::internal(&e))?;
+        return Err(Problem::forbidden(denial.to_string()));
+    }
+    let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+
+    // Idempotency: the same call id again is compared by content, not stored twice.
+    if let Some(existing) = state
+        .vault
+        .catalog()
+        .recording_by_call(&v.cp, &v.call_id)
+        .map_err(|e| Problem::internal(&e))?
+    {
+        let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| Problem::bad_request(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        if h.finish().as_ref() != existing.rec.plaintext_sha256 {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!(
+                    "call id {} already has a recording with other audio",
+                    v.call_id
+                ),
+            ));
+        }
+        let r = existing.rec;
+        return Ok((
+            StatusCode::OK,
+            Json(UploadBody {
+                id: r.id.to_string(),
+                sha256: hex(&r.plaintext_sha256),
+                size: r.plaintext_size,
+                duration_ms: r.duration_ms,
+                sites: Vec::new(),
+                retention_until: t(r.retention_until),
+                audit_leaf_index: None,
+                existing: true,
+            }),
+        ));
+    }
+
+    // Check the WAV header on the first bytes, then stream them and the rest.
+    let mut head = Vec::with_capacity(HEADER_PEEK);
+    (&mut reader)
+        .take(HEADER_PEEK as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let info = wav::check_header(&head[..], u64::MAX)
+        .map_err(|e| Problem::bad_request(format!("audio: {e}")))?;
+    let meta = CallMeta {
+        care_provider: v.cp,
+        care_unit: v.unit,
+        call_id: v.call_id,
+        started_at: v.started_at,
+        patient: v.patient,
+        caller: v.caller,
+        nurse: v.nurse,
+        codec: info.codec.to_owned(),
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+        duration_ms: info.duration_ms,
+        min_len: info.header_len + info.data_len,
+    };
+    let stream = std::io::Cursor::new(head).chain(reader);
+    let o = state
+        .vault
+        .ingest(
+            &meta,
+            stream,
+            RecordingSource::Ingest,
+            &audit_actor(who),
+            &audit_source(who),
+        )
+        .map_err(|e| match e {
+            VaultError::Truncated { .. } | VaultError::Crypto(_) => {
+                Problem::bad_request(format!("audio: {e}"))
+            }
+            VaultError::Catalog(callvault_catalog::CatalogError::DuplicateCall { .. }) => {
+                Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    "the call id was delivered concurrently; retry to get its recording",
+                )
+            }
+            other => Problem::internal(&other),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadBody {
+            id: o.id.to_string(),
+            sha256: hex(&o.plaintext_sha256),
+            size: o.plaintext_size,
+            duration_ms: meta.duration_ms,
+            sites: o.sites_ok,
+            retention_until: t(o.retention_until),
+            audit_leaf_index: Some(o.leaf_index),
+            existing: false,
+        }),
+    ))
+}
