@@ -110,6 +110,17 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         std::fs::write(&asg, assignments(OffsetDateTime::now_utc())?)
             .context("writing assignments")?;
     }
+    // An example upload: the metadata part a recorder sends with its WAV file.
+    let (sthlm, [s1, _], _) = callvault_vault::demo::CARE_PROVIDERS[0];
+    let upload_meta = data_dir.join("upload-metadata.json");
+    std::fs::write(
+        &upload_meta,
+        format!(
+            "{{\"care_provider\":\"{sthlm}\",\"care_unit\":\"{s1}\",\"call_id\":\"demo-upload-1\",\"started_at\":\"2026-11-01T09:00:00Z\",\"patient_id\":\"{}\",\"caller_number\":\"+46701112233\",\"nurse_hsa_id\":\"SE2321000016-N001\"}}\n",
+            callvault_vault::demo::personnummer(999)
+        ),
+    )
+    .context("writing the example upload metadata")?;
     let config = data_dir.join("server.toml");
     std::fs::write(
         &config,
@@ -117,7 +128,6 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     )
     .context("writing the server configuration")?;
 
-    let (sthlm, _, _) = callvault_vault::demo::CARE_PROVIDERS[0];
     let rec = vault
         .catalog()
         .recording_by_call(
@@ -127,7 +137,8 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         .map(|r| r.rec.id.to_string())
         .unwrap_or_else(|| "<recording-id>".into());
     let pki_s = pki.display();
-    let base = format!("https://{listen}/api/v1/recordings/{rec}");
+    let base_search = format!("https://{listen}/api/v1/recordings");
+    let base = format!("{base_search}/{rec}");
     let curl = |who: &str| {
         format!(
             "curl --cacert {pki_s}/root-ca.pem --cert {pki_s}/{who}.pem --key {pki_s}/{who}-key.pem"
@@ -139,13 +150,32 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     println!("  {} '{base}?purpose=vard-och-behandling'", curl("nurse-a"));
     println!("  # the first 64 KiB of its audio (HTTP Range, audited with the byte range):");
     println!(
-        "  {} -H 'Range: bytes=0-65535' -o call.wav '{base}/audio?purpose=vard-och-behandling'",
+        "  {} -H 'Range: bytes=0-65535' -o part.wav '{base}/audio?purpose=vard-och-behandling'",
+        curl("nurse-a")
+    );
+    println!("  # the whole call:");
+    println!(
+        "  {} -o call.wav '{base}/audio?purpose=vard-och-behandling'",
         curl("nurse-a")
     );
     println!("  # the same as the nurse of another region: 403, and the refusal is audited:");
     println!(
         "  {} '{base}/audio?purpose=vard-och-behandling'",
         curl("nurse-b")
+    );
+    println!(
+        "  # search a patient's calls (the search itself is audited, naming the patient sealed):"
+    );
+    println!(
+        "  {} '{base_search}?care_provider={sthlm}&patient={}&purpose=vard-och-behandling'",
+        curl("nurse-a"),
+        callvault_vault::demo::personnummer(1)
+    );
+    println!("  # a recorder delivers a call (here the WAV downloaded above, as a new call id):");
+    println!(
+        "  {} -F 'metadata=<{};type=application/json' -F 'audio=@call.wav;type=audio/wav' '{base_search}'",
+        curl("recorder-a"),
+        upload_meta.display()
     );
     println!("  # without a client certificate the TLS handshake is refused:");
     println!("  curl --cacert {pki_s}/root-ca.pem https://{listen}/healthz");

@@ -121,7 +121,12 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
         );
     }
     // The demo also prepared the access server: PKI, assignments, configuration.
-    for f in ["pki/nurse-a.p12", "assignments.toml", "server.toml"] {
+    for f in [
+        "pki/nurse-a.p12",
+        "assignments.toml",
+        "server.toml",
+        "upload-metadata.json",
+    ] {
         assert!(data.join(f).exists(), "{f}");
     }
     let o = callvault(&["audit", "proof", "--data-dir", p(&data), "--index", "0"]);
