@@ -110,9 +110,15 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         std::fs::write(&asg, assignments(OffsetDateTime::now_utc())?)
             .context("writing assignments")?;
     }
-    // An example upload: the metadata part a recorder sends with its WAV file.
+    // Example inputs for the curl commands hold (synthetic) patient ids, so they live beside
+    // the data directory, never in it: the vault keeps nothing identifying in plaintext.
+    let examples = data_dir.with_extension("examples");
+    std::fs::create_dir_all(&examples).context("creating the examples directory")?;
+    let patient_file = examples.join("patient.txt");
+    std::fs::write(&patient_file, callvault_vault::demo::personnummer(1))
+        .context("writing the example patient")?;
     let (sthlm, [s1, _], _) = callvault_vault::demo::CARE_PROVIDERS[0];
-    let upload_meta = data_dir.join("upload-metadata.json");
+    let upload_meta = examples.join("upload-metadata.json");
     std::fs::write(
         &upload_meta,
         format!(
@@ -167,9 +173,9 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         "  # search a patient's calls (the search itself is audited, naming the patient sealed):"
     );
     println!(
-        "  {} '{base_search}?care_provider={sthlm}&patient={}&purpose=vard-och-behandling'",
+        "  {} -G --data-urlencode 'patient@{}' '{base_search}?care_provider={sthlm}&purpose=vard-och-behandling'",
         curl("nurse-a"),
-        callvault_vault::demo::personnummer(1)
+        patient_file.display()
     );
     println!("  # a recorder delivers a call (here the WAV downloaded above, as a new call id):");
     println!(

@@ -116,18 +116,17 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
     for i in 0..6u64 {
         let pnr = callvault_vault::demo::personnummer(i + 1);
         assert!(
-            !events.contains(&pnr.replace('-', "")) && !events.contains(&pnr[2..8]),
+            !events.contains(&pnr) && !events.contains(&pnr.replace('-', "")),
             "patient id printed"
         );
     }
     // The demo also prepared the access server: PKI, assignments, configuration.
-    for f in [
-        "pki/nurse-a.p12",
-        "assignments.toml",
-        "server.toml",
-        "upload-metadata.json",
-    ] {
+    for f in ["pki/nurse-a.p12", "assignments.toml", "server.toml"] {
         assert!(data.join(f).exists(), "{f}");
+    }
+    // Example inputs with (synthetic) patient ids live beside the data directory, not in it.
+    for f in ["upload-metadata.json", "patient.txt"] {
+        assert!(data.with_extension("examples").join(f).exists(), "{f}");
     }
     let o = callvault(&["audit", "proof", "--data-dir", p(&data), "--index", "0"]);
     assert!(o.status.success(), "{}", text(&o));
