@@ -76,6 +76,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         end: u64,
         f: &mut AuditLeafVisitor<'_>,
     ) -> Result<(), CatalogError>;
+    /// Index and encoded event of audit events whose patient blind index matches, oldest
+    /// first (a patient's access log).
+    fn audit_events_by_patient(
+        &self,
+        patient_bidx: &[u8; 32],
+    ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError>;
     /// Stored leaf hashes `0..end` (for proofs).
     fn audit_leaf_hashes(&self, end: u64) -> Result<Vec<Hash>, CatalogError>;
     /// The newest signed checkpoint.

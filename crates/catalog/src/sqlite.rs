@@ -666,6 +666,25 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn audit_events_by_patient(
+        &self,
+        bidx: &[u8; 32],
+    ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, event FROM audit_log WHERE patient_bidx = ?1 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map([&bidx[..]], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row?);
+            }
+            Ok(out)
+        })
+    }
+
     fn audit_leaf_hashes(&self, end: u64) -> Result<Vec<Hash>, CatalogError> {
         let mut out = Vec::with_capacity(end as usize);
         self.for_each_audit_leaf(0, end, &mut |_, _, h| {

@@ -43,6 +43,11 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/recordings/{id}", get(metadata))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/api/v1/audit/events", get(crate::review::audit_events))
+        .route(
+            "/api/v1/patients/{patient_id}/access-log",
+            get(crate::review::access_log),
+        )
         .route("/api/v1/recordings/{id}/audio", get(audio))
         .with_state(state)
 }
@@ -50,12 +55,15 @@ pub fn app(state: AppState) -> Router {
 /// Purpose and its companions, from query parameters.
 #[derive(Debug, Deserialize)]
 pub struct PurposeParams {
-    purpose: Option<String>,
-    emergency_reason: Option<String>,
-    case_number: Option<String>,
+    /// Purpose of use.
+    pub(crate) purpose: Option<String>,
+    /// Emergency-access reason.
+    pub(crate) emergency_reason: Option<String>,
+    /// Investigation case number.
+    pub(crate) case_number: Option<String>,
 }
 
-fn purpose(p: &PurposeParams) -> Result<Purpose, Problem> {
+pub(crate) fn purpose(p: &PurposeParams) -> Result<Purpose, Problem> {
     let raw = p.purpose.as_deref().ok_or_else(|| {
         Problem::bad_request(
             "the query parameter purpose is required (e.g. purpose=vard-och-behandling)",
@@ -74,7 +82,7 @@ fn recording_id(id: &str) -> Result<RecordingId, Problem> {
 }
 
 /// Runs blocking vault work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f)

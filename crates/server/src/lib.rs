@@ -9,6 +9,7 @@
 pub mod app;
 pub mod config;
 pub mod problem;
+pub mod review;
 pub mod serve;
 pub mod tls;
 pub mod upload;

@@ -50,6 +50,16 @@ pub enum AccessTarget {
         /// Bytes of audio, for `Play`/`Download`.
         range: Option<Range<u64>>,
     },
+    /// The latest events of the audit log concerning a care provider (log review).
+    AuditLog {
+        /// How many events at most.
+        limit: u64,
+    },
+    /// Every access to one patient's records at a care provider (log review, log extract).
+    PatientAccessLog {
+        /// The patient (sealed before it is recorded).
+        patient: PatientId,
+    },
     /// A search for a patient's recordings within a period.
     PatientSearch {
         /// The patient searched for (sealed before it is recorded).
@@ -224,6 +234,18 @@ impl Vault {
                     e = e.detail("to", t);
                 }
             }
+            AccessTarget::AuditLog { limit } => {
+                e = e.detail("what", "audit events").detail("limit", limit);
+            }
+            AccessTarget::PatientAccessLog { patient } => {
+                let (sealed, bidx) =
+                    self.seal_patient(&resource.care_provider, patient, AUDIT_SEAL_CONTEXT)?;
+                e.patient = Some(SealedPatient {
+                    sealed,
+                    blind_index: bidx,
+                });
+                e = e.detail("what", "patient access log");
+            }
         }
         if let Some(reason) = authz.emergency_reason() {
             // Free text may name the patient: it is sealed, and the flag is in clear.
@@ -392,7 +414,7 @@ impl Vault {
         let row = self.admit(authz, receipt, id, &[Action::Play, Action::Download])?;
         let Some(range) = (match &receipt.target {
             AccessTarget::Recording { range, .. } => range.clone(),
-            AccessTarget::PatientSearch { .. } => None,
+            _ => None,
         }) else {
             return Err(VaultError::CapabilityMismatch(
                 "audio access needs an audited byte range".into(),
@@ -477,5 +499,91 @@ impl Vault {
                 duration_ms: r.rec.duration_ms,
             })
             .collect())
+    }
+}
+
+impl Vault {
+    /// The latest audit events that concern the decision's care provider (as the resource's
+    /// or the actor's care provider), newest last. Log review only.
+    pub fn read_audit_events(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+    ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
+        if authz.action() != Action::ReadAudit || receipt.action != Action::ReadAudit {
+            return Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ));
+        }
+        let AccessTarget::AuditLog { limit } = receipt.target else {
+            return Err(VaultError::CapabilityMismatch(
+                "the audit receipt is for another read".into(),
+            ));
+        };
+        let cp = &authz.resource().care_provider;
+        let size = self.catalog.audit_size()?;
+        // Walk back in windows until enough events of this care provider are found.
+        let mut out = Vec::new();
+        let mut end = size;
+        while end > 0 && (out.len() as u64) < limit {
+            let start = end.saturating_sub(4096);
+            let mut window = Vec::new();
+            self.catalog
+                .for_each_audit_leaf(start, end, &mut |idx, data, _| {
+                    if let Ok(e) = AuditEvent::decode(data)
+                        && (e.care_provider.as_ref() == Some(cp)
+                            || e.actor_care_provider.as_ref() == Some(cp))
+                    {
+                        window.push((idx, e));
+                    }
+                    Ok(())
+                })?;
+            window.reverse();
+            for ev in window {
+                if (out.len() as u64) >= limit {
+                    break;
+                }
+                out.push(ev);
+            }
+            end = start;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Every audit event about one patient at the decision's care provider, oldest first:
+    /// the basis of a log extract. Log review only.
+    pub fn patient_access_log(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+    ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
+        if authz.action() != Action::ReadAccessLog || receipt.action != Action::ReadAccessLog {
+            return Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ));
+        }
+        let AccessTarget::PatientAccessLog { patient } = &receipt.target else {
+            return Err(VaultError::CapabilityMismatch(
+                "the audit receipt is for another read".into(),
+            ));
+        };
+        let cp = &authz.resource().care_provider;
+        let canon = zeroize::Zeroizing::new(patient.canonical());
+        let bidx = self
+            .keys
+            .blind_index(cp, FieldKind::PatientId, canon.as_bytes())?;
+        let mut out = Vec::new();
+        for (idx, data) in self.catalog.audit_events_by_patient(&bidx.0)? {
+            let e = AuditEvent::decode(&data)
+                .map_err(|e| VaultError::Audit(format!("event {idx}: {e}")))?;
+            // The column only finds candidates; the event's own bytes decide.
+            if e.patient.as_ref().is_some_and(|p| p.blind_index == bidx.0)
+                && e.care_provider.as_ref() == Some(cp)
+            {
+                out.push((idx, e));
+            }
+        }
+        Ok(out)
     }
 }

@@ -61,6 +61,15 @@ valid_from = "2026-01-01T00:00:00Z"
 valid_until = "2026-12-31T00:00:00Z"
 
 [[assignment]]
+id = "reviewer-a"
+holder = "SE2321000016-L001"
+care_provider = "{CP_A}"
+purpose = "logguppföljning"
+rights = ["read-audit", "read-access-log"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
 id = "recorder-b"
 holder = "SE2321000156-R001"
 care_provider = "{CP_B}"
@@ -666,4 +675,99 @@ async fn uploads_are_streamed_idempotent_and_bad_ones_leave_nothing() {
             tmp.display()
         );
     }
+}
+
+#[tokio::test]
+async fn log_reviewers_read_the_audit_log_and_a_patients_access_log_others_do_not() {
+    let w = world().await;
+    let pnr = callvault_vault::demo::personnummer(1); // patient of demo-call-0000 (region A)
+    let meta = format!("/api/v1/recordings/{}?purpose=vard-och-behandling", w.rec_a);
+    assert_eq!(
+        get(&w, &w.pki, Some("nurse-a"), &meta, None)
+            .await
+            .expect("r")
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&w, &w.pki, Some("nurse-b"), &meta, None)
+            .await
+            .expect("r")
+            .status,
+        403
+    );
+
+    let log =
+        format!("/api/v1/patients/{pnr}/access-log?care_provider={CP_A}&purpose=logguppfoljning");
+    let before = audit_size(&w);
+    let r = get(&w, &w.pki, Some("reviewer-a"), &log, None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        audit_size(&w),
+        before + 1,
+        "reading an access log is audited"
+    );
+    let events: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let list = events.as_array().expect("list");
+    let has = |actor: &str, action: &str, outcome: &str| {
+        list.iter()
+            .any(|e| e["actor"] == actor && e["action"] == action && e["outcome"] == outcome)
+    };
+    assert!(
+        has("person:SE2321000016-N001", "recording.view", "granted"),
+        "{list:?}"
+    );
+    assert!(
+        has("person:SE2321000156-N001", "recording.view", "denied"),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().any(|e| e["action"] == "recording.import"),
+        "{list:?}"
+    );
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(
+        !text.contains(&pnr.replace('-', "")) && !text.contains("_sealed"),
+        "no identifiers or sealed values"
+    );
+
+    let events =
+        format!("/api/v1/audit/events?care_provider={CP_A}&purpose=logguppfoljning&limit=5");
+    let r = get(&w, &w.pki, Some("reviewer-a"), &events, None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let list: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(list.as_array().expect("list").len(), 5);
+
+    // Nurses, investigators' purposes and other care providers get nothing.
+    assert_eq!(
+        get(&w, &w.pki, Some("nurse-a"), &events, None)
+            .await
+            .expect("r")
+            .status,
+        403
+    );
+    let other = format!("/api/v1/audit/events?care_provider={CP_B}&purpose=logguppfoljning");
+    assert_eq!(
+        get(&w, &w.pki, Some("reviewer-a"), &other, None)
+            .await
+            .expect("r")
+            .status,
+        403
+    );
+    // And a log reviewer never gets audio.
+    let audio = format!(
+        "/api/v1/recordings/{}/audio?purpose=logguppfoljning",
+        w.rec_a
+    );
+    assert_eq!(
+        get(&w, &w.pki, Some("reviewer-a"), &audio, None)
+            .await
+            .expect("r")
+            .status,
+        403
+    );
 }

@@ -1,0 +1,155 @@
+//! Log review (logguppföljning): the audit log and a patient's access log, for log
+//! reviewers only; reading them is itself an audited access.
+
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use callvault_audit::event::{AuditEvent, Outcome};
+use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Authorized, Resource};
+use callvault_types::{CareProvider, PatientId};
+use callvault_vault::access::AccessTarget;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::AppState;
+use crate::app::{PurposeParams, blocking, purpose};
+use crate::problem::Problem;
+
+/// Most events one request returns.
+pub const MAX_EVENTS: u64 = 1000;
+
+/// Query of the review routes.
+#[derive(Debug, Deserialize)]
+pub struct ReviewParams {
+    care_provider: Option<String>,
+    limit: Option<u64>,
+    #[serde(flatten)]
+    purpose: PurposeParams,
+}
+
+/// One audit event as a reviewer sees it: no sealed values, patients only as an index prefix.
+#[derive(Debug, Serialize)]
+pub struct EventBody {
+    index: u64,
+    time: String,
+    actor: String,
+    actor_care_unit: Option<String>,
+    assignment: Option<String>,
+    action: &'static str,
+    outcome: &'static str,
+    reason: Option<String>,
+    recording: Option<String>,
+    care_provider: Option<String>,
+    purpose: Option<String>,
+    emergency_access: bool,
+    details: Vec<(String, String)>,
+}
+
+fn body(idx: u64, e: AuditEvent) -> EventBody {
+    let (outcome, reason) = match e.outcome {
+        Outcome::Granted => ("granted", None),
+        Outcome::Denied(r) => ("denied", Some(r)),
+        Outcome::Failed(r) => ("failed", Some(r)),
+    };
+    EventBody {
+        index: idx,
+        time: e.time.format(&Rfc3339).unwrap_or_default(),
+        actor: e.actor.to_string(),
+        actor_care_unit: e.actor_care_unit.map(|u| u.to_string()),
+        assignment: e.assignment,
+        action: e.action.code(),
+        outcome,
+        reason,
+        recording: e.recording.map(|r| r.id.to_string()),
+        care_provider: e.care_provider.map(|c| c.to_string()),
+        purpose: e.purpose,
+        emergency_access: e
+            .details
+            .iter()
+            .any(|(k, v)| k == "emergency_access" && v == "true"),
+        details: e
+            .details
+            .into_iter()
+            .filter(|(k, _)| !k.ends_with("_sealed"))
+            .collect(),
+    }
+}
+
+fn decide(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    action: Action,
+    params: &ReviewParams,
+) -> Result<Authorized, Problem> {
+    let cp = params.care_provider.as_deref().ok_or_else(|| {
+        Problem::bad_request("the query parameter care_provider (HSA-ID) is required")
+    })?;
+    let cp =
+        CareProvider::parse(cp).map_err(|e| Problem::bad_request(format!("care_provider: {e}")))?;
+    let req = AccessRequest {
+        action,
+        resource: Resource {
+            care_provider: cp,
+            care_unit: None,
+        },
+        purpose: purpose(&params.purpose)?,
+        assignment: None,
+        emergency_reason: None,
+        case_number: None,
+    };
+    state
+        .policy
+        .decide(who, &req, time::OffsetDateTime::now_utc())
+        .or_else(|denial| {
+            state
+                .vault
+                .record_denial(who, &req, &denial, None)
+                .map_err(|e| Problem::internal(&e))?;
+            Err(Problem::forbidden(denial.to_string()))
+        })
+}
+
+/// `GET /api/v1/audit/events?care_provider=&purpose=logguppfoljning&limit=`
+pub async fn audit_events(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(params): Query<ReviewParams>,
+) -> Result<Json<Vec<EventBody>>, Problem> {
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    blocking(move || {
+        let authz = decide(&state, &who, Action::ReadAudit, &params)?;
+        let receipt = state
+            .vault
+            .record_access(&authz, AccessTarget::AuditLog { limit })
+            .map_err(|e| Problem::internal(&e))?;
+        let events = state
+            .vault
+            .read_audit_events(&authz, &receipt)
+            .map_err(|e| Problem::internal(&e))?;
+        Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
+    })
+    .await
+}
+
+/// `GET /api/v1/patients/{patient_id}/access-log?care_provider=&purpose=logguppfoljning`
+pub async fn access_log(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(patient_id): Path<String>,
+    Query(params): Query<ReviewParams>,
+) -> Result<Json<Vec<EventBody>>, Problem> {
+    let patient = PatientId::parse_any(&patient_id)
+        .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
+    blocking(move || {
+        let authz = decide(&state, &who, Action::ReadAccessLog, &params)?;
+        let receipt = state
+            .vault
+            .record_access(&authz, AccessTarget::PatientAccessLog { patient })
+            .map_err(|e| Problem::internal(&e))?;
+        let events = state
+            .vault
+            .patient_access_log(&authz, &receipt)
+            .map_err(|e| Problem::internal(&e))?;
+        Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
+    })
+    .await
+}
