@@ -368,3 +368,48 @@ fn check(a: &Assignment) -> Result<(), AssignmentError> {
     }
     Ok(())
 }
+
+/// One `[[assignment]]` table of an assignment file, written from plain values: used by
+/// `callvault demo` and by tests that need assignment files.
+#[derive(Clone, Copy, Debug)]
+pub struct AssignmentSpec<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Holder's HSA-ID.
+    pub holder: &'a str,
+    /// Care provider HSA-ID.
+    pub care_provider: &'a str,
+    /// Care unit HSA-IDs.
+    pub care_units: &'a [&'a str],
+    /// Purpose (Swedish name or slug).
+    pub purpose: &'a str,
+    /// Rights.
+    pub rights: &'a [&'a str],
+    /// Start of validity (RFC 3339).
+    pub valid_from: &'a str,
+    /// End of validity (RFC 3339).
+    pub valid_until: &'a str,
+}
+
+impl AssignmentSpec<'_> {
+    /// The TOML table.
+    pub fn to_toml(&self) -> String {
+        let list = |v: &[&str]| {
+            v.iter()
+                .map(|x| format!("\"{x}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "[[assignment]]\nid = \"{}\"\nholder = \"{}\"\ncare_provider = \"{}\"\ncare_units = [{}]\npurpose = \"{}\"\nrights = [{}]\nvalid_from = \"{}\"\nvalid_until = \"{}\"\n\n",
+            self.id,
+            self.holder,
+            self.care_provider,
+            list(self.care_units),
+            self.purpose,
+            list(self.rights),
+            self.valid_from,
+            self.valid_until
+        )
+    }
+}

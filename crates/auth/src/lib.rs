@@ -16,6 +16,8 @@ mod assignment;
 mod policy;
 mod principal;
 
-pub use assignment::{Assignment, AssignmentError, AssignmentId, AssignmentSet, Purpose, Right};
+pub use assignment::{
+    Assignment, AssignmentError, AssignmentId, AssignmentSet, AssignmentSpec, Purpose, Right,
+};
 pub use policy::{AccessRequest, Action, Authorized, Denial, Policy, Resource, UnitScope};
 pub use principal::{AuthenticatedPrincipal, PrincipalKind};

@@ -14,19 +14,17 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
     let from = (now - time::Duration::days(1)).format(&Rfc3339)?;
     let until = (now + time::Duration::days(364)).format(&Rfc3339)?;
     let a = |id: &str, holder: &str, cp: &str, units: &[&str], purpose: &str, rights: &[&str]| {
-        let units = units
-            .iter()
-            .map(|u| format!("\"{u}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rights = rights
-            .iter()
-            .map(|r| format!("\"{r}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!(
-            "[[assignment]]\nid = \"{id}\"\nholder = \"{holder}\"\ncare_provider = \"{cp}\"\ncare_units = [{units}]\npurpose = \"{purpose}\"\nrights = [{rights}]\nvalid_from = \"{from}\"\nvalid_until = \"{until}\"\n\n"
-        )
+        callvault_auth::AssignmentSpec {
+            id,
+            holder,
+            care_provider: cp,
+            care_units: units,
+            purpose,
+            rights,
+            valid_from: &from,
+            valid_until: &until,
+        }
+        .to_toml()
     };
     let (sthlm, [s1, _], _) = callvault_vault::demo::CARE_PROVIDERS[0];
     let (varm, [v1, _], _) = callvault_vault::demo::CARE_PROVIDERS[1];

@@ -293,21 +293,27 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         "SE2321000016-0001",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    std::fs::write(
-        root.join("assignments.toml"),
-        r#"
-[[assignment]]
-id = "nurse-a"
-holder = "SE2321000016-N001"
-care_provider = "SE2321000016-0001"
-care_units = ["SE2321000016-1177"]
-purpose = "vård och behandling"
-rights = ["view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-"#,
-    )
-    .expect("assignments");
+    // Valid around the real clock: the server decides with it.
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let (from, until) = (
+        fmt(now - time::Duration::days(1)),
+        fmt(now + time::Duration::days(300)),
+    );
+    let nurse = callvault_auth::AssignmentSpec {
+        id: "nurse-a",
+        holder: "SE2321000016-N001",
+        care_provider: "SE2321000016-0001",
+        care_units: &["SE2321000016-1177"],
+        purpose: "vård och behandling",
+        rights: &["view-metadata", "play"],
+        valid_from: &from,
+        valid_until: &until,
+    };
+    std::fs::write(root.join("assignments.toml"), nurse.to_toml()).expect("assignments");
     std::fs::write(
         root.join("server.toml"),
         callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),

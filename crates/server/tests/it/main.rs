@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callvault_auth::{AssignmentSet, Policy};
+use callvault_auth::{AssignmentSet, AssignmentSpec, Policy};
 use callvault_server::{AppState, Identities, TlsSettings, app, serve, server_config};
 use callvault_types::{CallId, CareProvider};
 use callvault_vault::Vault;
@@ -28,67 +28,85 @@ struct World {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The test principals' assignments, valid from yesterday for 300 days (the server decides
+/// with the real clock).
 fn assignments() -> AssignmentSet {
-    AssignmentSet::parse(&format!(
-        r#"
-[[assignment]]
-id = "nurse-a"
-holder = "SE2321000016-N001"
-care_provider = "{CP_A}"
-care_units = ["SE2321000016-1177"]
-purpose = "vård och behandling"
-rights = ["search", "view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "nurse-b"
-holder = "SE2321000156-N001"
-care_provider = "{CP_B}"
-care_units = ["SE2321000156-1177"]
-purpose = "vård och behandling"
-rights = ["search", "view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "admin-a"
-holder = "SE2321000016-A001"
-care_provider = "{CP_A}"
-purpose = "administration"
-rights = ["play", "view-metadata"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "reviewer-a"
-holder = "SE2321000016-L001"
-care_provider = "{CP_A}"
-purpose = "logguppföljning"
-rights = ["read-audit", "read-access-log"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "recorder-b"
-holder = "SE2321000156-R001"
-care_provider = "{CP_B}"
-purpose = "vård och behandling"
-rights = ["ingest"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "recorder-a"
-holder = "SE2321000016-R001"
-care_provider = "{CP_A}"
-purpose = "vård och behandling"
-rights = ["ingest"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-"#
-    ))
-    .expect("assignments")
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let (from, until) = (
+        fmt(now - time::Duration::days(1)),
+        fmt(now + time::Duration::days(300)),
+    );
+    let spec = |id, holder, care_provider, care_units, purpose, rights| {
+        AssignmentSpec {
+            id,
+            holder,
+            care_provider,
+            care_units,
+            purpose,
+            rights,
+            valid_from: &from,
+            valid_until: &until,
+        }
+        .to_toml()
+    };
+    let care = "vård och behandling";
+    let read = &["search", "view-metadata", "play"][..];
+    let text = [
+        spec(
+            "nurse-a",
+            "SE2321000016-N001",
+            CP_A,
+            &["SE2321000016-1177"][..],
+            care,
+            read,
+        ),
+        spec(
+            "nurse-b",
+            "SE2321000156-N001",
+            CP_B,
+            &["SE2321000156-1177"][..],
+            care,
+            read,
+        ),
+        spec(
+            "admin-a",
+            "SE2321000016-A001",
+            CP_A,
+            &[][..],
+            "administration",
+            &["play", "view-metadata"][..],
+        ),
+        spec(
+            "reviewer-a",
+            "SE2321000016-L001",
+            CP_A,
+            &[][..],
+            "logguppföljning",
+            &["read-audit", "read-access-log"][..],
+        ),
+        spec(
+            "recorder-a",
+            "SE2321000016-R001",
+            CP_A,
+            &[][..],
+            care,
+            &["ingest"][..],
+        ),
+        spec(
+            "recorder-b",
+            "SE2321000156-R001",
+            CP_B,
+            &[][..],
+            care,
+            &["ingest"][..],
+        ),
+    ]
+    .concat();
+    AssignmentSet::parse(&text).expect("assignments")
 }
 
 async fn world() -> World {
