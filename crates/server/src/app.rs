@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/recordings/{id}", get(metadata))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/audit/events", get(crate::review::audit_events))
+        .route("/api/v1/audit/proof/{kind}", get(crate::review::proof))
         .route(
             "/api/v1/patients/{patient_id}/access-log",
             get(crate::review::access_log),

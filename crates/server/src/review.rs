@@ -153,3 +153,88 @@ pub async fn access_log(
     })
     .await
 }
+
+/// Query of the proof routes.
+#[derive(Debug, Deserialize)]
+pub struct ProofParams {
+    index: Option<u64>,
+    old_size: Option<u64>,
+}
+
+/// An RFC 6962 proof against the latest signed checkpoint (hashes in standard base64).
+#[derive(Debug, Serialize)]
+pub struct ProofBody {
+    kind: &'static str,
+    index: Option<u64>,
+    leaf_hash: Option<String>,
+    old_size: Option<u64>,
+    tree_size: u64,
+    hashes: Vec<String>,
+    checkpoint: String,
+    old_checkpoint: Option<String>,
+}
+
+fn b64(h: &[u8; 32]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// `GET /api/v1/audit/proof/inclusion?index=N` and `.../consistency?old_size=M`: proofs hold
+/// only hashes, so any authenticated caller may fetch them; fetching is recorded.
+pub async fn proof(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(kind): Path<String>,
+    Query(params): Query<ProofParams>,
+) -> Result<Json<ProofBody>, Problem> {
+    blocking(move || {
+        let audit_err = |e: callvault_vault::VaultError| match e {
+            callvault_vault::VaultError::Audit(m) => Problem::bad_request(m),
+            other => Problem::internal(&other),
+        };
+        let body = match kind.as_str() {
+            "inclusion" => {
+                let index = params
+                    .index
+                    .ok_or_else(|| Problem::bad_request("the query parameter index is required"))?;
+                let p = state.vault.inclusion_proof(index).map_err(audit_err)?;
+                ProofBody {
+                    kind: "inclusion",
+                    index: Some(p.index),
+                    leaf_hash: Some(b64(&p.leaf_hash)),
+                    old_size: None,
+                    tree_size: p.checkpoint.size,
+                    hashes: p.proof.iter().map(b64).collect(),
+                    checkpoint: p.checkpoint.note,
+                    old_checkpoint: None,
+                }
+            }
+            "consistency" => {
+                let old = params.old_size.ok_or_else(|| {
+                    Problem::bad_request("the query parameter old_size is required")
+                })?;
+                let p = state.vault.consistency_proof(old).map_err(audit_err)?;
+                ProofBody {
+                    kind: "consistency",
+                    index: None,
+                    leaf_hash: None,
+                    old_size: Some(p.old.size),
+                    tree_size: p.new.size,
+                    hashes: p.proof.iter().map(b64).collect(),
+                    checkpoint: p.new.note,
+                    old_checkpoint: Some(p.old.note),
+                }
+            }
+            _ => return Err(Problem::not_found("proofs are inclusion or consistency")),
+        };
+        state
+            .vault
+            .record_audit_read(
+                &callvault_vault::access::audit_actor(&who),
+                &format!("{} proof", body.kind),
+            )
+            .map_err(|e| Problem::internal(&e))?;
+        Ok(Json(body))
+    })
+    .await
+}

@@ -488,7 +488,62 @@ async fn search_by_patient_is_audited_and_scoped_and_the_checkpoint_is_public() 
     let note = String::from_utf8(r.body).expect("utf-8");
     let verifier = callvault_audit::note::NoteVerifier::from_verifier_key(&w.vault.verifier_key())
         .expect("key");
-    callvault_audit::note::verify_checkpoint(&verifier, &note).expect("signed checkpoint");
+    let cp = callvault_audit::note::verify_checkpoint(&verifier, &note).expect("signed checkpoint");
+
+    // Proofs against it verify with the RFC 6962 algorithms alone.
+    use base64::Engine;
+    let b = |s: &serde_json::Value| -> [u8; 32] {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().expect("b64"))
+            .expect("base64")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        "/api/v1/audit/proof/inclusion?index=1",
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let p: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let hashes: Vec<[u8; 32]> = p["hashes"]
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .map(b)
+        .collect();
+    callvault_audit::merkle::verify_inclusion(
+        1,
+        cp.size,
+        &b(&p["leaf_hash"]),
+        &hashes,
+        &cp.root_hash,
+    )
+    .expect("inclusion verifies");
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        &format!("/api/v1/audit/proof/inclusion?index={}", cp.size),
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 400, "beyond the checkpoint");
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        "/api/v1/audit/proof/nonsense",
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 404);
 }
 
 fn multipart(metadata: &str, audio: &[u8]) -> (Vec<(&'static str, String)>, Vec<u8>) {
