@@ -27,6 +27,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// The access policy.
     pub policy: Arc<Policy>,
+    /// Request counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The router.
@@ -50,6 +52,11 @@ pub fn app(state: AppState) -> Router {
             get(crate::review::access_log),
         )
         .route("/api/v1/recordings/{id}/audio", get(audio))
+        .route("/metrics", get(crate::metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 

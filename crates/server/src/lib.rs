@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod metrics;
 pub mod problem;
 pub mod review;
 pub mod serve;

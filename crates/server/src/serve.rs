@@ -118,7 +118,11 @@ pub fn run(
     ));
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
-    let app = crate::app(crate::AppState { vault, policy });
+    let app = crate::app(crate::AppState {
+        vault,
+        policy,
+        metrics: crate::metrics::Metrics::default(),
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -158,6 +158,7 @@ async fn world() -> World {
     let state = AppState {
         vault: Arc::clone(&vault),
         policy: Arc::new(Policy::new(assignments())),
+        metrics: callvault_server::metrics::Metrics::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,0 +1,97 @@
+//! `GET /metrics`: Prometheus text exposition. Counts only — no identifiers, no patient
+//! data: requests by route template and status, and the vault's totals.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::app::blocking;
+use crate::problem::Problem;
+
+/// Request counters by (route template, status).
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    requests: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
+}
+
+impl Metrics {
+    fn count(&self, route: String, status: u16) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((route, status)).or_default() += 1;
+        }
+    }
+}
+
+/// Middleware counting every response by its route template (never the concrete path,
+/// which may hold a patient id) and status.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let resp = next.run(req).await;
+    state.metrics.count(route, resp.status().as_u16());
+    resp
+}
+
+/// The exposition.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {
+    let counts = state
+        .metrics
+        .requests
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    let vault = std::sync::Arc::clone(&state.vault);
+    let stats =
+        blocking(move || vault.catalog().stats().map_err(|e| Problem::internal(&e))).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP callvault_http_requests_total HTTP responses by route template and status."
+    );
+    let _ = writeln!(out, "# TYPE callvault_http_requests_total counter");
+    for ((route, status), n) in counts {
+        let _ = writeln!(
+            out,
+            "callvault_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+        );
+    }
+    for (name, help, v) in [
+        (
+            "callvault_recordings",
+            "Recordings in the catalog.",
+            stats.recordings,
+        ),
+        (
+            "callvault_recordings_under_replicated",
+            "Recordings with a copy missing or damaged.",
+            stats.under_replicated,
+        ),
+        (
+            "callvault_repair_tasks_open",
+            "Open repair tasks.",
+            stats.open_repair_tasks,
+        ),
+        (
+            "callvault_audit_events",
+            "Events in the audit log (the Merkle tree size).",
+            stats.audit_events,
+        ),
+        (
+            "callvault_audio_bytes",
+            "Plaintext audio bytes stored.",
+            stats.plaintext_bytes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
