@@ -12,30 +12,9 @@ use callvault_vault::access::AccessTarget;
 use crate::common::*;
 
 fn assignments() -> AssignmentSet {
-    AssignmentSet::parse(&format!(
-        r#"
-[[assignment]]
-id = "nurse-a"
-holder = "SE2321000016-N001"
-care_provider = "{CP_A}"
-care_units = ["{UNIT_A}"]
-purpose = "vård och behandling"
-rights = ["search", "view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-
-[[assignment]]
-id = "nurse-b"
-holder = "SE2321000156-N001"
-care_provider = "{CP_B}"
-care_units = ["{UNIT_B}"]
-purpose = "vård och behandling"
-rights = ["search", "view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-"#
-    ))
-    .expect("assignments")
+    let text = care_assignment("nurse-a", "SE2321000016-N001", CP_A, UNIT_A)
+        + &care_assignment("nurse-b", "SE2321000156-N001", CP_B, UNIT_B);
+    AssignmentSet::parse(&text).expect("assignments")
 }
 
 fn nurse(h: &str) -> AuthenticatedPrincipal {

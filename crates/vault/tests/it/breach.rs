@@ -79,18 +79,11 @@ fn accesses(t: &TestVault) {
     };
     use callvault_vault::access::AccessTarget;
     let policy = Policy::new(
-        AssignmentSet::parse(&format!(
-            r#"
-[[assignment]]
-id = "nurse"
-holder = "SE2321000016-N001"
-care_provider = "{CP_A}"
-care_units = ["SE2321000016-0042"]
-purpose = "vård och behandling"
-rights = ["search", "view-metadata", "play"]
-valid_from = "2026-01-01T00:00:00Z"
-valid_until = "2026-12-31T00:00:00Z"
-"#
+        AssignmentSet::parse(&care_assignment(
+            "nurse",
+            "SE2321000016-N001",
+            CP_A,
+            "SE2321000016-0042",
         ))
         .expect("assignments"),
     );

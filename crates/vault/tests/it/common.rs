@@ -130,3 +130,19 @@ pub fn archive(dir: &Path, n: u64, frames: usize) -> PathBuf {
 }
 
 pub use callvault_testkit::Unwritable;
+
+/// A care-and-treatment assignment (search, view, play) valid through 2026; the tests that
+/// use it decide at a fixed instant inside that year.
+pub fn care_assignment(id: &str, holder: &str, cp: &str, unit: &str) -> String {
+    callvault_auth::AssignmentSpec {
+        id,
+        holder,
+        care_provider: cp,
+        care_units: &[unit],
+        purpose: "vård och behandling",
+        rights: &["search", "view-metadata", "play"],
+        valid_from: "2026-01-01T00:00:00Z",
+        valid_until: "2026-12-31T00:00:00Z",
+    }
+    .to_toml()
+}
