@@ -131,6 +131,9 @@ actions! {
     CareProviderAdded = "care-provider.add",
     /// A recording was ingested (live upload).
     Ingest = "recording.ingest",
+    /// A recording already in the vault was delivered again with the same audio
+    /// (idempotent: nothing new was stored).
+    Redelivery = "recording.redeliver",
     /// A recording was imported from a legacy archive.
     Import = "recording.import",
     /// A search over recordings.

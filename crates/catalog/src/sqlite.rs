@@ -35,8 +35,13 @@ pub struct SqliteCatalog {
     transactions: Arc<AtomicU64>,
     tx: Mutex<Option<SyncSender<(Change, Reply)>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    reader: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicU64,
 }
+
+/// Read connections kept open: concurrent readers (HTTP requests, verification) do not
+/// queue behind one another. WAL mode lets them read while the writer commits.
+const READERS: usize = 8;
 
 impl std::fmt::Debug for SqliteCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,14 +96,19 @@ impl SqliteCatalog {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        reader.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Memory-mapped reads make full scans (verification, proofs) markedly faster.
-        reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        reader.pragma_update(None, "cache_size", -65_536i64)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                reader.busy_timeout(std::time::Duration::from_secs(10))?;
+                // Memory-mapped reads make full scans (verification, proofs) markedly faster.
+                reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
+                reader.pragma_update(None, "cache_size", -16_384i64)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, CatalogError>>()?;
         let (tx, rx) = sync_channel::<(Change, Reply)>(MAX_BATCH * 4);
         let transactions = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&transactions);
@@ -111,7 +121,8 @@ impl SqliteCatalog {
             transactions,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-            reader: Mutex::new(reader),
+            readers,
+            next_reader: AtomicU64::new(0),
         })
     }
 
@@ -130,8 +141,16 @@ impl SqliteCatalog {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, CatalogError>,
     ) -> Result<T, CatalogError> {
-        let conn = self
-            .reader
+        // Take the first idle connection, starting at a rotating position; if all are busy,
+        // wait for the one at the starting position.
+        let n = self.readers.len();
+        let start = (self.next_reader.fetch_add(1, Ordering::Relaxed) as usize) % n;
+        for i in 0..n {
+            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        let conn = self.readers[start]
             .lock()
             .map_err(|_| CatalogError::WriterStopped)?;
         f(&conn)

@@ -3,11 +3,10 @@
 //! Every route sees the principal the TLS layer authenticated (a request extension). Data
 //! routes follow one path: policy decision → audit event (denials too) → data.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -29,19 +28,38 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     /// Request counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Resource limits.
+    pub limits: crate::config::Limits,
+    /// Free audio stream slots.
+    pub audio_streams: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// State for a vault and policy under the given limits.
+    pub fn new(vault: Arc<Vault>, policy: Arc<Policy>, limits: crate::config::Limits) -> Self {
+        Self {
+            vault,
+            policy,
+            metrics: crate::metrics::Metrics::default(),
+            limits,
+            audio_streams: Arc::new(tokio::sync::Semaphore::new(limits.max_audio_streams)),
+        }
+    }
 }
 
 /// The router.
 pub fn app(state: AppState) -> Router {
+    // The upload handler enforces the exact part limits; this only bounds the whole body.
+    let body_limit =
+        usize::try_from(state.limits.max_audio_bytes + state.limits.max_metadata_bytes + (1 << 20))
+            .unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/api/v1/recordings",
             get(search)
                 .post(crate::upload::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::upload::MAX_AUDIO as usize + crate::upload::MAX_METADATA + (1 << 20),
-                )),
+                .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
         )
         .route("/api/v1/recordings/{id}", get(metadata))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
@@ -51,7 +69,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/patients/{patient_id}/access-log",
             get(crate::review::access_log),
         )
-        .route("/api/v1/recordings/{id}/audio", get(audio))
+        .route("/api/v1/recordings/{id}/audio", get(crate::audio::audio))
         .route("/metrics", get(crate::metrics::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -71,6 +89,41 @@ pub struct PurposeParams {
     pub(crate) case_number: Option<String>,
 }
 
+/// Header names that may carry the purpose and its companions instead of the query.
+pub const PURPOSE_HEADERS: [(&str, &str); 3] = [
+    ("purpose", "x-callvault-purpose"),
+    ("emergency_reason", "x-callvault-emergency-reason"),
+    ("case_number", "x-callvault-case-number"),
+];
+
+impl PurposeParams {
+    /// Fills in what the query left out from the `X-Callvault-*` headers (UTF-8 values). A
+    /// value given both ways must be the same.
+    pub(crate) fn with_headers(mut self, headers: &HeaderMap) -> Result<Self, Problem> {
+        for (param, name) in PURPOSE_HEADERS {
+            let Some(v) = headers.get(name) else { continue };
+            let v = std::str::from_utf8(v.as_bytes())
+                .map_err(|_| Problem::bad_request(format!("header {name} is not UTF-8")))?
+                .trim()
+                .to_owned();
+            let slot = match param {
+                "purpose" => &mut self.purpose,
+                "emergency_reason" => &mut self.emergency_reason,
+                _ => &mut self.case_number,
+            };
+            match slot {
+                Some(q) if *q != v => {
+                    return Err(Problem::bad_request(format!(
+                        "{param} is given as a query parameter and as header {name} with different values"
+                    )));
+                }
+                _ => *slot = Some(v),
+            }
+        }
+        Ok(self)
+    }
+}
+
 pub(crate) fn purpose(p: &PurposeParams) -> Result<Purpose, Problem> {
     let raw = p.purpose.as_deref().ok_or_else(|| {
         Problem::bad_request(
@@ -85,7 +138,7 @@ pub(crate) fn purpose(p: &PurposeParams) -> Result<Purpose, Problem> {
     })
 }
 
-fn recording_id(id: &str) -> Result<RecordingId, Problem> {
+pub(crate) fn recording_id(id: &str) -> Result<RecordingId, Problem> {
     RecordingId::parse(id).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
@@ -99,7 +152,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// Decides, audits a denial, and returns the decision.
-fn decide(
+pub(crate) fn decide(
     state: &AppState,
     who: &AuthenticatedPrincipal,
     action: Action,
@@ -164,8 +217,10 @@ async fn metadata(
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path(id): Path<String>,
     Query(params): Query<PurposeParams>,
+    headers: HeaderMap,
 ) -> Result<Json<MetadataBody>, Problem> {
     let id = recording_id(&id)?;
+    let params = params.with_headers(&headers)?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ViewMetadata, &id, &params)?;
         let receipt = state
@@ -256,8 +311,10 @@ pub struct SearchBody {
 async fn search(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    Query(params): Query<SearchParams>,
+    Query(mut params): Query<SearchParams>,
+    headers: HeaderMap,
 ) -> Result<Json<SearchBody>, Problem> {
+    params.purpose = params.purpose.with_headers(&headers)?;
     let cp = params.care_provider.as_deref().ok_or_else(|| {
         Problem::bad_request("the query parameter care_provider (HSA-ID) is required")
     })?;
@@ -331,155 +388,4 @@ async fn search(
         }))
     })
     .await
-}
-
-/// Most bytes one audio response carries (a larger range is answered in part: `206` with
-/// the first bytes, as HTTP allows).
-pub const MAX_AUDIO_RESPONSE: u64 = 32 << 20;
-
-/// A parsed `Range: bytes=` header (RFC 9110 §14.1.2).
-#[derive(Debug, PartialEq, Eq)]
-pub enum ByteRange {
-    /// `a-b` (inclusive end, as written).
-    FromTo(u64, u64),
-    /// `a-`.
-    From(u64),
-    /// `-n`: the last n bytes.
-    Suffix(u64),
-}
-
-/// Parses a Range header; `Ok(None)` for none, `Err` for a malformed one. Several ranges
-/// are answered with the first one only (allowed by RFC 9110).
-pub fn parse_range(h: Option<&HeaderValue>) -> Result<Option<ByteRange>, Problem> {
-    let Some(h) = h else { return Ok(None) };
-    let s = h
-        .to_str()
-        .map_err(|_| Problem::bad_request("Range header is not ASCII"))?;
-    let spec = s
-        .strip_prefix("bytes=")
-        .ok_or_else(|| Problem::bad_request("Range must be in bytes, e.g. Range: bytes=0-1023"))?;
-    let first = spec.split(',').next().unwrap_or_default().trim();
-    let bad = || Problem::bad_request(format!("Range {s:?} is malformed"));
-    let (a, b) = first.split_once('-').ok_or_else(bad)?;
-    let num = |x: &str| x.parse::<u64>().map_err(|_| bad());
-    Ok(Some(match (a.is_empty(), b.is_empty()) {
-        (true, false) => ByteRange::Suffix(num(b)?),
-        (false, true) => ByteRange::From(num(a)?),
-        (false, false) => {
-            let (a, b) = (num(a)?, num(b)?);
-            if b < a {
-                return Err(bad());
-            }
-            ByteRange::FromTo(a, b)
-        }
-        (true, true) => return Err(bad()),
-    }))
-}
-
-/// The half-open byte range to serve, or `None` if unsatisfiable.
-pub fn resolve(r: &ByteRange, len: u64) -> Option<Range<u64>> {
-    let range = match *r {
-        ByteRange::FromTo(a, b) if a < len => a..(b + 1).min(len),
-        ByteRange::From(a) if a < len => a..len,
-        ByteRange::Suffix(n) if n > 0 && len > 0 => len - n.min(len)..len,
-        _ => return None,
-    };
-    Some(range.start..range.end.min(range.start + MAX_AUDIO_RESPONSE))
-}
-
-async fn audio(
-    State(state): State<AppState>,
-    Extension(who): Extension<AuthenticatedPrincipal>,
-    Path(id): Path<String>,
-    Query(params): Query<PurposeParams>,
-    headers: HeaderMap,
-) -> Result<Response, Problem> {
-    let id = recording_id(&id)?;
-    let requested = parse_range(headers.get(header::RANGE))?;
-    blocking(move || {
-        let authz = decide(&state, &who, Action::Play, &id, &params)?;
-        let len = state
-            .vault
-            .recording_audio_len(&id)
-            .map_err(|e| Problem::internal(&e))?
-            .ok_or_else(|| Problem::not_found(format!("no recording {id}")))?;
-        let range = match &requested {
-            None if len > MAX_AUDIO_RESPONSE => 0..MAX_AUDIO_RESPONSE,
-            None => 0..len,
-            Some(r) => resolve(r, len).ok_or(Problem::range_not_satisfiable(len))?,
-        };
-        let partial = requested.is_some() || range.end - range.start < len;
-        let receipt = state
-            .vault
-            .record_access(
-                &authz,
-                AccessTarget::Recording {
-                    id,
-                    range: Some(range.clone()),
-                },
-            )
-            .map_err(|e| Problem::internal(&e))?;
-        let mut body = Vec::with_capacity((range.end - range.start) as usize);
-        state
-            .vault
-            .play(&authz, &receipt, &id, |c| {
-                body.extend_from_slice(c);
-                Ok(())
-            })
-            .map_err(|e| Problem::internal(&e))?;
-        let mut resp = (
-            if partial {
-                StatusCode::PARTIAL_CONTENT
-            } else {
-                StatusCode::OK
-            },
-            [
-                (header::CONTENT_TYPE, "audio/wav".to_owned()),
-                (header::ACCEPT_RANGES, "bytes".to_owned()),
-                (header::CACHE_CONTROL, "no-store".to_owned()),
-            ],
-            body,
-        )
-            .into_response();
-        if partial
-            && let Ok(v) =
-                HeaderValue::from_str(&format!("bytes {}-{}/{len}", range.start, range.end - 1))
-        {
-            resp.headers_mut().insert(header::CONTENT_RANGE, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&receipt.leaf_index().to_string()) {
-            resp.headers_mut().insert("x-callvault-audit-leaf", v);
-        }
-        Ok(resp)
-    })
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(s: &str) -> Result<Option<ByteRange>, Problem> {
-        parse_range(Some(&HeaderValue::from_str(s).expect("header")))
-    }
-
-    #[test]
-    fn range_shapes() {
-        let len = 1000;
-        let res = |s: &str| r(s).expect("parse").and_then(|b| resolve(&b, len));
-        assert_eq!(res("bytes=0-0"), Some(0..1));
-        assert_eq!(res("bytes=0-999"), Some(0..1000));
-        assert_eq!(res("bytes=500-"), Some(500..1000));
-        assert_eq!(res("bytes=-100"), Some(900..1000));
-        assert_eq!(res("bytes=-5000"), Some(0..1000));
-        assert_eq!(res("bytes=990-5000"), Some(990..1000));
-        assert_eq!(res("bytes=0-9, 20-29"), Some(0..10));
-        assert_eq!(res("bytes=1000-"), None);
-        assert_eq!(res("bytes=-0"), None);
-        assert!(r("bytes=9-1").is_err());
-        assert!(r("items=0-1").is_err());
-        assert!(r("bytes=a-b").is_err());
-        assert!(r("bytes=-").is_err());
-        assert_eq!(parse_range(None).expect("none"), None);
-    }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -41,6 +42,120 @@ struct Raw {
     #[serde(default)]
     allow_wildcard: bool,
     tls: RawTls,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_metadata_bytes: Option<u64>,
+    max_audio_bytes: Option<u64>,
+    max_connections: Option<u64>,
+    max_audio_streams: Option<u64>,
+    handshake_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+/// Resource limits of the server (`[limits]` in the configuration; every key optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted metadata part of an upload.
+    pub max_metadata_bytes: u64,
+    /// Largest accepted audio part of an upload.
+    pub max_audio_bytes: u64,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Audio responses streaming at once; beyond it, `503` with `Retry-After`.
+    pub max_audio_streams: usize,
+    /// Longest a client may take to complete the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Longest a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Longest an upload body or an audio stream may make no progress.
+    pub idle_timeout: Duration,
+    /// At shutdown, how long requests in flight may take to finish before they are aborted.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_metadata_bytes: 64 << 10,
+            // About 18 hours of G.711 stereo.
+            max_audio_bytes: 1 << 30,
+            max_connections: 1024,
+            max_audio_streams: 256,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RawLimits {
+    fn validate(&self) -> Result<Limits, ServerConfigError> {
+        let d = Limits::default();
+        let positive = |name: &str, v: Option<u64>, default: u64| match v {
+            Some(0) => Err(ServerConfigError::Invalid(format!(
+                "limits.{name} must be greater than 0"
+            ))),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let secs = |name: &str, v: Option<u64>, default: Duration| {
+            positive(name, v, default.as_secs()).map(Duration::from_secs)
+        };
+        let count = |name: &str, v: Option<u64>, default: usize| {
+            positive(name, v, default as u64).and_then(|v| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|v| *v <= 1 << 20)
+                    .ok_or_else(|| {
+                        ServerConfigError::Invalid(format!("limits.{name} is larger than 1048576"))
+                    })
+            })
+        };
+        let l = Limits {
+            max_metadata_bytes: positive(
+                "max_metadata_bytes",
+                self.max_metadata_bytes,
+                d.max_metadata_bytes,
+            )?,
+            max_audio_bytes: positive("max_audio_bytes", self.max_audio_bytes, d.max_audio_bytes)?,
+            max_connections: count("max_connections", self.max_connections, d.max_connections)?,
+            max_audio_streams: count(
+                "max_audio_streams",
+                self.max_audio_streams,
+                d.max_audio_streams,
+            )?,
+            handshake_timeout: secs(
+                "handshake_timeout_secs",
+                self.handshake_timeout_secs,
+                d.handshake_timeout,
+            )?,
+            header_timeout: secs(
+                "header_timeout_secs",
+                self.header_timeout_secs,
+                d.header_timeout,
+            )?,
+            idle_timeout: secs("idle_timeout_secs", self.idle_timeout_secs, d.idle_timeout)?,
+            shutdown_grace: secs(
+                "shutdown_grace_secs",
+                self.shutdown_grace_secs,
+                d.shutdown_grace,
+            )?,
+        };
+        if l.max_metadata_bytes > 1 << 20 {
+            return Err(ServerConfigError::Invalid(
+                "limits.max_metadata_bytes is larger than 1 MiB".into(),
+            ));
+        }
+        Ok(l)
+    }
 }
 
 #[derive(Deserialize)]
@@ -67,6 +182,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// TLS material.
     pub tls: TlsSettings,
+    /// Resource limits.
+    pub limits: Limits,
 }
 
 impl ServerConfig {
@@ -124,7 +241,9 @@ impl ServerConfig {
                 "tls.crls is empty; revocation must be checked (list the CRL of every CA)".into(),
             ));
         }
+        let limits = raw.limits.validate()?;
         Ok(Self {
+            limits,
             data_dir: abs(&raw.data_dir),
             assignments: abs(&raw.assignments),
             listen,
@@ -156,6 +275,16 @@ person_cas = ["{pki_dir}/person-ca.pem"]
 function_cas = ["{pki_dir}/function-ca.pem"]
 crls = ["{pki_dir}/root-ca.crl.pem", "{pki_dir}/person-ca.crl.pem", "{pki_dir}/function-ca.crl.pem"]
 allow_tls12 = false
+
+[limits]
+max_metadata_bytes = 65536
+max_audio_bytes = 1073741824
+max_connections = 1024
+max_audio_streams = 256
+handshake_timeout_secs = 10
+header_timeout_secs = 10
+idle_timeout_secs = 30
+shutdown_grace_secs = 30
 "#
         )
     }
@@ -204,6 +333,21 @@ mod tests {
                 .to_string()
                 .contains("revocation must be checked")
         );
+        assert_eq!(c.limits, Limits::default());
+        let zero = base.replace("max_audio_streams = 256", "max_audio_streams = 0");
+        assert!(
+            parse(&zero)
+                .expect_err("zero")
+                .to_string()
+                .contains("limits.max_audio_streams must be greater than 0")
+        );
+        let small = base.replace("idle_timeout_secs = 30", "idle_timeout_secs = 5");
+        assert_eq!(
+            parse(&small).expect("valid").limits.idle_timeout,
+            Duration::from_secs(5)
+        );
+        let no_limits = base.split("[limits]").next().expect("head").to_owned();
+        assert_eq!(parse(&no_limits).expect("valid").limits, Limits::default());
         assert!(matches!(
             parse(&format!("{base}\nbogus = 1\n")),
             Err(ServerConfigError::Syntax { .. })

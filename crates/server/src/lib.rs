@@ -4,9 +4,12 @@
 //! * [`tls`] — rustls server configuration with client-certificate verification and CRLs;
 //!   the principal a verified certificate names.
 //! * [`app`] — the axum router (`app(state)`), testable in-process.
-//! * [`serve`] — the accept loop with handshake and header timeouts.
+//! * [`audio`] — the audited, streamed audio route with HTTP Range.
+//! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
+//!   shutdown.
 
 pub mod app;
+pub mod audio;
 pub mod config;
 pub mod metrics;
 pub mod problem;
@@ -16,6 +19,6 @@ pub mod tls;
 pub mod upload;
 
 pub use app::{AppState, app};
-pub use config::{ServerConfig, ServerConfigError};
+pub use config::{Limits, ServerConfig, ServerConfigError};
 pub use serve::{StartError, run, serve};
 pub use tls::{Identities, TlsSettings, server_config};

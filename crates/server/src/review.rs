@@ -112,8 +112,10 @@ fn decide(
 pub async fn audit_events(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    Query(params): Query<ReviewParams>,
+    Query(mut params): Query<ReviewParams>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Vec<EventBody>>, Problem> {
+    params.purpose = params.purpose.with_headers(&headers)?;
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &params)?;
@@ -135,8 +137,10 @@ pub async fn access_log(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path(patient_id): Path<String>,
-    Query(params): Query<ReviewParams>,
+    Query(mut params): Query<ReviewParams>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Vec<EventBody>>, Problem> {
+    params.purpose = params.purpose.with_headers(&headers)?;
     let patient = PatientId::parse_any(&patient_id)
         .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
     blocking(move || {

@@ -12,34 +12,48 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::config::Limits;
 use crate::tls::Identities;
 
-/// Longest a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a client may take to send a request's headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves `app` on `listener` until `shutdown` resolves. Each connection uses the TLS
-/// configuration current when it is accepted, so reloaded CRLs apply to new connections.
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets requests
+/// in flight finish for up to `limits.shutdown_grace`, and aborts the rest (an aborted
+/// upload leaves nothing behind). Each connection uses the TLS configuration current when
+/// it is accepted, so reloaded CRLs apply to new connections. At most
+/// `limits.max_connections` connections are served at once; further clients wait in the
+/// listen backlog.
 pub async fn serve(
     listener: TcpListener,
     tls: watch::Receiver<Arc<rustls::ServerConfig>>,
     identities: Arc<Identities>,
     app: Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
     loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
         let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
                     eprintln!("callvault-server: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -47,23 +61,41 @@ pub async fn serve(
         let acceptor = TlsAcceptor::from(Arc::clone(&tls.borrow()));
         let identities = Arc::clone(&identities);
         let app = app.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection(tcp, peer, acceptor, &identities, app).await {
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection(tcp, acceptor, &identities, app, limits, stop).await {
                 eprintln!("callvault-server: {peer}: {e}");
             }
         });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        eprintln!(
+            "callvault-server: {} connection(s) still busy after {} s; aborting them",
+            connections.len(),
+            limits.shutdown_grace.as_secs()
+        );
+        connections.shutdown().await;
     }
 }
 
 async fn connection(
     tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
     acceptor: TlsAcceptor,
     identities: &Identities,
     app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let _ = peer;
-    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+    let _ = tcp.set_nodelay(true);
+    let tls = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
         .await
         .map_err(|_| "TLS handshake timed out".to_owned())?
         .map_err(|e| format!("TLS handshake refused: {e}"))?;
@@ -79,12 +111,21 @@ async fn connection(
         req.extensions_mut().insert(principal.clone());
         app.clone().oneshot(req.map(Body::new))
     });
-    hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-        .await
-        .map_err(|e| format!("HTTP: {e}"))
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 << 10)
+        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            // Finish the request in flight, then close; idle connections close at once.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    result.map_err(|e| format!("HTTP: {e}"))
 }
 
 /// Why the server could not start.
@@ -118,11 +159,8 @@ pub fn run(
     ));
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
-    let app = crate::app(crate::AppState {
-        vault,
-        policy,
-        metrics: crate::metrics::Metrics::default(),
-    });
+    let limits = config.limits;
+    let app = crate::app(crate::AppState::new(vault, policy, limits));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,9 +176,10 @@ pub fn run(
         let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
         let (tls_tx, tls_rx) = watch::channel(tls);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let mut servers = JoinSet::new();
         for l in listeners {
             let mut stop = stop_rx.clone();
-            tokio::spawn(serve(l, tls_rx.clone(), Arc::clone(&identities), app.clone(), async move {
+            servers.spawn(serve(l, tls_rx.clone(), Arc::clone(&identities), app.clone(), limits, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }));
         }
@@ -162,7 +201,9 @@ pub fn run(
                 _ = int.recv() => break,
             }
         }
+        eprintln!("callvault-server: stopping; requests in flight may finish");
         let _ = stop_tx.send(true);
+        while servers.join_next().await.is_some() {}
         Ok(())
     })
 }

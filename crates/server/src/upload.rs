@@ -1,6 +1,6 @@
 //! `POST /api/v1/recordings`: a recorder delivers a call recording.
 //!
-//! Multipart: a `metadata` part (JSON, at most 64 KiB) first, then an `audio` part (WAV),
+//! Multipart: a `metadata` part (JSON, by default at most 64 KiB) first, then an `audio` part (WAV),
 //! streamed into the encryption as it arrives — never held whole in memory, never written
 //! in plaintext. Idempotent: the same call id with the same audio answers with the
 //! existing recording; with other audio, `409`. A bad upload leaves nothing behind.
@@ -23,10 +23,6 @@ use time::format_description::well_known::Rfc3339;
 use crate::AppState;
 use crate::problem::Problem;
 
-/// Largest accepted metadata part.
-pub const MAX_METADATA: usize = 64 << 10;
-/// Largest accepted audio part (about 18 hours of G.711 stereo).
-pub const MAX_AUDIO: u64 = 1 << 30;
 /// Bytes read for the WAV header check before streaming starts.
 const HEADER_PEEK: usize = 64 << 10;
 
@@ -53,7 +49,7 @@ pub struct UploadBody {
     duration_ms: u64,
     sites: Vec<String>,
     retention_until: String,
-    audit_leaf_index: Option<u64>,
+    audit_leaf_index: u64,
     existing: bool,
 }
 
@@ -108,19 +104,30 @@ fn validate(raw: &[u8]) -> Result<Validated, Problem> {
     })
 }
 
-/// Reads the audio part from the async side, chunk by chunk, in a blocking task.
+/// What the async side hands the ingest: a chunk, the end of the part, or why it stopped.
+type Piece = Result<Option<Bytes>, String>;
+
+/// Reads the audio part from the async side, chunk by chunk, in a blocking task. Only an
+/// explicit end marker is the end of the audio: a sender that goes away (the connection
+/// dropped, the server shutting down) is an error, so a cut upload is never mistaken for a
+/// short one.
 struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    rx: tokio::sync::mpsc::Receiver<Piece>,
     current: Bytes,
+    ended: bool,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.current = b,
+                Some(Ok(Some(b))) => self.current = b,
+                Some(Ok(None)) => self.ended = true,
                 Some(Err(e)) => return Err(std::io::Error::other(e)),
-                None => return Ok(0),
+                None => return Err(std::io::Error::other("the upload was aborted")),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -128,6 +135,28 @@ impl Read for ChannelReader {
         self.current = self.current.slice(n..);
         Ok(n)
     }
+}
+
+fn idle_problem(idle: std::time::Duration) -> Problem {
+    Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "Request timeout",
+        format!(
+            "the upload sent nothing for {} s; nothing was stored",
+            idle.as_secs()
+        ),
+    )
+}
+
+/// Awaits one step of reading the body, failing with `408` if it makes no progress in time.
+async fn stalled<T>(
+    idle: std::time::Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, Problem> {
+    tokio::time::timeout(idle, step)
+        .await
+        .map_err(|_| idle_problem(idle))
 }
 
 fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
@@ -140,9 +169,9 @@ pub async fn upload(
     Extension(who): Extension<AuthenticatedPrincipal>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadBody>), Problem> {
-    let mut meta_field = multipart
-        .next_field()
-        .await
+    let idle = state.limits.idle_timeout;
+    let mut meta_field = stalled(idle, multipart.next_field())
+        .await?
         .map_err(multipart_problem)?
         .ok_or_else(|| Problem::bad_request("the body has no parts; send metadata then audio"))?;
     if meta_field.name() != Some("metadata") {
@@ -150,23 +179,29 @@ pub async fn upload(
             "the first part must be named metadata (JSON)",
         ));
     }
+    let limits = state.limits;
     let mut raw = Vec::new();
-    while let Some(chunk) = meta_field.chunk().await.map_err(multipart_problem)? {
+    while let Some(chunk) = stalled(idle, meta_field.chunk())
+        .await?
+        .map_err(multipart_problem)?
+    {
         raw.extend_from_slice(&chunk);
-        if raw.len() > MAX_METADATA {
+        if raw.len() as u64 > limits.max_metadata_bytes {
             return Err(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "Payload too large",
-                format!("metadata is larger than {MAX_METADATA} bytes"),
+                format!(
+                    "metadata is larger than {} bytes",
+                    limits.max_metadata_bytes
+                ),
             ));
         }
     }
     drop(meta_field);
     let v = validate(&raw)?;
-    let mut audio = multipart
-        .next_field()
-        .await
+    let mut audio = stalled(idle, multipart.next_field())
+        .await?
         .map_err(multipart_problem)?
         .ok_or_else(|| Problem::bad_request("the audio part is missing"))?;
     if audio.name() != Some("audio") {
@@ -175,47 +210,61 @@ pub async fn upload(
         ));
     }
 
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(8);
     let reader = ChannelReader {
         rx,
         current: Bytes::new(),
+        ended: false,
     };
+    // If this handler is dropped (client gone, server shutting down) the sender goes with
+    // it, the reader reports an abort, and the ingest removes what it wrote.
     let task = tokio::task::spawn_blocking(move || ingest(&state, &who, v, reader));
     let mut total = 0u64;
-    let mut too_large = false;
+    let mut failure = None;
     loop {
-        match audio.chunk().await {
-            Ok(Some(chunk)) => {
+        match tokio::time::timeout(idle, audio.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
                 total += chunk.len() as u64;
-                if total > MAX_AUDIO {
-                    too_large = true;
+                if total > limits.max_audio_bytes {
+                    failure = Some(Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-large",
+                        "Payload too large",
+                        format!(
+                            "audio is larger than {} bytes; nothing was stored",
+                            limits.max_audio_bytes
+                        ),
+                    ));
                     let _ = tx.send(Err("upload too large".into())).await;
                     break;
                 }
-                if tx.send(Ok(chunk)).await.is_err() {
+                if tx.send(Ok(Some(chunk))).await.is_err() {
                     break; // the ingest stopped early (refused, or failed)
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
+            Ok(Ok(None)) => {
+                let _ = tx.send(Ok(None)).await;
+                break;
+            }
+            Ok(Err(e)) => {
                 let _ = tx
                     .send(Err(format!("upload interrupted: {}", e.body_text())))
                     .await;
+                break;
+            }
+            Err(_) => {
+                failure = Some(idle_problem(idle));
+                let _ = tx.send(Err("upload stalled".into())).await;
                 break;
             }
         }
     }
     drop(tx);
     let result = task.await.map_err(|e| Problem::internal(&e))?;
-    if too_large {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "Payload too large",
-            format!("audio is larger than {MAX_AUDIO} bytes; nothing was stored"),
-        ));
+    match failure {
+        Some(p) => Err(p),
+        None => result,
     }
-    result
 }
 
 fn ingest(
@@ -277,6 +326,19 @@ fn ingest(
                 ),
             ));
         }
+        let leaf = state
+            .vault
+            .record_redelivery(&existing, &audit_actor(who), &audit_source(who))
+            .map_err(|e| Problem::internal(&e))?;
+        let sites = state
+            .vault
+            .catalog()
+            .placements(&existing.rec.id)
+            .map_err(|e| Problem::internal(&e))?
+            .into_iter()
+            .filter(|p| p.state == callvault_catalog::PlacementState::Ok)
+            .map(|p| p.site)
+            .collect();
         let r = existing.rec;
         return Ok((
             StatusCode::OK,
@@ -285,9 +347,9 @@ fn ingest(
                 sha256: hex(&r.plaintext_sha256),
                 size: r.plaintext_size,
                 duration_ms: r.duration_ms,
-                sites: Vec::new(),
+                sites,
                 retention_until: t(r.retention_until),
-                audit_leaf_index: None,
+                audit_leaf_index: leaf,
                 existing: true,
             }),
         ));
@@ -348,7 +410,7 @@ fn ingest(
             duration_ms: meta.duration_ms,
             sites: o.sites_ok,
             retention_until: t(o.retention_until),
-            audit_leaf_index: Some(o.leaf_index),
+            audit_leaf_index: o.leaf_index,
             existing: false,
         }),
     ))

@@ -162,7 +162,10 @@ impl Vault {
     }
 
     /// The patient of a recording, sealed for an audit event (for patients' log extracts).
-    fn audit_patient(&self, row: &RecordingRow) -> Result<Option<SealedPatient>, VaultError> {
+    pub(crate) fn audit_patient(
+        &self,
+        row: &RecordingRow,
+    ) -> Result<Option<SealedPatient>, VaultError> {
         let Some((sealed, _)) = &row.rec.patient else {
             return Ok(None);
         };

@@ -68,6 +68,9 @@ pub enum VaultError {
     /// Another process has the data directory open.
     #[error("{0} is in use by another callvault process")]
     InUse(std::path::PathBuf),
+    /// The reader of a stream of audio went away; decryption stopped.
+    #[error("the reader of the audio stopped")]
+    SinkClosed,
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),

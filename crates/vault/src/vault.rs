@@ -459,6 +459,30 @@ impl Vault {
             .unwrap_or(started + time::Duration::days(366 * i64::from(years))))
     }
 
+    /// Records that a recording already in the vault was delivered again with the same audio
+    /// (an idempotent retry by a recorder): who delivered it, from where, and which recording
+    /// it matched. Nothing else changes. Returns the event's leaf index.
+    pub fn record_redelivery(
+        &self,
+        row: &callvault_catalog::RecordingRow,
+        actor: &Actor,
+        origin: &str,
+    ) -> Result<u64, VaultError> {
+        let mut e = AuditEvent::new(actor.clone(), Action::Redelivery, origin);
+        e.recording = Some(RecordingRef {
+            id: row.rec.id,
+            plaintext_sha256: row.rec.plaintext_sha256,
+        });
+        e.care_provider = Some(row.rec.care_provider.clone());
+        e.patient = self.audit_patient(row)?;
+        let committed = self.catalog.commit(Change::new(e))?;
+        committed
+            .leaf_indexes
+            .first()
+            .copied()
+            .ok_or_else(|| VaultError::Audit("re-delivery event was not given a leaf index".into()))
+    }
+
     /// Encrypts `audio` while streaming it to every site at once, and catalogs it with its
     /// audit event in one transaction. Succeeds if at least one site holds a durable copy;
     /// failed sites get durable repair tasks. On any error nothing is catalogued and no

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use callvault_auth::{AssignmentSet, AssignmentSpec, Policy};
-use callvault_server::{AppState, Identities, TlsSettings, app, serve, server_config};
+use callvault_server::{AppState, Identities, Limits, TlsSettings, app, serve, server_config};
 use callvault_types::{CallId, CareProvider};
 use callvault_vault::Vault;
 use http_body_util::BodyExt;
@@ -13,6 +13,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+mod limits;
 
 const CP_A: &str = "SE2321000016-0001";
 const CP_B: &str = "SE2321000156-0001";
@@ -25,7 +27,18 @@ struct World {
     vault: Arc<Vault>,
     archive: PathBuf,
     rec_a: String,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl World {
+    /// Stops the server and waits until it has drained (or aborted) its connections.
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await.expect("server task");
+    }
 }
 
 /// The test principals' assignments, valid from yesterday for 300 days (the server decides
@@ -110,6 +123,10 @@ fn assignments() -> AssignmentSet {
 }
 
 async fn world() -> World {
+    world_with(Limits::default(), false).await
+}
+
+async fn world_with(limits: Limits, allow_tls12: bool) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = time::OffsetDateTime::now_utc();
     let pki = callvault_pki::generate(&dir.path().join("pki"), &callvault_pki::demo_clients(), now)
@@ -150,25 +167,32 @@ async fn world() -> World {
         person_cas: vec![pki.person_ca.clone()],
         function_cas: vec![pki.function_ca.clone()],
         crls: pki.crls.clone(),
-        allow_tls12: false,
+        allow_tls12,
     };
     let tls = server_config(&settings).expect("tls");
     let identities = Arc::new(Identities::load(&settings).expect("identities"));
     let vault = Arc::new(vault);
-    let state = AppState {
-        vault: Arc::clone(&vault),
-        policy: Arc::new(Policy::new(assignments())),
-        metrics: callvault_server::metrics::Metrics::default(),
-    };
+    let state = AppState::new(
+        Arc::clone(&vault),
+        Arc::new(Policy::new(assignments())),
+        limits,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (_tls_tx, tls_rx) = tokio::sync::watch::channel(tls);
-    tokio::spawn(serve(listener, tls_rx, identities, app(state), async {
-        let _ = rx.await;
-    }));
+    let server = tokio::spawn(serve(
+        listener,
+        tls_rx,
+        identities,
+        app(state),
+        limits,
+        async {
+            let _ = rx.await;
+        },
+    ));
     World {
         _dir: dir,
         pki,
@@ -177,7 +201,8 @@ async fn world() -> World {
         vault,
         archive,
         rec_a,
-        _shutdown: tx,
+        shutdown: Some(tx),
+        server,
     }
 }
 
@@ -634,6 +659,21 @@ async fn uploads_are_streamed_idempotent_and_bad_ones_leave_nothing() {
     );
     let j: serde_json::Value = serde_json::from_slice(&again.body).expect("json");
     assert_eq!(j["id"].as_str(), Some(id.as_str()));
+    assert_eq!(j["existing"].as_bool(), Some(true));
+    assert_eq!(j["sites"].as_array().expect("sites").len(), 2);
+    // The re-delivery is itself an audit event, naming the recording it matched.
+    let leaf = j["audit_leaf_index"].as_u64().expect("leaf");
+    let mut seen = None;
+    w.vault
+        .catalog()
+        .for_each_audit_leaf(leaf, leaf + 1, &mut |_, data, _| {
+            seen = Some(callvault_audit::event::AuditEvent::decode(data).expect("event"));
+            Ok(())
+        })
+        .expect("read");
+    let e = seen.expect("event at the leaf");
+    assert_eq!(e.action.code(), "recording.redeliver");
+    assert_eq!(e.recording.map(|r| r.id.to_string()), Some(id.clone()));
     let mut other = wav.clone();
     let n = other.len();
     other[n - 1] ^= 1;
