@@ -2,8 +2,8 @@
 //! baseline measured in the same run on the same machine.
 //!
 //! ```text
-//! cargo run --release -p callvault-bench -- [import|audit|verify|all] [--gib N] [--events N]
-//!     [--writers N] [--rounds N] [--dir DIR]
+//! cargo run --release -p callvault-bench -- [import|audit|verify|reads|play|all] [--gib N]
+//!     [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]
 //! ```
 //!
 //! * import: `callvault import` of WAV files vs copying the same files into two directories
@@ -12,6 +12,10 @@
 //!   transaction per event (target ≥ 10,000 events/s).
 //! * verify: full audit verification (decode, leaf hash, tree roots, checkpoint) vs only
 //!   reading the rows (target ≥ 2,000,000 entries/s).
+//! * reads: audited metadata reads over mutual TLS by many concurrent clients vs `/healthz`
+//!   on the same connections (target ≥ 10,000 requests/s, p99 < 5 ms).
+//! * play: 64 concurrent whole-recording audio streams vs nginx serving the same plaintext
+//!   file over TLS (target ≥ 0.7× nginx's throughput, time to first byte p99 < 10 ms).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -26,12 +30,17 @@ use callvault_vault::Vault;
 use callvault_vault::manifest::FIELDS;
 use callvault_vault::wav;
 
+mod http;
+
 struct Args {
     what: String,
     gib: f64,
     events: u64,
     writers: usize,
     rounds: usize,
+    clients: Option<usize>,
+    seconds: f64,
+    mib: u32,
     dir: Option<PathBuf>,
 }
 
@@ -42,13 +51,19 @@ fn parse_args() -> Result<Args> {
         events: 2_000_000,
         writers: 64,
         rounds: 3,
+        clients: None,
+        seconds: 10.0,
+        mib: 4,
         dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
-            "import" | "audit" | "verify" | "all" => a.what = arg,
+            "import" | "audit" | "verify" | "reads" | "play" | "all" => a.what = arg,
+            "--clients" => a.clients = Some(val("--clients")?.parse().context("--clients")?),
+            "--seconds" => a.seconds = val("--seconds")?.parse().context("--seconds")?,
+            "--mib" => a.mib = val("--mib")?.parse().context("--mib")?,
             "--gib" => a.gib = val("--gib")?.parse().context("--gib")?,
             "--events" => a.events = val("--events")?.parse().context("--events")?,
             "--writers" => a.writers = val("--writers")?.parse().context("--writers")?,
@@ -56,7 +71,7 @@ fn parse_args() -> Result<Args> {
             "--rounds" => a.rounds = val("--rounds")?.parse().context("--rounds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: callvault-bench [import|audit|verify|all] [--gib N] [--events N] [--writers N] [--rounds N] [--dir DIR]"
+                    "usage: callvault-bench [import|audit|verify|reads|play|all] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
                 );
                 std::process::exit(0);
             }
@@ -92,6 +107,21 @@ fn main() -> Result<()> {
     if matches!(args.what.as_str(), "verify" | "all") {
         bench_verify(base.path(), args.events)?;
     }
+    if matches!(args.what.as_str(), "reads" | "all") {
+        http::bench_reads(
+            &base.path().join("reads"),
+            args.clients.unwrap_or(64),
+            args.seconds,
+        )?;
+    }
+    if matches!(args.what.as_str(), "play" | "all") {
+        http::bench_play(
+            &base.path().join("play"),
+            args.clients.unwrap_or(64),
+            args.seconds,
+            args.mib,
+        )?;
+    }
     Ok(())
 }
 
@@ -106,11 +136,11 @@ fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
     );
 }
 
-/// Writes WAV files (PCM 16-bit stereo 8 kHz, 16 MiB each) totalling `gib` GiB.
-fn make_archive(dir: &Path, gib: f64) -> Result<(PathBuf, Vec<PathBuf>, u64)> {
+/// Writes `n` WAV files (PCM 16-bit stereo 8 kHz, `mib` MiB of samples each) and their
+/// import manifest (calls `bench-0`, `bench-1`, …).
+fn make_archive(dir: &Path, n: usize, mib: u32) -> Result<(PathBuf, Vec<PathBuf>, u64)> {
     std::fs::create_dir_all(dir)?;
-    let per_file: u32 = 16 << 20;
-    let n = ((gib * f64::from(1u32 << 30)) / f64::from(per_file)).ceil() as usize;
+    let per_file: u32 = mib << 20;
     let mut files = Vec::new();
     let mut manifest = FIELDS.join(",") + "\n";
     let mut total = 0u64;
@@ -166,7 +196,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn bench_import(base: &Path, gib: f64, rounds: usize) -> Result<()> {
-    let (manifest, files, total) = make_archive(&base.join("archive"), gib)?;
+    let n = (gib * 1024.0 / 16.0).ceil() as usize;
+    let (manifest, files, total) = make_archive(&base.join("archive"), n, 16)?;
     let mib = total as f64 / f64::from(1u32 << 20);
     let (d1, d2) = (base.join("copy-a"), base.join("copy-b"));
     let (mut seq, mut par, mut imp) = (Vec::new(), Vec::new(), Vec::new());

@@ -26,10 +26,26 @@ use callvault_types::{CallId, CareProvider, RecordingId};
 /// Called with each audit leaf: index, encoded event, stored leaf hash.
 pub type AuditLeafVisitor<'a> = dyn FnMut(u64, &[u8], &Hash) -> Result<(), CatalogError> + 'a;
 
+/// A change queued by [`Catalog::submit`].
+#[derive(Debug)]
+pub struct PendingCommit(
+    pub(crate) tokio::sync::oneshot::Receiver<Result<Committed, CatalogError>>,
+);
+
+impl PendingCommit {
+    /// Resolves once the change is durable (with its leaf indexes) or has failed.
+    pub async fn wait(self) -> Result<Committed, CatalogError> {
+        self.0.await.map_err(|_| CatalogError::WriterStopped)?
+    }
+}
+
 /// Access to the catalog. Implemented by SQLite (embedded) and, later, PostgreSQL.
 pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// Commits a change and its audit events atomically. Returns the events' leaf indexes.
     fn commit(&self, change: Change) -> Result<Committed, CatalogError>;
+    /// Queues a change for commit without blocking the caller until it is durable: for
+    /// async callers, which await [`PendingCommit::wait`]. Same guarantees as `commit`.
+    fn submit(&self, change: Change) -> Result<PendingCommit, CatalogError>;
     /// One recording.
     fn recording(&self, id: &RecordingId) -> Result<Option<RecordingRow>, CatalogError>;
     /// A care provider's recording with a given telephony call id.

@@ -151,8 +151,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::internal(&e))?
 }
 
-/// Decides, audits a denial, and returns the decision.
-pub(crate) fn decide(
+/// Decides, audits a denial, and returns the decision. Runs on the async worker: the
+/// catalog read is a short indexed lookup, and a denial's event is awaited, not blocked on.
+pub(crate) async fn decide(
     state: &AppState,
     who: &AuthenticatedPrincipal,
     action: Action,
@@ -183,7 +184,8 @@ pub(crate) fn decide(
             // gets an internal error instead.
             state
                 .vault
-                .record_denial(who, &req, &denial, Some(id))
+                .record_denial_async(who, &req, &denial, Some(id))
+                .await
                 .map_err(|e| Problem::internal(&e))?;
             Err(Problem::forbidden(denial.to_string()))
         }
@@ -221,12 +223,15 @@ async fn metadata(
 ) -> Result<Json<MetadataBody>, Problem> {
     let id = recording_id(&id)?;
     let params = params.with_headers(&headers)?;
-    blocking(move || {
-        let authz = decide(&state, &who, Action::ViewMetadata, &id, &params)?;
-        let receipt = state
-            .vault
-            .record_access(&authz, AccessTarget::Recording { id, range: None })
-            .map_err(|e| Problem::internal(&e))?;
+    // No blocking thread: the reads are short, and the audit event's group commit is
+    // awaited.
+    let authz = decide(&state, &who, Action::ViewMetadata, &id, &params).await?;
+    let receipt = state
+        .vault
+        .record_access_async(&authz, AccessTarget::Recording { id, range: None })
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    {
         let m = state
             .vault
             .read_metadata(&authz, &receipt, &id)
@@ -256,8 +261,7 @@ async fn metadata(
                 .collect(),
             audit_leaf_index: receipt.leaf_index(),
         }))
-    })
-    .await
+    }
 }
 
 /// The latest signed checkpoint of the audit log (C2SP signed note; no patient data, so

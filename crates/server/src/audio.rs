@@ -25,7 +25,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::AppState;
-use crate::app::{PurposeParams, blocking, decide, recording_id};
+use crate::app::{PurposeParams, decide, recording_id};
 use crate::problem::Problem;
 
 /// Decrypted chunks buffered per stream (each one segment, at most 64 KiB).
@@ -147,30 +147,29 @@ pub(crate) async fn audio(
     let slot = stream_slot(&state.audio_streams)?;
     let vault = Arc::clone(&state.vault);
     let state_limits = state.limits;
-    let (authz, receipt, range, len) = blocking(move || {
-        let authz = decide(&state, &who, Action::Play, &id, &params)?;
-        let len = state
-            .vault
-            .recording_audio_len(&id)
-            .map_err(|e| Problem::internal(&e))?
-            .ok_or_else(|| Problem::not_found(format!("no recording {id}")))?;
-        let range = match &requested {
-            None => 0..len,
-            Some(r) => resolve(r, len).ok_or(Problem::range_not_satisfiable(len))?,
-        };
-        let receipt = state
-            .vault
-            .record_access(
-                &authz,
-                AccessTarget::Recording {
-                    id,
-                    range: Some(range.clone()),
-                },
-            )
-            .map_err(|e| Problem::internal(&e))?;
-        Ok((authz, receipt, range, len))
-    })
-    .await?;
+    // Decision and audit event on the async worker (short reads; the commit is awaited), so
+    // that the first byte is not queued behind a thread hand-off.
+    let authz = decide(&state, &who, Action::Play, &id, &params).await?;
+    let len = state
+        .vault
+        .recording_audio_len(&id)
+        .map_err(|e| Problem::internal(&e))?
+        .ok_or_else(|| Problem::not_found(format!("no recording {id}")))?;
+    let range = match &requested {
+        None => 0..len,
+        Some(r) => resolve(r, len).ok_or(Problem::range_not_satisfiable(len))?,
+    };
+    let receipt = state
+        .vault
+        .record_access_async(
+            &authz,
+            AccessTarget::Recording {
+                id,
+                range: Some(range.clone()),
+            },
+        )
+        .await
+        .map_err(|e| Problem::internal(&e))?;
     let leaf = receipt.leaf_index();
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let idle = state_limits.idle_timeout;

@@ -31,6 +31,8 @@ pub struct Audited {
     leaf_index: u64,
     action: Action,
     target: AccessTarget,
+    /// The recording's row as read when the event was written.
+    row: Option<Box<RecordingRow>>,
 }
 
 impl Audited {
@@ -132,6 +134,33 @@ fn event_action(a: Action) -> EventAction {
     }
 }
 
+/// The receipt for a committed access event.
+fn receipt(
+    authz: &Authorized,
+    target: AccessTarget,
+    row: Option<Box<RecordingRow>>,
+    committed: &callvault_catalog::Committed,
+) -> Result<Audited, VaultError> {
+    let leaf_index = committed
+        .leaf_indexes
+        .first()
+        .copied()
+        .ok_or_else(|| VaultError::Audit("access event was not given a leaf index".into()))?;
+    Ok(Audited {
+        leaf_index,
+        action: authz.action(),
+        target,
+        row,
+    })
+}
+
+fn denial_leaf(c: &callvault_catalog::Committed) -> Result<u64, VaultError> {
+    c.leaf_indexes
+        .first()
+        .copied()
+        .ok_or_else(|| VaultError::Audit("denial event was not given a leaf index".into()))
+}
+
 /// The audit actor of an authenticated principal.
 pub fn audit_actor(p: &AuthenticatedPrincipal) -> Actor {
     match p.kind() {
@@ -201,6 +230,32 @@ impl Vault {
         authz: &Authorized,
         target: AccessTarget,
     ) -> Result<Audited, VaultError> {
+        let (e, row) = self.access_event(authz, &target)?;
+        let committed = self.catalog.commit(Change::new(e))?;
+        receipt(authz, target, row, &committed)
+    }
+
+    /// [`Vault::record_access`] for async callers: the event is prepared on the caller's
+    /// thread (short catalog reads and sealing) and the task waits for the group commit
+    /// without holding a thread. The receipt exists only once the event is durable.
+    pub async fn record_access_async(
+        &self,
+        authz: &Authorized,
+        target: AccessTarget,
+    ) -> Result<Audited, VaultError> {
+        let (e, row) = self.access_event(authz, &target)?;
+        let committed = self.catalog.submit(Change::new(e))?.wait().await?;
+        receipt(authz, target, row, &committed)
+    }
+
+    /// The access event of an authorized action on a target (and the recording's row, which
+    /// the receipt keeps so that the data functions check scope against what was audited).
+    fn access_event(
+        &self,
+        authz: &Authorized,
+        target: &AccessTarget,
+    ) -> Result<(AuditEvent, Option<Box<RecordingRow>>), VaultError> {
+        let mut row_read = None;
         let resource = authz.resource();
         let mut e = self.base_event(authz.principal(), authz.action(), resource);
         let asg = authz.assignment();
@@ -208,7 +263,7 @@ impl Vault {
         e.actor_care_unit = asg.care_units.iter().next().cloned();
         e.assignment = Some(asg.id.to_string());
         e.purpose = Some(authz.purpose().as_str().to_owned());
-        match &target {
+        match target {
             AccessTarget::Recording { id, range } => {
                 let row = self
                     .catalog
@@ -222,6 +277,7 @@ impl Vault {
                 if let Some(r) = range {
                     e = e.detail("range", format!("{}-{}", r.start, r.end));
                 }
+                row_read = Some(Box::new(row));
             }
             AccessTarget::PatientSearch { patient, from, to } => {
                 let (sealed, bidx) =
@@ -266,16 +322,7 @@ impl Vault {
         if let Some(case) = authz.case_number() {
             e = e.detail("case_number", case);
         }
-        let committed = self.catalog.commit(Change::new(e))?;
-        let leaf_index =
-            committed.leaf_indexes.first().copied().ok_or_else(|| {
-                VaultError::Audit("access event was not given a leaf index".into())
-            })?;
-        Ok(Audited {
-            leaf_index,
-            action: authz.action(),
-            target,
-        })
+        Ok((e, row_read))
     }
 
     /// Records a denied request (who, what, why). The denial itself needs no receipt.
@@ -286,6 +333,29 @@ impl Vault {
         denial: &Denial,
         recording: Option<&RecordingId>,
     ) -> Result<u64, VaultError> {
+        let e = self.denial_event(principal, req, denial, recording)?;
+        denial_leaf(&self.catalog.commit(Change::new(e))?)
+    }
+
+    /// [`Vault::record_denial`] for async callers.
+    pub async fn record_denial_async(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        req: &AccessRequest,
+        denial: &Denial,
+        recording: Option<&RecordingId>,
+    ) -> Result<u64, VaultError> {
+        let e = self.denial_event(principal, req, denial, recording)?;
+        denial_leaf(&self.catalog.submit(Change::new(e))?.wait().await?)
+    }
+
+    fn denial_event(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        req: &AccessRequest,
+        denial: &Denial,
+        recording: Option<&RecordingId>,
+    ) -> Result<AuditEvent, VaultError> {
         let mut e = self.base_event(principal, req.action, &req.resource);
         e.purpose = Some(req.purpose.as_str().to_owned());
         e.outcome = Outcome::Denied(denial.to_string());
@@ -305,11 +375,7 @@ impl Vault {
         if req.emergency_reason.is_some() {
             e = e.detail("emergency_access", "requested");
         }
-        let c = self.catalog.commit(Change::new(e))?;
-        c.leaf_indexes
-            .first()
-            .copied()
-            .ok_or_else(|| VaultError::Audit("denial event was not given a leaf index".into()))
+        Ok(e)
     }
 
     /// Checks that the decision and the receipt are for this action on this recording, and
@@ -329,10 +395,15 @@ impl Vault {
             AccessTarget::Recording { id: rid, .. } if rid == id => {}
             _ => return refuse("the audit receipt is for another recording"),
         }
-        let row = self
-            .catalog
-            .recording(id)?
-            .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+        // The row the audit event was written from (the receipt holds it), so that what is
+        // served is what was audited.
+        let row = match &receipt.row {
+            Some(r) if r.rec.id == *id => (**r).clone(),
+            _ => self
+                .catalog
+                .recording(id)?
+                .ok_or_else(|| VaultError::NotFound(id.to_string()))?,
+        };
         let res = authz.resource();
         if row.rec.care_provider != res.care_provider
             || res
