@@ -71,11 +71,33 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/recordings/{id}/audio", get(crate::audio::audio))
         .route("/metrics", get(crate::metrics::metrics))
+        .route("/api/v1/openapi.json", get(openapi))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
         ))
         .with_state(state)
+}
+
+/// The checked-in OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route template the router serves (the OpenAPI document must describe exactly these).
+pub const ROUTES: [&str; 10] = [
+    "/healthz",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/recordings",
+    "/api/v1/recordings/{id}",
+    "/api/v1/recordings/{id}/audio",
+    "/api/v1/audit/checkpoint",
+    "/api/v1/audit/events",
+    "/api/v1/audit/proof/{kind}",
+    "/api/v1/patients/{patient_id}/access-log",
+];
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// Purpose and its companions, from query parameters.
@@ -392,4 +414,41 @@ async fn search(
         }))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_served_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+        let mut served = ROUTES.to_vec();
+        documented.sort_unstable();
+        served.sort_unstable();
+        assert_eq!(documented, served);
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                let responses = op["responses"].as_object().expect("responses");
+                assert!(!responses.is_empty(), "{method} {path} has responses");
+                assert!(
+                    op["operationId"].is_string(),
+                    "{method} {path} has an operationId"
+                );
+            }
+        }
+        // Every $ref resolves.
+        let text = OPENAPI;
+        for r in text.split("\"$ref\": \"#/components/").skip(1) {
+            let target = r.split('"').next().expect("ref");
+            let (kind, name) = target.split_once('/').expect("kind/name");
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "unresolved $ref {target}"
+            );
+        }
+    }
 }

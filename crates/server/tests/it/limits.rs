@@ -421,3 +421,20 @@ async fn tls12_is_offered_only_when_configured_and_then_only_with_ecdhe_aead() {
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_to_authenticated_clients() {
+    let w = world().await;
+    let r = get(&w, &w.pki, Some("nurse-a"), "/api/v1/openapi.json", None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.body, callvault_server::app::OPENAPI.as_bytes());
+    // Without a client certificate there is no handshake, so no document either.
+    assert!(
+        get(&w, &w.pki, None, "/api/v1/openapi.json", None)
+            .await
+            .is_err()
+    );
+}
