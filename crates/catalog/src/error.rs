@@ -2,6 +2,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
+    /// The writer's queue is full (async submit only); the change was not queued.
+    #[error("the catalog writer is saturated; retry shortly")]
+    Busy,
     /// The database reported an error.
     #[error("catalog database: {0}")]
     Database(#[from] rusqlite::Error),

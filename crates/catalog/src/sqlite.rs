@@ -573,7 +573,14 @@ impl Catalog for SqliteCatalog {
             return Err(CatalogError::Corrupt("change without audit event".into()));
         }
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-        self.enqueue(change, Reply::Notify(reply_tx))?;
+        // Never block an async caller on a full queue: it gets `Busy` and can shed load.
+        let guard = self.tx.lock().map_err(|_| CatalogError::WriterStopped)?;
+        let tx = guard.as_ref().ok_or(CatalogError::WriterStopped)?;
+        tx.try_send((change, Reply::Notify(reply_tx)))
+            .map_err(|e| match e {
+                std::sync::mpsc::TrySendError::Full(_) => CatalogError::Busy,
+                std::sync::mpsc::TrySendError::Disconnected(_) => CatalogError::WriterStopped,
+            })?;
         Ok(PendingCommit(reply_rx))
     }
 

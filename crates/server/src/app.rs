@@ -50,9 +50,12 @@ impl AppState {
 /// The router.
 pub fn app(state: AppState) -> Router {
     // The upload handler enforces the exact part limits; this only bounds the whole body.
-    let body_limit =
-        usize::try_from(state.limits.max_audio_bytes + state.limits.max_metadata_bytes + (1 << 20))
-            .unwrap_or(usize::MAX);
+    let body_limit = usize::try_from(
+        (state.limits.max_audio_bytes)
+            .saturating_add(state.limits.max_metadata_bytes)
+            .saturating_add(1 << 20),
+    )
+    .unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -134,7 +137,7 @@ impl PurposeParams {
                 _ => &mut self.case_number,
             };
             match slot {
-                Some(q) if *q != v => {
+                Some(q) if q.trim() != v => {
                     return Err(Problem::bad_request(format!(
                         "{param} is given as a query parameter and as header {name} with different values"
                     )));
@@ -208,7 +211,7 @@ pub(crate) async fn decide(
                 .vault
                 .record_denial_async(who, &req, &denial, Some(id))
                 .await
-                .map_err(|e| Problem::internal(&e))?;
+                .map_err(Problem::from_vault)?;
             Err(Problem::forbidden(denial.to_string()))
         }
     }
@@ -252,7 +255,7 @@ async fn metadata(
         .vault
         .record_access_async(&authz, AccessTarget::Recording { id, range: None })
         .await
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from_vault)?;
     {
         let m = state
             .vault

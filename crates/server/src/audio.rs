@@ -122,14 +122,9 @@ impl http_body::Body for StreamBody {
 
 /// Takes a stream slot, or answers `503` when every slot is in use.
 pub(crate) fn stream_slot(streams: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Problem> {
-    Arc::clone(streams).try_acquire_owned().map_err(|_| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "Too many audio streams",
-            "every audio stream slot is in use; retry shortly",
-        )
-    })
+    Arc::clone(streams)
+        .try_acquire_owned()
+        .map_err(|_| Problem::busy("every audio stream slot is in use; retry shortly"))
 }
 
 /// The audio route.
@@ -169,7 +164,7 @@ pub(crate) async fn audio(
             },
         )
         .await
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from_vault)?;
     let leaf = receipt.leaf_index();
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let idle = state_limits.idle_timeout;
@@ -185,12 +180,14 @@ pub(crate) async fn audio(
             .map_err(|_| VaultError::SinkClosed)?
             .map_err(|_| VaultError::SinkClosed)
         });
+        // On any failure just drop the sender: the body then ends short of its
+        // Content-Length ("ended early"). Never wait on a reader that stopped reading.
         if let Err(e) = result
-            && !tx.is_closed()
+            && !matches!(e, VaultError::SinkClosed)
         {
             eprintln!("callvault-server: audio of {id}: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other("decryption failed")));
         }
+        drop(tx);
     });
     let body = StreamBody {
         rx,

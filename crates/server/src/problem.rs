@@ -64,6 +64,26 @@ impl Problem {
         )
     }
 
+    /// 503 with `Retry-After: 1`: a bounded resource is exhausted; nothing was done.
+    pub fn busy(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Service busy",
+            detail,
+        )
+    }
+
+    /// A vault error: `503` when the catalog writer is saturated, else `500`.
+    pub fn from_vault(e: callvault_vault::VaultError) -> Self {
+        match e {
+            callvault_vault::VaultError::Catalog(callvault_catalog::CatalogError::Busy) => {
+                Self::busy("the audit log writer is saturated; nothing was returned; retry shortly")
+            }
+            other => Self::internal(&other),
+        }
+    }
+
     /// 500: the cause goes to the log, not to the caller.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         eprintln!("callvault-server: internal error: {cause}");
@@ -80,11 +100,16 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
+        let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
