@@ -427,34 +427,36 @@ impl Vault {
         let row = self.admit(authz, receipt, id, &[Action::ViewMetadata])?;
         let r = &row.rec;
         let cp = &r.care_provider;
-        let patient = match &r.patient {
-            Some((sealed, _)) => {
-                let canon =
-                    self.keys
-                        .open_field(cp, FieldKind::PatientId, r.id.as_bytes(), sealed)?;
-                let text = std::str::from_utf8(&canon)
-                    .map_err(|_| VaultError::Audit("sealed patient id is not text".into()))?;
-                Some(
-                    PatientId::from_canonical(text)
-                        .map_err(|e| VaultError::Audit(format!("sealed patient id: {e}")))?,
-                )
-            }
-            None => None,
+        // A sealed field of this row, opened (zeroized when dropped) and parsed; a stored
+        // value that does not parse is reported as damage, not served.
+        fn parse<T, E: std::fmt::Display>(
+            plain: Option<zeroize::Zeroizing<Vec<u8>>>,
+            what: &str,
+            f: impl FnOnce(&str) -> Result<T, E>,
+        ) -> Result<Option<T>, VaultError> {
+            let Some(plain) = plain else { return Ok(None) };
+            let text = std::str::from_utf8(&plain)
+                .map_err(|_| VaultError::Audit(format!("sealed {what} is not text")))?;
+            f(text)
+                .map(Some)
+                .map_err(|e| VaultError::Audit(format!("sealed {what}: {e}")))
+        }
+        let open = |field: &Option<callvault_catalog::SealedField>, kind| {
+            field
+                .as_ref()
+                .map(|(sealed, _)| self.keys.open_field(cp, kind, r.id.as_bytes(), sealed))
+                .transpose()
         };
-        let caller = match &r.caller {
-            Some((sealed, _)) => {
-                let v =
-                    self.keys
-                        .open_field(cp, FieldKind::CallerNumber, r.id.as_bytes(), sealed)?;
-                let text = std::str::from_utf8(&v)
-                    .map_err(|_| VaultError::Audit("sealed caller number is not text".into()))?;
-                Some(
-                    CallerNumber::parse(text)
-                        .map_err(|e| VaultError::Audit(format!("sealed caller number: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let patient = parse(
+            open(&r.patient, FieldKind::PatientId)?,
+            "patient id",
+            PatientId::from_canonical,
+        )?;
+        let caller = parse(
+            open(&r.caller, FieldKind::CallerNumber)?,
+            "caller number",
+            CallerNumber::parse,
+        )?;
         Ok(RecordingMetadata {
             id: r.id,
             care_provider: cp.clone(),

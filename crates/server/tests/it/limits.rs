@@ -7,20 +7,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 
-/// A TLS connection as `who` (for requests written by hand).
-async fn connect(
-    w: &World,
-    config: rustls::ClientConfig,
-) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
-    let tcp = tokio::net::TcpStream::connect(w.addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").expect("name"), tcp)
-        .await
-        .map_err(|e| format!("handshake: {e}"))
-}
-
 /// Writes the head of an upload whose body is `total` bytes long, then the first `sent` bytes.
 async fn start_upload(
     w: &World,
@@ -53,25 +39,6 @@ async fn read_all(
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn stored(w: &World) -> (u64, usize) {
-    (
-        w.vault.catalog().stats().expect("stats").recordings,
-        objects(w),
-    )
-}
-
-fn assert_no_temporaries(w: &World) {
-    for site in ["a", "b"] {
-        let tmp = w._dir.path().join("data/sites").join(site).join("tmp");
-        assert_eq!(
-            std::fs::read_dir(&tmp).expect("tmp").count(),
-            0,
-            "{}",
-            tmp.display()
-        );
-    }
-}
-
 #[tokio::test]
 async fn oversized_and_stalled_uploads_are_refused_and_leave_nothing() {
     let limits = Limits {
@@ -86,18 +53,10 @@ async fn oversized_and_stalled_uploads_are_refused_and_leave_nothing() {
     let pnr = callvault_vault::demo::personnummer(78);
     let before = stored(&w);
 
-    let (h, body) = multipart(&upload_meta("big-1", "SE2321000016-1177", &pnr), &wav);
-    let r = send(
-        &w,
-        &w.pki,
-        Some("recorder-a"),
-        "POST",
-        "/api/v1/recordings",
-        &h,
-        body,
-    )
-    .await
-    .expect("response");
+    let meta = upload_meta("big-1", "SE2321000016-1177", &pnr);
+    let r = upload(&w, "recorder-a", &meta, &wav)
+        .await
+        .expect("response");
     let text = String::from_utf8_lossy(&r.body);
     assert_eq!(r.status, 413, "{text}");
     assert!(text.contains("larger than 10000 bytes"), "{text}");
@@ -106,18 +65,9 @@ async fn oversized_and_stalled_uploads_are_refused_and_leave_nothing() {
         "\"nurse_hsa_id\"",
         &format!("\"caller_number\":\"{}\",\"nurse_hsa_id\"", "1".repeat(700)),
     );
-    let (h, body) = multipart(&padded, &wav[..5000]);
-    let r = send(
-        &w,
-        &w.pki,
-        Some("recorder-a"),
-        "POST",
-        "/api/v1/recordings",
-        &h,
-        body,
-    )
-    .await
-    .expect("response");
+    let r = upload(&w, "recorder-a", &padded, &wav[..5000])
+        .await
+        .expect("response");
     let text = String::from_utf8_lossy(&r.body);
     assert_eq!(r.status, 413, "{text}");
     assert!(text.contains("metadata is larger than 600 bytes"), "{text}");
@@ -180,28 +130,13 @@ async fn many_concurrent_uploads_and_plays_all_succeed() {
         w.rec_a
     );
     let uploads = (0..12).map(|i| {
-        let (h, body) = multipart(
-            &upload_meta(
-                &format!("many-{i}"),
-                "SE2321000016-1177",
-                &callvault_vault::demo::personnummer(100 + i),
-            ),
-            &wav,
+        let meta = upload_meta(
+            &format!("many-{i}"),
+            "SE2321000016-1177",
+            &callvault_vault::demo::personnummer(100 + i),
         );
-        let w = &w;
-        async move {
-            send(
-                w,
-                &w.pki,
-                Some("recorder-a"),
-                "POST",
-                "/api/v1/recordings",
-                &h,
-                body,
-            )
-            .await
-            .map(|r| r.status)
-        }
+        let (w, wav) = (&w, &wav);
+        async move { upload(w, "recorder-a", &meta, wav).await.map(|r| r.status) }
     });
     let plays = (0..24).map(|_| {
         let (w, audio) = (&w, &audio);
@@ -292,25 +227,12 @@ async fn purpose_reason_and_case_number_may_come_as_headers() {
     // An emergency reason in Swedish (UTF-8) reaches the policy and the audit event: a
     // recording of the other unit of the nurse's care provider.
     let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
-    let (h, body) = multipart(
-        &upload_meta(
-            "other-unit-1",
-            "SE2321000016-1178",
-            &callvault_vault::demo::personnummer(80),
-        ),
-        &wav,
+    let meta = upload_meta(
+        "other-unit-1",
+        "SE2321000016-1178",
+        &callvault_vault::demo::personnummer(80),
     );
-    let up = send(
-        &w,
-        &w.pki,
-        Some("recorder-a"),
-        "POST",
-        "/api/v1/recordings",
-        &h,
-        body,
-    )
-    .await
-    .expect("upload");
+    let up = upload(&w, "recorder-a", &meta, &wav).await.expect("upload");
     assert_eq!(up.status, 201);
     let id: serde_json::Value = serde_json::from_slice(&up.body).expect("json");
     let other = format!("/api/v1/recordings/{}", id["id"].as_str().expect("id"));

@@ -254,6 +254,20 @@ async fn get(
     send(w, pki, who, "GET", path, &headers, Vec::new()).await
 }
 
+/// A TLS connection to the server with this client configuration.
+async fn connect(
+    w: &World,
+    config: rustls::ClientConfig,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let tcp = tokio::net::TcpStream::connect(w.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))
+}
+
 /// One request over a fresh TLS connection.
 async fn send(
     w: &World,
@@ -264,14 +278,7 @@ async fn send(
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> Result<Reply, String> {
-    let config = Arc::new(client_config(pki, &w.pki, who));
-    let tcp = tokio::net::TcpStream::connect(w.addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from("localhost").expect("name"), tcp)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
+    let tls = connect(w, client_config(pki, &w.pki, who)).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| e.to_string())?;
@@ -594,6 +601,33 @@ fn upload_meta(call_id: &str, unit: &str, pnr: &str) -> String {
     )
 }
 
+/// `POST /api/v1/recordings` as `who` with a metadata part and an audio part.
+async fn upload(w: &World, who: &str, meta: &str, audio: &[u8]) -> Result<Reply, String> {
+    let (h, body) = multipart(meta, audio);
+    send(w, &w.pki, Some(who), "POST", "/api/v1/recordings", &h, body).await
+}
+
+/// Recordings catalogued and blobs stored at the sites.
+fn stored(w: &World) -> (u64, usize) {
+    (
+        w.vault.catalog().stats().expect("stats").recordings,
+        objects(w),
+    )
+}
+
+/// No temporary upload is left at any site.
+fn assert_no_temporaries(w: &World) {
+    for site in ["a", "b"] {
+        let tmp = w._dir.path().join("data/sites").join(site).join("tmp");
+        assert_eq!(
+            std::fs::read_dir(&tmp).expect("tmp").count(),
+            0,
+            "{}",
+            tmp.display()
+        );
+    }
+}
+
 fn objects(w: &World) -> usize {
     callvault_testkit::files_under(&w._dir.path().join("data/sites"))
         .into_iter()
@@ -608,12 +642,7 @@ async fn uploads_are_streamed_idempotent_and_bad_ones_leave_nothing() {
     let pnr = callvault_vault::demo::personnummer(77);
     let post = |who: &'static str, meta: String, audio: Vec<u8>| {
         let w = &w;
-        async move {
-            let (h, body) = multipart(&meta, &audio);
-            send(w, &w.pki, Some(who), "POST", "/api/v1/recordings", &h, body)
-                .await
-                .expect("response")
-        }
+        async move { upload(w, who, &meta, &audio).await.expect("response") }
     };
     let before = (
         w.vault.catalog().stats().expect("stats").recordings,
@@ -780,15 +809,7 @@ async fn uploads_are_streamed_idempotent_and_bad_ones_leave_nothing() {
         after_good
     );
     // And no temporary upload was left at any site.
-    for site in ["a", "b"] {
-        let tmp = w._dir.path().join("data/sites").join(site).join("tmp");
-        assert_eq!(
-            std::fs::read_dir(&tmp).expect("tmp").count(),
-            0,
-            "{}",
-            tmp.display()
-        );
-    }
+    assert_no_temporaries(&w);
 }
 
 #[tokio::test]
