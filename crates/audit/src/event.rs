@@ -158,6 +158,10 @@ actions! {
     Repaired = "repair.done",
     /// A signed checkpoint of the audit log was issued.
     Checkpoint = "audit.checkpoint",
+    /// An assignment file was validated and installed (`callvault assignments import`).
+    AssignmentsImport = "assignments.import",
+    /// A server put an assignment file in force (at start or on reload).
+    AssignmentsLoad = "assignments.load",
     /// The audit log was read.
     AuditRead = "audit.read",
 }

@@ -166,11 +166,7 @@ impl Server {
         let tls = server_config(&f.settings)?;
         let identities = Arc::new(Identities::load(&f.settings)?);
         let limits = Limits::default();
-        let state = AppState::new(
-            Arc::clone(&f.vault),
-            Arc::new(Policy::new(assignments()?)),
-            limits,
-        );
+        let state = AppState::new(Arc::clone(&f.vault), Policy::new(assignments()?), limits);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -90,6 +90,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Assignments (medarbetaruppdrag): who may do what, for which care provider and units,
+    /// under which purpose, and until when.
+    Assignments {
+        /// What to do.
+        #[command(subcommand)]
+        command: AssignmentsCommand,
+    },
     /// Key-encryption keys.
     Keys {
         /// What to do.
@@ -190,6 +197,28 @@ pub enum CareProviderCommand {
         /// The care provider's HSA-ID.
         #[arg(long)]
         hsa_id: String,
+    },
+}
+
+/// `assignments` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssignmentsCommand {
+    /// Validate an assignment file (TOML) in full and install it into the data directory as
+    /// `assignments.toml`, recording the import (with the file's SHA-256) in the audit log.
+    /// A running server applies it on SIGHUP. A refused file changes nothing.
+    Import {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The assignment file.
+        file: PathBuf,
+    },
+    /// List the installed assignments (holders, care provider, units, purpose, rights,
+    /// validity); marks those not in force today.
+    List {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 

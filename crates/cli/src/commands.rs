@@ -13,7 +13,9 @@ use callvault_vault::verify::VerifyReport;
 use callvault_vault::{StatusReport, Vault, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{AuditCommand, CareProviderCommand, Cli, Command, KeysCommand, PkiCommand};
+use crate::args::{
+    AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command, KeysCommand, PkiCommand,
+};
 
 fn open(data_dir: &Path) -> Result<Vault> {
     Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
@@ -79,6 +81,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit { command } => audit(command),
         Command::Keys { command } => keys(command),
+        Command::Assignments { command } => assignments(command),
         Command::Serve { config } => {
             let c = callvault_server::ServerConfig::load(&config)?;
             callvault_server::run(c, |addrs| {
@@ -350,6 +353,59 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
         }
         AuditCommand::VerifierKey { data_dir } => {
             println!("{}", open(&data_dir)?.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn assignments(cmd: AssignmentsCommand) -> Result<ExitCode> {
+    match cmd {
+        AssignmentsCommand::Import { data_dir, file } => {
+            let v = open(&data_dir).context(
+                "import while the server is stopped; a running server instead applies a replaced assignment file on SIGHUP",
+            )?;
+            let done = v.import_assignments(&file, &callvault_vault::vault_operator())?;
+            println!(
+                "installed {} assignments as {} (sha256 {}, audit leaf {}); send SIGHUP to a running server to apply them",
+                done.count,
+                done.path.display(),
+                done.sha256,
+                done.leaf_index
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AssignmentsCommand::List { data_dir } => {
+            let v = open(&data_dir)?;
+            let path = v.assignments_path();
+            if !path.exists() {
+                bail!(
+                    "no assignments installed in {}; use `callvault assignments import`",
+                    data_dir.display()
+                );
+            }
+            let set = callvault_auth::AssignmentSet::load(&path)?;
+            let now = time::OffsetDateTime::now_utc();
+            let day = |t: time::OffsetDateTime| t.date().to_string();
+            for a in set.all() {
+                let units: Vec<String> = a.care_units.iter().map(ToString::to_string).collect();
+                let rights: Vec<&str> = a.rights.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{}  {}  {}  units [{}]  {}  rights [{}]  {} .. {}{}",
+                    a.id,
+                    a.holder,
+                    a.care_provider,
+                    units.join(", "),
+                    a.purpose,
+                    rights.join(", "),
+                    day(a.valid_from),
+                    day(a.valid_until),
+                    if a.is_active(now) {
+                        ""
+                    } else {
+                        "  (not in force)"
+                    }
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

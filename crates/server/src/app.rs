@@ -24,8 +24,8 @@ use crate::problem::Problem;
 pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
-    /// The access policy.
-    pub policy: Arc<Policy>,
+    /// The access policy in force (replaced when the assignments are reloaded).
+    pub policy: Arc<PolicySlot>,
     /// Request counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// Resource limits.
@@ -34,12 +34,41 @@ pub struct AppState {
     pub audio_streams: Arc<tokio::sync::Semaphore>,
 }
 
+/// The policy in force. A request takes the current one once and decides with it; a reload
+/// (SIGHUP) replaces it for the requests that follow.
+#[derive(Debug)]
+pub struct PolicySlot(std::sync::RwLock<Arc<Policy>>);
+
+impl PolicySlot {
+    /// A slot holding `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(policy)))
+    }
+
+    /// The policy in force.
+    pub fn current(&self) -> Arc<Policy> {
+        match self.0.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `policy` in force for the requests that follow.
+    pub fn replace(&self, policy: Policy) {
+        let new = Arc::new(policy);
+        match self.0.write() {
+            Ok(mut p) => *p = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
 impl AppState {
     /// State for a vault and policy under the given limits.
-    pub fn new(vault: Arc<Vault>, policy: Arc<Policy>, limits: crate::config::Limits) -> Self {
+    pub fn new(vault: Arc<Vault>, policy: Policy, limits: crate::config::Limits) -> Self {
         Self {
             vault,
-            policy,
+            policy: Arc::new(PolicySlot::new(policy)),
             metrics: crate::metrics::Metrics::default(),
             limits,
             audio_streams: Arc::new(tokio::sync::Semaphore::new(limits.max_audio_streams)),
@@ -201,6 +230,7 @@ pub(crate) async fn decide(
     };
     match state
         .policy
+        .current()
         .decide(who, &req, time::OffsetDateTime::now_utc())
     {
         Ok(a) => Ok(a),
@@ -383,6 +413,7 @@ async fn search(
         };
         let authz = match state
             .policy
+            .current()
             .decide(&who, &req, time::OffsetDateTime::now_utc())
         {
             Ok(a) => a,

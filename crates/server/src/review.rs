@@ -98,6 +98,7 @@ fn decide(
     };
     state
         .policy
+        .current()
         .decide(who, &req, time::OffsetDateTime::now_utc())
         .or_else(|denial| {
             state

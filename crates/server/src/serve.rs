@@ -146,21 +146,40 @@ pub enum StartError {
     Io(String),
 }
 
+/// Reads and validates the assignment file and records in the audit log which file (by
+/// SHA-256) is put in force.
+pub fn load_policy(
+    vault: &callvault_vault::Vault,
+    path: &std::path::Path,
+) -> Result<callvault_auth::Policy, StartError> {
+    let bytes = std::fs::read(path).map_err(|source| callvault_auth::AssignmentError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        callvault_auth::AssignmentError::Syntax(format!("{} is not UTF-8", path.display()))
+    })?;
+    let set = callvault_auth::AssignmentSet::parse(text)?;
+    vault.record_assignments_loaded(path, &bytes, set.all().len())?;
+    Ok(callvault_auth::Policy::new(set))
+}
+
 /// Runs the server of `config` until SIGINT or SIGTERM; SIGHUP reloads the TLS material
-/// (certificates and CRLs) for new connections, keeping the old one if the new is bad.
+/// (certificates and CRLs) for new connections and the assignments for new requests, keeping
+/// the old ones if the new are bad.
 /// `ready` is called with the bound addresses once the server accepts connections.
 pub fn run(
     config: crate::ServerConfig,
     ready: impl FnOnce(&[SocketAddr]),
 ) -> Result<(), StartError> {
     let vault = Arc::new(callvault_vault::Vault::open(&config.data_dir)?);
-    let policy = Arc::new(callvault_auth::Policy::new(
-        callvault_auth::AssignmentSet::load(&config.assignments)?,
-    ));
+    let policy = load_policy(&vault, &config.assignments)?;
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
     let limits = config.limits;
-    let app = crate::app(crate::AppState::new(vault, policy, limits));
+    let state = crate::AppState::new(Arc::clone(&vault), policy, limits);
+    let policy_slot = Arc::clone(&state.policy);
+    let app = crate::app(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -190,13 +209,24 @@ pub fn run(
         let mut int = signal(SignalKind::interrupt()).map_err(|e| StartError::Io(e.to_string()))?;
         loop {
             tokio::select! {
-                _ = hup.recv() => match crate::tls::server_config(&config.tls) {
-                    Ok(new) => {
-                        let _ = tls_tx.send(new);
-                        eprintln!("callvault-server: TLS material and CRLs reloaded");
+                _ = hup.recv() => {
+                    match crate::tls::server_config(&config.tls) {
+                        Ok(new) => {
+                            let _ = tls_tx.send(new);
+                            eprintln!("callvault-server: TLS material and CRLs reloaded");
+                        }
+                        Err(e) => eprintln!("callvault-server: reload failed, keeping the old TLS material: {e}"),
                     }
-                    Err(e) => eprintln!("callvault-server: reload failed, keeping the old TLS material: {e}"),
-                },
+                    let (v, path) = (Arc::clone(&vault), config.assignments.clone());
+                    match tokio::task::spawn_blocking(move || load_policy(&v, &path)).await {
+                        Ok(Ok(p)) => {
+                            policy_slot.replace(p);
+                            eprintln!("callvault-server: assignments reloaded");
+                        }
+                        Ok(Err(e)) => eprintln!("callvault-server: reload failed, keeping the old assignments: {e}"),
+                        Err(e) => eprintln!("callvault-server: reload failed, keeping the old assignments: {e}"),
+                    }
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }

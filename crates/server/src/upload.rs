@@ -286,6 +286,7 @@ fn ingest(
     };
     if let Err(denial) = state
         .policy
+        .current()
         .decide(who, &req, time::OffsetDateTime::now_utc())
     {
         state

@@ -66,11 +66,14 @@ pub enum VaultError {
     )]
     KeysMissing(String),
     /// Another process has the data directory open.
-    #[error("{0} is in use by another callvault process")]
+    #[error("{0} is in use by another callvault process (a running server holds it)")]
     InUse(std::path::PathBuf),
     /// The reader of a stream of audio went away; decryption stopped.
     #[error("the reader of the audio stopped")]
     SinkClosed,
+    /// An assignment file is not acceptable (nothing was installed).
+    #[error("assignments: {0}")]
+    Assignments(String),
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),

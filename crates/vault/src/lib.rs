@@ -6,6 +6,7 @@
 //! audit tree; key rotation re-wraps data keys without touching audio.
 
 pub mod access;
+pub mod assignments;
 pub mod config;
 pub mod demo;
 mod error;

@@ -188,7 +188,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VaultError + 'a {
+pub(crate) fn io<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> VaultError + 'a {
     move |source| VaultError::Io {
         op,
         path: path.to_owned(),

@@ -39,6 +39,8 @@ fn every_command_has_help() {
         vec!["audit", "events", "--help"],
         vec!["serve", "--help"],
         vec!["keys", "rotate", "--help"],
+        vec!["assignments", "import", "--help"],
+        vec!["assignments", "list", "--help"],
         vec!["care-provider", "add", "--help"],
         vec!["pki", "dev", "--help"],
         vec!["demo", "--help"],
@@ -313,10 +315,49 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         valid_from: &from,
         valid_until: &until,
     };
-    std::fs::write(root.join("assignments.toml"), nurse.to_toml()).expect("assignments");
+    let data = root.join("data");
+    let import =
+        |file: &Path| callvault(&["assignments", "import", "--data-dir", p(&data), p(file)]);
+    // Refused files install nothing: a bad HSA-ID, an unregistered care provider.
+    let bad = root.join("bad.toml");
+    std::fs::write(
+        &bad,
+        nurse
+            .to_toml()
+            .replace("SE2321000016-N001", "not-an-hsa-id"),
+    )
+    .expect("bad");
+    let o = import(&bad);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("assignments:"), "{}", text(&o));
+    let foreign = callvault_auth::AssignmentSpec {
+        care_provider: "SE2321000156-0001",
+        care_units: &["SE2321000156-1177"],
+        ..nurse
+    };
+    std::fs::write(&bad, foreign.to_toml()).expect("bad");
+    let o = import(&bad);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not registered"), "{}", text(&o));
+    assert!(!data.join("assignments.toml").exists());
+    // The nurse may view and play, but not search (yet).
+    let file = root.join("assignments.toml");
+    std::fs::write(&file, nurse.to_toml()).expect("assignments");
+    let o = import(&file);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("installed 1 assignments"), "{}", text(&o));
+    let o = callvault(&["assignments", "list", "--data-dir", p(&data)]);
+    assert!(
+        text(&o).contains("nurse-a  SE2321000016-N001"),
+        "{}",
+        text(&o)
+    );
     std::fs::write(
         root.join("server.toml"),
-        callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),
+        callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0").replace(
+            "assignments = \"assignments.toml\"",
+            "assignments = \"data/assignments.toml\"",
+        ),
     )
     .expect("config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
@@ -377,6 +418,37 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         body.ends_with("404") && body.contains("problems/not-found"),
         "{body}"
     );
+    // Search is refused until a new assignment file is imported and the server reloads.
+    let search = "/api/v1/recordings?care_provider=SE2321000016-0001&patient=191212121212&purpose=vard-och-behandling";
+    let before = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
+    assert!(before.ends_with("403"), "{before}");
+    let rights = ["search", "view-metadata", "play"];
+    let wider = callvault_auth::AssignmentSpec {
+        rights: &rights,
+        ..nurse
+    };
+    std::fs::write(&file, wider.to_toml()).expect("assignments");
+    // The running server holds the data directory: the import says so and changes nothing.
+    let o = import(&file);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("in use"), "{}", text(&o));
+    // A file the configuration names can also be replaced in place (config management);
+    // SIGHUP applies it, and the server records which file (by SHA-256) is in force.
+    std::fs::write(data.join("assignments.toml"), wider.to_toml()).expect("replace");
+    let st = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
+        if after.ends_with("200") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(after.ends_with("200"), "after reload: {after}");
     let st = Command::new("kill")
         .arg(child.id().to_string())
         .status()
@@ -384,4 +456,9 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     assert!(st.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "serve exits cleanly on SIGTERM");
+    // The import and both loads (start, reload) are in the audit log.
+    let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "50"]);
+    let log = text(&o);
+    assert_eq!(log.matches("assignments.import").count(), 1, "{log}");
+    assert_eq!(log.matches("assignments.load").count(), 2, "{log}");
 }

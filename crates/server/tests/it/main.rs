@@ -172,11 +172,7 @@ async fn world_with(limits: Limits, allow_tls12: bool) -> World {
     let tls = server_config(&settings).expect("tls");
     let identities = Arc::new(Identities::load(&settings).expect("identities"));
     let vault = Arc::new(vault);
-    let state = AppState::new(
-        Arc::clone(&vault),
-        Arc::new(Policy::new(assignments())),
-        limits,
-    );
+    let state = AppState::new(Arc::clone(&vault), Policy::new(assignments()), limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
