@@ -205,6 +205,69 @@ fn unreachable_hsa() -> HsaId {
     panic!("the demo HSA-IDs are valid constants")
 }
 
+/// The person CA's signing key, held in memory only (never written to disk), so that a
+/// test can issue a new CRL and check that the server applies it on reload.
+pub struct PersonCrlSigner {
+    ca: Ca,
+    dir: PathBuf,
+    serials: Vec<(String, u64)>,
+    number: u64,
+}
+
+impl std::fmt::Debug for PersonCrlSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonCrlSigner")
+            .field("dir", &self.dir)
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PersonCrlSigner {
+    /// Rewrites `person-ca.crl.pem` with a new CRL (next CRL number) revoking `revoked`
+    /// (client names) plus the demo's `revoked` client, valid from `this_update` to
+    /// `next_update` (a past `next_update` makes an expired CRL).
+    pub fn write_crl(
+        &mut self,
+        revoked: &[&str],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<PathBuf, PkiError> {
+        self.number += 1;
+        let revoked_certs = self
+            .serials
+            .iter()
+            .filter(|(name, _)| name == "revoked" || revoked.contains(&name.as_str()))
+            .map(|(_, serial)| RevokedCertParams {
+                serial_number: SerialNumber::from(*serial),
+                revocation_time: this_update,
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(self.number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.ca.params, &self.ca.key);
+        let pem = params.signed_by(&issuer)?.pem()?;
+        // Replace atomically: a server reloading at this moment sees the old or the new CRL.
+        let path = self.dir.join("person-ca.crl.pem");
+        let tmp = self.dir.join("person-ca.crl.pem.new");
+        let _ = std::fs::remove_file(&tmp);
+        write(&self.dir, "person-ca.crl.pem.new", pem.as_bytes(), false)?;
+        std::fs::rename(&tmp, &path).map_err(|source| PkiError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
 /// Generates the development PKI into `dir` (created; must not hold one already).
 /// Besides `clients`, it issues `expired` (a person certificate that expired yesterday) and
 /// `revoked` (a valid person certificate listed on the person CA's CRL).
@@ -213,6 +276,15 @@ pub fn generate(
     clients: &[ClientSpec],
     now: OffsetDateTime,
 ) -> Result<DevPki, PkiError> {
+    generate_keeping_person_ca(dir, clients, now).map(|(pki, _)| pki)
+}
+
+/// [`generate`], also returning the person CA's key in memory (for CRL tests).
+pub fn generate_keeping_person_ca(
+    dir: &Path,
+    clients: &[ClientSpec],
+    now: OffsetDateTime,
+) -> Result<(DevPki, PersonCrlSigner), PkiError> {
     if dir.join("root-ca.pem").exists() {
         return Err(PkiError::Exists(dir.to_owned()));
     }
@@ -290,6 +362,7 @@ pub fn generate(
     all.push(extra("revoked", "SE2321000016-X002"));
 
     let mut out_clients = Vec::new();
+    let mut serials = Vec::new();
     let mut revoked_serial = None;
     for (i, c) in all.iter().enumerate() {
         let serial = 1000 + i as u64;
@@ -309,6 +382,9 @@ pub fn generate(
         }
         if c.name == "revoked" {
             revoked_serial = Some(serial);
+        }
+        if c.kind == ClientKind::Person {
+            serials.push((c.name.clone(), serial));
         }
         let (issuer, ca) = match c.kind {
             ClientKind::Person => (&person_issuer, &person),
@@ -365,7 +441,7 @@ pub fn generate(
         crl(&person_issuer, revoked, "person-ca.crl.pem")?,
         crl(&function_issuer, Vec::new(), "function-ca.crl.pem")?,
     ];
-    Ok(DevPki {
+    let pki = DevPki {
         dir: dir.to_owned(),
         root_ca,
         person_ca,
@@ -374,7 +450,14 @@ pub fn generate(
         server_chain,
         server_key: server_key_path,
         clients: out_clients,
-    })
+    };
+    let signer = PersonCrlSigner {
+        ca: person,
+        dir: dir.to_owned(),
+        serials,
+        number: 1,
+    };
+    Ok((pki, signer))
 }
 
 /// A PKCS#12 file (PBES2 with AES-256, HMAC-SHA-256) holding the key and its chain, for

@@ -360,3 +360,58 @@ async fn the_openapi_document_is_served_to_authenticated_clients() {
             .is_err()
     );
 }
+
+async fn health(w: &World, who: &str) -> Result<Reply, String> {
+    get(w, &w.pki, Some(who), "/healthz", None).await
+}
+
+#[tokio::test]
+async fn a_reloaded_crl_applies_to_new_connections_and_an_expired_one_refuses_everyone() {
+    let mut w = world().await;
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(health(&w, "nurse-a").await.expect("before").status, 200);
+
+    // The person CA revokes nurse-a; what SIGHUP does is rebuild the configuration from
+    // the files and put it in force for new connections.
+    w.crl_signer
+        .write_crl(
+            &["nurse-a"],
+            now - time::Duration::minutes(5),
+            now + time::Duration::days(7),
+        )
+        .expect("crl");
+    let reload = |w: &World| {
+        let config = server_config(&w.settings).expect("config");
+        w.tls_tx.send(config).expect("send");
+    };
+    reload(&w);
+    let refused = health(&w, "nurse-a").await;
+    assert!(
+        refused.is_err(),
+        "revoked after reload: {:?}",
+        refused.map(|r| r.status)
+    );
+    assert_eq!(
+        health(&w, "investigator-a").await.expect("others").status,
+        200
+    );
+
+    // An expired CRL is an error, not a pass: nobody of that CA gets in.
+    w.crl_signer
+        .write_crl(
+            &[],
+            now - time::Duration::days(40),
+            now - time::Duration::days(10),
+        )
+        .expect("crl");
+    reload(&w);
+    assert!(
+        health(&w, "investigator-a").await.is_err(),
+        "an expired CRL must refuse its CA's certificates"
+    );
+    // Recorders (function CA, whose CRL is current) are unaffected.
+    assert_eq!(
+        health(&w, "recorder-a").await.expect("recorder").status,
+        200
+    );
+}

@@ -29,6 +29,11 @@ struct World {
     rec_a: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
+    /// The person CA's key (in memory), to issue new CRLs.
+    crl_signer: callvault_pki::PersonCrlSigner,
+    /// The TLS settings and the channel SIGHUP uses to put a rebuilt configuration in force.
+    settings: TlsSettings,
+    tls_tx: tokio::sync::watch::Sender<Arc<rustls::ServerConfig>>,
 }
 
 impl World {
@@ -129,8 +134,12 @@ async fn world() -> World {
 async fn world_with(limits: Limits, allow_tls12: bool) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = time::OffsetDateTime::now_utc();
-    let pki = callvault_pki::generate(&dir.path().join("pki"), &callvault_pki::demo_clients(), now)
-        .expect("pki");
+    let (pki, crl_signer) = callvault_pki::generate_keeping_person_ca(
+        &dir.path().join("pki"),
+        &callvault_pki::demo_clients(),
+        now,
+    )
+    .expect("pki");
     let other_pki = callvault_pki::generate(
         &dir.path().join("other"),
         &callvault_pki::demo_clients(),
@@ -178,7 +187,7 @@ async fn world_with(limits: Limits, allow_tls12: bool) -> World {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (_tls_tx, tls_rx) = tokio::sync::watch::channel(tls);
+    let (tls_tx, tls_rx) = tokio::sync::watch::channel(tls);
     let server = tokio::spawn(serve(
         listener,
         tls_rx,
@@ -199,6 +208,9 @@ async fn world_with(limits: Limits, allow_tls12: bool) -> World {
         rec_a,
         shutdown: Some(tx),
         server,
+        crl_signer,
+        settings,
+        tls_tx,
     }
 }
 
