@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: crate::config::Limits,
     /// Free audio stream slots.
     pub audio_streams: Arc<tokio::sync::Semaphore>,
+    /// Free upload slots.
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// The policy in force. A request takes the current one once and decides with it; a reload
@@ -72,6 +74,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             limits,
             audio_streams: Arc::new(tokio::sync::Semaphore::new(limits.max_audio_streams)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(limits.max_uploads)),
         }
     }
 }

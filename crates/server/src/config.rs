@@ -53,6 +53,8 @@ struct RawLimits {
     max_audio_bytes: Option<u64>,
     max_connections: Option<u64>,
     max_audio_streams: Option<u64>,
+    max_uploads: Option<u64>,
+    min_upload_bytes_per_sec: Option<u64>,
     handshake_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
@@ -70,6 +72,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Audio responses streaming at once; beyond it, `503` with `Retry-After`.
     pub max_audio_streams: usize,
+    /// Uploads in progress at once (each holds a thread); beyond it, `503`.
+    pub max_uploads: usize,
+    /// Slowest average rate an upload may keep after its first `idle_timeout` (a client
+    /// dripping bytes cannot hold a thread for hours); slower gets `408`.
+    pub min_upload_bytes_per_sec: u64,
     /// Longest a client may take to complete the TLS handshake.
     pub handshake_timeout: Duration,
     /// Longest a client may take to send a request's headers.
@@ -88,6 +95,8 @@ impl Default for Limits {
             max_audio_bytes: 1 << 30,
             max_connections: 1024,
             max_audio_streams: 256,
+            max_uploads: 64,
+            min_upload_bytes_per_sec: 4096,
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
@@ -131,6 +140,12 @@ impl RawLimits {
                 "max_audio_streams",
                 self.max_audio_streams,
                 d.max_audio_streams,
+            )?,
+            max_uploads: count("max_uploads", self.max_uploads, d.max_uploads)?,
+            min_upload_bytes_per_sec: positive(
+                "min_upload_bytes_per_sec",
+                self.min_upload_bytes_per_sec,
+                d.min_upload_bytes_per_sec,
             )?,
             handshake_timeout: secs(
                 "handshake_timeout_secs",
@@ -281,6 +296,8 @@ max_metadata_bytes = 65536
 max_audio_bytes = 1073741824
 max_connections = 1024
 max_audio_streams = 256
+max_uploads = 64
+min_upload_bytes_per_sec = 4096
 handshake_timeout_secs = 10
 header_timeout_secs = 10
 idle_timeout_secs = 30

@@ -181,6 +181,8 @@ pub fn run(
     let policy_slot = Arc::clone(&state.policy);
     let app = crate::app(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
+        // Every upload and audio stream holds one blocking thread; keep room for the rest.
+        .max_blocking_threads(limits.max_uploads + limits.max_audio_streams + 64)
         .enable_all()
         .build()
         .map_err(|e| StartError::Io(format!("starting the runtime: {e}")))?;

@@ -6,6 +6,7 @@
 //! existing recording; with other audio, `409`. A bad upload leaves nothing behind.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
@@ -170,6 +171,10 @@ pub async fn upload(
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadBody>), Problem> {
     let idle = state.limits.idle_timeout;
+    // Each upload holds a thread while it streams into the encryption: bounded.
+    let _slot = Arc::clone(&state.uploads)
+        .try_acquire_owned()
+        .map_err(|_| Problem::busy("every upload slot is in use; retry shortly"))?;
     let mut meta_field = stalled(idle, multipart.next_field())
         .await?
         .map_err(multipart_problem)?
@@ -221,7 +226,24 @@ pub async fn upload(
     let task = tokio::task::spawn_blocking(move || ingest(&state, &who, v, reader));
     let mut total = 0u64;
     let mut failure = None;
+    let started = std::time::Instant::now();
     loop {
+        let elapsed = started.elapsed();
+        if elapsed > idle
+            && (total as f64 / elapsed.as_secs_f64()) < limits.min_upload_bytes_per_sec as f64
+        {
+            failure = Some(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "Request timeout",
+                format!(
+                    "the upload is slower than {} bytes/s; nothing was stored",
+                    limits.min_upload_bytes_per_sec
+                ),
+            ));
+            let _ = tx.send(Err("upload too slow".into())).await;
+            break;
+        }
         match tokio::time::timeout(idle, audio.chunk()).await {
             Ok(Ok(Some(chunk))) => {
                 total += chunk.len() as u64;

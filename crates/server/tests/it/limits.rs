@@ -415,3 +415,63 @@ async fn a_reloaded_crl_applies_to_new_connections_and_an_expired_one_refuses_ev
         200
     );
 }
+
+#[tokio::test]
+async fn a_dripping_upload_is_cut_off_and_uploads_beyond_the_limit_get_503() {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(1),
+        max_uploads: 1,
+        ..Limits::default()
+    };
+    let w = world_with(limits, false).await;
+    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
+    let pnr = callvault_vault::demo::personnummer(81);
+    let before = stored(&w);
+    let meta = upload_meta("drip-1", "SE2321000016-1177", &pnr);
+    // The head, the metadata and a little audio; then one byte every 200 ms: never idle
+    // for a second, but far below 4096 bytes/s.
+    let mut tls = start_upload(&w, &meta, &wav, meta.len() + 400 + 100).await;
+    // Let the server take it up (it then holds the only upload slot); another upload is
+    // turned away at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = upload(
+        &w,
+        "recorder-a",
+        &upload_meta("drip-2", "SE2321000016-1177", &pnr),
+        &wav,
+    )
+    .await
+    .expect("response");
+    assert_eq!(
+        second.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
+    assert!(second.headers.contains_key("retry-after"));
+    let answer = async {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        for _ in 0..50 {
+            tokio::select! {
+                n = tls.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                },
+                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                    let _ = tls.write_all(b"x").await;
+                    let _ = tls.flush().await;
+                }
+            }
+            if !out.is_empty() {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("slower than 4096 bytes/s"), "{answer}");
+    assert_eq!(stored(&w), before);
+    assert_no_temporaries(&w);
+}
