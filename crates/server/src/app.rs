@@ -231,18 +231,47 @@ pub(crate) async fn decide(
         emergency_reason: params.emergency_reason.clone(),
         case_number: params.case_number.clone(),
     };
-    match state
+    authorize_async(state, who, &req, Some(id)).await
+}
+
+/// The policy's decision on `req`; a refusal is recorded before it is answered (if it
+/// cannot be, the caller gets an internal error instead). For handlers on a blocking thread.
+pub(crate) fn authorize(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    req: &AccessRequest,
+    recording: Option<&RecordingId>,
+) -> Result<callvault_auth::Authorized, Problem> {
+    state
         .policy
         .current()
-        .decide(who, &req, time::OffsetDateTime::now_utc())
-    {
-        Ok(a) => Ok(a),
-        Err(denial) => {
-            // The refusal is recorded before it is answered; if it cannot be, the caller
-            // gets an internal error instead.
+        .decide(who, req, time::OffsetDateTime::now_utc())
+        .or_else(|denial| {
             state
                 .vault
-                .record_denial_async(who, &req, &denial, Some(id))
+                .record_denial(who, req, &denial, recording)
+                .map_err(|e| Problem::internal(&e))?;
+            Err(Problem::forbidden(denial.to_string()))
+        })
+}
+
+/// [`authorize`] for async handlers: the denial's event is awaited, not blocked on.
+pub(crate) async fn authorize_async(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    req: &AccessRequest,
+    recording: Option<&RecordingId>,
+) -> Result<callvault_auth::Authorized, Problem> {
+    let decision = state
+        .policy
+        .current()
+        .decide(who, req, time::OffsetDateTime::now_utc());
+    match decision {
+        Ok(a) => Ok(a),
+        Err(denial) => {
+            state
+                .vault
+                .record_denial_async(who, req, &denial, recording)
                 .await
                 .map_err(Problem::from_vault)?;
             Err(Problem::forbidden(denial.to_string()))
@@ -402,55 +431,41 @@ async fn search(
     };
     let (from, to) = (time(&params.from, "from")?, time(&params.to, "to")?);
     let purpose = purpose(&params.purpose)?;
-    blocking(move || {
-        let req = AccessRequest {
-            action: Action::Search,
-            resource: callvault_auth::Resource {
-                care_provider: cp,
-                care_unit: None,
-            },
-            purpose,
-            assignment: None,
-            emergency_reason: params.purpose.emergency_reason.clone(),
-            case_number: params.purpose.case_number.clone(),
-        };
-        let authz = match state
-            .policy
-            .current()
-            .decide(&who, &req, time::OffsetDateTime::now_utc())
-        {
-            Ok(a) => a,
-            Err(denial) => {
-                state
-                    .vault
-                    .record_denial(&who, &req, &denial, None)
-                    .map_err(|e| Problem::internal(&e))?;
-                return Err(Problem::forbidden(denial.to_string()));
-            }
-        };
-        let receipt = state
-            .vault
-            .record_access(&authz, AccessTarget::PatientSearch { patient, from, to })
-            .map_err(|e| Problem::internal(&e))?;
-        let hits = state
-            .vault
-            .search_patient(&authz, &receipt)
-            .map_err(|e| Problem::internal(&e))?;
-        let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-        Ok(Json(SearchBody {
-            recordings: hits
-                .into_iter()
-                .map(|h| Hit {
-                    id: h.id.to_string(),
-                    care_unit: h.care_unit.to_string(),
-                    started_at: t(h.started_at),
-                    duration_ms: h.duration_ms,
-                })
-                .collect(),
-            audit_leaf_index: receipt.leaf_index(),
-        }))
-    })
-    .await
+    let req = AccessRequest {
+        action: Action::Search,
+        resource: callvault_auth::Resource {
+            care_provider: cp,
+            care_unit: None,
+        },
+        purpose,
+        assignment: None,
+        emergency_reason: params.purpose.emergency_reason.clone(),
+        case_number: params.purpose.case_number.clone(),
+    };
+    // On the async worker, like metadata: an indexed lookup, and the event is awaited.
+    let authz = authorize_async(&state, &who, &req, None).await?;
+    let receipt = state
+        .vault
+        .record_access_async(&authz, AccessTarget::PatientSearch { patient, from, to })
+        .await
+        .map_err(Problem::from_vault)?;
+    let hits = state
+        .vault
+        .search_patient(&authz, &receipt)
+        .map_err(|e| Problem::internal(&e))?;
+    let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    Ok(Json(SearchBody {
+        recordings: hits
+            .into_iter()
+            .map(|h| Hit {
+                id: h.id.to_string(),
+                care_unit: h.care_unit.to_string(),
+                started_at: t(h.started_at),
+                duration_ms: h.duration_ms,
+            })
+            .collect(),
+        audit_leaf_index: receipt.leaf_index(),
+    }))
 }
 
 #[cfg(test)]

@@ -96,17 +96,7 @@ fn decide(
         emergency_reason: None,
         case_number: None,
     };
-    state
-        .policy
-        .current()
-        .decide(who, &req, time::OffsetDateTime::now_utc())
-        .or_else(|denial| {
-            state
-                .vault
-                .record_denial(who, &req, &denial, None)
-                .map_err(|e| Problem::internal(&e))?;
-            Err(Problem::forbidden(denial.to_string()))
-        })
+    crate::app::authorize(state, who, &req, None)
 }
 
 /// `GET /api/v1/audit/events?care_provider=&purpose=logguppfoljning&limit=`

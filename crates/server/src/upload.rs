@@ -306,17 +306,7 @@ fn ingest(
         emergency_reason: None,
         case_number: None,
     };
-    if let Err(denial) = state
-        .policy
-        .current()
-        .decide(who, &req, time::OffsetDateTime::now_utc())
-    {
-        state
-            .vault
-            .record_denial(who, &req, &denial, None)
-            .map_err(|e| Problem::internal(&e))?;
-        return Err(Problem::forbidden(denial.to_string()));
-    }
+    crate::app::authorize(state, who, &req, None)?;
     let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
 
