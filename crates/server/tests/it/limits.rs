@@ -475,3 +475,67 @@ async fn a_dripping_upload_is_cut_off_and_uploads_beyond_the_limit_get_503() {
     assert_eq!(stored(&w), before);
     assert_no_temporaries(&w);
 }
+
+#[tokio::test]
+async fn when_the_audit_store_fails_requests_fail_and_no_data_is_returned() {
+    let w = world().await;
+    let wav = std::fs::read(w.archive.join("call-0000.wav")).expect("wav");
+    let audio = format!(
+        "/api/v1/recordings/{}/audio?purpose=vard-och-behandling",
+        w.rec_a
+    );
+    let meta = format!("/api/v1/recordings/{}?purpose=vard-och-behandling", w.rec_a);
+    assert_eq!(
+        get(&w, &w.pki, Some("nurse-a"), &audio, None)
+            .await
+            .expect("works")
+            .body,
+        wav
+    );
+    // Through the real SQLite file, a trigger makes every audit insert fail (as a full or
+    // failing disk would).
+    let conn =
+        callvault_catalog::raw_connection(&w._dir.path().join("data/catalog/catalog.sqlite3"))
+            .expect("db");
+    conn.execute_batch(
+        "CREATE TRIGGER audit_store_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END;",
+    )
+    .expect("trigger");
+    let size = audit_size(&w);
+    let pnr = callvault_vault::demo::personnummer(1);
+    for (path, range) in [
+        (audio.as_str(), None),
+        (audio.as_str(), Some("bytes=0-99")),
+        (meta.as_str(), None),
+    ] {
+        let r = get(&w, &w.pki, Some("nurse-a"), path, range)
+            .await
+            .expect("response");
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 500, "{path}: {body}");
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+        assert!(body.contains("no data was returned"), "{body}");
+        assert!(
+            !body.contains("audit store unavailable"),
+            "nothing internal: {body}"
+        );
+        assert!(!body.contains(&pnr), "{body}");
+        let head = &wav[..64];
+        assert!(!r.body.windows(64).any(|x| x == head), "no audio bytes");
+    }
+    // A refusal that cannot be recorded is not answered as a plain 403 either.
+    let r = get(&w, &w.pki, Some("nurse-b"), &meta, None)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 500);
+    assert_eq!(audit_size(&w), size, "nothing was written");
+    conn.execute_batch("DROP TRIGGER audit_store_fails;")
+        .expect("drop");
+    assert_eq!(
+        get(&w, &w.pki, Some("nurse-a"), &meta, None)
+            .await
+            .expect("works again")
+            .status,
+        200
+    );
+}
