@@ -377,6 +377,11 @@ pub struct SearchParams {
     patient: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    care_unit: Option<String>,
+    nurse: Option<String>,
+    // Text, parsed by hand: numbers inside a flattened query struct do not deserialize.
+    limit: Option<String>,
+    cursor: Option<String>,
     #[serde(flatten)]
     purpose: PurposeParams,
 }
@@ -394,7 +399,57 @@ pub struct Hit {
 #[derive(Debug, Serialize)]
 pub struct SearchBody {
     recordings: Vec<Hit>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
     audit_leaf_index: u64,
+}
+
+/// Hits per page unless `limit` says otherwise, and the most `limit` may ask for.
+pub const SEARCH_PAGE: usize = 100;
+/// See [`SEARCH_PAGE`].
+pub const SEARCH_PAGE_MAX: usize = 1000;
+
+/// A page cursor: the last hit's start (Unix microseconds) and id. Opaque to clients.
+fn cursor_of(h: &callvault_vault::access::SearchHit) -> String {
+    format!("{}.{}", h.started_at.unix_timestamp_nanos() / 1000, h.id)
+}
+
+fn parse_cursor(s: &str) -> Result<(time::OffsetDateTime, RecordingId), Problem> {
+    let bad =
+        || Problem::bad_request("cursor is not one this server issued; start the search again");
+    let (us, id) = s.split_once('.').ok_or_else(bad)?;
+    let us: i128 = us.parse().map_err(|_| bad())?;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(us * 1000).map_err(|_| bad())?;
+    Ok((t, RecordingId::parse(id).map_err(|_| bad())?))
+}
+
+/// The care provider of a search: as given, or, if not given, the only one the caller
+/// holds assignments at (for this purpose).
+fn search_care_provider(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    given: Option<&str>,
+    purpose: Purpose,
+) -> Result<callvault_types::CareProvider, Problem> {
+    if let Some(cp) = given {
+        return callvault_types::CareProvider::parse(cp)
+            .map_err(|e| Problem::bad_request(format!("care_provider: {e}")));
+    }
+    let policy = state.policy.current();
+    let mut cps: Vec<_> = policy
+        .assignments()
+        .held_by(who.hsa_id())
+        .filter(|a| a.purpose == purpose)
+        .map(|a| a.care_provider.clone())
+        .collect();
+    cps.sort();
+    cps.dedup();
+    match cps.len() {
+        1 => Ok(cps.remove(0)),
+        _ => Err(Problem::bad_request(
+            "the query parameter care_provider (HSA-ID) is required: it cannot be inferred from your assignments",
+        )),
+    }
 }
 
 /// Recordings of one patient at one care provider, through the blind index; the search
@@ -406,11 +461,6 @@ async fn search(
     headers: HeaderMap,
 ) -> Result<Json<SearchBody>, Problem> {
     params.purpose = params.purpose.with_headers(&headers)?;
-    let cp = params.care_provider.as_deref().ok_or_else(|| {
-        Problem::bad_request("the query parameter care_provider (HSA-ID) is required")
-    })?;
-    let cp = callvault_types::CareProvider::parse(cp)
-        .map_err(|e| Problem::bad_request(format!("care_provider: {e}")))?;
     let patient = params
         .patient
         .as_deref()
@@ -429,8 +479,39 @@ async fn search(
             })
             .transpose()
     };
-    let (from, to) = (time(&params.from, "from")?, time(&params.to, "to")?);
     let purpose = purpose(&params.purpose)?;
+    let cp = search_care_provider(&state, &who, params.care_provider.as_deref(), purpose)?;
+    let limit = match params.limit.as_deref() {
+        None => SEARCH_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=SEARCH_PAGE_MAX).contains(l))
+            .ok_or_else(|| {
+                Problem::bad_request(format!(
+                    "limit must be a whole number from 1 to {SEARCH_PAGE_MAX}"
+                ))
+            })?,
+    };
+    let filter = callvault_vault::access::SearchFilter {
+        from: time(&params.from, "from")?,
+        to: time(&params.to, "to")?,
+        care_unit: params
+            .care_unit
+            .as_deref()
+            .map(callvault_types::CareUnit::parse)
+            .transpose()
+            .map_err(|e| Problem::bad_request(format!("care_unit: {e}")))?,
+        nurse: params
+            .nurse
+            .as_deref()
+            .map(callvault_types::HsaId::parse)
+            .transpose()
+            .map_err(|e| Problem::bad_request(format!("nurse: {e}")))?,
+        after: params.cursor.as_deref().map(parse_cursor).transpose()?,
+        // One more than shown, to know whether there is a next page.
+        limit: Some(limit + 1),
+    };
     let req = AccessRequest {
         action: Action::Search,
         resource: callvault_auth::Resource {
@@ -446,13 +527,19 @@ async fn search(
     let authz = authorize_async(&state, &who, &req, None).await?;
     let receipt = state
         .vault
-        .record_access_async(&authz, AccessTarget::PatientSearch { patient, from, to })
+        .record_access_async(&authz, AccessTarget::PatientSearch { patient, filter })
         .await
         .map_err(Problem::from_vault)?;
-    let hits = state
+    let mut hits = state
         .vault
         .search_patient(&authz, &receipt)
         .map_err(|e| Problem::internal(&e))?;
+    let next_cursor = if hits.len() > limit {
+        hits.truncate(limit);
+        hits.last().map(cursor_of)
+    } else {
+        None
+    };
     let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     Ok(Json(SearchBody {
         recordings: hits
@@ -464,6 +551,7 @@ async fn search(
                 duration_ms: h.duration_ms,
             })
             .collect(),
+        next_cursor,
         audit_leaf_index: receipt.leaf_index(),
     }))
 }

@@ -18,7 +18,7 @@ use callvault_auth::{
 use callvault_catalog::{Change, Placement, PlacementState, RecordingRow};
 use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
 use callvault_crypto::{DekId, FieldKind};
-use callvault_types::{CallerNumber, CareProvider, HsaId, PatientId, RecordingId};
+use callvault_types::{CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId};
 use time::OffsetDateTime;
 
 use crate::vault::{AUDIT_SEAL_CONTEXT, SiteBlob, blob_key};
@@ -62,15 +62,30 @@ pub enum AccessTarget {
         /// The patient (sealed before it is recorded).
         patient: PatientId,
     },
-    /// A search for a patient's recordings within a period.
+    /// A search for a patient's recordings.
     PatientSearch {
         /// The patient searched for (sealed before it is recorded).
         patient: PatientId,
-        /// Calls starting at or after.
-        from: Option<OffsetDateTime>,
-        /// Calls starting before.
-        to: Option<OffsetDateTime>,
+        /// The other search parameters (recorded in the event too).
+        filter: SearchFilter,
     },
+}
+
+/// Parameters of a patient search besides the patient.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SearchFilter {
+    /// Calls starting at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Calls starting before.
+    pub to: Option<OffsetDateTime>,
+    /// Only this care unit (still within the decision's scope).
+    pub care_unit: Option<CareUnit>,
+    /// Only calls answered by this nurse.
+    pub nurse: Option<HsaId>,
+    /// Continue after this hit (its start and id): hits come ordered by start, then id.
+    pub after: Option<(OffsetDateTime, RecordingId)>,
+    /// At most this many hits (`None`: all).
+    pub limit: Option<usize>,
 }
 
 /// Decrypted metadata of a recording, for an authorized and audited caller.
@@ -279,18 +294,30 @@ impl Vault {
                 }
                 row_read = Some(Box::new(row));
             }
-            AccessTarget::PatientSearch { patient, from, to } => {
+            AccessTarget::PatientSearch { patient, filter } => {
                 let (sealed, bidx) =
                     self.seal_patient(&resource.care_provider, patient, AUDIT_SEAL_CONTEXT)?;
                 e.patient = Some(SealedPatient {
                     sealed,
                     blind_index: bidx,
                 });
-                if let Some(f) = from {
+                if let Some(f) = filter.from {
                     e = e.detail("from", f);
                 }
-                if let Some(t) = to {
+                if let Some(t) = filter.to {
                     e = e.detail("to", t);
+                }
+                if let Some(u) = &filter.care_unit {
+                    e = e.detail("care_unit", u);
+                }
+                if let Some(n) = &filter.nurse {
+                    e = e.detail("nurse", n);
+                }
+                if let Some((t, id)) = filter.after {
+                    e = e.detail("after_started_at", t).detail("after_id", id);
+                }
+                if let Some(l) = filter.limit {
+                    e = e.detail("limit", l);
                 }
             }
             AccessTarget::AuditLog { limit } => {
@@ -552,7 +579,7 @@ impl Vault {
                 "the decision is for another action".into(),
             ));
         }
-        let AccessTarget::PatientSearch { patient, from, to } = &receipt.target else {
+        let AccessTarget::PatientSearch { patient, filter } = &receipt.target else {
             return Err(VaultError::CapabilityMismatch(
                 "the audit receipt is for another search".into(),
             ));
@@ -563,18 +590,30 @@ impl Vault {
             .keys
             .blind_index(cp, FieldKind::PatientId, canon.as_bytes())?;
         let rows = self.catalog.recordings_by_patient(cp, &bidx.0)?;
-        Ok(rows
+        let f = filter;
+        let mut hits: Vec<SearchHit> = rows
             .into_iter()
             .filter(|r| authz.scope().contains(&r.rec.care_unit))
-            .filter(|r| from.is_none_or(|f| r.rec.started_at >= f))
-            .filter(|r| to.is_none_or(|t| r.rec.started_at < t))
+            .filter(|r| f.from.is_none_or(|t| r.rec.started_at >= t))
+            .filter(|r| f.to.is_none_or(|t| r.rec.started_at < t))
+            .filter(|r| f.care_unit.as_ref().is_none_or(|u| *u == r.rec.care_unit))
+            .filter(|r| f.nurse.is_none() || r.rec.nurse == f.nurse)
+            .filter(|r| {
+                f.after
+                    .is_none_or(|after| (r.rec.started_at, r.rec.id) > after)
+            })
             .map(|r| SearchHit {
                 id: r.rec.id,
                 care_unit: r.rec.care_unit,
                 started_at: r.rec.started_at,
                 duration_ms: r.rec.duration_ms,
             })
-            .collect())
+            .collect();
+        hits.sort_by_key(|h| (h.started_at, h.id));
+        if let Some(limit) = f.limit {
+            hits.truncate(limit);
+        }
+        Ok(hits)
     }
 }
 

@@ -914,3 +914,109 @@ async fn log_reviewers_read_the_audit_log_and_a_patients_access_log_others_do_no
         403
     );
 }
+
+#[tokio::test]
+async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
+    let w = world().await;
+    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
+    let pnr = callvault_vault::demo::personnummer(90);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = upload(
+            &w,
+            "recorder-a",
+            &upload_meta(&format!("page-{i}"), "SE2321000016-1177", &pnr),
+            &wav,
+        )
+        .await
+        .expect("upload");
+        assert_eq!(r.status, 201);
+        let j: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        ids.push(j["id"].as_str().expect("id").to_owned());
+    }
+    ids.sort(); // same start time: ordered by id
+    let search = |query: String| {
+        let (w, pnr) = (&w, &pnr);
+        async move {
+            let r = get(
+                w,
+                &w.pki,
+                Some("nurse-a"),
+                &format!("/api/v1/recordings?patient={pnr}&purpose=vard-och-behandling{query}"),
+                None,
+            )
+            .await
+            .expect("response");
+            let body = String::from_utf8_lossy(&r.body).into_owned();
+            (
+                r.status,
+                serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+                body,
+            )
+        }
+    };
+    let hit_ids = |j: &serde_json::Value| -> Vec<String> {
+        j["recordings"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    // No care_provider: nurse-a holds care assignments at one care provider only.
+    let (status, all, body) = search(String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(hit_ids(&all), ids);
+    assert!(all["next_cursor"].is_null());
+    // Pages of two, following the cursor, give the same hits in the same order.
+    let mut seen = Vec::new();
+    let mut cursor = None::<String>;
+    for page in 0.. {
+        let q = match &cursor {
+            Some(c) => format!("&limit=2&cursor={c}"),
+            None => "&limit=2".to_owned(),
+        };
+        let (status, j, body) = search(q).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(hit_ids(&j));
+        cursor = j["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            assert_eq!(page, 2);
+            break;
+        }
+    }
+    assert_eq!(seen, ids);
+    // Filters: unit, nurse.
+    let (_, j, _) = search("&care_unit=SE2321000016-1177&nurse=SE2321000016-N001".into()).await;
+    assert_eq!(hit_ids(&j).len(), 5);
+    let (_, j, _) = search("&nurse=SE2321000016-N002".into()).await;
+    assert!(hit_ids(&j).is_empty());
+    // Bad parameters are named.
+    for (q, want) in [
+        ("&limit=0", "limit must be"),
+        ("&limit=abc", "limit must be"),
+        ("&cursor=nonsense", "cursor is not one this server issued"),
+        ("&care_unit=x", "care_unit"),
+        ("&nurse=x", "nurse"),
+    ] {
+        let (status, _, body) = search(q.into()).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body.contains(want), "{q}: {body}");
+        assert!(!body.contains(&pnr), "{body}");
+    }
+    // The audit event records the parameters (never the patient in clear).
+    let size = audit_size(&w);
+    let _ = search("&nurse=SE2321000016-N001&limit=3".into()).await;
+    let mut details = Vec::new();
+    w.vault
+        .catalog()
+        .for_each_audit_leaf(size, size + 1, &mut |_, data, _| {
+            details = callvault_audit::event::AuditEvent::decode(data)
+                .expect("event")
+                .details;
+            Ok(())
+        })
+        .expect("read");
+    assert!(details.contains(&("nurse".to_owned(), "SE2321000016-N001".to_owned())));
+    assert!(details.contains(&("limit".to_owned(), "4".to_owned())));
+}

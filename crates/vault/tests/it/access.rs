@@ -7,7 +7,7 @@ use callvault_auth::{
 };
 use callvault_types::{HsaId, PatientId, RecordingId};
 use callvault_vault::VaultError;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::{AccessTarget, SearchFilter};
 
 use crate::common::*;
 
@@ -256,8 +256,7 @@ fn a_search_finds_the_patients_recordings_in_scope_only() {
                     &authz,
                     AccessTarget::PatientSearch {
                         patient: PatientId::parse(&pnr(i as u64)).expect("pnr"),
-                        from: None,
-                        to: None,
+                        filter: SearchFilter::default(),
                     },
                 )
                 .expect("audited");

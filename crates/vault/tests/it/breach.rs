@@ -149,8 +149,7 @@ fn accesses(t: &TestVault) {
             &authz,
             AccessTarget::PatientSearch {
                 patient: callvault_types::PatientId::parse(&pnr(0)).expect("pnr"),
-                from: None,
-                to: None,
+                filter: callvault_vault::access::SearchFilter::default(),
             },
         )
         .expect("audited");

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Writes the OpenAPI 3.1 document of the access API (crates/server/openapi.json).
+
+The JSON file is what the server serves and what tests and API fuzzers read; this script is
+how it is edited: change it here, then run
+
+    python3 scripts/gen_openapi.py > crates/server/openapi.json
+
+scripts/test fails if the checked-in file differs from this script's output.
+"""
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def resp(n): return {"$ref": f"#/components/responses/{n}"}
+def qp(name, desc, required=False, schema=None):
+    return {"name": name, "in": "query", "required": required, "description": desc, "schema": schema or {"type": "string"}}
+def hp(name, desc):
+    return {"name": name, "in": "header", "required": False, "description": desc, "schema": {"type": "string"}}
+purpose_params = [
+    qp("purpose", "Purpose of use (required here or as header X-Callvault-Purpose).", schema={"$ref": "#/components/schemas/Purpose"}),
+    qp("emergency_reason", "Emergency access (nödåtkomst) reason, free text (at least 10 characters); required to reach another care unit of the same care provider. Sealed in the audit event; the access is flagged."),
+    qp("case_number", "Investigation case number; required with purpose kvalitetssakring and recorded in the audit event."),
+    hp("X-Callvault-Purpose", "Purpose of use, instead of the query parameter (UTF-8)."),
+    hp("X-Callvault-Emergency-Reason", "Emergency access reason, instead of the query parameter (UTF-8)."),
+    hp("X-Callvault-Case-Number", "Investigation case number, instead of the query parameter."),
+]
+errors = {"400": resp("BadRequest"), "403": resp("Forbidden"), "500": resp("Internal")}
+rec_id = {"name": "id", "in": "path", "required": True, "description": "Recording id (UUID).", "schema": {"type": "string", "format": "uuid"}}
+cp_param = qp("care_provider", "Care provider HSA-ID (e.g. SE2321000016-0001).", True, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"})
+doc = {
+ "openapi": "3.1.0",
+ "info": {
+  "title": "callvault access API",
+  "version": "1.0.0",
+  "summary": "Encrypted vault of recorded nurse-advice calls: mutual TLS, assignment-based authorization, every access audited.",
+  "description": "Every route requires a client certificate (SITHS person or function certificate; the HSA-ID is taken from the subject serialNumber). Data routes follow one path: policy decision, then a durable audit event (denials are audited too), then data. Errors are RFC 9457 problem details.",
+  "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+ },
+ "servers": [{"url": "https://127.0.0.1:8443", "description": "callvault demo"}],
+ "security": [{"sithsClientCertificate": []}],
+ "paths": {
+  "/healthz": {"get": {"operationId": "health", "summary": "Liveness.", "responses": {"200": {"description": "The server is up.", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+  "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (request counts by route template and status, vault totals; no identifiers).", "responses": {"200": {"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "500": resp("Internal")}}},
+  "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+  "/api/v1/recordings": {
+   "post": {
+    "operationId": "uploadRecording",
+    "summary": "Deliver a call recording (recorders with a function certificate and the ingest right).",
+    "description": "Multipart: a metadata part (JSON) first, then an audio part (WAV). The audio is streamed into the encryption, never held whole in memory nor written in plaintext. Idempotent: the same call id with the same audio returns the existing recording (200, audited as recording.redeliver); with other audio, 409. A failed upload stores nothing.",
+    "requestBody": {"required": True, "content": {"multipart/form-data": {
+      "schema": {"type": "object", "required": ["metadata", "audio"], "properties": {"metadata": ref("UploadMetadata"), "audio": {"type": "string", "contentMediaType": "audio/wav", "description": "RIFF/WAVE: PCM 16-bit, A-law or µ-law."}}},
+      "encoding": {"metadata": {"contentType": "application/json"}, "audio": {"contentType": "audio/wav, audio/x-wav, application/octet-stream"}}}}},
+    "responses": {
+     "201": {"description": "Stored and audited.", "content": {"application/json": {"schema": ref("UploadResult")}}},
+     "200": {"description": "The same call was already stored with the same audio (re-delivery, audited).", "content": {"application/json": {"schema": ref("UploadResult")}}},
+     "400": resp("BadRequest"), "403": resp("Forbidden"),
+     "408": {"description": "The upload stalled longer than the idle timeout, or stayed slower than the minimum rate; nothing was stored.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "409": {"description": "The call id already has a recording with other audio.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "413": {"description": "Metadata or audio larger than configured; nothing was stored.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "503": {"description": "Every upload slot is in use (or the audit writer is saturated); retry shortly.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "500": resp("Internal")}},
+   "get": {
+    "operationId": "searchRecordings",
+    "summary": "Recordings of one patient at one care provider (blind-index search; the search, with its parameters, is an audited access). Hits are ordered by call start, then id.",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller holds assignments for this purpose at one care provider only.", False, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"}),
+                   qp("patient", "Personnummer, samordningsnummer or reserve number. Never echoed in errors.", True),
+                   qp("from", "Calls starting at or after (RFC 3339).", schema={"type": "string", "format": "date-time"}),
+                   qp("to", "Calls starting before (RFC 3339).", schema={"type": "string", "format": "date-time"}),
+                   qp("care_unit", "Only this care unit (HSA-ID), within the caller's scope."),
+                   qp("nurse", "Only calls answered by this nurse (HSA-ID)."),
+                   qp("limit", "Hits per page (1 to 1000, default 100).", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                   qp("cursor", "next_cursor of the previous page.")] + purpose_params,
+    "responses": {"200": {"description": "Hits within the caller's care units (or the whole care provider for investigations and emergency access).", "content": {"application/json": {"schema": ref("SearchResult")}}}, **errors}}
+  },
+  "/api/v1/recordings/{id}": {"get": {
+    "operationId": "recordingMetadata",
+    "summary": "Decrypted metadata of one recording (audited).",
+    "parameters": [rec_id] + purpose_params,
+    "responses": {"200": {"description": "Metadata.", "content": {"application/json": {"schema": ref("RecordingMetadata")}}}, "404": resp("NotFound"), "503": {"description": "The audit writer is saturated; nothing was returned; retry shortly.", "content": {"application/problem+json": {"schema": ref("Problem")}}}, **errors}}},
+  "/api/v1/recordings/{id}/audio": {"get": {
+    "operationId": "recordingAudio",
+    "summary": "The recording's audio (WAV), streamed; HTTP Range supported (first range of a multi-range request). Audited with the byte range.",
+    "parameters": [rec_id, {"name": "Range", "in": "header", "required": False, "description": "bytes=a-b, bytes=a- or bytes=-n.", "schema": {"type": "string"}}] + purpose_params,
+    "responses": {
+     "200": {"description": "The whole recording.", "headers": {"X-Callvault-Audit-Leaf": {"description": "Leaf index of the access event.", "schema": {"type": "integer"}}}, "content": {"audio/wav": {"schema": {"type": "string", "contentMediaType": "audio/wav"}}}},
+     "206": {"description": "The requested range.", "headers": {"Content-Range": {"schema": {"type": "string"}}, "X-Callvault-Audit-Leaf": {"description": "Leaf index of the access event.", "schema": {"type": "integer"}}}, "content": {"audio/wav": {"schema": {"type": "string", "contentMediaType": "audio/wav"}}}},
+     "404": resp("NotFound"),
+     "416": {"description": "The range lies outside the recording.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "503": {"description": "Every audio stream slot is in use; retry shortly.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     **errors}}},
+  "/api/v1/audit/checkpoint": {"get": {
+    "operationId": "auditCheckpoint",
+    "summary": "The latest signed checkpoint of the audit log (C2SP signed note, Ed25519).",
+    "responses": {"200": {"description": "Checkpoint text.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "404": resp("NotFound"), "500": resp("Internal")}}},
+  "/api/v1/audit/events": {"get": {
+    "operationId": "auditEvents",
+    "summary": "The latest audit events concerning a care provider (log reviewers; audited).",
+    "parameters": [cp_param, qp("limit", "How many events (1 to 1000, default 100).", schema={"type": "integer", "minimum": 1, "maximum": 1000})] + purpose_params[:1] + purpose_params[3:4],
+    "responses": {"200": {"description": "Events, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditEventView")}}}}, **errors}}},
+  "/api/v1/audit/proof/{kind}": {"get": {
+    "operationId": "auditProof",
+    "summary": "Inclusion proof of a leaf, or consistency proof from an older tree size, against the latest checkpoint (RFC 9162 hashes).",
+    "parameters": [{"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["inclusion", "consistency"]}},
+                   qp("index", "Leaf index (inclusion).", schema={"type": "integer", "minimum": 0}),
+                   qp("old_size", "Older tree size (consistency).", schema={"type": "integer", "minimum": 0})],
+    "responses": {"200": {"description": "The proof and the checkpoint(s) it verifies against.", "content": {"application/json": {"schema": ref("Proof")}}}, "400": resp("BadRequest"), "404": resp("NotFound"), "500": resp("Internal")}}},
+  "/api/v1/patients/{patient_id}/access-log": {"get": {
+    "operationId": "patientAccessLog",
+    "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
+    "parameters": [{"name": "patient_id", "in": "path", "required": True, "description": "Personnummer, samordningsnummer or reserve number.", "schema": {"type": "string"}}, cp_param] + purpose_params[:1] + purpose_params[3:4],
+    "responses": {"200": {"description": "Events, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditEventView")}}}}, **errors}}}
+ },
+ "components": {
+  "securitySchemes": {"sithsClientCertificate": {"type": "mutualTLS", "description": "SITHS person or function certificate issued by a configured CA; HSA-ID in the subject serialNumber (2.5.4.5). Checked against the configured CRLs."}},
+  "responses": {
+   "BadRequest": {"description": "The request is malformed; the detail says what was wrong.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+   "Forbidden": {"description": "The policy refused the request (and the refusal was audited).", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+   "NotFound": {"description": "No such resource.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+   "Internal": {"description": "Internal error; no data was returned.", "content": {"application/problem+json": {"schema": ref("Problem")}}}
+  },
+  "schemas": {
+   "Purpose": {"type": "string", "enum": ["vard-och-behandling", "kvalitetssakring", "logguppfoljning", "administration"], "description": "vård och behandling (care), kvalitetssäkring (patient-safety investigation), logguppföljning (log review), administration."},
+   "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {"type": {"type": "string", "format": "uri"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}},
+   "UploadMetadata": {"type": "object", "additionalProperties": False, "required": ["care_provider", "care_unit", "call_id", "started_at", "patient_id"], "properties": {
+     "care_provider": {"type": "string"}, "care_unit": {"type": "string", "description": "HSA-ID of a unit of the care provider."},
+     "call_id": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
+     "patient_id": {"type": "string", "description": "Personnummer (check digit verified), samordningsnummer or reserve number."},
+     "caller_number": {"type": "string", "description": "E.164."}, "nurse_hsa_id": {"type": "string"}}},
+   "UploadResult": {"type": "object", "required": ["id", "sha256", "size", "duration_ms", "sites", "retention_until", "audit_leaf_index", "existing"], "properties": {
+     "id": {"type": "string", "format": "uuid"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "size": {"type": "integer"}, "duration_ms": {"type": "integer"},
+     "sites": {"type": "array", "items": {"type": "string"}}, "retention_until": {"type": "string", "format": "date-time"},
+     "audit_leaf_index": {"type": "integer"}, "existing": {"type": "boolean"}}},
+   "SearchResult": {"type": "object", "required": ["recordings", "audit_leaf_index"], "properties": {
+     "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last page."},
+     "recordings": {"type": "array", "items": {"type": "object", "required": ["id", "care_unit", "started_at", "duration_ms"], "properties": {"id": {"type": "string", "format": "uuid"}, "care_unit": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"}, "duration_ms": {"type": "integer"}}}},
+     "audit_leaf_index": {"type": "integer"}}},
+   "RecordingMetadata": {"type": "object", "required": ["id", "care_provider", "care_unit", "call_id", "started_at", "ended_at", "duration_ms", "codec", "size", "sha256", "retention_until", "legal_hold", "sites", "audit_leaf_index"], "properties": {
+     "id": {"type": "string", "format": "uuid"}, "care_provider": {"type": "string"}, "care_unit": {"type": "string"}, "call_id": {"type": "string"},
+     "started_at": {"type": "string", "format": "date-time"}, "ended_at": {"type": "string", "format": "date-time"}, "duration_ms": {"type": "integer"},
+     "codec": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
+     "patient_id": {"type": ["string", "null"]}, "caller_number": {"type": ["string", "null"]}, "nurse_hsa_id": {"type": ["string", "null"]},
+     "retention_until": {"type": "string", "format": "date-time"}, "legal_hold": {"type": "boolean"},
+     "sites": {"type": "array", "items": {"type": "string"}}, "audit_leaf_index": {"type": "integer"}}},
+   "AuditEventView": {"type": "object", "required": ["index", "time", "actor", "action", "outcome", "emergency_access", "details"], "properties": {
+     "index": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
+     "actor_care_unit": {"type": ["string", "null"]}, "assignment": {"type": ["string", "null"]}, "action": {"type": "string"},
+     "outcome": {"type": "string", "enum": ["granted", "denied", "failed"]}, "reason": {"type": ["string", "null"]},
+     "recording": {"type": ["string", "null"]}, "care_provider": {"type": ["string", "null"]}, "purpose": {"type": ["string", "null"]},
+     "emergency_access": {"type": "boolean"},
+     "details": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2}}}},
+   "Proof": {"type": "object", "required": ["kind", "tree_size", "hashes", "checkpoint"], "properties": {
+     "kind": {"type": "string", "enum": ["inclusion", "consistency"]}, "index": {"type": ["integer", "null"]}, "leaf_hash": {"type": ["string", "null"], "contentEncoding": "base64"},
+     "old_size": {"type": ["integer", "null"]}, "tree_size": {"type": "integer"},
+     "hashes": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+     "checkpoint": {"type": "string"}, "old_checkpoint": {"type": ["string", "null"]}}}
+  }
+ }
+}
+print(json.dumps(doc, indent=2, ensure_ascii=False))
