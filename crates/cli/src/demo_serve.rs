@@ -103,15 +103,23 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         )
         .context("creating the development PKI")?;
     }
-    let asg = data_dir.join("assignments.toml");
-    if !asg.exists() {
-        std::fs::write(&asg, assignments(OffsetDateTime::now_utc())?)
-            .context("writing assignments")?;
-    }
     // Example inputs for the curl commands hold (synthetic) patient ids, so they live beside
     // the data directory, never in it: the vault keeps nothing identifying in plaintext.
     let examples = data_dir.with_extension("examples");
     std::fs::create_dir_all(&examples).context("creating the examples directory")?;
+    // The demo assignments go in the way an operator's do: `assignments import` (audited).
+    if !vault.assignments_path().exists() {
+        let file = examples.join("assignments.toml");
+        std::fs::write(&file, assignments(OffsetDateTime::now_utc())?)
+            .context("writing the demo assignments")?;
+        let done = vault
+            .import_assignments(&file, &callvault_vault::vault_operator())
+            .context("importing the demo assignments")?;
+        println!(
+            "imported {} demo assignments (audit leaf {})",
+            done.count, done.leaf_index
+        );
+    }
     let patient_file = examples.join("patient.txt");
     std::fs::write(&patient_file, callvault_vault::demo::personnummer(1))
         .context("writing the example patient")?;
@@ -180,6 +188,12 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         "  {} -F 'metadata=<{};type=application/json' -F 'audio=@call.wav;type=audio/wav' '{base_search}'",
         curl("recorder-a"),
         upload_meta.display()
+    );
+    println!("  # the log reviewer sees these accesses, and the refusal, in the audit log:");
+    println!(
+        "  {} '{}/api/v1/audit/events?care_provider={sthlm}&purpose=logguppfoljning&limit=10'",
+        curl("reviewer-a"),
+        format_args!("https://{listen}")
     );
     println!("  # without a client certificate the TLS handshake is refused:");
     println!("  curl --cacert {pki_s}/root-ca.pem https://{listen}/healthz");
