@@ -430,9 +430,66 @@ async fn client(
     Ok(out)
 }
 
+/// The vault's share of an audited metadata read, without TLS or HTTP: `threads` threads
+/// each deciding, writing the durable access event and decrypting the metadata, in a loop.
+fn vault_reads(f: &Fixture, threads: usize, seconds: f64) -> Result<(f64, Vec<Duration>)> {
+    use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, PrincipalKind, Purpose};
+    use callvault_vault::access::AccessTarget;
+    let policy = Policy::new(assignments()?);
+    let who = AuthenticatedPrincipal::assert_verified_certificate(
+        callvault_types::HsaId::parse("SE2321000016-N001")?,
+        PrincipalKind::Person,
+        [0; 32],
+    );
+    let id = callvault_types::RecordingId::parse(&f.id)?;
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut all = Vec::new();
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<Vec<Duration>> {
+                    let mut lat = Vec::new();
+                    while Instant::now() < end {
+                        let t0 = Instant::now();
+                        let req = AccessRequest {
+                            action: Action::ViewMetadata,
+                            resource: f.vault.recording_resource(&id)?.context("resource")?,
+                            purpose: Purpose::CareAndTreatment,
+                            assignment: None,
+                            emergency_reason: None,
+                            case_number: None,
+                        };
+                        let authz = policy
+                            .decide(&who, &req, time::OffsetDateTime::now_utc())
+                            .map_err(|d| anyhow::anyhow!("{d}"))?;
+                        let receipt = f
+                            .vault
+                            .record_access(&authz, AccessTarget::Recording { id, range: None })?;
+                        let m = f.vault.read_metadata(&authz, &receipt, &id)?;
+                        std::hint::black_box(m);
+                        lat.push(t0.elapsed());
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        for h in handles {
+            all.extend(h.join().map_err(|_| anyhow::anyhow!("thread panicked"))??);
+        }
+        Ok(())
+    })?;
+    Ok((all.len() as f64 / seconds, all))
+}
+
 /// Audited metadata reads vs `/healthz` on the same server and connections.
 pub fn bench_reads(base: &Path, clients: usize, seconds: f64) -> Result<()> {
     let f = fixture(base, 1)?;
+    let (vault_rps, mut vault_lat) = vault_reads(&f, clients, seconds.min(5.0))?;
+    println!(
+        "  the vault's share alone (no TLS, no HTTP; {clients} threads): {vault_rps:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut vault_lat, 0.5),
+        percentile(&mut vault_lat, 0.99)
+    );
     let server = Server::start(&f)?;
     let audit_before = f.vault.catalog().audit_size()?;
     let meta = format!("/api/v1/recordings/{}?purpose=vard-och-behandling", f.id);
