@@ -25,6 +25,7 @@ purpose_params = [
 ]
 errors = {"400": resp("BadRequest"), "403": resp("Forbidden"), "500": resp("Internal")}
 rec_id = {"name": "id", "in": "path", "required": True, "description": "Recording id (UUID).", "schema": {"type": "string", "format": "uuid"}}
+asg_id = {"name": "id", "in": "path", "required": True, "description": "Assignment id.", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 cp_param = qp("care_provider", "Care provider HSA-ID (e.g. SE2321000016-0001).", True, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"})
 doc = {
  "openapi": "3.1.0",
@@ -103,6 +104,56 @@ doc = {
                    qp("index", "Leaf index (inclusion).", schema={"type": "integer", "minimum": 0}),
                    qp("old_size", "Older tree size (consistency).", schema={"type": "integer", "minimum": 0})],
     "responses": {"200": {"description": "The proof and the checkpoint(s) it verifies against.", "content": {"application/json": {"schema": ref("Proof")}}}, "400": resp("BadRequest"), "404": resp("NotFound"), "500": resp("Internal")}}},
+  "/api/v1/governance/users": {
+   "get": {
+    "operationId": "listUsers",
+    "summary": "Registered users of a care provider (privilege administrators; audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller administers exactly one.")],
+    "responses": {"200": {"description": "Users, by HSA-ID.", "content": {"application/json": {"schema": {"type": "array", "items": ref("User")}}}}, **errors}},
+   "post": {
+    "operationId": "registerUser",
+    "summary": "Register a user (person or system) employed by the administrator's care provider (audited as user.register).",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("UserRegistration")}}},
+    "responses": {"201": {"description": "Registered.", "content": {"application/json": {"schema": ref("GovernanceReceipt")}}}, "409": resp("Conflict"), **errors}}},
+  "/api/v1/governance/assignments": {
+   "get": {
+    "operationId": "listAssignments",
+    "summary": "Assignments of a care provider with their four-eyes history (privilege administrators; audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller administers exactly one."),
+                   qp("state", "Only assignments in this state.", schema={"type": "string", "enum": ["requested", "approved", "rejected", "revoked"]})],
+    "responses": {"200": {"description": "Assignments, by id.", "content": {"application/json": {"schema": {"type": "array", "items": ref("Assignment")}}}}, **errors}},
+   "post": {
+    "operationId": "requestAssignment",
+    "summary": "Request an assignment (audited as assignment.request). It is in force only once a different administrator of the same care provider approves it.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("AssignmentRequest")}}},
+    "responses": {"201": {"description": "Requested; awaiting approval.", "content": {"application/json": {"schema": ref("GovernanceReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/governance/assignments/{id}/approve": {"post": {
+    "operationId": "approveAssignment",
+    "summary": "Approve a request (audited). Refused (403) for its requester and its holder, and for administrators of another care provider; in force for the next request.",
+    "parameters": [asg_id],
+    "requestBody": {"required": False, "content": {"application/json": {"schema": ref("Decision")}}},
+    "responses": {"200": {"description": "Approved.", "content": {"application/json": {"schema": ref("GovernanceReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/governance/assignments/{id}/reject": {"post": {
+    "operationId": "rejectAssignment",
+    "summary": "Reject a request, with a comment (audited). Same four-eyes rule as approval.",
+    "parameters": [asg_id],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("Decision")}}},
+    "responses": {"200": {"description": "Rejected.", "content": {"application/json": {"schema": ref("GovernanceReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/governance/assignments/{id}/revoke": {"post": {
+    "operationId": "revokeAssignment",
+    "summary": "Revoke an approved assignment, with a reason (audited). Takes effect at once, including for audio streams already open under it.",
+    "parameters": [asg_id],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("Revocation")}}},
+    "responses": {"200": {"description": "Revoked.", "content": {"application/json": {"schema": ref("GovernanceReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/governance/access-review": {"get": {
+    "operationId": "accessReview",
+    "summary": "Access review of a care provider: every assignment in force with requester, approver, age, last use, expiring within 30 days, unused for 90 days (audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller administers exactly one."),
+                   qp("format", "json (default), csv, or text (printable).", schema={"type": "string", "enum": ["json", "csv", "text"]})],
+    "responses": {"200": {"description": "The report.", "content": {
+       "application/json": {"schema": ref("AccessReview")},
+       "text/csv": {"schema": {"type": "string"}},
+       "text/plain": {"schema": {"type": "string"}}}}, **errors}}},
   "/api/v1/patients/{patient_id}/access-log": {"get": {
     "operationId": "patientAccessLog",
     "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
@@ -115,6 +166,7 @@ doc = {
    "BadRequest": {"description": "The request is malformed; the detail says what was wrong.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "Forbidden": {"description": "The policy refused the request (and the refusal was audited).", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "NotFound": {"description": "No such resource.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+   "Conflict": {"description": "Not possible in the current state (already decided, already registered, holder not registered, …); nothing changed.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "Internal": {"description": "Internal error; no data was returned.", "content": {"application/problem+json": {"schema": ref("Problem")}}}
   },
   "schemas": {
@@ -147,6 +199,39 @@ doc = {
      "recording": {"type": ["string", "null"]}, "care_provider": {"type": ["string", "null"]}, "purpose": {"type": ["string", "null"]},
      "emergency_access": {"type": "boolean"},
      "details": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2}}}},
+   "UserRegistration": {"type": "object", "additionalProperties": False, "required": ["hsa_id", "name", "title", "care_provider"], "properties": {
+     "hsa_id": {"type": "string"}, "name": {"type": "string", "maxLength": 200}, "title": {"type": "string", "maxLength": 200}, "care_provider": {"type": "string", "description": "Employing care provider (the administrator's)."}}},
+   "User": {"type": "object", "required": ["hsa_id", "name", "title", "care_provider", "registered_at", "registered_by"], "properties": {
+     "hsa_id": {"type": "string"}, "name": {"type": "string"}, "title": {"type": "string"}, "care_provider": {"type": "string"},
+     "registered_at": {"type": "string", "format": "date-time"}, "registered_by": {"type": "string"}}},
+   "AssignmentRequest": {"type": "object", "additionalProperties": False, "required": ["holder", "care_provider", "purpose", "rights", "valid_from", "valid_until", "justification"], "properties": {
+     "holder": {"type": "string", "description": "HSA-ID of a registered user."}, "care_provider": {"type": "string"},
+     "care_units": {"type": "array", "items": {"type": "string"}, "description": "Own care units (required for vård och behandling)."},
+     "purpose": ref("Purpose"),
+     "rights": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["ingest", "search", "view-metadata", "play", "download", "read-audit", "read-access-log", "manage-privileges"]}},
+     "valid_from": {"type": "string", "format": "date-time"}, "valid_until": {"type": "string", "format": "date-time", "description": "At most governance.max_assignment_days (default 366) after valid_from."},
+     "justification": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "Why the access is needed (never patient data). Kept in the catalog; the audit event carries its SHA-256."}}},
+   "Decision": {"type": "object", "additionalProperties": False, "properties": {"comment": {"type": "string", "maxLength": 1000, "description": "Required for a rejection."}}},
+   "Revocation": {"type": "object", "additionalProperties": False, "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 1000}}},
+   "GovernanceReceipt": {"type": "object", "required": ["audit_leaf_index"], "properties": {"assignment": {"type": "string"}, "audit_leaf_index": {"type": "integer"}}},
+   "DecisionRecord": {"type": ["object", "null"], "required": ["by", "at"], "properties": {"by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "comment": {"type": ["string", "null"]}}},
+   "Assignment": {"type": "object", "required": ["id", "holder", "care_provider", "care_units", "purpose", "rights", "valid_from", "valid_until", "justification", "origin", "state", "requested_by", "requested_at"], "properties": {
+     "id": {"type": "string"}, "holder": {"type": "string"}, "care_provider": {"type": "string"}, "care_units": {"type": "array", "items": {"type": "string"}},
+     "purpose": {"type": "string"}, "rights": {"type": "array", "items": {"type": "string"}},
+     "valid_from": {"type": "string", "format": "date-time"}, "valid_until": {"type": "string", "format": "date-time"},
+     "justification": {"type": "string"}, "origin": {"type": "string", "description": "request, import:<sha256> or bootstrap."},
+     "state": {"type": "string", "enum": ["requested", "approved", "rejected", "revoked"]},
+     "requested_by": {"type": "string"}, "requested_at": {"type": "string", "format": "date-time"},
+     "decision": ref("DecisionRecord"), "revocation": ref("DecisionRecord")}},
+   "AccessReview": {"type": "object", "required": ["care_provider", "generated_at", "pending_requests", "assignments"], "properties": {
+     "care_provider": {"type": "string"}, "generated_at": {"type": "string", "format": "date-time"}, "pending_requests": {"type": "integer"},
+     "assignments": {"type": "array", "items": {"type": "object", "required": ["id", "holder", "holder_name", "holder_title", "purpose", "rights", "care_units", "requested_by", "approved_by", "approved_at", "valid_from", "valid_until", "age_days", "last_use", "expiring_soon", "unused", "origin"], "properties": {
+       "id": {"type": "string"}, "holder": {"type": "string"}, "holder_name": {"type": "string"}, "holder_title": {"type": "string"},
+       "purpose": {"type": "string"}, "rights": {"type": "array", "items": {"type": "string"}}, "care_units": {"type": "array", "items": {"type": "string"}},
+       "requested_by": {"type": "string"}, "approved_by": {"type": "string"}, "approved_at": {"type": "string", "format": "date-time"},
+       "valid_from": {"type": "string", "format": "date-time"}, "valid_until": {"type": "string", "format": "date-time"},
+       "age_days": {"type": "integer"}, "last_use": {"type": ["string", "null"], "format": "date-time"},
+       "expiring_soon": {"type": "boolean"}, "unused": {"type": "boolean", "description": "Not used for 90 days: a candidate to revoke."}, "origin": {"type": "string"}}}}}},
    "Proof": {"type": "object", "required": ["kind", "tree_size", "hashes", "checkpoint"], "properties": {
      "kind": {"type": "string", "enum": ["inclusion", "consistency"]}, "index": {"type": ["integer", "null"]}, "leaf_hash": {"type": ["string", "null"], "contentEncoding": "base64"},
      "old_size": {"type": ["integer", "null"]}, "tree_size": {"type": "integer"},

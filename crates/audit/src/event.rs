@@ -160,8 +160,26 @@ actions! {
     Checkpoint = "audit.checkpoint",
     /// An assignment file was validated and installed (`callvault assignments import`).
     AssignmentsImport = "assignments.import",
-    /// A server put an assignment file in force (at start or on reload).
+    /// A server put an assignment file in force (at start or on reload). Written by
+    /// releases before the governance workflow; no longer written.
     AssignmentsLoad = "assignments.load",
+    /// A user was registered (HSA-ID, name, title, employing care provider).
+    UserRegister = "user.register",
+    /// An assignment was requested by a privilege administrator (or by a file import).
+    AssignmentRequest = "assignment.request",
+    /// A requested assignment was approved by a second administrator.
+    AssignmentApprove = "assignment.approve",
+    /// A requested assignment was rejected by a second administrator.
+    AssignmentReject = "assignment.reject",
+    /// An assignment was revoked; it stopped at once.
+    AssignmentRevoke = "assignment.revoke",
+    /// A care provider's first two privilege administrators were installed by an operator.
+    GovernanceBootstrap = "governance.bootstrap",
+    /// Users, assignments or an access review report were read.
+    GovernanceRead = "governance.read",
+    /// An attempt to manage privileges that the policy refused (granted steps are recorded
+    /// with their own codes).
+    ManagePrivileges = "privileges.manage",
     /// The audit log was read.
     AuditRead = "audit.read",
 }

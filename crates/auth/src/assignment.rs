@@ -1,8 +1,9 @@
 //! Assignments (medarbetaruppdrag): what a principal may do, for which care provider and
 //! units, for which purpose, and when.
 //!
-//! Until the governance workflow (four-eyes approval) exists, assignments come from a TOML
-//! file of `[[assignment]]` tables, validated here in full before any is used.
+//! Assignments are granted through the governance workflow of the vault (a request by one
+//! privilege administrator, approval by another). A TOML file of `[[assignment]]` tables,
+//! validated here in full, is one way to *request* many at once.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,8 +14,13 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Longest validity of one assignment (they expire by themselves; default 12 months).
-pub const MAX_LIFETIME_DAYS: i64 = 366;
+/// Hard ceiling on one assignment's validity, whatever the configuration says. The vault's
+/// configured maximum (default 12 months) is at most this.
+pub const MAX_LIFETIME_DAYS: i64 = 1096;
+
+/// The default maximum lifetime of an assignment: 12 months (366 days, so that a year
+/// with a leap day fits).
+pub const DEFAULT_LIFETIME_DAYS: i64 = 366;
 
 /// Purpose of use (ändamål). The Swedish names are the canonical spelling.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -91,11 +97,14 @@ pub enum Right {
     ReadAudit,
     /// Read a patient's access log (log extract).
     ReadAccessLog,
+    /// Register users, request, approve, reject and revoke assignments, read the access
+    /// review (privilege administrators; never one's own requests).
+    ManagePrivileges,
 }
 
 impl Right {
     /// All rights.
-    pub const ALL: [Right; 7] = [
+    pub const ALL: [Right; 8] = [
         Right::Ingest,
         Right::Search,
         Right::ViewMetadata,
@@ -103,6 +112,7 @@ impl Right {
         Right::Download,
         Right::ReadAudit,
         Right::ReadAccessLog,
+        Right::ManagePrivileges,
     ];
 
     /// The name used in files.
@@ -115,6 +125,7 @@ impl Right {
             Self::Download => "download",
             Self::ReadAudit => "read-audit",
             Self::ReadAccessLog => "read-access-log",
+            Self::ManagePrivileges => "manage-privileges",
         }
     }
 
@@ -129,6 +140,23 @@ impl Right {
 pub struct AssignmentId(String);
 
 impl AssignmentId {
+    /// Checks an id: 1-64 characters of `A-Z`, `a-z`, `0-9`, `-` and `_`.
+    pub fn parse(s: &str) -> Result<Self, AssignmentError> {
+        let id = s.trim();
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                s,
+                "id must be 1-64 characters of A-Z, a-z, 0-9, - and _",
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -198,7 +226,99 @@ pub enum AssignmentError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
+    user: Vec<RawUser>,
+    #[serde(default)]
     assignment: Vec<RawAssignment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    hsa_id: String,
+    name: String,
+    title: String,
+    care_provider: String,
+}
+
+/// A user (a person or system that may hold assignments) as written in an assignment file
+/// or registered by an administrator.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UserEntry {
+    /// HSA-ID.
+    pub hsa_id: HsaId,
+    /// Name.
+    pub name: String,
+    /// Title, e.g. "Sjuksköterska".
+    pub title: String,
+    /// Employing care provider.
+    pub care_provider: CareProvider,
+}
+
+/// Checks a short human-readable text (a name, title, justification or reason): trimmed,
+/// 1..=`max` characters, no control characters. Returns the trimmed text or what is wrong.
+pub fn check_text(field: &str, s: &str, max: usize) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if t.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err(format!("{field} contains control characters"));
+    }
+    Ok(t.to_owned())
+}
+
+impl UserEntry {
+    /// Validates plain values into a user entry.
+    pub fn new(hsa_id: &str, name: &str, title: &str, care_provider: &str) -> Result<Self, String> {
+        Ok(Self {
+            hsa_id: HsaId::parse(hsa_id).map_err(|e| format!("hsa_id: {e}"))?,
+            name: check_text("name", name, 200)?,
+            title: check_text("title", title, 200)?,
+            care_provider: CareProvider::parse(care_provider)
+                .map_err(|e| format!("care_provider: {e}"))?,
+        })
+    }
+
+    /// The `[[user]]` table of an assignment file.
+    pub fn to_toml(&self) -> String {
+        format!(
+            "[[user]]\nhsa_id = \"{}\"\nname = {}\ntitle = {}\ncare_provider = \"{}\"\n\n",
+            self.hsa_id,
+            toml_string(&self.name),
+            toml_string(&self.title),
+            self.care_provider
+        )
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Parses an assignment file: its `[[user]]` tables (validated) and its `[[assignment]]`
+/// tables (validated as by [`AssignmentSet::parse`]).
+pub fn parse_file(text: &str) -> Result<(Vec<UserEntry>, AssignmentSet), AssignmentError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| AssignmentError::Syntax(e.to_string()))?;
+    let mut users: Vec<UserEntry> = Vec::with_capacity(raw.user.len());
+    for u in raw.user {
+        let entry = UserEntry::new(&u.hsa_id, &u.name, &u.title, &u.care_provider)
+            .map_err(|reason| AssignmentError::Syntax(format!("user {:?}: {reason}", u.hsa_id)))?;
+        if users.iter().any(|x| x.hsa_id == entry.hsa_id) {
+            return Err(AssignmentError::Syntax(format!(
+                "user {} is listed twice",
+                entry.hsa_id
+            )));
+        }
+        users.push(entry);
+    }
+    let mut out = Vec::with_capacity(raw.assignment.len());
+    for r in raw.assignment {
+        out.push(from_raw(r)?);
+    }
+    Ok((users, AssignmentSet::new(out)?))
 }
 
 #[derive(Deserialize)]
@@ -234,6 +354,11 @@ impl AssignmentSet {
         Ok(Self { assignments })
     }
 
+    /// A subset of a checked set (no re-validation needed).
+    pub(crate) fn from_checked(assignments: Vec<Assignment>) -> Self {
+        Self { assignments }
+    }
+
     /// Reads and validates a TOML assignment file.
     pub fn load(path: &Path) -> Result<Self, AssignmentError> {
         let text = std::fs::read_to_string(path).map_err(|source| AssignmentError::Read {
@@ -243,15 +368,9 @@ impl AssignmentSet {
         Self::parse(&text)
     }
 
-    /// Parses and validates TOML text.
+    /// Parses and validates TOML text (its `[[user]]` tables are validated and left out).
     pub fn parse(text: &str) -> Result<Self, AssignmentError> {
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| AssignmentError::Syntax(e.to_string()))?;
-        let mut out = Vec::with_capacity(raw.assignment.len());
-        for r in raw.assignment {
-            out.push(from_raw(r)?);
-        }
-        Self::new(out)
+        parse_file(text).map(|(_, set)| set)
     }
 
     /// Every assignment.
@@ -273,18 +392,7 @@ fn invalid(id: &str, reason: impl Into<String>) -> AssignmentError {
 }
 
 fn from_raw(r: RawAssignment) -> Result<Assignment, AssignmentError> {
-    let id = r.id.trim().to_owned();
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(invalid(
-            &r.id,
-            "id must be 1-64 characters of A-Z, a-z, 0-9, - and _",
-        ));
-    }
+    let id = AssignmentId::parse(&r.id)?.0;
     let holder = HsaId::parse(&r.holder).map_err(|e| invalid(&id, format!("holder: {e}")))?;
     let care_provider = CareProvider::parse(&r.care_provider)
         .map_err(|e| invalid(&id, format!("care_provider: {e}")))?;
@@ -331,7 +439,10 @@ fn from_raw(r: RawAssignment) -> Result<Assignment, AssignmentError> {
     })
 }
 
-fn check(a: &Assignment) -> Result<(), AssignmentError> {
+/// Checks one assignment on its own: validity order and the hard lifetime ceiling, at least
+/// one right, care units of its own care provider, care-and-treatment assignments naming
+/// their units, privilege administration only under the purpose administration.
+pub fn check(a: &Assignment) -> Result<(), AssignmentError> {
     let id = a.id.as_str();
     if a.valid_until <= a.valid_from {
         return Err(invalid(id, "valid_until must be after valid_from"));
@@ -356,6 +467,12 @@ fn check(a: &Assignment) -> Result<(), AssignmentError> {
                 ),
             ));
         }
+    }
+    if a.rights.contains(&Right::ManagePrivileges) && a.purpose != Purpose::Administration {
+        return Err(invalid(
+            id,
+            "the right manage-privileges is granted only under the purpose administration",
+        ));
     }
     if a.purpose == Purpose::CareAndTreatment
         && a.care_units.is_empty()

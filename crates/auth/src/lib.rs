@@ -17,7 +17,9 @@ mod policy;
 mod principal;
 
 pub use assignment::{
-    Assignment, AssignmentError, AssignmentId, AssignmentSet, AssignmentSpec, Purpose, Right,
+    Assignment, AssignmentError, AssignmentId, AssignmentSet, AssignmentSpec,
+    DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, Purpose, Right, UserEntry, check as check_assignment,
+    check_text, parse_file,
 };
 pub use policy::{AccessRequest, Action, Authorized, Denial, Policy, Resource, UnitScope};
 pub use principal::{AuthenticatedPrincipal, PrincipalKind};

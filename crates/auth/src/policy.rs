@@ -30,6 +30,9 @@ pub enum Action {
     ReadAudit,
     /// Read a patient's access log.
     ReadAccessLog,
+    /// Register users; request, approve, reject or revoke assignments; read the access
+    /// review (purpose administration only).
+    ManagePrivileges,
 }
 
 impl Action {
@@ -43,6 +46,7 @@ impl Action {
             Self::Download => Right::Download,
             Self::ReadAudit => Right::ReadAudit,
             Self::ReadAccessLog => Right::ReadAccessLog,
+            Self::ManagePrivileges => Right::ManagePrivileges,
         }
     }
 
@@ -212,6 +216,34 @@ impl Policy {
         &self.assignments
     }
 
+    /// This policy without assignment `id` (a revocation applied at once, even when the
+    /// policy cannot be rebuilt from storage).
+    pub fn without(&self, id: &AssignmentId) -> Policy {
+        let kept: Vec<Assignment> = self
+            .assignments
+            .all()
+            .iter()
+            .filter(|a| &a.id != id)
+            .cloned()
+            .collect();
+        Policy {
+            assignments: AssignmentSet::from_checked(kept),
+        }
+    }
+
+    /// Whether `holder` still holds assignment `id`, active at `now`: what an open audio
+    /// stream asks between chunks, so that a revocation or expiry stops it at once.
+    pub fn in_force(
+        &self,
+        id: &AssignmentId,
+        holder: &callvault_types::HsaId,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.assignments
+            .held_by(holder)
+            .any(|a| &a.id == id && a.is_active(now))
+    }
+
     /// Decides a request at time `now`: an [`Authorized`] value, or the reason it is denied.
     pub fn decide(
         &self,
@@ -343,10 +375,17 @@ fn decide_under(
             require(a, req.action.right())?;
             Ok(UnitScope::WholeCareProvider)
         }
-        // Administration never gets audio, identifying metadata or logs of patients.
-        Purpose::Administration => Err(Denial::NotForPurpose {
-            purpose: req.purpose,
-        }),
+        // Administration manages privileges; it never gets audio, identifying metadata or
+        // logs of patients.
+        Purpose::Administration => {
+            if req.action != Action::ManagePrivileges {
+                return Err(Denial::NotForPurpose {
+                    purpose: req.purpose,
+                });
+            }
+            require(a, req.action.right())?;
+            Ok(UnitScope::WholeCareProvider)
+        }
     }
 }
 

@@ -16,6 +16,10 @@ pub enum CatalogError {
         /// Call id.
         call_id: String,
     },
+    /// A governance change is not possible in the current state (already registered, not
+    /// awaiting a decision, decided by its requester or holder, …). Nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
     /// A mutation names a recording that does not exist.
     #[error("recording {0} is not in the catalog")]
     UnknownRecording(String),

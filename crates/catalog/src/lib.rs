@@ -9,11 +9,15 @@
 //! with their blind indexes, data keys arrive wrapped.
 
 mod error;
+mod governance;
 mod model;
 mod schema;
 mod sqlite;
 
 pub use error::CatalogError;
+pub use governance::{
+    AssignmentDecision, AssignmentOrigin, AssignmentRow, AssignmentState, NewAssignment, UserRow,
+};
 pub use model::{
     CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
     RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
@@ -21,7 +25,8 @@ pub use model::{
 pub use sqlite::{SqliteCatalog, raw_connection};
 
 use callvault_audit::merkle::Hash;
-use callvault_types::{CallId, CareProvider, RecordingId};
+use callvault_types::{CallId, CareProvider, HsaId, RecordingId};
+use time::OffsetDateTime;
 
 /// Called with each audit leaf: index, encoded event, stored leaf hash.
 pub type AuditLeafVisitor<'a> = dyn FnMut(u64, &[u8], &Hash) -> Result<(), CatalogError> + 'a;
@@ -108,4 +113,19 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn care_provider_retention(&self, cp: &CareProvider) -> Result<Option<u32>, CatalogError>;
     /// Counts for `status`.
     fn stats(&self) -> Result<CatalogStats, CatalogError>;
+    /// A registered user.
+    fn user(&self, hsa_id: &HsaId) -> Result<Option<UserRow>, CatalogError>;
+    /// Registered users, of one employing care provider or all.
+    fn users(&self, cp: Option<&CareProvider>) -> Result<Vec<UserRow>, CatalogError>;
+    /// One assignment with its history.
+    fn assignment(&self, id: &str) -> Result<Option<AssignmentRow>, CatalogError>;
+    /// Assignments, of one care provider or all, in one state or all; ordered by care
+    /// provider and id.
+    fn assignments(
+        &self,
+        cp: Option<&CareProvider>,
+        state: Option<AssignmentState>,
+    ) -> Result<Vec<AssignmentRow>, CatalogError>;
+    /// Time of the newest audit event made under an assignment (its last use).
+    fn assignment_last_use(&self, id: &str) -> Result<Option<OffsetDateTime>, CatalogError>;
 }

@@ -198,6 +198,31 @@ pub enum Mutation {
     Rewrap(Vec<Rewrap>),
     /// Record a signed checkpoint.
     StoreCheckpoint(StoredCheckpoint),
+    /// Register a user (fails if the HSA-ID is registered already).
+    RegisterUser(crate::UserRow),
+    /// Record a requested assignment, or (`approved`, bootstrap only) an approved one.
+    InsertAssignment {
+        /// The assignment.
+        assignment: Box<crate::NewAssignment>,
+        /// The approval of a bootstrap assignment; `None` for a request.
+        approved: Option<crate::AssignmentDecision>,
+    },
+    /// Approve or reject a requested assignment (never by its requester or holder).
+    DecideAssignment {
+        /// Assignment id.
+        id: String,
+        /// Approve (`true`) or reject.
+        approve: bool,
+        /// Who, when, comment.
+        decision: crate::AssignmentDecision,
+    },
+    /// Revoke an approved assignment.
+    RevokeAssignment {
+        /// Assignment id.
+        id: String,
+        /// Who, when, reason.
+        revocation: crate::AssignmentDecision,
+    },
     /// Register a care provider and its retention period.
     AddCareProvider {
         /// Care provider.

@@ -94,4 +94,49 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 "#,
+    // 2: governance — registered users and assignments with their four-eyes history; the
+    // assignment each audit event was made under (for "last use" in access reviews).
+    r#"
+CREATE TABLE users (
+    hsa_id           TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    care_provider    TEXT NOT NULL,
+    registered_at_us INTEGER NOT NULL,
+    registered_by    TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE assignments (
+    id               TEXT PRIMARY KEY,
+    holder           TEXT NOT NULL REFERENCES users (hsa_id),
+    care_provider    TEXT NOT NULL,
+    care_units       TEXT NOT NULL,
+    purpose          TEXT NOT NULL,
+    rights           TEXT NOT NULL,
+    valid_from_us    INTEGER NOT NULL,
+    valid_until_us   INTEGER NOT NULL CHECK (valid_until_us > valid_from_us),
+    justification    TEXT NOT NULL,
+    origin           TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('requested', 'approved', 'rejected', 'revoked')),
+    requested_by     TEXT NOT NULL,
+    requested_at_us  INTEGER NOT NULL,
+    decided_by       TEXT,
+    decided_at_us    INTEGER,
+    decision_comment TEXT,
+    revoked_by       TEXT,
+    revoked_at_us    INTEGER,
+    revoke_reason    TEXT,
+    -- Four eyes: whoever decides a request is neither its requester nor its holder. Only
+    -- the explicit, audited bootstrap of a care provider's first administrators is exempt.
+    CHECK (origin = 'bootstrap' OR decided_by IS NULL
+           OR (decided_by <> requested_by AND decided_by <> 'person:' || holder)),
+    CHECK ((state = 'requested') = (decided_by IS NULL)),
+    CHECK ((state = 'revoked') = (revoked_by IS NOT NULL))
+) STRICT;
+CREATE INDEX assignments_holder ON assignments (holder);
+CREATE INDEX assignments_care_provider ON assignments (care_provider, state);
+
+ALTER TABLE audit_log ADD COLUMN assignment TEXT;
+CREATE INDEX audit_assignment ON audit_log (assignment, time_us) WHERE assignment IS NOT NULL;
+"#,
 ];

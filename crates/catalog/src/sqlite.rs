@@ -17,11 +17,12 @@ use callvault_types::{CallId, CareProvider, CareUnit, HsaId, RecordingId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
+use crate::governance;
 use crate::schema::MIGRATIONS;
 use crate::{
-    AuditLeafVisitor, Catalog, CatalogError, CatalogStats, Change, Committed, Mutation,
-    NewRecording, PendingCommit, Placement, PlacementState, RecordingRow, RecordingSource,
-    RepairTask, SealedField, StoredCheckpoint,
+    AssignmentRow, AssignmentState, AuditLeafVisitor, Catalog, CatalogError, CatalogStats, Change,
+    Committed, Mutation, NewRecording, PendingCommit, Placement, PlacementState, RecordingRow,
+    RecordingSource, RepairTask, SealedField, StoredCheckpoint, UserRow,
 };
 
 /// Most changes folded into one transaction.
@@ -95,11 +96,11 @@ fn configure(conn: &Connection) -> Result<(), CatalogError> {
     Ok(())
 }
 
-fn micros(t: OffsetDateTime) -> i64 {
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
-fn from_micros(us: i64) -> Result<OffsetDateTime, CatalogError> {
+pub(crate) fn from_micros(us: i64) -> Result<OffsetDateTime, CatalogError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .map_err(|_| CatalogError::Corrupt(format!("timestamp {us}")))
 }
@@ -305,8 +306,9 @@ fn apply_change(
         apply_mutation(tx, m)?;
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO audit_log (idx, leaf_hash, event, time_us, action, recording_id, patient_bidx)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit_log (idx, leaf_hash, event, time_us, action, recording_id, patient_bidx,
+           assignment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut leaf_indexes = Vec::with_capacity(change.events.len());
     for e in &change.events {
@@ -320,6 +322,7 @@ fn apply_change(
             e.action.code(),
             e.recording.as_ref().map(|r| r.id.to_string()),
             e.patient.as_ref().map(|p| p.blind_index.to_vec()),
+            e.assignment.as_deref(),
         ])?;
         leaf_indexes.push(*next);
         *next += 1;
@@ -462,6 +465,17 @@ fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
                 params![c.size as i64, &c.root_hash[..], c.note, micros(c.created_at)],
             )?;
         }
+        Mutation::RegisterUser(u) => governance::register_user(tx, u)?,
+        Mutation::InsertAssignment {
+            assignment,
+            approved,
+        } => governance::insert_assignment(tx, assignment, approved.as_ref())?,
+        Mutation::DecideAssignment {
+            id,
+            approve,
+            decision,
+        } => governance::decide(tx, id, *approve, decision)?,
+        Mutation::RevokeAssignment { id, revocation } => governance::revoke(tx, id, revocation)?,
         Mutation::AddCareProvider {
             care_provider,
             retention_years,
@@ -841,6 +855,30 @@ impl Catalog for SqliteCatalog {
             }
             Ok(s)
         })
+    }
+
+    fn user(&self, hsa_id: &HsaId) -> Result<Option<UserRow>, CatalogError> {
+        self.read(|c| governance::user(c, hsa_id))
+    }
+
+    fn users(&self, cp: Option<&CareProvider>) -> Result<Vec<UserRow>, CatalogError> {
+        self.read(|c| governance::users(c, cp))
+    }
+
+    fn assignment(&self, id: &str) -> Result<Option<AssignmentRow>, CatalogError> {
+        self.read(|c| governance::assignment(c, id))
+    }
+
+    fn assignments(
+        &self,
+        cp: Option<&CareProvider>,
+        state: Option<AssignmentState>,
+    ) -> Result<Vec<AssignmentRow>, CatalogError> {
+        self.read(|c| governance::assignments(c, cp, state))
+    }
+
+    fn assignment_last_use(&self, id: &str) -> Result<Option<OffsetDateTime>, CatalogError> {
+        self.read(|c| governance::last_use(c, id))
     }
 }
 

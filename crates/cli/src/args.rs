@@ -90,6 +90,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Governance: bootstrap of a care provider's first administrators, access review.
+    Governance {
+        /// What to do.
+        #[command(subcommand)]
+        command: GovernanceCommand,
+    },
     /// Assignments (medarbetaruppdrag): who may do what, for which care provider and units,
     /// under which purpose, and until when.
     Assignments {
@@ -203,9 +209,10 @@ pub enum CareProviderCommand {
 /// `assignments` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AssignmentsCommand {
-    /// Validate an assignment file (TOML) in full and install it into the data directory as
-    /// `assignments.toml`, recording the import (with the file's SHA-256) in the audit log.
-    /// A running server applies it on SIGHUP. A refused file changes nothing.
+    /// Import an assignment file (TOML: `[[user]]` and `[[assignment]]` tables) into the
+    /// governance workflow: it is validated in full, its new users are registered and every
+    /// assignment becomes a *request* that a privilege administrator must approve (API).
+    /// All in one audited transaction; a refused file changes nothing. Server stopped.
     Import {
         /// Data directory.
         #[arg(long)]
@@ -213,12 +220,46 @@ pub enum AssignmentsCommand {
         /// The assignment file.
         file: PathBuf,
     },
-    /// List the installed assignments (holders, care provider, units, purpose, rights,
-    /// validity); marks those not in force today.
+    /// List assignments with their state (requested, approved, rejected, revoked), who
+    /// requested and decided them, and validity. The read is audited.
     List {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Only this care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+}
+
+/// `governance` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GovernanceCommand {
+    /// Install a care provider's first two privilege administrators (explicit and audited;
+    /// refused while it has an administrator in force). Server stopped.
+    Bootstrap {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// An administrator: HSA-ID, name and title; given exactly twice, for two persons.
+        #[arg(long = "admin", num_args = 3, value_names = ["HSA-ID", "NAME", "TITLE"], action = clap::ArgAction::Append)]
+        admins: Vec<String>,
+    },
+    /// The access review of a care provider: every assignment in force with requester,
+    /// approver, age, last use, expiring soon and unused for 90 days. The read is audited.
+    Review {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// `text` (printable), `csv` or `json`.
+        #[arg(long, default_value = "text")]
+        format: String,
     },
 }
 

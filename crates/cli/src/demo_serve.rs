@@ -9,7 +9,8 @@ use callvault_vault::Vault;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Assignments (medarbetaruppdrag) of the demo users, valid from yesterday for a year.
+/// The demo's users and assignments (medarbetaruppdrag) as an assignment file, valid from
+/// yesterday for 364 days. Imported, they become requests for the administrators.
 pub fn assignments(now: OffsetDateTime) -> Result<String> {
     let from = (now - time::Duration::days(1)).format(&Rfc3339)?;
     let until = (now + time::Duration::days(364)).format(&Rfc3339)?;
@@ -30,31 +31,50 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
     let (varm, [v1, _], _) = callvault_vault::demo::CARE_PROVIDERS[1];
     let care = "vård och behandling";
     let mut out = String::from(
-        "# Demo assignments (medarbetaruppdrag). The governance workflow (four-eyes approval)\n# replaces this file in a later step.\n\n",
+        "# Demo users and assignments (medarbetaruppdrag). `callvault assignments import` turns\n# each assignment into a request that a privilege administrator approves.\n\n",
     );
-    out += &a(
-        "nurse-a",
-        "SE2321000016-N001",
-        sthlm,
-        &[s1],
-        care,
-        &["search", "view-metadata", "play"],
-    );
-    out += &a(
-        "nurse-b",
-        "SE2321000156-N001",
-        varm,
-        &[v1],
-        care,
-        &["search", "view-metadata", "play"],
-    );
+    for (hsa, name, title, cp) in [
+        (
+            "SE2321000016-N001",
+            "Anna Andersson",
+            "Sjuksköterska",
+            sthlm,
+        ),
+        ("SE2321000156-N001", "Bo Berg", "Sjuksköterska", varm),
+        (
+            "SE2321000016-Q001",
+            "Cecilia Carlsson",
+            "Patientsäkerhetsutredare",
+            sthlm,
+        ),
+        ("SE2321000016-L001", "David Dahl", "Loggranskare", sthlm),
+        (
+            "SE2321000016-R001",
+            "Inspelningssystem Region Stockholm",
+            "System",
+            sthlm,
+        ),
+        (
+            "SE2321000156-R001",
+            "Inspelningssystem Region Värmland",
+            "System",
+            varm,
+        ),
+    ] {
+        out += &callvault_auth::UserEntry::new(hsa, name, title, cp)
+            .map_err(|e| anyhow::anyhow!("demo user {hsa}: {e}"))?
+            .to_toml();
+    }
+    let read = &["search", "view-metadata", "play"];
+    out += &a("nurse-a", "SE2321000016-N001", sthlm, &[s1], care, read);
+    out += &a("nurse-b", "SE2321000156-N001", varm, &[v1], care, read);
     out += &a(
         "investigator-a",
         "SE2321000016-Q001",
         sthlm,
         &[],
         "kvalitetssäkring",
-        &["search", "view-metadata", "play"],
+        read,
     );
     out += &a(
         "reviewer-a",
@@ -63,14 +83,6 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
         &[],
         "logguppföljning",
         &["read-audit", "read-access-log"],
-    );
-    out += &a(
-        "admin-a",
-        "SE2321000016-A001",
-        sthlm,
-        &[],
-        "administration",
-        &["view-metadata"],
     );
     out += &a(
         "recorder-a",
@@ -91,6 +103,94 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
     Ok(out)
 }
 
+/// The demo's privilege administrators per care provider: (PKI name, HSA-ID, name).
+const ADMINS: [[(&str, &str, &str); 2]; 2] = [
+    [
+        ("admin-a", "SE2321000016-A001", "Eva Ek"),
+        ("admin-a2", "SE2321000016-A002", "Fredrik Falk"),
+    ],
+    [
+        ("admin-b", "SE2321000156-A001", "Gustav Gran"),
+        ("admin-b2", "SE2321000156-A002", "Helena Holm"),
+    ],
+];
+
+/// Puts the demo's assignments in force the way a deployment does: the operator installs
+/// each care provider's first two administrators (`governance bootstrap`) and imports the
+/// assignment file (`assignments import`: users registered, assignments requested); then
+/// each request is approved by the care provider's second administrator, identified by
+/// their certificate in the demo PKI, through the policy and the four-eyes checks. Every
+/// step is audited.
+fn install_assignments(vault: &Vault, pki: &Path, examples: &Path) -> Result<()> {
+    let settings = callvault_server::ServerConfig::parse(
+        &callvault_server::ServerConfig::demo_toml(".", &pki.display().to_string(), "127.0.0.1:1"),
+        Path::new("."),
+        Path::new("server.toml"),
+    )?;
+    let identities = callvault_server::Identities::load(&settings.tls)?;
+    let operator = callvault_vault::vault_operator();
+    for (i, (cp, _, _)) in callvault_vault::demo::CARE_PROVIDERS.iter().enumerate() {
+        let cp = CareProvider::parse(cp)?;
+        let users = ADMINS[i]
+            .iter()
+            .map(|(_, hsa, name)| {
+                callvault_auth::UserEntry::new(hsa, name, "Behörighetsadministratör", cp.as_str())
+                    .map_err(|e| anyhow::anyhow!("demo administrator {hsa}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let r = vault
+            .bootstrap_administrators(&cp, [&users[0], &users[1]], &operator)
+            .with_context(|| format!("installing the administrators of {cp}"))?;
+        println!(
+            "installed the first privilege administrators of {cp} (audit leaf {})",
+            r.leaf_index
+        );
+    }
+    let file = examples.join("assignments.toml");
+    std::fs::write(&file, assignments(OffsetDateTime::now_utc())?)
+        .context("writing the demo assignments")?;
+    let done = vault
+        .import_assignments(&file, &operator)
+        .context("importing the demo assignments")?;
+    println!(
+        "imported {} demo assignment requests and {} users (audit leaf {})",
+        done.requested.len(),
+        done.users_registered,
+        done.leaf_index
+    );
+    for (i, (cp, _, _)) in callvault_vault::demo::CARE_PROVIDERS.iter().enumerate() {
+        let ids: Vec<String> = done
+            .requested
+            .iter()
+            .filter(|id| {
+                vault
+                    .assignment(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.assignment.care_provider.as_str() == *cp)
+            })
+            .cloned()
+            .collect();
+        let (name, hsa, person) = ADMINS[i][1];
+        let cert = pki.join(format!("{name}.pem"));
+        let approver = identities
+            .principal_of_local_certificate(&cert)
+            .with_context(|| {
+                format!(
+                    "the demo PKI lacks {name}; remove the demo data directory and its pki to start afresh"
+                )
+            })?;
+        vault
+            .approve_as(&approver, &ids, "demo set-up")
+            .with_context(|| format!("approving the demo requests of {cp}"))?;
+        println!(
+            "approved {} requests of {cp} as {person} ({hsa}), the second administrator",
+            ids.len()
+        );
+    }
+    Ok(())
+}
+
 /// Writes PKI, assignments and server configuration (once), prints how to use them, and
 /// returns the server configuration path.
 pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path::PathBuf> {
@@ -107,18 +207,8 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     // the data directory, never in it: the vault keeps nothing identifying in plaintext.
     let examples = data_dir.with_extension("examples");
     std::fs::create_dir_all(&examples).context("creating the examples directory")?;
-    // The demo assignments go in the way an operator's do: `assignments import` (audited).
-    if !vault.assignments_path().exists() {
-        let file = examples.join("assignments.toml");
-        std::fs::write(&file, assignments(OffsetDateTime::now_utc())?)
-            .context("writing the demo assignments")?;
-        let done = vault
-            .import_assignments(&file, &callvault_vault::vault_operator())
-            .context("importing the demo assignments")?;
-        println!(
-            "imported {} demo assignments (audit leaf {})",
-            done.count, done.leaf_index
-        );
+    if vault.assignment("nurse-a")?.is_none() {
+        install_assignments(vault, &pki, &examples)?;
     }
     let patient_file = examples.join("patient.txt");
     std::fs::write(&patient_file, callvault_vault::demo::personnummer(1))

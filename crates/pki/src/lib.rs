@@ -186,6 +186,24 @@ pub fn demo_clients() -> Vec<ClientSpec> {
             ClientKind::Person,
         ),
         spec(
+            "admin-a2",
+            "Fredrik Falk (behörighetsadministratör)",
+            "SE2321000016-A002",
+            ClientKind::Person,
+        ),
+        spec(
+            "admin-b",
+            "Gustav Gran (behörighetsadministratör, Region Värmland)",
+            "SE2321000156-A001",
+            ClientKind::Person,
+        ),
+        spec(
+            "admin-b2",
+            "Helena Holm (behörighetsadministratör, Region Värmland)",
+            "SE2321000156-A002",
+            ClientKind::Person,
+        ),
+        spec(
             "recorder-a",
             "Inspelningssystem Region Stockholm",
             "SE2321000016-R001",

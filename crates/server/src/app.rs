@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Policy, Purpose};
 use callvault_types::RecordingId;
@@ -24,7 +24,7 @@ use crate::problem::Problem;
 pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
-    /// The access policy in force (replaced when the assignments are reloaded).
+    /// The access policy in force (rebuilt from the vault after approvals and revocations).
     pub policy: Arc<PolicySlot>,
     /// Request counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
@@ -107,6 +107,30 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/recordings/{id}/audio", get(crate::audio::audio))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
+        .route(
+            "/api/v1/governance/users",
+            get(crate::governance::list_users).post(crate::governance::register_user),
+        )
+        .route(
+            "/api/v1/governance/assignments",
+            get(crate::governance::list_assignments).post(crate::governance::request_assignment),
+        )
+        .route(
+            "/api/v1/governance/assignments/{id}/approve",
+            post(crate::governance::approve),
+        )
+        .route(
+            "/api/v1/governance/assignments/{id}/reject",
+            post(crate::governance::reject),
+        )
+        .route(
+            "/api/v1/governance/assignments/{id}/revoke",
+            post(crate::governance::revoke),
+        )
+        .route(
+            "/api/v1/governance/access-review",
+            get(crate::governance::access_review),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -118,7 +142,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 16] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -129,6 +153,12 @@ pub const ROUTES: [&str; 10] = [
     "/api/v1/audit/events",
     "/api/v1/audit/proof/{kind}",
     "/api/v1/patients/{patient_id}/access-log",
+    "/api/v1/governance/users",
+    "/api/v1/governance/assignments",
+    "/api/v1/governance/assignments/{id}/approve",
+    "/api/v1/governance/assignments/{id}/reject",
+    "/api/v1/governance/assignments/{id}/revoke",
+    "/api/v1/governance/access-review",
 ];
 
 async fn openapi() -> Response {

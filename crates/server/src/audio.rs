@@ -169,9 +169,23 @@ pub(crate) async fn audio(
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let idle = state_limits.idle_timeout;
     let rt = tokio::runtime::Handle::current();
+    let policy = Arc::clone(&state.policy);
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
+        let (asg, holder) = (
+            authz.assignment().id.clone(),
+            authz.principal().hsa_id().clone(),
+        );
         let result = vault.play(&authz, &receipt, &id, |chunk| {
+            // A revoked or expired assignment stops its open streams at the next chunk.
+            if !policy
+                .current()
+                .in_force(&asg, &holder, time::OffsetDateTime::now_utc())
+            {
+                return Err(VaultError::Refused(format!(
+                    "assignment {asg} is no longer in force; the stream was stopped"
+                )));
+            }
             // A client that stops reading gives up its slot after the idle timeout.
             rt.block_on(tokio::time::timeout(
                 idle,

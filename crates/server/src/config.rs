@@ -37,7 +37,8 @@ pub enum ServerConfigError {
 #[serde(deny_unknown_fields)]
 struct Raw {
     data_dir: PathBuf,
-    assignments: PathBuf,
+    /// No longer read: assignments live in the vault (governance workflow).
+    assignments: Option<PathBuf>,
     listen: Vec<String>,
     #[serde(default)]
     allow_wildcard: bool,
@@ -191,8 +192,6 @@ struct RawTls {
 pub struct ServerConfig {
     /// The vault's data directory.
     pub data_dir: PathBuf,
-    /// Assignment file.
-    pub assignments: PathBuf,
     /// Addresses to listen on (exactly these).
     pub listen: Vec<SocketAddr>,
     /// TLS material.
@@ -224,6 +223,11 @@ impl ServerConfig {
                 base.join(p)
             }
         };
+        if raw.assignments.is_some() {
+            return Err(ServerConfigError::Invalid(
+                "assignments: the server no longer reads an assignment file; assignments live in the vault. Import the file once with `callvault assignments import --data-dir D FILE` (its assignments become requests for a privilege administrator to approve) and remove the key".into(),
+            ));
+        }
         if raw.listen.is_empty() {
             return Err(ServerConfigError::Invalid("listen names no address".into()));
         }
@@ -260,7 +264,6 @@ impl ServerConfig {
         Ok(Self {
             limits,
             data_dir: abs(&raw.data_dir),
-            assignments: abs(&raw.assignments),
             listen,
             tls: TlsSettings {
                 server_chain: abs(&t.server_chain),
@@ -279,7 +282,6 @@ impl ServerConfig {
         format!(
             r#"# callvault access server (demo). Relative paths are relative to this file.
 data_dir = "{data_dir}"
-assignments = "assignments.toml"
 listen = ["{listen}"]
 
 [tls]

@@ -5,12 +5,15 @@
 //!   the principal a verified certificate names.
 //! * [`app`] — the axum router (`app(state)`), testable in-process.
 //! * [`audio`] — the audited, streamed audio route with HTTP Range.
+//! * [`governance`] — users, assignment requests, four-eyes decisions, revocation, access
+//!   review.
 //! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
 //!   shutdown.
 
 pub mod app;
 pub mod audio;
 pub mod config;
+pub mod governance;
 pub mod metrics;
 pub mod problem;
 pub mod review;

@@ -76,10 +76,19 @@ impl Problem {
 
     /// A vault error: `503` when the catalog writer is saturated, else `500`.
     pub fn from_vault(e: callvault_vault::VaultError) -> Self {
+        use callvault_vault::VaultError as V;
         match e {
-            callvault_vault::VaultError::Catalog(callvault_catalog::CatalogError::Busy) => {
+            V::Catalog(callvault_catalog::CatalogError::Busy) => {
                 Self::busy("the audit log writer is saturated; nothing was returned; retry shortly")
             }
+            V::InvalidRequest(m) => Self::bad_request(m),
+            V::FourEyes(m) => Self::forbidden(m),
+            V::NotFound(id) => Self::not_found(format!("no recording {id}")),
+            e @ V::NoSuchAssignment(_) => Self::not_found(e.to_string()),
+            V::Refused(m) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m),
+            V::UnknownCareProvider(cp) => Self::not_found(format!(
+                "care provider {cp} is not registered in this vault"
+            )),
             other => Self::internal(&other),
         }
     }

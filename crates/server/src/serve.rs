@@ -135,9 +135,6 @@ pub enum StartError {
     /// The vault would not open.
     #[error(transparent)]
     Vault(#[from] callvault_vault::VaultError),
-    /// The assignment file is not acceptable.
-    #[error(transparent)]
-    Assignments(#[from] callvault_auth::AssignmentError),
     /// TLS material is not usable.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -146,34 +143,17 @@ pub enum StartError {
     Io(String),
 }
 
-/// Reads and validates the assignment file and records in the audit log which file (by
-/// SHA-256) is put in force.
-pub fn load_policy(
-    vault: &callvault_vault::Vault,
-    path: &std::path::Path,
-) -> Result<callvault_auth::Policy, StartError> {
-    let bytes = std::fs::read(path).map_err(|source| callvault_auth::AssignmentError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        callvault_auth::AssignmentError::Syntax(format!("{} is not UTF-8", path.display()))
-    })?;
-    let set = callvault_auth::AssignmentSet::parse(text)?;
-    vault.record_assignments_loaded(path, &bytes, set.all().len())?;
-    Ok(callvault_auth::Policy::new(set))
-}
-
 /// Runs the server of `config` until SIGINT or SIGTERM; SIGHUP reloads the TLS material
-/// (certificates and CRLs) for new connections and the assignments for new requests, keeping
-/// the old ones if the new are bad.
+/// (certificates and CRLs) for new connections, keeping the old if the new is bad. The
+/// policy comes from the vault's approved assignments; governance routes apply approvals
+/// and revocations at once.
 /// `ready` is called with the bound addresses once the server accepts connections.
 pub fn run(
     config: crate::ServerConfig,
     ready: impl FnOnce(&[SocketAddr]),
 ) -> Result<(), StartError> {
     let vault = Arc::new(callvault_vault::Vault::open(&config.data_dir)?);
-    let policy = load_policy(&vault, &config.assignments)?;
+    let policy = vault.policy()?;
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
     let limits = config.limits;
@@ -219,14 +199,11 @@ pub fn run(
                         }
                         Err(e) => eprintln!("callvault-server: reload failed, keeping the old TLS material: {e}"),
                     }
-                    let (v, path) = (Arc::clone(&vault), config.assignments.clone());
-                    match tokio::task::spawn_blocking(move || load_policy(&v, &path)).await {
-                        Ok(Ok(p)) => {
-                            policy_slot.replace(p);
-                            eprintln!("callvault-server: assignments reloaded");
-                        }
-                        Ok(Err(e)) => eprintln!("callvault-server: reload failed, keeping the old assignments: {e}"),
-                        Err(e) => eprintln!("callvault-server: reload failed, keeping the old assignments: {e}"),
+                    let v = Arc::clone(&vault);
+                    match tokio::task::spawn_blocking(move || v.policy()).await {
+                        Ok(Ok(p)) => policy_slot.replace(p),
+                        Ok(Err(e)) => eprintln!("callvault-server: reloading the assignments failed, keeping the current ones: {e}"),
+                        Err(e) => eprintln!("callvault-server: reloading the assignments failed, keeping the current ones: {e}"),
                     }
                 }
                 _ = term.recv() => break,

@@ -149,6 +149,24 @@ impl Identities {
     }
 }
 
+impl Identities {
+    /// The principal a certificate file on this machine names (its first certificate), as
+    /// the TLS layer would name it after a verified handshake. For scripted steps of the
+    /// demo run by an operator who holds the PKI directory (keys included) — never for
+    /// certificates that arrive over the network, which only [`Identities::principal`]
+    /// handles after rustls has verified them.
+    pub fn principal_of_local_certificate(
+        &self,
+        path: &Path,
+    ) -> Result<AuthenticatedPrincipal, TlsError> {
+        let leaf = certs(path)?.remove(0);
+        self.principal(&leaf).map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// Builds the rustls server configuration: client certificates required and verified with
 /// CRLs (expired CRLs refused), TLS 1.3 (and TLS 1.2 with ECDHE-AEAD suites if allowed).
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {

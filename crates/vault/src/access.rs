@@ -146,6 +146,7 @@ fn event_action(a: Action) -> EventAction {
         Action::Play => EventAction::Play,
         Action::Download => EventAction::Download,
         Action::ReadAudit | Action::ReadAccessLog => EventAction::AuditRead,
+        Action::ManagePrivileges => EventAction::ManagePrivileges,
     }
 }
 

@@ -50,6 +50,27 @@ struct RawConfig {
     sites: Vec<RawSite>,
     #[serde(default)]
     care_providers: Vec<RawCareProvider>,
+    #[serde(default)]
+    governance: RawGovernance,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGovernance {
+    #[serde(default = "default_lifetime")]
+    max_assignment_days: i64,
+}
+
+fn default_lifetime() -> i64 {
+    callvault_auth::DEFAULT_LIFETIME_DAYS
+}
+
+impl Default for RawGovernance {
+    fn default() -> Self {
+        Self {
+            max_assignment_days: default_lifetime(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +151,9 @@ pub struct Config {
     pub care_provider_retention: Vec<(CareProvider, u32)>,
     /// Sites, at least two.
     pub sites: Vec<SiteConfig>,
+    /// Longest validity of one assignment, in days (`[governance] max_assignment_days`,
+    /// default 366: twelve months).
+    pub max_assignment_days: i64,
 }
 
 impl Config {
@@ -231,6 +255,13 @@ impl Config {
                 }
             }
         }
+        let max_days = raw.governance.max_assignment_days;
+        if !(1..=callvault_auth::MAX_LIFETIME_DAYS).contains(&max_days) {
+            return Err(ConfigError::Invalid(format!(
+                "governance.max_assignment_days is {max_days}; it must be between 1 and {}",
+                callvault_auth::MAX_LIFETIME_DAYS
+            )));
+        }
         let mut cps = Vec::new();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
@@ -252,6 +283,7 @@ impl Config {
             default_retention_years: raw.retention.default_years,
             care_provider_retention: cps,
             sites,
+            max_assignment_days: max_days,
         })
     }
 
@@ -287,6 +319,10 @@ dir = "keys"
 # At least 10 years (Patient Data Act). Care providers may configure longer, never shorter.
 default_years = 10
 
+[governance]
+# Longest validity of one assignment (medarbetaruppdrag); they expire by themselves.
+max_assignment_days = 366
+
 # Two separate sites. In production these are two data centres.
 [[sites]]
 name = "a"
@@ -320,6 +356,20 @@ mod tests {
         assert_eq!(c.sites.len(), 2);
         assert_eq!(c.catalog_path, Path::new("/data/catalog/catalog.sqlite3"));
         assert_eq!(c.default_retention_years, 10);
+        assert_eq!(c.max_assignment_days, 366);
+        for bad in ["0", "-5", "5000"] {
+            let text = Config::default_toml("audit.example").replace(
+                "max_assignment_days = 366",
+                &format!("max_assignment_days = {bad}"),
+            );
+            assert!(
+                parse(&text)
+                    .expect_err("lifetime")
+                    .to_string()
+                    .contains("governance.max_assignment_days"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

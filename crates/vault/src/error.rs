@@ -77,6 +77,21 @@ pub enum VaultError {
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),
+    /// A governance step is not possible in the current state (not awaiting a decision,
+    /// already registered, unregistered holder, administrators already in force, …); nothing
+    /// was changed. The message says why.
+    #[error("{0}")]
+    Refused(String),
+    /// No assignment has this id.
+    #[error("no assignment {0}")]
+    NoSuchAssignment(String),
+    /// The four-eyes rule: the requester or the holder tried to decide a request.
+    #[error("{0}")]
+    FourEyes(String),
+    /// A request's values are not acceptable (empty justification, lifetime too long,
+    /// care units of another care provider, …). The message names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// A file-system operation on the data directory failed.
     #[error("{op} {path}: {source}")]
     Io {

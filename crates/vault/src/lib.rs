@@ -6,10 +6,10 @@
 //! audit tree; key rotation re-wraps data keys without touching audio.
 
 pub mod access;
-pub mod assignments;
 pub mod config;
 pub mod demo;
 mod error;
+pub mod governance;
 pub mod import;
 mod maintenance;
 pub mod manifest;

@@ -706,8 +706,8 @@ valid_until = "2026-12-31T00:00:00Z"
             "does not belong to care provider",
         ),
         (
-            base.replace("2026-12-31T00:00:00Z", "2027-06-30T00:00:00Z"),
-            "at most 366 days",
+            base.replace("2026-12-31T00:00:00Z", "2030-06-30T00:00:00Z"),
+            "at most 1096 days",
         ),
         (
             base.replace("2026-12-31T00:00:00Z", "2025-12-31T00:00:00Z"),

@@ -41,6 +41,8 @@ fn every_command_has_help() {
         vec!["keys", "rotate", "--help"],
         vec!["assignments", "import", "--help"],
         vec!["assignments", "list", "--help"],
+        vec!["governance", "bootstrap", "--help"],
+        vec!["governance", "review", "--help"],
         vec!["care-provider", "add", "--help"],
         vec!["pki", "dev", "--help"],
         vec!["demo", "--help"],
@@ -122,12 +124,71 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
             "patient id printed"
         );
     }
-    // The demo also prepared the access server: PKI, assignments, configuration.
-    for f in ["pki/nurse-a.p12", "assignments.toml", "server.toml"] {
+    // The demo also prepared the access server: PKI and configuration; its assignments went
+    // through the governance workflow (bootstrap, import as requests, four-eyes approval).
+    for f in ["pki/nurse-a.p12", "pki/admin-a2.pem", "server.toml"] {
         assert!(data.join(f).exists(), "{f}");
     }
+    for code in [
+        "governance.bootstrap",
+        "assignments.import",
+        "user.register",
+        "assignment.request",
+        "assignment.approve",
+    ] {
+        assert!(events.contains(code), "{code}: {events}");
+    }
+    let o = callvault(&["assignments", "list", "--data-dir", p(&data)]);
+    let list = text(&o);
+    assert!(o.status.success(), "{list}");
+    assert!(
+        list.contains("nurse-a  SE2321000016-N001")
+            && list.contains("approved (in force)")
+            && list.contains("decided by person:SE2321000016-A002"),
+        "{list}"
+    );
+    let o = callvault(&[
+        "governance",
+        "review",
+        "--data-dir",
+        p(&data),
+        "--care-provider",
+        "SE2321000016-0001",
+        "--format",
+        "csv",
+    ]);
+    let csv = text(&o);
+    assert!(o.status.success(), "{csv}");
+    assert!(
+        csv.starts_with("id,holder,holder_name,")
+            && csv.contains("nurse-a,SE2321000016-N001,Anna Andersson,Sjuksköterska,"),
+        "{csv}"
+    );
+    // A second bootstrap is refused: the care provider has administrators in force.
+    let o = callvault(&[
+        "governance",
+        "bootstrap",
+        "--data-dir",
+        p(&data),
+        "--care-provider",
+        "SE2321000016-0001",
+        "--admin",
+        "SE2321000016-X001",
+        "Mallory",
+        "Admin",
+        "--admin",
+        "SE2321000016-X002",
+        "Mallory Two",
+        "Admin",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("already has privilege administrators in force"),
+        "{}",
+        text(&o)
+    );
     // Example inputs with (synthetic) patient ids live beside the data directory, not in it.
-    for f in ["upload-metadata.json", "patient.txt"] {
+    for f in ["upload-metadata.json", "patient.txt", "assignments.toml"] {
         assert!(data.with_extension("examples").join(f).exists(), "{f}");
     }
     let o = callvault(&["audit", "proof", "--data-dir", p(&data), "--index", "0"]);
@@ -305,26 +366,57 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         fmt(now - time::Duration::days(1)),
         fmt(now + time::Duration::days(300)),
     );
+    let rights = ["search", "view-metadata", "play"];
     let nurse = callvault_auth::AssignmentSpec {
         id: "nurse-a",
         holder: "SE2321000016-N001",
         care_provider: "SE2321000016-0001",
         care_units: &["SE2321000016-1177"],
         purpose: "vård och behandling",
-        rights: &["view-metadata", "play"],
+        rights: &rights,
         valid_from: &from,
         valid_until: &until,
     };
+    let nurse_user = callvault_auth::UserEntry::new(
+        "SE2321000016-N001",
+        "Anna Andersson",
+        "Sjuksköterska",
+        "SE2321000016-0001",
+    )
+    .expect("user")
+    .to_toml();
     let data = root.join("data");
+    // The care provider's first two administrators: explicit, audited, exactly two persons.
+    let bootstrap = |admins: &[&str]| {
+        let mut args = vec![
+            "governance",
+            "bootstrap",
+            "--data-dir",
+            p(&data),
+            "--care-provider",
+            "SE2321000016-0001",
+        ];
+        for a in admins {
+            args.extend(["--admin", a, "Admin", "Behörighetsadministratör"]);
+        }
+        callvault(&args)
+    };
+    let o = bootstrap(&["SE2321000016-A001"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("exactly twice"), "{}", text(&o));
+    let o = bootstrap(&["SE2321000016-A001", "SE2321000016-A001"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("two different persons"), "{}", text(&o));
+    let o = bootstrap(&["SE2321000016-A001", "SE2321000016-A002"]);
+    assert!(o.status.success(), "{}", text(&o));
     let import =
         |file: &Path| callvault(&["assignments", "import", "--data-dir", p(&data), p(file)]);
-    // Refused files install nothing: a bad HSA-ID, an unregistered care provider.
+    // Refused files change nothing: a bad HSA-ID, an unregistered care provider, a holder
+    // who is neither registered nor in the file.
     let bad = root.join("bad.toml");
     std::fs::write(
         &bad,
-        nurse
-            .to_toml()
-            .replace("SE2321000016-N001", "not-an-hsa-id"),
+        format!("{nurse_user}{}", nurse.to_toml()).replace("SE2321000016-N001", "not-an-hsa-id"),
     )
     .expect("bad");
     let o = import(&bad);
@@ -335,29 +427,33 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         care_units: &["SE2321000156-1177"],
         ..nurse
     };
-    std::fs::write(&bad, foreign.to_toml()).expect("bad");
+    std::fs::write(&bad, format!("{nurse_user}{}", foreign.to_toml())).expect("bad");
     let o = import(&bad);
     assert!(!o.status.success());
     assert!(text(&o).contains("not registered"), "{}", text(&o));
-    assert!(!data.join("assignments.toml").exists());
-    // The nurse may view and play, but not search (yet).
+    std::fs::write(&bad, nurse.to_toml()).expect("bad");
+    let o = import(&bad);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a registered user"), "{}", text(&o));
+    // The file's assignment becomes a request; nothing is in force yet.
     let file = root.join("assignments.toml");
-    std::fs::write(&file, nurse.to_toml()).expect("assignments");
+    std::fs::write(&file, format!("{nurse_user}{}", nurse.to_toml())).expect("assignments");
     let o = import(&file);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("installed 1 assignments"), "{}", text(&o));
+    assert!(
+        text(&o).contains("registered 1 new users; requested 1 assignments"),
+        "{}",
+        text(&o)
+    );
     let o = callvault(&["assignments", "list", "--data-dir", p(&data)]);
     assert!(
-        text(&o).contains("nurse-a  SE2321000016-N001"),
+        text(&o).contains("nurse-a  SE2321000016-N001") && text(&o).contains("  requested  "),
         "{}",
         text(&o)
     );
     std::fs::write(
         root.join("server.toml"),
-        callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0").replace(
-            "assignments = \"assignments.toml\"",
-            "assignments = \"data/assignments.toml\"",
-        ),
+        callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),
     )
     .expect("config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
@@ -377,22 +473,27 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
     let pki = root.join("pki");
-    let curl = |with_cert: bool, path: &str| {
+    let curl_as = |who: Option<&str>, method: &str, path: &str, body: Option<&str>| {
         let mut c = Command::new("curl");
         c.args([
             "-sS",
             "--max-time",
             "10",
+            "-X",
+            method,
             "--cacert",
             p(&pki.join("root-ca.pem")),
         ]);
-        if with_cert {
+        if let Some(who) = who {
             c.args([
                 "--cert",
-                p(&pki.join("nurse-a.pem")),
+                p(&pki.join(format!("{who}.pem"))),
                 "--key",
-                p(&pki.join("nurse-a-key.pem")),
+                p(&pki.join(format!("{who}-key.pem"))),
             ]);
+        }
+        if let Some(b) = body {
+            c.args(["-H", "content-type: application/json", "--data", b]);
         }
         c.arg("-w")
             .arg("\n%{http_code}")
@@ -400,6 +501,8 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         c.output()
             .expect("curl (Debian package curl) is needed for this test")
     };
+    let curl =
+        |with_cert: bool, path: &str| curl_as(with_cert.then_some("nurse-a"), "GET", path, None);
     let ok = curl(true, "/healthz");
     assert!(ok.status.success(), "{}", text(&ok));
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "ok\n\n200");
@@ -418,37 +521,52 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         body.ends_with("404") && body.contains("problems/not-found"),
         "{body}"
     );
-    // Search is refused until a new assignment file is imported and the server reloads.
+    // Search is refused until an administrator approves the request.
     let search = "/api/v1/recordings?care_provider=SE2321000016-0001&patient=191212121212&purpose=vard-och-behandling";
     let before = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
     assert!(before.ends_with("403"), "{before}");
-    let rights = ["search", "view-metadata", "play"];
-    let wider = callvault_auth::AssignmentSpec {
-        rights: &rights,
-        ..nurse
-    };
-    std::fs::write(&file, wider.to_toml()).expect("assignments");
-    // The running server holds the data directory: the import says so and changes nothing.
+    // The nurse cannot approve it (no administration assignment) …
+    let approve = "/api/v1/governance/assignments/nurse-a/approve";
+    let out = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
+    let by_nurse = out(curl_as(Some("nurse-a"), "POST", approve, Some("{}")));
+    assert!(by_nurse.ends_with("403"), "{by_nurse}");
+    // … an administrator can, and it applies to the very next request.
+    let by_admin = out(curl_as(
+        Some("admin-a"),
+        "POST",
+        approve,
+        Some(r#"{"comment":"ny sjuksköterska på 1177"}"#),
+    ));
+    assert!(
+        by_admin.ends_with("200") && by_admin.contains("audit_leaf_index"),
+        "{by_admin}"
+    );
+    let after = out(curl(true, search));
+    assert!(after.ends_with("200"), "after approval: {after}");
+    let again = out(curl_as(Some("admin-a2"), "POST", approve, Some("{}")));
+    assert!(
+        again.ends_with("409") && again.contains("is approved, not awaiting a decision"),
+        "{again}"
+    );
+    // The running server holds the data directory: an import says so and changes nothing.
     let o = import(&file);
     assert!(!o.status.success());
     assert!(text(&o).contains("in use"), "{}", text(&o));
-    // A file the configuration names can also be replaced in place (config management);
-    // SIGHUP applies it, and the server records which file (by SHA-256) is in force.
-    std::fs::write(data.join("assignments.toml"), wider.to_toml()).expect("replace");
+    // SIGHUP reloads the TLS material (and rebuilds the policy); the server keeps serving.
     let st = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(st.success());
-    let mut after = String::new();
+    let mut reloaded = String::new();
     for _ in 0..50 {
-        after = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
-        if after.ends_with("200") {
+        reloaded = out(curl(true, search));
+        if reloaded.ends_with("200") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(after.ends_with("200"), "after reload: {after}");
+    assert!(reloaded.ends_with("200"), "after reload: {reloaded}");
     let st = Command::new("kill")
         .arg(child.id().to_string())
         .status()
@@ -456,9 +574,16 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     assert!(st.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "serve exits cleanly on SIGTERM");
-    // The import and both loads (start, reload) are in the audit log.
+    // Bootstrap, import, request, the refused and the granted approval are in the log.
     let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "50"]);
     let log = text(&o);
-    assert_eq!(log.matches("assignments.import").count(), 1, "{log}");
-    assert_eq!(log.matches("assignments.load").count(), 2, "{log}");
+    for (code, n) in [
+        ("governance.bootstrap", 1),
+        ("assignments.import", 1),
+        ("assignment.request", 1),
+        ("assignment.approve", 1),
+        ("privileges.manage", 1),
+    ] {
+        assert_eq!(log.matches(code).count(), n, "{code}: {log}");
+    }
 }
