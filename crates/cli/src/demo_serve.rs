@@ -128,65 +128,47 @@ fn install_assignments(vault: &Vault, pki: &Path, examples: &Path) -> Result<()>
         Path::new("server.toml"),
     )?;
     let identities = callvault_server::Identities::load(&settings.tls)?;
-    let operator = callvault_vault::vault_operator();
+    let mut admins = Vec::new();
     for (i, (cp, _, _)) in callvault_vault::demo::CARE_PROVIDERS.iter().enumerate() {
         let cp = CareProvider::parse(cp)?;
-        let users = ADMINS[i]
-            .iter()
-            .map(|(_, hsa, name)| {
-                callvault_auth::UserEntry::new(hsa, name, "Behörighetsadministratör", cp.as_str())
-                    .map_err(|e| anyhow::anyhow!("demo administrator {hsa}: {e}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let r = vault
-            .bootstrap_administrators(&cp, [&users[0], &users[1]], &operator)
-            .with_context(|| format!("installing the administrators of {cp}"))?;
-        println!(
-            "installed the first privilege administrators of {cp} (audit leaf {})",
-            r.leaf_index
-        );
-    }
-    let file = examples.join("assignments.toml");
-    std::fs::write(&file, assignments(OffsetDateTime::now_utc())?)
-        .context("writing the demo assignments")?;
-    let done = vault
-        .import_assignments(&file, &operator)
-        .context("importing the demo assignments")?;
-    println!(
-        "imported {} demo assignment requests and {} users (audit leaf {})",
-        done.requested.len(),
-        done.users_registered,
-        done.leaf_index
-    );
-    for (i, (cp, _, _)) in callvault_vault::demo::CARE_PROVIDERS.iter().enumerate() {
-        let ids: Vec<String> = done
-            .requested
-            .iter()
-            .filter(|id| {
-                vault
-                    .assignment(id)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.assignment.care_provider.as_str() == *cp)
-            })
-            .cloned()
-            .collect();
-        let (name, hsa, person) = ADMINS[i][1];
-        let cert = pki.join(format!("{name}.pem"));
+        let user = |(_, hsa, name): (&str, &str, &str)| {
+            callvault_auth::UserEntry::new(hsa, name, "Behörighetsadministratör", cp.as_str())
+                .map_err(|e| anyhow::anyhow!("demo administrator {hsa}: {e}"))
+        };
+        let (name, _, _) = ADMINS[i][1];
         let approver = identities
-            .principal_of_local_certificate(&cert)
+            .principal_of_local_certificate(&pki.join(format!("{name}.pem")))
             .with_context(|| {
                 format!(
                     "the demo PKI lacks {name}; remove the demo data directory and its pki to start afresh"
                 )
             })?;
-        vault
-            .approve_as(&approver, &ids, "demo set-up")
-            .with_context(|| format!("approving the demo requests of {cp}"))?;
+        admins.push(callvault_vault::governance::ScriptedAdmins {
+            admins: [user(ADMINS[i][0])?, user(ADMINS[i][1])?],
+            care_provider: cp,
+            approver,
+        });
+    }
+    let file = examples.join("assignments.toml");
+    std::fs::write(&file, assignments(OffsetDateTime::now_utc())?)
+        .context("writing the demo assignments")?;
+    let done = vault
+        .scripted_setup(&admins, &file, &callvault_vault::vault_operator())
+        .context("installing the demo assignments")?;
+    for (a, b) in admins.iter().zip(&done.bootstraps) {
         println!(
-            "approved {} requests of {cp} as {person} ({hsa}), the second administrator",
-            ids.len()
+            "installed the first privilege administrators of {} (audit leaf {})",
+            a.care_provider, b.leaf_index
         );
+    }
+    println!(
+        "imported {} demo assignment requests and {} users (audit leaf {})",
+        done.imported.requested.len(),
+        done.imported.users_registered,
+        done.imported.leaf_index
+    );
+    for (cp, n) in &done.approved {
+        println!("approved {n} requests of {cp} as its second administrator (four eyes)");
     }
     Ok(())
 }

@@ -92,6 +92,28 @@ pub struct AssignmentsImported {
     pub leaf_index: u64,
 }
 
+/// One care provider's administrators for [`Vault::scripted_setup`].
+#[derive(Debug)]
+pub struct ScriptedAdmins {
+    /// The care provider.
+    pub care_provider: CareProvider,
+    /// Its first two administrators.
+    pub admins: [UserEntry; 2],
+    /// The one of them who approves the imported requests, as authenticated.
+    pub approver: callvault_auth::AuthenticatedPrincipal,
+}
+
+/// What [`Vault::scripted_setup`] did.
+#[derive(Debug)]
+pub struct ScriptedSetup {
+    /// One bootstrap per care provider.
+    pub bootstraps: Vec<GovernanceReceipt>,
+    /// The import.
+    pub imported: AssignmentsImported,
+    /// Requests approved per care provider.
+    pub approved: Vec<(CareProvider, usize)>,
+}
+
 /// Hex SHA-256 (of a file, or of free text recorded in the catalog).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(callvault_crypto::sha256(bytes))
@@ -896,6 +918,50 @@ impl Vault {
             out.push(self.decide_assignment(&authz, id, true, Some(comment))?);
         }
         Ok(out)
+    }
+
+    /// A scripted set-up of the whole workflow, for the demo, tests and benchmarks: per care
+    /// provider, the operator bootstraps its two administrators; the operator imports
+    /// `file` (users registered, assignments requested); then each care provider's
+    /// `approver` (its second administrator, as authenticated by its certificate) approves
+    /// that care provider's requests. Every step is audited as in production.
+    pub fn scripted_setup(
+        &self,
+        admins: &[ScriptedAdmins],
+        file: &Path,
+        operator: &Actor,
+    ) -> Result<ScriptedSetup, VaultError> {
+        let mut bootstraps = Vec::new();
+        for a in admins {
+            bootstraps.push(self.bootstrap_administrators(
+                &a.care_provider,
+                [&a.admins[0], &a.admins[1]],
+                operator,
+            )?);
+        }
+        let imported = self.import_assignments(file, operator)?;
+        let mut approved = Vec::new();
+        for a in admins {
+            let mut ids = Vec::new();
+            for id in &imported.requested {
+                if self
+                    .catalog
+                    .assignment(id)?
+                    .is_some_and(|r| r.assignment.care_provider == a.care_provider)
+                {
+                    ids.push(id.clone());
+                }
+            }
+            approved.push((
+                a.care_provider.clone(),
+                self.approve_as(&a.approver, &ids, "scripted set-up")?.len(),
+            ));
+        }
+        Ok(ScriptedSetup {
+            bootstraps,
+            imported,
+            approved,
+        })
     }
 
     fn record_read(&self, e: AuditEvent) -> Result<u64, VaultError> {

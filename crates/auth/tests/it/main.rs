@@ -90,7 +90,16 @@ id = "admin-a"
 holder = "SE2321000016-A001"
 care_provider = "SE2321000016-0001"
 purpose = "administration"
-rights = ["view-metadata", "play", "search"]
+rights = ["view-metadata", "play", "search", "manage-privileges"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+
+[[assignment]]
+id = "admin-no-grant"
+holder = "SE2321000016-A002"
+care_provider = "SE2321000016-0001"
+purpose = "administration"
+rights = ["view-metadata"]
 valid_from = "2026-01-01T00:00:00Z"
 valid_until = "2026-12-31T00:00:00Z"
 "#;
@@ -581,13 +590,78 @@ fn the_policy_matrix() {
             na(Administration),
         ),
         cell(
-            admin,
+            admin.clone(),
             ReadAudit,
             a(),
             Administration,
             None,
             None,
             na(Administration),
+        ),
+        // Privilege administration: only under the purpose administration, only at the
+        // assignment's care provider, only with the right.
+        cell(
+            admin.clone(),
+            ManagePrivileges,
+            a(),
+            Administration,
+            None,
+            None,
+            Wide,
+        ),
+        cell(
+            admin,
+            ManagePrivileges,
+            b(),
+            Administration,
+            None,
+            None,
+            Deny(Denial::OtherCareProvider),
+        ),
+        cell(
+            person("SE2321000016-A002"),
+            ManagePrivileges,
+            a(),
+            Administration,
+            None,
+            None,
+            Deny(Denial::MissingRight("manage-privileges")),
+        ),
+        cell(
+            person("SE2321000016-L001"),
+            ManagePrivileges,
+            a(),
+            LogReview,
+            None,
+            None,
+            na(LogReview),
+        ),
+        cell(
+            nurse_a.clone(),
+            ManagePrivileges,
+            a(),
+            CareAndTreatment,
+            None,
+            None,
+            na(CareAndTreatment),
+        ),
+        cell(
+            nurse_a.clone(),
+            ManagePrivileges,
+            a(),
+            Administration,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(Administration)),
+        ),
+        cell(
+            rec.clone(),
+            ManagePrivileges,
+            a(),
+            Administration,
+            None,
+            None,
+            Deny(Denial::NoActiveAssignment(Administration)),
         ),
     ];
 
@@ -714,6 +788,22 @@ valid_until = "2026-12-31T00:00:00Z"
             "valid_until must be after",
         ),
         (base.replace("[\"play\"]", "[]"), "grants no right"),
+        (
+            base.replace("[\"play\"]", "[\"manage-privileges\"]"),
+            "only under the purpose administration",
+        ),
+        (
+            format!(
+                "[[user]]\nhsa_id = \"SE2321000016-N001\"\nname = \"\"\ntitle = \"x\"\ncare_provider = \"SE2321000016-0001\"\n{base}"
+            ),
+            "name is empty",
+        ),
+        (
+            format!(
+                "[[user]]\nhsa_id = \"SE2321000016-N001\"\nname = \"A\"\ntitle = \"x\"\ncare_provider = \"SE2321000016-0001\"\n[[user]]\nhsa_id = \"SE2321000016-N001\"\nname = \"B\"\ntitle = \"x\"\ncare_provider = \"SE2321000016-0001\"\n{base}"
+            ),
+            "listed twice",
+        ),
         (
             base.replace("care_units = [\"SE2321000016-1177\"]\n", ""),
             "name their care units",

@@ -278,3 +278,191 @@ fn data_survives_reopen_and_a_newer_schema_is_refused() {
         "{err:?}"
     );
 }
+
+mod governance {
+    use super::*;
+    use callvault_catalog::{
+        AssignmentDecision, AssignmentOrigin, AssignmentState, NewAssignment, UserRow,
+    };
+    use callvault_types::HsaId;
+
+    fn user(hsa: &str) -> UserRow {
+        UserRow {
+            hsa_id: HsaId::parse(hsa).expect("hsa"),
+            name: "Anna Andersson".into(),
+            title: "Sjuksköterska".into(),
+            care_provider: cp(),
+            registered_at: OffsetDateTime::now_utc(),
+            registered_by: "person:SE2321000016-A001".into(),
+        }
+    }
+
+    fn request(id: &str, holder: &str, by: &str) -> NewAssignment {
+        let now = OffsetDateTime::now_utc();
+        NewAssignment {
+            id: id.into(),
+            holder: HsaId::parse(holder).expect("hsa"),
+            care_provider: cp(),
+            care_units: vec![CareUnit::parse("SE2321000016-1177").expect("unit")],
+            purpose: "vård och behandling".into(),
+            rights: vec!["search".into(), "play".into()],
+            valid_from: now,
+            valid_until: now + time::Duration::days(30),
+            justification: "new nurse".into(),
+            origin: AssignmentOrigin::Request,
+            requested_by: by.into(),
+            requested_at: now,
+        }
+    }
+
+    fn decision(by: &str) -> AssignmentDecision {
+        AssignmentDecision {
+            by: by.into(),
+            at: OffsetDateTime::now_utc(),
+            comment: None,
+        }
+    }
+
+    fn conflict(r: Result<callvault_catalog::Committed, CatalogError>) -> String {
+        match r {
+            Err(CatalogError::Conflict(m)) => m,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    const A1: &str = "person:SE2321000016-A001";
+    const A2: &str = "person:SE2321000016-A002";
+
+    #[test]
+    fn the_catalog_itself_refuses_self_approval_and_steps_out_of_order() {
+        let (_d, cat) = open();
+        let audit = || event(Action::AssignmentRequest);
+        cat.commit(Change::new(audit()).with(Mutation::RegisterUser(user("SE2321000016-N001"))))
+            .expect("register");
+        let size = cat.audit_size().expect("size");
+        // A registered user twice; a request for an unregistered holder: refused, and the
+        // change's event is not written either.
+        assert!(
+            conflict(cat.commit(
+                Change::new(audit()).with(Mutation::RegisterUser(user("SE2321000016-N001")))
+            ))
+            .contains("already registered")
+        );
+        let unregistered = request("x-1", "SE2321000016-N404", A1);
+        assert!(
+            conflict(
+                cat.commit(Change::new(audit()).with(Mutation::InsertAssignment {
+                    assignment: Box::new(unregistered),
+                    approved: None,
+                }))
+            )
+            .contains("not a registered user")
+        );
+        // Only the bootstrap may be inserted approved.
+        assert!(
+            conflict(
+                cat.commit(Change::new(audit()).with(Mutation::InsertAssignment {
+                    assignment: Box::new(request("x-2", "SE2321000016-N001", A1)),
+                    approved: Some(decision(A2)),
+                }))
+            )
+            .contains("only the bootstrap")
+        );
+        assert_eq!(cat.audit_size().expect("size"), size);
+
+        cat.commit(Change::new(audit()).with(Mutation::InsertAssignment {
+            assignment: Box::new(request("nurse-1", "SE2321000016-N001", A1)),
+            approved: None,
+        }))
+        .expect("request");
+        let decide = |by: &str, approve: bool| {
+            cat.commit(Change::new(event(Action::AssignmentApprove)).with(
+                Mutation::DecideAssignment {
+                    id: "nurse-1".into(),
+                    approve,
+                    decision: decision(by),
+                },
+            ))
+        };
+        assert!(conflict(decide(A1, true)).contains("requested by you"));
+        assert!(conflict(decide("person:SE2321000016-N001", true)).contains("is for you"));
+        decide(A2, true).expect("approve");
+        assert!(conflict(decide(A2, false)).contains("is approved, not awaiting"));
+        let row = cat.assignment("nurse-1").expect("q").expect("row");
+        assert_eq!(row.state, AssignmentState::Approved);
+        assert_eq!(row.decision.as_ref().map(|d| d.by.as_str()), Some(A2));
+
+        let revoke = || {
+            cat.commit(Change::new(event(Action::AssignmentRevoke)).with(
+                Mutation::RevokeAssignment {
+                    id: "nurse-1".into(),
+                    revocation: AssignmentDecision {
+                        comment: Some("left".into()),
+                        ..decision(A1)
+                    },
+                },
+            ))
+        };
+        revoke().expect("revoke");
+        assert!(conflict(revoke()).contains("only approved assignments"));
+        assert_eq!(
+            cat.assignments(Some(&cp()), Some(AssignmentState::Revoked))
+                .expect("list")
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_schema_refuses_a_self_approval_written_behind_the_catalogs_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.sqlite3");
+        {
+            let cat = SqliteCatalog::open(&path).expect("open");
+            cat.commit(
+                Change::new(event(Action::UserRegister))
+                    .with(Mutation::RegisterUser(user("SE2321000016-N001"))),
+            )
+            .expect("register");
+            cat.commit(Change::new(event(Action::AssignmentRequest)).with(
+                Mutation::InsertAssignment {
+                    assignment: Box::new(request("nurse-1", "SE2321000016-N001", A1)),
+                    approved: None,
+                },
+            ))
+            .expect("request");
+        }
+        let raw = raw_connection(&path).expect("raw");
+        for by in [A1, "person:SE2321000016-N001"] {
+            let err = raw
+                .execute(
+                    "UPDATE assignments SET state = 'approved', decided_by = ?1, decided_at_us = 1 WHERE id = 'nurse-1'",
+                    [by],
+                )
+                .expect_err("four eyes");
+            assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+        }
+        // A state without its decision, or a revocation without who revoked, is refused too.
+        assert!(
+            raw.execute(
+                "UPDATE assignments SET state = 'approved' WHERE id = 'nurse-1'",
+                []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn last_use_comes_from_the_audit_log() {
+        let (_d, cat) = open();
+        assert_eq!(cat.assignment_last_use("nurse-1").expect("q"), None);
+        let mut e = event(Action::View);
+        e.assignment = Some("nurse-1".into());
+        let t = e.time;
+        cat.commit(Change::new(e)).expect("commit");
+        let mut other = event(Action::View);
+        other.assignment = Some("nurse-2".into());
+        cat.commit(Change::new(other)).expect("commit");
+        assert_eq!(cat.assignment_last_use("nurse-1").expect("q"), Some(t));
+    }
+}

@@ -4,16 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callvault_auth::{AssignmentSet, AssignmentSpec, Policy};
+use callvault_auth::{AssignmentSpec, UserEntry};
 use callvault_server::{AppState, Identities, Limits, TlsSettings, app, serve, server_config};
 use callvault_types::{CallId, CareProvider};
 use callvault_vault::Vault;
+use callvault_vault::governance::ScriptedAdmins;
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+mod governance;
 mod limits;
 
 const CP_A: &str = "SE2321000016-0001";
@@ -46,9 +48,10 @@ impl World {
     }
 }
 
-/// The test principals' assignments, valid from yesterday for 300 days (the server decides
-/// with the real clock).
-fn assignments() -> AssignmentSet {
+/// The test principals as users and their assignments, valid from yesterday for 300 days
+/// (the server decides with the real clock): an assignment file, which the world imports
+/// into the governance workflow.
+fn assignments_file() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
@@ -124,7 +127,53 @@ fn assignments() -> AssignmentSet {
         ),
     ]
     .concat();
-    AssignmentSet::parse(&text).expect("assignments")
+    let users: String = [
+        ("SE2321000016-N001", "Anna Andersson", CP_A),
+        ("SE2321000156-N001", "Bo Berg", CP_B),
+        ("SE2321000016-L001", "David Dahl", CP_A),
+        ("SE2321000016-R001", "Inspelningssystem A", CP_A),
+        ("SE2321000156-R001", "Inspelningssystem B", CP_B),
+    ]
+    .iter()
+    .map(|(h, n, cp)| {
+        UserEntry::new(h, n, "Testanvändare", cp)
+            .expect("user")
+            .to_toml()
+    })
+    .collect();
+    format!("{users}{text}")
+}
+
+/// Bootstraps both care providers' administrators, imports the test assignment file and has
+/// each care provider's second administrator approve its requests (four eyes, audited).
+fn govern(vault: &Vault, pki: &callvault_pki::DevPki, settings: &TlsSettings, dir: &Path) {
+    let identities = Identities::load(settings).expect("identities");
+    let chain = |name: &str| {
+        pki.clients
+            .iter()
+            .find(|c| c.0 == name)
+            .expect("client")
+            .1
+            .clone()
+    };
+    let admins = [
+        (CP_A, "SE2321000016-A001", "SE2321000016-A002", "admin-a2"),
+        (CP_B, "SE2321000156-A001", "SE2321000156-A002", "admin-b2"),
+    ]
+    .map(|(cp, a1, a2, approver)| ScriptedAdmins {
+        care_provider: CareProvider::parse(cp).expect("cp"),
+        admins: [a1, a2]
+            .map(|h| UserEntry::new(h, "Admin", "Behörighetsadministratör", cp).expect("admin")),
+        approver: identities
+            .principal_of_local_certificate(&chain(approver))
+            .expect("approver"),
+    });
+    let file = dir.join("assignments.toml");
+    std::fs::write(&file, assignments_file()).expect("assignments");
+    let done = vault
+        .scripted_setup(&admins, &file, &callvault_vault::vault_operator())
+        .expect("governance set-up");
+    assert_eq!(done.imported.requested.len(), 6);
 }
 
 async fn world() -> World {
@@ -181,7 +230,8 @@ async fn world_with(limits: Limits, allow_tls12: bool) -> World {
     let tls = server_config(&settings).expect("tls");
     let identities = Arc::new(Identities::load(&settings).expect("identities"));
     let vault = Arc::new(vault);
-    let state = AppState::new(Arc::clone(&vault), Policy::new(assignments()), limits);
+    govern(&vault, &pki, &settings, dir.path());
+    let state = AppState::new(Arc::clone(&vault), vault.policy().expect("policy"), limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

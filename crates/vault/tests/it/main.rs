@@ -3,6 +3,7 @@
 mod access;
 mod breach;
 mod common;
+mod governance;
 mod import;
 mod keys;
 mod registry;
