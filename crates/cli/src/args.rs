@@ -90,6 +90,17 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Privilege administration as a person, against a running server: you authenticate
+    /// with your own client certificate, and every step goes through the server's policy,
+    /// four-eyes checks and audit log.
+    Admin {
+        /// How to reach the server, and who you are.
+        #[command(flatten)]
+        conn: ApiConn,
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Governance: bootstrap of a care provider's first administrators, access review.
     Governance {
         /// What to do.
@@ -229,6 +240,118 @@ pub enum AssignmentsCommand {
         /// Only this care provider (HSA-ID).
         #[arg(long)]
         care_provider: Option<String>,
+    },
+}
+
+/// A connection to a running server as a person.
+#[derive(Debug, clap::Args)]
+pub struct ApiConn {
+    /// Server URL, e.g. https://127.0.0.1:8443.
+    #[arg(long)]
+    pub server: String,
+    /// CA certificate(s) that issued the server's certificate (PEM).
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// Your client certificate chain (PEM).
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// Your private key (PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+/// `admin` subcommands (privilege administrators).
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Register a user (person or system) employed by your care provider.
+    RegisterUser {
+        /// HSA-ID.
+        #[arg(long)]
+        hsa_id: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Title, e.g. Sjuksköterska.
+        #[arg(long)]
+        title: String,
+        /// Employing care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+    },
+    /// Request an assignment; a different administrator must approve it.
+    Request {
+        /// Holder (HSA-ID of a registered user).
+        #[arg(long)]
+        holder: String,
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// Own care unit (HSA-ID); repeatable.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// Purpose (e.g. vard-och-behandling).
+        #[arg(long)]
+        purpose: String,
+        /// Right (e.g. search, view-metadata, play); repeatable.
+        #[arg(long = "right", required = true)]
+        rights: Vec<String>,
+        /// Start of validity (RFC 3339); default now.
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// End of validity (RFC 3339).
+        #[arg(long)]
+        valid_until: String,
+        /// Why the access is needed (never patient data).
+        #[arg(long)]
+        justification: String,
+    },
+    /// Approve a request (not your own, not for yourself).
+    Approve {
+        /// Assignment id.
+        id: String,
+        /// Comment.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        /// Assignment id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+    },
+    /// Revoke an approved assignment (at once, open streams included).
+    Revoke {
+        /// Assignment id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Registered users of your care provider.
+    Users {
+        /// Care provider (HSA-ID); needed if you administer several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// Assignments of your care provider.
+    Assignments {
+        /// Care provider (HSA-ID); needed if you administer several.
+        #[arg(long)]
+        care_provider: Option<String>,
+        /// Only requested, approved, rejected or revoked.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// The access review of your care provider.
+    Review {
+        /// Care provider (HSA-ID); needed if you administer several.
+        #[arg(long)]
+        care_provider: Option<String>,
+        /// `text` (printable), `csv` or `json`.
+        #[arg(long, default_value = "text")]
+        format: String,
     },
 }
 

@@ -14,8 +14,8 @@ use callvault_vault::{StatusReport, Vault, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{
-    AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command, GovernanceCommand,
-    KeysCommand, PkiCommand,
+    AdminCommand, ApiConn, AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command,
+    GovernanceCommand, KeysCommand, PkiCommand,
 };
 
 fn open(data_dir: &Path) -> Result<Vault> {
@@ -84,6 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { command } => keys(command),
         Command::Assignments { command } => assignments(command),
         Command::Governance { command } => governance(command),
+        Command::Admin { conn, command } => admin(conn, command),
         Command::Serve { config } => {
             let c = callvault_server::ServerConfig::load(&config)?;
             callvault_server::run(c, |addrs| {
@@ -420,6 +421,148 @@ fn assignments(cmd: AssignmentsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Percent-encodes a query value.
+fn q(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", q(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
+    use serde_json::json;
+    let client =
+        callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
+    const G: &str = "/api/v1/governance";
+    let (method, path, body) = match cmd {
+        AdminCommand::RegisterUser {
+            hsa_id,
+            name,
+            title,
+            care_provider,
+        } => (
+            "POST",
+            format!("{G}/users"),
+            Some(
+                json!({"hsa_id": hsa_id, "name": name, "title": title, "care_provider": care_provider}),
+            ),
+        ),
+        AdminCommand::Request {
+            holder,
+            care_provider,
+            units,
+            purpose,
+            rights,
+            valid_from,
+            valid_until,
+            justification,
+        } => {
+            let from = match valid_from {
+                Some(f) => f,
+                None => time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)?,
+            };
+            (
+                "POST",
+                format!("{G}/assignments"),
+                Some(
+                    json!({"holder": holder, "care_provider": care_provider, "care_units": units,
+                    "purpose": purpose, "rights": rights, "valid_from": from,
+                    "valid_until": valid_until, "justification": justification}),
+                ),
+            )
+        }
+        AdminCommand::Approve { id, comment } => (
+            "POST",
+            format!("{G}/assignments/{}/approve", q(&id)),
+            Some(match comment {
+                Some(c) => json!({"comment": c}),
+                None => json!({}),
+            }),
+        ),
+        AdminCommand::Reject { id, comment } => (
+            "POST",
+            format!("{G}/assignments/{}/reject", q(&id)),
+            Some(json!({"comment": comment})),
+        ),
+        AdminCommand::Revoke { id, reason } => (
+            "POST",
+            format!("{G}/assignments/{}/revoke", q(&id)),
+            Some(json!({"reason": reason})),
+        ),
+        AdminCommand::Users { care_provider } => (
+            "GET",
+            format!(
+                "{G}/users{}",
+                query(&[("care_provider", care_provider.as_deref())])
+            ),
+            None,
+        ),
+        AdminCommand::Assignments {
+            care_provider,
+            state,
+        } => (
+            "GET",
+            format!(
+                "{G}/assignments{}",
+                query(&[
+                    ("care_provider", care_provider.as_deref()),
+                    ("state", state.as_deref())
+                ])
+            ),
+            None,
+        ),
+        AdminCommand::Review {
+            care_provider,
+            format,
+        } => (
+            "GET",
+            format!(
+                "{G}/access-review{}",
+                query(&[
+                    ("care_provider", care_provider.as_deref()),
+                    ("format", Some(&format))
+                ])
+            ),
+            None,
+        ),
+    };
+    let body = body.map(|b| b.to_string());
+    let r = client.call(method, &path, body.as_deref())?;
+    let text = String::from_utf8_lossy(&r.body);
+    if !(200..300).contains(&r.status) {
+        let detail = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.trim().to_owned());
+        bail!("HTTP {}: {detail}", r.status);
+    }
+    if r.content_type.starts_with("application/json") {
+        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn governance(cmd: GovernanceCommand) -> Result<ExitCode> {

@@ -267,6 +267,23 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         curl("reviewer-a"),
         format_args!("https://{listen}")
     );
+    let admin = |who: &str| {
+        format!(
+            "callvault admin --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/{who}.pem --key {pki_s}/{who}-key.pem"
+        )
+    };
+    println!(
+        "  # privilege administration as a person (four eyes: a second administrator approves):"
+    );
+    println!(
+        "  {} request --holder SE2321000016-L001 --care-provider {sthlm} --purpose logguppfoljning --right read-audit --valid-until 2027-06-30T00:00:00Z --justification 'Logguppföljning Q1'",
+        admin("admin-a")
+    );
+    println!(
+        "  {} assignments --state requested   # then: approve <id>",
+        admin("admin-a2")
+    );
+    println!("  {} review --format text", admin("admin-a2"));
     println!("  # without a client certificate the TLS handshake is refused:");
     println!("  curl --cacert {pki_s}/root-ca.pem https://{listen}/healthz");
     println!(

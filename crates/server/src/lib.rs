@@ -7,11 +7,13 @@
 //! * [`audio`] — the audited, streamed audio route with HTTP Range.
 //! * [`governance`] — users, assignment requests, four-eyes decisions, revocation, access
 //!   review.
+//! * [`client`] — a small mutual-TLS client of the API, for the command line.
 //! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
 //!   shutdown.
 
 pub mod app;
 pub mod audio;
+pub mod client;
 pub mod config;
 pub mod governance;
 pub mod metrics;

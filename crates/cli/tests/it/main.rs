@@ -43,6 +43,10 @@ fn every_command_has_help() {
         vec!["assignments", "list", "--help"],
         vec!["governance", "bootstrap", "--help"],
         vec!["governance", "review", "--help"],
+        vec!["admin", "--help"],
+        vec![
+            "admin", "--server", "x", "--ca", "x", "--cert", "x", "--key", "x", "request", "--help",
+        ],
         vec!["care-provider", "add", "--help"],
         vec!["pki", "dev", "--help"],
         vec!["demo", "--help"],
@@ -525,28 +529,112 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     let search = "/api/v1/recordings?care_provider=SE2321000016-0001&patient=191212121212&purpose=vard-och-behandling";
     let before = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
     assert!(before.ends_with("403"), "{before}");
-    // The nurse cannot approve it (no administration assignment) …
-    let approve = "/api/v1/governance/assignments/nurse-a/approve";
+    // Privilege administration from the command line goes through the server as the person
+    // whose certificate is presented: the nurse cannot approve (no administration
+    // assignment) …
+    let server = format!("https://{addr}");
+    let admin = |who: &str, args: &[&str]| {
+        let (cert, key, ca) = (
+            pki.join(format!("{who}.pem")),
+            pki.join(format!("{who}-key.pem")),
+            pki.join("root-ca.pem"),
+        );
+        let mut all = vec![
+            "admin",
+            "--server",
+            &server,
+            "--ca",
+            p(&ca),
+            "--cert",
+            p(&cert),
+            "--key",
+            p(&key),
+        ];
+        all.extend_from_slice(args);
+        callvault(&all)
+    };
     let out = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
-    let by_nurse = out(curl_as(Some("nurse-a"), "POST", approve, Some("{}")));
-    assert!(by_nurse.ends_with("403"), "{by_nurse}");
+    let o = admin("nurse-a", &["approve", "nurse-a"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("HTTP 403"), "{}", text(&o));
     // … an administrator can, and it applies to the very next request.
-    let by_admin = out(curl_as(
-        Some("admin-a"),
-        "POST",
-        approve,
-        Some(r#"{"comment":"ny sjuksköterska på 1177"}"#),
-    ));
-    assert!(
-        by_admin.ends_with("200") && by_admin.contains("audit_leaf_index"),
-        "{by_admin}"
+    let o = admin(
+        "admin-a",
+        &[
+            "approve",
+            "nurse-a",
+            "--comment",
+            "ny sjuksköterska på 1177",
+        ],
     );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("audit_leaf_index"), "{}", text(&o));
     let after = out(curl(true, search));
     assert!(after.ends_with("200"), "after approval: {after}");
-    let again = out(curl_as(Some("admin-a2"), "POST", approve, Some("{}")));
+    let o = admin("admin-a2", &["approve", "nurse-a"]);
+    assert!(!o.status.success());
     assert!(
-        again.ends_with("409") && again.contains("is approved, not awaiting a decision"),
-        "{again}"
+        text(&o).contains("HTTP 409") && text(&o).contains("is approved, not awaiting a decision"),
+        "{}",
+        text(&o)
+    );
+    // A new colleague: registered and requested by one administrator, approved by the other.
+    let o = admin(
+        "admin-a",
+        &[
+            "register-user",
+            "--hsa-id",
+            "SE2321000016-N002",
+            "--name",
+            "Nora Nilsson",
+            "--title",
+            "Sjuksköterska",
+            "--care-provider",
+            "SE2321000016-0001",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = admin(
+        "admin-a",
+        &[
+            "request",
+            "--holder",
+            "SE2321000016-N002",
+            "--care-provider",
+            "SE2321000016-0001",
+            "--unit",
+            "SE2321000016-1177",
+            "--purpose",
+            "vard-och-behandling",
+            "--right",
+            "search",
+            "--right",
+            "play",
+            "--valid-until",
+            &until,
+            "--justification",
+            "Ny på 1177",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = text(&o)
+        .split('"')
+        .find(|s| s.starts_with("asg-"))
+        .expect("assignment id")
+        .to_owned();
+    let o = admin("admin-a", &["approve", &id]);
+    assert!(
+        !o.status.success() && text(&o).contains("HTTP 403"),
+        "self-approval: {}",
+        text(&o)
+    );
+    let o = admin("admin-a2", &["approve", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = admin("admin-a2", &["review", "--format", "csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out(o).contains(&format!("{id},SE2321000016-N002,Nora Nilsson,")),
+        "review"
     );
     // The running server holds the data directory: an import says so and changes nothing.
     let o = import(&file);
@@ -580,9 +668,10 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     for (code, n) in [
         ("governance.bootstrap", 1),
         ("assignments.import", 1),
-        ("assignment.request", 1),
-        ("assignment.approve", 1),
+        ("assignment.request", 2),
+        ("assignment.approve", 2),
         ("privileges.manage", 1),
+        ("user.register", 4),
     ] {
         assert_eq!(log.matches(code).count(), n, "{code}: {log}");
     }
