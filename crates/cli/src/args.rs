@@ -99,7 +99,7 @@ pub enum Command {
         conn: ApiConn,
         /// What to do.
         #[command(subcommand)]
-        command: AdminCommand,
+        command: Box<AdminCommand>,
     },
     /// Governance: bootstrap of a care provider's first administrators, access review.
     Governance {

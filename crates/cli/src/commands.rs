@@ -84,7 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { command } => keys(command),
         Command::Assignments { command } => assignments(command),
         Command::Governance { command } => governance(command),
-        Command::Admin { conn, command } => admin(conn, command),
+        Command::Admin { conn, command } => admin(conn, *command),
         Command::Serve { config } => {
             let c = callvault_server::ServerConfig::load(&config)?;
             callvault_server::run(c, |addrs| {
