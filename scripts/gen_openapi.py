@@ -26,6 +26,8 @@ purpose_params = [
 errors = {"400": resp("BadRequest"), "403": resp("Forbidden"), "500": resp("Internal")}
 rec_id = {"name": "id", "in": "path", "required": True, "description": "Recording id (UUID).", "schema": {"type": "string", "format": "uuid"}}
 asg_id = {"name": "id", "in": "path", "required": True, "description": "Assignment id.", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+hold_id = {"name": "id", "in": "path", "required": True, "description": "Legal hold id.", "schema": {"type": "string"}}
+order_id = {"name": "id", "in": "path", "required": True, "description": "Deletion order id.", "schema": {"type": "string"}}
 cp_param = qp("care_provider", "Care provider HSA-ID (e.g. SE2321000016-0001).", True, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"})
 doc = {
  "openapi": "3.1.0",
@@ -154,6 +156,61 @@ doc = {
        "application/json": {"schema": ref("AccessReview")},
        "text/csv": {"schema": {"type": "string"}},
        "text/plain": {"schema": {"type": "string"}}}}, **errors}}},
+  "/api/v1/records/holds": {
+   "get": {
+    "operationId": "listLegalHolds",
+    "summary": "Legal holds of a care provider, reasons included (records managers; audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one.")],
+    "responses": {"200": {"description": "Holds, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("LegalHold")}}}}, **errors}},
+   "post": {
+    "operationId": "setLegalHold",
+    "summary": "Set a legal hold (rättslig spärr) over recordings, by id or all of a patient's in a period; no limit on how many. Held recordings cannot be destroyed (audited as hold.set).",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("LegalHoldRequest")}}},
+    "responses": {"201": {"description": "Set.", "content": {"application/json": {"schema": ref("RecordsReceipt")}}}, "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/holds/{id}/release": {"post": {
+    "operationId": "releaseLegalHold",
+    "summary": "Release a legal hold, with a reason (audited as hold.release).",
+    "parameters": [hold_id, qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one.")],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}}}},
+    "responses": {"200": {"description": "Released.", "content": {"application/json": {"schema": ref("RecordsReceipt")}}}, "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/retention": {"get": {
+    "operationId": "retentionReport",
+    "summary": "Recordings past their retention date (nothing is deleted; a purge is a separate, approved order). Audited.",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one."), qp("limit", "List at most this many (1 to 10000, default 1000); all are counted.", schema={"type": "integer", "minimum": 1, "maximum": 10000})],
+    "responses": {"200": {"description": "The report.", "content": {"application/json": {"schema": ref("RetentionReport")}}}, **errors}}},
+  "/api/v1/records/deletions": {
+   "get": {
+    "operationId": "listDeletionOrders",
+    "summary": "Deletion orders of a care provider (records managers; audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one.")],
+    "responses": {"200": {"description": "Orders, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("DeletionOrder")}}}}, **errors}},
+   "post": {
+    "operationId": "registerDeletionOrder",
+    "summary": "Register an IVO decision (with its document, stored sealed; its SHA-256 recorded) or a purge of recordings past retention. A second records manager must approve it (audited as deletion.register).",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DeletionOrderRequest")}}},
+    "responses": {"201": {"description": "Registered; awaiting approval.", "content": {"application/json": {"schema": ref("RecordsReceipt")}}}, "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/deletions/{id}/approve": {"post": {
+    "operationId": "approveDeletionOrder",
+    "summary": "Approve a deletion order (never by the person who registered it).",
+    "parameters": [order_id],
+    "requestBody": {"required": False, "content": {"application/json": {"schema": ref("Decision")}}},
+    "responses": {"200": {"description": "Approved.", "content": {"application/json": {"schema": ref("RecordsReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/deletions/{id}/reject": {"post": {
+    "operationId": "rejectDeletionOrder",
+    "summary": "Reject a deletion order, with a comment.",
+    "parameters": [order_id],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("Decision")}}},
+    "responses": {"200": {"description": "Rejected.", "content": {"application/json": {"schema": ref("RecordsReceipt")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/deletions/{id}/execute": {"post": {
+    "operationId": "executeDeletionOrder",
+    "summary": "Execute (or resume) an approved order: crypto-shred every recording (wrapped data key destroyed, tombstone kept), delete the blobs at every site, and answer the signed deletion certificate. Refused (409) while any recording is under legal hold.",
+    "parameters": [order_id],
+    "responses": {"200": {"description": "Executed.", "content": {"application/json": {"schema": ref("DeletionCertificate")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/deletions/{id}/certificate": {"get": {
+    "operationId": "deletionCertificate",
+    "summary": "The deletion certificate of an executed order.",
+    "parameters": [order_id],
+    "responses": {"200": {"description": "The certificate.", "content": {"application/json": {"schema": ref("DeletionCertificate")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
   "/api/v1/patients/{patient_id}/access-log": {"get": {
     "operationId": "patientAccessLog",
     "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
@@ -232,6 +289,44 @@ doc = {
        "valid_from": {"type": "string", "format": "date-time"}, "valid_until": {"type": "string", "format": "date-time"},
        "age_days": {"type": "integer"}, "last_use": {"type": ["string", "null"], "format": "date-time"},
        "expiring_soon": {"type": "boolean"}, "unused": {"type": "boolean", "description": "Not used for 90 days: a candidate to revoke."}, "origin": {"type": "string"}}}}}},
+   "Scope": {"description": "Either recordings (ids), or patient with an optional period [from, to) of call start."},
+   "LegalHoldRequest": {"type": "object", "additionalProperties": False, "required": ["care_provider", "reason", "case_reference"], "properties": {
+     "care_provider": {"type": "string"}, "recordings": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+     "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number (never echoed)."},
+     "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
+     "reason": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "Stored sealed; the audit event carries its SHA-256."},
+     "case_reference": {"type": "string", "minLength": 1, "maxLength": 200}}},
+   "LegalHold": {"type": "object", "required": ["id", "case_reference", "reason", "recordings", "set_by", "set_at"], "properties": {
+     "id": {"type": "string"}, "case_reference": {"type": "string"}, "reason": {"type": "string"}, "recordings": {"type": "integer"},
+     "set_by": {"type": "string"}, "set_at": {"type": "string", "format": "date-time"},
+     "released_by": {"type": ["string", "null"]}, "released_at": {"type": ["string", "null"], "format": "date-time"}, "release_reason": {"type": ["string", "null"]}}},
+   "RecordsReceipt": {"type": "object", "required": ["id", "recordings", "audit_leaf_index"], "properties": {"id": {"type": "string"}, "recordings": {"type": "integer"}, "audit_leaf_index": {"type": "integer"}}},
+   "RetentionReport": {"type": "object", "required": ["care_provider", "generated_at", "past_retention", "held", "recordings"], "properties": {
+     "care_provider": {"type": "string"}, "generated_at": {"type": "string", "format": "date-time"}, "past_retention": {"type": "integer"}, "held": {"type": "integer"},
+     "recordings": {"type": "array", "items": {"type": "object", "required": ["id", "care_unit", "started_at", "retention_until", "legal_hold"], "properties": {
+       "id": {"type": "string", "format": "uuid"}, "care_unit": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
+       "retention_until": {"type": "string", "format": "date-time"}, "legal_hold": {"type": "boolean"}}}}}},
+   "DeletionOrderRequest": {"type": "object", "additionalProperties": False, "required": ["kind", "care_provider"], "properties": {
+     "kind": {"type": "string", "enum": ["ivo", "retention"]}, "care_provider": {"type": "string"},
+     "case_number": {"type": "string", "description": "IVO case number (ivo)."}, "decision_date": {"type": "string", "format": "date", "description": "(ivo)"},
+     "document_base64": {"type": "string", "contentEncoding": "base64", "description": "The decision document, at most 10 MiB (ivo)."},
+     "reference": {"type": "string", "description": "The purge's reference (retention)."},
+     "recordings": {"type": "array", "items": {"type": "string", "format": "uuid"}}, "patient": {"type": "string"},
+     "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}},
+   "DeletionOrder": {"type": "object", "required": ["id", "kind", "care_provider", "reference", "scope", "state", "registered_by", "registered_at", "recordings", "destroyed"], "properties": {
+     "id": {"type": "string"}, "kind": {"type": "string", "enum": ["ivo", "retention"]}, "care_provider": {"type": "string"}, "reference": {"type": "string"},
+     "decision_date": {"type": ["string", "null"]}, "scope": {"type": "string"}, "document_sha256": {"type": ["string", "null"]},
+     "state": {"type": "string", "enum": ["registered", "approved", "rejected", "executing", "executed"]},
+     "registered_by": {"type": "string"}, "registered_at": {"type": "string", "format": "date-time"},
+     "decided_by": {"type": ["string", "null"]}, "decided_at": {"type": ["string", "null"], "format": "date-time"},
+     "recordings": {"type": "integer"}, "destroyed": {"type": "integer"}}},
+   "DeletionCertificate": {"type": "object", "required": ["format", "statement", "checkpoint", "proofs"], "properties": {
+     "format": {"type": "string", "const": "callvault-deletion-certificate-v1"},
+     "statement": {"type": "string", "description": "C2SP signed note by the audit log's key listing every destroyed recording and its shred event's leaf index."},
+     "checkpoint": {"type": "string", "description": "Signed checkpoint the proofs verify against."},
+     "proofs": {"type": "array", "items": {"type": "object", "required": ["recording", "leaf_index", "event", "hashes"], "properties": {
+       "recording": {"type": "string"}, "leaf_index": {"type": "integer"}, "event": {"type": "string", "contentEncoding": "base64"},
+       "hashes": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}}}}}},
    "Proof": {"type": "object", "required": ["kind", "tree_size", "hashes", "checkpoint"], "properties": {
      "kind": {"type": "string", "enum": ["inclusion", "consistency"]}, "index": {"type": ["integer", "null"]}, "leaf_hash": {"type": ["string", "null"], "contentEncoding": "base64"},
      "old_size": {"type": ["integer", "null"]}, "tree_size": {"type": "integer"},

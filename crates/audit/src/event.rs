@@ -180,6 +180,31 @@ actions! {
     /// An attempt to manage privileges that the policy refused (granted steps are recorded
     /// with their own codes).
     ManagePrivileges = "privileges.manage",
+    /// An attempt at records management that the policy refused.
+    ManageRecords = "records.manage",
+    /// A legal hold was set over recordings.
+    HoldSet = "hold.set",
+    /// A legal hold was released.
+    HoldRelease = "hold.release",
+    /// Legal holds, the retention report or deletion orders were read.
+    RecordsRead = "records.read",
+    /// A deletion order (IVO decision or retention purge) was registered.
+    DeletionRegister = "deletion.register",
+    /// A deletion order was approved by a second person.
+    DeletionApprove = "deletion.approve",
+    /// A deletion order was rejected by a second person.
+    DeletionReject = "deletion.reject",
+    /// Execution of an approved deletion order started.
+    DeletionExecute = "deletion.execute",
+    /// A recording's data key and catalog row were destroyed (crypto-shredding); a
+    /// tombstone remains.
+    Shred = "recording.shred",
+    /// A destroyed recording's blobs were deleted at every site.
+    BlobsDeleted = "recording.blobs-deleted",
+    /// Every recording of a deletion order is destroyed.
+    DeletionDone = "deletion.done",
+    /// The deletion certificate of an order was issued.
+    DeletionCertificate = "deletion.certificate",
     /// The audit log was read.
     AuditRead = "audit.read",
 }

@@ -100,11 +100,14 @@ pub enum Right {
     /// Register users, request, approve, reject and revoke assignments, read the access
     /// review (privilege administrators; never one's own requests).
     ManagePrivileges,
+    /// Legal holds, retention reports, deletion orders (IVO decisions, retention purges):
+    /// register, approve (never one's own), execute (records managers).
+    ManageRecords,
 }
 
 impl Right {
     /// All rights.
-    pub const ALL: [Right; 8] = [
+    pub const ALL: [Right; 9] = [
         Right::Ingest,
         Right::Search,
         Right::ViewMetadata,
@@ -113,6 +116,7 @@ impl Right {
         Right::ReadAudit,
         Right::ReadAccessLog,
         Right::ManagePrivileges,
+        Right::ManageRecords,
     ];
 
     /// The name used in files.
@@ -126,6 +130,7 @@ impl Right {
             Self::ReadAudit => "read-audit",
             Self::ReadAccessLog => "read-access-log",
             Self::ManagePrivileges => "manage-privileges",
+            Self::ManageRecords => "manage-records",
         }
     }
 
@@ -468,11 +473,16 @@ pub fn check(a: &Assignment) -> Result<(), AssignmentError> {
             ));
         }
     }
-    if a.rights.contains(&Right::ManagePrivileges) && a.purpose != Purpose::Administration {
-        return Err(invalid(
-            id,
-            "the right manage-privileges is granted only under the purpose administration",
-        ));
+    for r in [Right::ManagePrivileges, Right::ManageRecords] {
+        if a.rights.contains(&r) && a.purpose != Purpose::Administration {
+            return Err(invalid(
+                id,
+                format!(
+                    "the right {} is granted only under the purpose administration",
+                    r.as_str()
+                ),
+            ));
+        }
     }
     if a.purpose == Purpose::CareAndTreatment
         && a.care_units.is_empty()

@@ -33,6 +33,8 @@ pub enum Action {
     /// Register users; request, approve, reject or revoke assignments; read the access
     /// review (purpose administration only).
     ManagePrivileges,
+    /// Legal holds, retention reports and deletion orders (purpose administration only).
+    ManageRecords,
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Self::ReadAudit => Right::ReadAudit,
             Self::ReadAccessLog => Right::ReadAccessLog,
             Self::ManagePrivileges => Right::ManagePrivileges,
+            Self::ManageRecords => Right::ManageRecords,
         }
     }
 
@@ -378,7 +381,7 @@ fn decide_under(
         // Administration manages privileges; it never gets audio, identifying metadata or
         // logs of patients.
         Purpose::Administration => {
-            if req.action != Action::ManagePrivileges {
+            if !matches!(req.action, Action::ManagePrivileges | Action::ManageRecords) {
                 return Err(Denial::NotForPurpose {
                     purpose: req.purpose,
                 });

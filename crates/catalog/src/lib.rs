@@ -11,6 +11,7 @@
 mod error;
 mod governance;
 mod model;
+mod records;
 mod schema;
 mod sqlite;
 
@@ -21,6 +22,10 @@ pub use governance::{
 pub use model::{
     CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
     RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
+};
+pub use records::{
+    DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, NewDeletionOrder, NewLegalHold,
+    Tombstone,
 };
 pub use sqlite::{SqliteCatalog, raw_connection};
 
@@ -128,4 +133,43 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<AssignmentRow>, CatalogError>;
     /// Time of the newest audit event made under an assignment (its last use).
     fn assignment_last_use(&self, id: &str) -> Result<Option<OffsetDateTime>, CatalogError>;
+    /// A care provider's legal holds (or one of them), oldest first.
+    fn legal_holds(
+        &self,
+        cp: &CareProvider,
+        id: Option<&str>,
+    ) -> Result<Vec<LegalHoldRow>, CatalogError>;
+    /// Ids of the legal holds in force over a recording.
+    fn active_holds_of(&self, id: &RecordingId) -> Result<Vec<String>, CatalogError>;
+    /// Deletion orders, filtered by care provider, id and state; oldest first.
+    fn deletion_orders(
+        &self,
+        cp: Option<&CareProvider>,
+        id: Option<&str>,
+        state: Option<DeletionState>,
+    ) -> Result<Vec<DeletionOrderRow>, CatalogError>;
+    /// The recordings of a deletion order and whether each is destroyed.
+    fn deletion_items(&self, id: &str) -> Result<Vec<(RecordingId, bool)>, CatalogError>;
+    /// Tombstones, filtered by order and recording; optionally only those whose blobs are
+    /// not yet deleted at every site.
+    fn tombstones(
+        &self,
+        order: Option<&str>,
+        id: Option<&RecordingId>,
+        pending_blobs_only: bool,
+    ) -> Result<Vec<Tombstone>, CatalogError>;
+    /// A care provider's recordings whose retention date is at or before `now`, by
+    /// retention date, after the recording id `after` (paging), at most `limit`.
+    fn recordings_past_retention(
+        &self,
+        cp: &CareProvider,
+        now: OffsetDateTime,
+        after: Option<&RecordingId>,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, CatalogError>;
+    /// The stored certificate of an executed deletion order.
+    fn deletion_certificate(&self, id: &str) -> Result<Option<String>, CatalogError>;
+    /// Moves the write-ahead log into the database and truncates it to zero bytes, so that
+    /// page images from before a deletion no longer exist in the log file.
+    fn truncate_wal(&self) -> Result<(), CatalogError>;
 }

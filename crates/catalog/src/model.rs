@@ -223,6 +223,76 @@ pub enum Mutation {
         /// Who, when, reason.
         revocation: crate::AssignmentDecision,
     },
+    /// Set a legal hold over recordings of its care provider.
+    SetLegalHold {
+        /// The hold.
+        hold: Box<crate::NewLegalHold>,
+        /// Recordings it covers (at least one; all of the hold's care provider).
+        recordings: Vec<RecordingId>,
+    },
+    /// Release a legal hold.
+    ReleaseLegalHold {
+        /// Hold id.
+        id: String,
+        /// Who (audit actor).
+        by: String,
+        /// When.
+        at: OffsetDateTime,
+        /// Reason, sealed.
+        reason_sealed: Vec<u8>,
+    },
+    /// Register a deletion order with the recordings in its scope.
+    RegisterDeletion {
+        /// The order.
+        order: Box<crate::NewDeletionOrder>,
+        /// Its recordings (at least one; for a purge, all past retention).
+        recordings: Vec<RecordingId>,
+    },
+    /// Approve or reject a registered deletion order (never by the person who registered it).
+    DecideDeletion {
+        /// Order id.
+        id: String,
+        /// Approve (`true`) or reject.
+        approve: bool,
+        /// Who (audit actor).
+        by: String,
+        /// When.
+        at: OffsetDateTime,
+        /// Comment.
+        comment: Option<String>,
+    },
+    /// Start (or resume) executing an approved order.
+    StartDeletion {
+        /// Order id.
+        id: String,
+        /// Who (audit actor).
+        by: String,
+    },
+    /// Destroy one recording of an executing order: tombstone, wrapped key and row.
+    ShredRecording {
+        /// Order id.
+        order_id: String,
+        /// Recording.
+        recording_id: RecordingId,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Every site's blob of a destroyed recording is deleted.
+    BlobsDeleted(RecordingId),
+    /// Mark an executing order executed (every recording destroyed).
+    FinishDeletion {
+        /// Order id.
+        id: String,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Store the deletion certificate of an executed order (once).
+    StoreCertificate {
+        /// Order id.
+        id: String,
+        /// The certificate (JSON).
+        text: String,
+    },
     /// Register a care provider and its retention period.
     AddCareProvider {
         /// Care provider.

@@ -139,4 +139,94 @@ CREATE INDEX assignments_care_provider ON assignments (care_provider, state);
 ALTER TABLE audit_log ADD COLUMN assignment TEXT;
 CREATE INDEX audit_assignment ON audit_log (assignment, time_us) WHERE assignment IS NOT NULL;
 "#,
+    // 3: records management — legal holds, deletion orders (IVO decisions and retention
+    // purges) with four-eyes approval, tombstones; deletion guarded by triggers.
+    r#"
+CREATE TABLE legal_holds (
+    id              TEXT PRIMARY KEY,
+    care_provider   TEXT NOT NULL,
+    reason_sealed   BLOB NOT NULL,
+    case_reference  TEXT NOT NULL,
+    set_by          TEXT NOT NULL,
+    set_at_us       INTEGER NOT NULL,
+    released_by     TEXT,
+    released_at_us  INTEGER,
+    release_sealed  BLOB,
+    CHECK ((released_by IS NULL) = (released_at_us IS NULL))
+) STRICT;
+CREATE TABLE legal_hold_items (
+    hold_id      TEXT NOT NULL REFERENCES legal_holds (id),
+    recording_id TEXT NOT NULL,
+    PRIMARY KEY (hold_id, recording_id)
+) STRICT;
+CREATE INDEX legal_hold_items_recording ON legal_hold_items (recording_id);
+
+CREATE TABLE deletion_orders (
+    id                TEXT PRIMARY KEY,
+    kind              TEXT NOT NULL CHECK (kind IN ('ivo', 'retention')),
+    care_provider     TEXT NOT NULL,
+    reference         TEXT NOT NULL,
+    decision_date     TEXT,
+    scope             TEXT NOT NULL,
+    document_sealed   BLOB,
+    document_sha256   BLOB,
+    state             TEXT NOT NULL CHECK (state IN ('registered', 'approved', 'rejected', 'executing', 'executed')),
+    registered_by     TEXT NOT NULL,
+    registered_at_us  INTEGER NOT NULL,
+    decided_by        TEXT,
+    decided_at_us     INTEGER,
+    decision_comment  TEXT,
+    executed_by       TEXT,
+    executed_at_us    INTEGER,
+    certificate       TEXT,
+    -- Four eyes: the person who registers an order never approves or rejects it.
+    CHECK (decided_by IS NULL OR decided_by <> registered_by),
+    CHECK ((state = 'registered') = (decided_by IS NULL)),
+    CHECK (kind <> 'ivo' OR (document_sha256 IS NOT NULL AND decision_date IS NOT NULL))
+) STRICT;
+CREATE INDEX deletion_orders_care_provider ON deletion_orders (care_provider, state);
+CREATE TABLE deletion_order_items (
+    order_id     TEXT NOT NULL REFERENCES deletion_orders (id),
+    recording_id TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'shredded')),
+    PRIMARY KEY (order_id, recording_id)
+) STRICT;
+
+CREATE TABLE tombstones (
+    recording_id      TEXT PRIMARY KEY,
+    care_provider     TEXT NOT NULL,
+    plaintext_sha256  BLOB NOT NULL,
+    ciphertext_sha256 BLOB NOT NULL,
+    ciphertext_size   INTEGER NOT NULL,
+    dek_id            BLOB NOT NULL,
+    order_id          TEXT NOT NULL REFERENCES deletion_orders (id),
+    deleted_at_us     INTEGER NOT NULL,
+    blobs_deleted     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX tombstones_pending ON tombstones (blobs_deleted) WHERE blobs_deleted = 0;
+CREATE TRIGGER tombstones_no_delete BEFORE DELETE ON tombstones
+    BEGIN SELECT RAISE(ABORT, 'tombstones are permanent'); END;
+CREATE TRIGGER tombstones_only_blobs_deleted BEFORE UPDATE ON tombstones
+    WHEN NEW.recording_id IS NOT OLD.recording_id OR NEW.plaintext_sha256 IS NOT OLD.plaintext_sha256
+      OR NEW.ciphertext_sha256 IS NOT OLD.ciphertext_sha256 OR NEW.order_id IS NOT OLD.order_id
+      OR NEW.deleted_at_us IS NOT OLD.deleted_at_us OR NEW.dek_id IS NOT OLD.dek_id
+    BEGIN SELECT RAISE(ABORT, 'tombstones are permanent'); END;
+
+-- A recording row is deleted only by an executed deletion order: its tombstone first, never
+-- while a legal hold covers it, and, unless the order is an IVO decision, never before its
+-- retention date.
+CREATE TRIGGER recordings_delete_only_tombstoned BEFORE DELETE ON recordings
+    WHEN NOT EXISTS (SELECT 1 FROM tombstones WHERE recording_id = OLD.id)
+    BEGIN SELECT RAISE(ABORT, 'a recording is deleted only by an executed deletion order'); END;
+CREATE TRIGGER recordings_delete_not_held BEFORE DELETE ON recordings
+    WHEN OLD.legal_hold <> 0 OR EXISTS (
+        SELECT 1 FROM legal_hold_items i JOIN legal_holds h ON h.id = i.hold_id
+        WHERE i.recording_id = OLD.id AND h.released_at_us IS NULL)
+    BEGIN SELECT RAISE(ABORT, 'the recording is under legal hold'); END;
+CREATE TRIGGER recordings_delete_after_retention BEFORE DELETE ON recordings
+    WHEN EXISTS (
+        SELECT 1 FROM tombstones t JOIN deletion_orders o ON o.id = t.order_id
+        WHERE t.recording_id = OLD.id AND o.kind <> 'ivo' AND OLD.retention_until_us > t.deleted_at_us)
+    BEGIN SELECT RAISE(ABORT, 'the recording is within its retention period'); END;
+"#,
 ];

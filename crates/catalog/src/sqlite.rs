@@ -17,13 +17,14 @@ use callvault_types::{CallId, CareProvider, CareUnit, HsaId, RecordingId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use crate::governance;
 use crate::schema::MIGRATIONS;
 use crate::{
     AssignmentRow, AssignmentState, AuditLeafVisitor, Catalog, CatalogError, CatalogStats, Change,
     Committed, Mutation, NewRecording, PendingCommit, Placement, PlacementState, RecordingRow,
     RecordingSource, RepairTask, SealedField, StoredCheckpoint, UserRow,
 };
+use crate::{DeletionOrderRow, DeletionState, LegalHoldRow, Tombstone};
+use crate::{governance, records};
 
 /// Most changes folded into one transaction.
 const MAX_BATCH: usize = 1024;
@@ -93,6 +94,9 @@ fn configure(conn: &Connection) -> Result<(), CatalogError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content (a destroyed recording's wrapped data key) is overwritten, not only
+    // unlinked from the b-tree.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 
@@ -476,6 +480,32 @@ fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
             decision,
         } => governance::decide(tx, id, *approve, decision)?,
         Mutation::RevokeAssignment { id, revocation } => governance::revoke(tx, id, revocation)?,
+        Mutation::SetLegalHold { hold, recordings } => records::set_hold(tx, hold, recordings)?,
+        Mutation::ReleaseLegalHold {
+            id,
+            by,
+            at,
+            reason_sealed,
+        } => records::release_hold(tx, id, by, *at, reason_sealed)?,
+        Mutation::RegisterDeletion { order, recordings } => {
+            records::register_order(tx, order, recordings)?
+        }
+        Mutation::DecideDeletion {
+            id,
+            approve,
+            by,
+            at,
+            comment,
+        } => records::decide_order(tx, id, *approve, by, *at, comment.as_deref())?,
+        Mutation::StartDeletion { id, by } => records::start_order(tx, id, by)?,
+        Mutation::ShredRecording {
+            order_id,
+            recording_id,
+            at,
+        } => records::shred(tx, order_id, recording_id, *at)?,
+        Mutation::BlobsDeleted(rid) => records::blobs_deleted(tx, rid)?,
+        Mutation::FinishDeletion { id, at } => records::finish_order(tx, id, *at)?,
+        Mutation::StoreCertificate { id, text } => records::store_certificate(tx, id, text)?,
         Mutation::AddCareProvider {
             care_provider,
             retention_years,
@@ -879,6 +909,74 @@ impl Catalog for SqliteCatalog {
 
     fn assignment_last_use(&self, id: &str) -> Result<Option<OffsetDateTime>, CatalogError> {
         self.read(|c| governance::last_use(c, id))
+    }
+
+    fn legal_holds(
+        &self,
+        cp: &CareProvider,
+        id: Option<&str>,
+    ) -> Result<Vec<LegalHoldRow>, CatalogError> {
+        self.read(|c| records::holds(c, cp, id))
+    }
+
+    fn active_holds_of(&self, id: &RecordingId) -> Result<Vec<String>, CatalogError> {
+        self.read(|c| records::active_holds_of(c, id))
+    }
+
+    fn deletion_orders(
+        &self,
+        cp: Option<&CareProvider>,
+        id: Option<&str>,
+        state: Option<DeletionState>,
+    ) -> Result<Vec<DeletionOrderRow>, CatalogError> {
+        self.read(|c| records::orders(c, cp, id, state))
+    }
+
+    fn deletion_items(&self, id: &str) -> Result<Vec<(RecordingId, bool)>, CatalogError> {
+        self.read(|c| records::order_items(c, id))
+    }
+
+    fn tombstones(
+        &self,
+        order: Option<&str>,
+        id: Option<&RecordingId>,
+        pending_blobs_only: bool,
+    ) -> Result<Vec<Tombstone>, CatalogError> {
+        self.read(|c| records::tombstones(c, order, id, pending_blobs_only))
+    }
+
+    fn recordings_past_retention(
+        &self,
+        cp: &CareProvider,
+        now: OffsetDateTime,
+        after: Option<&RecordingId>,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, CatalogError> {
+        let after = after.map(ToString::to_string).unwrap_or_default();
+        self.read(|c| {
+            query_recordings(
+                c,
+                "WHERE care_provider = ?1 AND retention_until_us <= ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+                &[&cp.as_str(), &micros(now), &after, &(limit as i64)],
+            )
+        })
+    }
+
+    fn deletion_certificate(&self, id: &str) -> Result<Option<String>, CatalogError> {
+        self.read(|c| records::certificate(c, id))
+    }
+
+    fn truncate_wal(&self) -> Result<(), CatalogError> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        for _ in 0..50 {
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(CatalogError::Busy)
     }
 }
 

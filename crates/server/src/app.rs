@@ -131,6 +131,39 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/governance/access-review",
             get(crate::governance::access_review),
         )
+        .route(
+            "/api/v1/records/holds",
+            get(crate::records::list_holds).post(crate::records::set_hold),
+        )
+        .route(
+            "/api/v1/records/holds/{id}/release",
+            post(crate::records::release_hold),
+        )
+        .route("/api/v1/records/retention", get(crate::records::retention))
+        .route(
+            "/api/v1/records/deletions",
+            get(crate::records::list_orders)
+                .post(crate::records::register_order)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::records::MAX_DECISION_BODY,
+                )),
+        )
+        .route(
+            "/api/v1/records/deletions/{id}/approve",
+            post(crate::records::approve_order),
+        )
+        .route(
+            "/api/v1/records/deletions/{id}/reject",
+            post(crate::records::reject_order),
+        )
+        .route(
+            "/api/v1/records/deletions/{id}/execute",
+            post(crate::records::execute_order),
+        )
+        .route(
+            "/api/v1/records/deletions/{id}/certificate",
+            get(crate::records::certificate),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -142,7 +175,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 16] = [
+pub const ROUTES: [&str; 24] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -159,6 +192,14 @@ pub const ROUTES: [&str; 16] = [
     "/api/v1/governance/assignments/{id}/reject",
     "/api/v1/governance/assignments/{id}/revoke",
     "/api/v1/governance/access-review",
+    "/api/v1/records/holds",
+    "/api/v1/records/holds/{id}/release",
+    "/api/v1/records/retention",
+    "/api/v1/records/deletions",
+    "/api/v1/records/deletions/{id}/approve",
+    "/api/v1/records/deletions/{id}/reject",
+    "/api/v1/records/deletions/{id}/execute",
+    "/api/v1/records/deletions/{id}/certificate",
 ];
 
 async fn openapi() -> Response {

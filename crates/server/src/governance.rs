@@ -34,20 +34,24 @@ use crate::problem::Problem;
 /// Largest JSON body of a governance request.
 pub const MAX_BODY: usize = 64 << 10;
 
-fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    if body.len() > MAX_BODY {
+pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    json_limited(body, MAX_BODY)
+}
+
+pub(crate) fn json_limited<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T, Problem> {
+    if body.len() > max {
         return Err(Problem::bad_request(format!(
-            "the request body is larger than {MAX_BODY} bytes"
+            "the request body is larger than {max} bytes"
         )));
     }
     serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("request body: {e}")))
 }
 
-fn care_provider(s: &str) -> Result<CareProvider, Problem> {
+pub(crate) fn care_provider(s: &str) -> Result<CareProvider, Problem> {
     CareProvider::parse(s).map_err(|e| Problem::bad_request(format!("care_provider: {e}")))
 }
 
-fn time_field(field: &str, s: &str) -> Result<OffsetDateTime, Problem> {
+pub(crate) fn time_field(field: &str, s: &str) -> Result<OffsetDateTime, Problem> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|e| Problem::bad_request(format!("{field} must be RFC 3339: {e}")))
 }
@@ -62,8 +66,19 @@ async fn admin(
     who: &AuthenticatedPrincipal,
     cp: CareProvider,
 ) -> Result<Authorized, Problem> {
+    administration(state, who, cp, Action::ManagePrivileges).await
+}
+
+/// The policy's decision on an administration action at `cp` (a refusal is audited and
+/// answered 403).
+pub(crate) async fn administration(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    cp: CareProvider,
+    action: Action,
+) -> Result<Authorized, Problem> {
     let req = AccessRequest {
-        action: Action::ManagePrivileges,
+        action,
         resource: Resource {
             care_provider: cp,
             care_unit: None,
@@ -82,6 +97,17 @@ fn listing_care_provider(
     who: &AuthenticatedPrincipal,
     given: Option<&str>,
 ) -> Result<CareProvider, Problem> {
+    care_provider_of(state, who, given, Right::ManagePrivileges)
+}
+
+/// The care provider of a request: as given, or the only one where the caller holds an
+/// assignment with `right`.
+pub(crate) fn care_provider_of(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    given: Option<&str>,
+    right: Right,
+) -> Result<CareProvider, Problem> {
     if let Some(cp) = given {
         return care_provider(cp);
     }
@@ -89,7 +115,7 @@ fn listing_care_provider(
     let mut cps: Vec<CareProvider> = policy
         .assignments()
         .held_by(who.hsa_id())
-        .filter(|a| a.rights.contains(&Right::ManagePrivileges))
+        .filter(|a| a.rights.contains(&right))
         .map(|a| a.care_provider.clone())
         .collect();
     cps.sort();

@@ -8,6 +8,7 @@
 //! * [`governance`] — users, assignment requests, four-eyes decisions, revocation, access
 //!   review.
 //! * [`client`] — a small mutual-TLS client of the API, for the command line.
+//! * [`records`] — legal holds, retention report, deletion orders and certificates.
 //! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
 //!   shutdown.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod governance;
 pub mod metrics;
 pub mod problem;
+pub mod records;
 pub mod review;
 pub mod serve;
 pub mod tls;

@@ -154,6 +154,10 @@ pub fn run(
 ) -> Result<(), StartError> {
     let vault = Arc::new(callvault_vault::Vault::open(&config.data_dir)?);
     let policy = vault.policy()?;
+    // Deletion orders a crash interrupted are finished before anything is served.
+    for id in vault.resume_deletions(&callvault_audit::event::Actor::Vault)? {
+        eprintln!("callvault-server: finished the interrupted deletion order {id}");
+    }
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
     let limits = config.limits;

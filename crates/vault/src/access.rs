@@ -147,6 +147,7 @@ fn event_action(a: Action) -> EventAction {
         Action::Download => EventAction::Download,
         Action::ReadAudit | Action::ReadAccessLog => EventAction::AuditRead,
         Action::ManagePrivileges => EventAction::ManagePrivileges,
+        Action::ManageRecords => EventAction::ManageRecords,
     }
 }
 

@@ -82,6 +82,9 @@ pub enum VaultError {
     /// was changed. The message says why.
     #[error("{0}")]
     Refused(String),
+    /// No deletion order has this id (at this care provider).
+    #[error("no deletion order {0}")]
+    NoSuchOrder(String),
     /// No assignment has this id.
     #[error("no assignment {0}")]
     NoSuchAssignment(String),

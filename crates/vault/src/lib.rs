@@ -13,6 +13,7 @@ pub mod governance;
 pub mod import;
 mod maintenance;
 pub mod manifest;
+pub mod records;
 mod vault;
 pub mod verify;
 pub mod wav;

@@ -1,0 +1,413 @@
+//! Records-management routes for records managers (purpose *administration*, right
+//! `manage-records`): legal holds, the retention report, deletion orders (IVO decisions and
+//! retention purges) with four-eyes approval, execution and deletion certificates.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine as _;
+use callvault_auth::{Action, AuthenticatedPrincipal, Authorized, Right};
+use callvault_types::{CareProvider, PatientId, RecordingId};
+use callvault_vault::records::{IvoDecision, RecordsReceipt, Scope};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::app::blocking;
+use crate::governance::{
+    administration, care_provider, care_provider_of, json, json_limited, time_field,
+};
+use crate::problem::Problem;
+
+/// Largest body of an IVO decision registration (the document travels base64-encoded).
+pub const MAX_DECISION_BODY: usize = 16 << 20;
+
+async fn records(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    cp: CareProvider,
+) -> Result<Authorized, Problem> {
+    administration(state, who, cp, Action::ManageRecords).await
+}
+
+#[derive(Debug, Serialize)]
+struct ReceiptBody {
+    id: String,
+    recordings: u64,
+    audit_leaf_index: u64,
+}
+
+fn receipt(status: StatusCode, r: RecordsReceipt) -> Response {
+    (
+        status,
+        Json(ReceiptBody {
+            id: r.id,
+            recordings: r.recordings,
+            audit_leaf_index: r.leaf_index,
+        }),
+    )
+        .into_response()
+}
+
+/// A scope in a request body: `recordings`, or `patient` with an optional period.
+#[derive(Debug)]
+struct ScopeBody {
+    recordings: Vec<String>,
+    patient: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn scope(b: ScopeBody) -> Result<Scope, Problem> {
+    match (b.recordings.is_empty(), b.patient) {
+        (false, None) => {
+            if b.from.is_some() || b.to.is_some() {
+                return Err(Problem::bad_request(
+                    "from and to apply to a patient scope only",
+                ));
+            }
+            let mut ids = Vec::with_capacity(b.recordings.len());
+            for r in &b.recordings {
+                ids.push(
+                    RecordingId::parse(r)
+                        .map_err(|e| Problem::bad_request(format!("recording {r:?}: {e}")))?,
+                );
+            }
+            Ok(Scope::Recordings(ids))
+        }
+        (true, Some(p)) => Ok(Scope::Patient {
+            // Never echo the patient id in an error.
+            patient: PatientId::parse_any(&p)
+                .map_err(|e| Problem::bad_request(format!("patient: {e}")))?,
+            from: b.from.map(|f| time_field("from", &f)).transpose()?,
+            to: b.to.map(|t| time_field("to", &t)).transpose()?,
+        }),
+        _ => Err(Problem::bad_request(
+            "give either recordings (a list of ids) or patient (with optional from and to)",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    care_provider: String,
+    #[serde(default)]
+    recordings: Vec<String>,
+    patient: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    reason: String,
+    case_reference: String,
+}
+
+/// `POST /api/v1/records/holds`: set a legal hold.
+pub(crate) async fn set_hold(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let b: HoldBody = json(&body)?;
+    let cp = care_provider(&b.care_provider)?;
+    let scope = scope(ScopeBody {
+        recordings: b.recordings,
+        patient: b.patient,
+        from: b.from,
+        to: b.to,
+    })?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let r = blocking(move || {
+        v.set_legal_hold(&authz, &scope, &b.reason, &b.case_reference)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(receipt(StatusCode::CREATED, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CpQuery {
+    care_provider: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/records/holds`: the care provider's legal holds (audited).
+pub(crate) async fn list_holds(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<CpQuery>,
+) -> Result<Response, Problem> {
+    let cp = care_provider_of(
+        &state,
+        &who,
+        q.care_provider.as_deref(),
+        Right::ManageRecords,
+    )?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let holds = blocking(move || v.legal_holds(&authz).map_err(Problem::from_vault)).await?;
+    Ok(Json(holds).into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    reason: Option<String>,
+    comment: Option<String>,
+}
+
+fn text_body(body: &[u8]) -> Result<TextBody, Problem> {
+    if body.is_empty() {
+        Ok(TextBody::default())
+    } else {
+        json(body)
+    }
+}
+
+/// `POST /api/v1/records/holds/{id}/release`.
+pub(crate) async fn release_hold(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    Query(q): Query<CpQuery>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let b = text_body(&body)?;
+    let reason = b
+        .reason
+        .ok_or_else(|| Problem::bad_request("a release needs a reason"))?;
+    let cp = care_provider_of(
+        &state,
+        &who,
+        q.care_provider.as_deref(),
+        Right::ManageRecords,
+    )?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let r = blocking(move || {
+        v.release_legal_hold(&authz, &id, &reason)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(receipt(StatusCode::OK, r))
+}
+
+/// `GET /api/v1/records/retention`: recordings past their retention date (audited).
+pub(crate) async fn retention(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<CpQuery>,
+) -> Result<Response, Problem> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::bad_request("limit must be between 1 and 10000"));
+    }
+    let cp = care_provider_of(
+        &state,
+        &who,
+        q.care_provider.as_deref(),
+        Right::ManageRecords,
+    )?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let report = blocking(move || {
+        v.retention_report(&authz, limit)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    kind: String,
+    care_provider: String,
+    case_number: Option<String>,
+    decision_date: Option<String>,
+    document_base64: Option<String>,
+    reference: Option<String>,
+    #[serde(default)]
+    recordings: Vec<String>,
+    patient: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `POST /api/v1/records/deletions`: register an IVO decision or a retention purge.
+pub(crate) async fn register_order(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let b: OrderBody = json_limited(&body, MAX_DECISION_BODY)?;
+    let cp = care_provider(&b.care_provider)?;
+    let scope_body = ScopeBody {
+        recordings: b.recordings,
+        patient: b.patient,
+        from: b.from,
+        to: b.to,
+    };
+    let v = Arc::clone(&state.vault);
+    let r = match b.kind.as_str() {
+        "ivo" => {
+            let case_number = b
+                .case_number
+                .ok_or_else(|| Problem::bad_request("an IVO decision needs its case_number"))?;
+            let date = b
+                .decision_date
+                .ok_or_else(|| Problem::bad_request("an IVO decision needs its decision_date"))?;
+            let decision_date =
+                time::Date::parse(&date, &time::format_description::well_known::Iso8601::DATE)
+                    .map_err(|e| {
+                        Problem::bad_request(format!("decision_date must be YYYY-MM-DD: {e}"))
+                    })?;
+            let document = base64::engine::general_purpose::STANDARD
+                .decode(b.document_base64.as_deref().ok_or_else(|| {
+                    Problem::bad_request("an IVO decision needs its document (document_base64)")
+                })?)
+                .map_err(|e| Problem::bad_request(format!("document_base64: {e}")))?;
+            let d = IvoDecision {
+                case_number,
+                decision_date,
+                scope: scope(scope_body)?,
+                document,
+            };
+            let authz = records(&state, &who, cp).await?;
+            blocking(move || {
+                v.register_ivo_decision(&authz, &d)
+                    .map_err(Problem::from_vault)
+            })
+            .await?
+        }
+        "retention" => {
+            if !scope_body.recordings.is_empty() || scope_body.patient.is_some() {
+                return Err(Problem::bad_request(
+                    "a retention purge covers every recording past retention; it takes no scope",
+                ));
+            }
+            let reference = b
+                .reference
+                .ok_or_else(|| Problem::bad_request("a retention purge needs a reference"))?;
+            let authz = records(&state, &who, cp).await?;
+            blocking(move || {
+                v.register_retention_purge(&authz, &reference)
+                    .map_err(Problem::from_vault)
+            })
+            .await?
+        }
+        other => {
+            return Err(Problem::bad_request(format!(
+                "kind {other:?} is not one of: ivo, retention"
+            )));
+        }
+    };
+    Ok(receipt(StatusCode::CREATED, r))
+}
+
+/// `GET /api/v1/records/deletions`: the care provider's deletion orders (audited).
+pub(crate) async fn list_orders(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<CpQuery>,
+) -> Result<Response, Problem> {
+    let cp = care_provider_of(
+        &state,
+        &who,
+        q.care_provider.as_deref(),
+        Right::ManageRecords,
+    )?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let orders = blocking(move || v.deletion_orders(&authz).map_err(Problem::from_vault)).await?;
+    Ok(Json(orders).into_response())
+}
+
+async fn order_authz(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    id: &str,
+) -> Result<Authorized, Problem> {
+    let v = Arc::clone(&state.vault);
+    let key = id.to_owned();
+    let cp = blocking(move || {
+        v.deletion_order_care_provider(&key)
+            .map_err(Problem::from_vault)
+    })
+    .await?
+    .ok_or_else(|| Problem::not_found(format!("no deletion order {id}")))?;
+    records(state, who, cp).await
+}
+
+/// `POST /api/v1/records/deletions/{id}/approve`.
+pub(crate) async fn approve_order(
+    state: State<AppState>,
+    who: Extension<AuthenticatedPrincipal>,
+    id: Path<String>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    decide_order(state, who, id, true, body).await
+}
+
+/// `POST /api/v1/records/deletions/{id}/reject`.
+pub(crate) async fn reject_order(
+    state: State<AppState>,
+    who: Extension<AuthenticatedPrincipal>,
+    id: Path<String>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    decide_order(state, who, id, false, body).await
+}
+
+async fn decide_order(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    approve: bool,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let b = text_body(&body)?;
+    if !approve && b.comment.is_none() {
+        return Err(Problem::bad_request("a rejection needs a comment"));
+    }
+    let authz = order_authz(&state, &who, &id).await?;
+    let v = Arc::clone(&state.vault);
+    let r = blocking(move || {
+        v.decide_deletion(&authz, &id, approve, b.comment.as_deref())
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(receipt(StatusCode::OK, r))
+}
+
+/// `POST /api/v1/records/deletions/{id}/execute`: destroy, then answer the certificate.
+pub(crate) async fn execute_order(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let authz = order_authz(&state, &who, &id).await?;
+    let v = Arc::clone(&state.vault);
+    let cert =
+        blocking(move || v.execute_deletion(&authz, &id).map_err(Problem::from_vault)).await?;
+    Ok(Json(cert).into_response())
+}
+
+/// `GET /api/v1/records/deletions/{id}/certificate`.
+pub(crate) async fn certificate(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let authz = order_authz(&state, &who, &id).await?;
+    let v = Arc::clone(&state.vault);
+    let cert = blocking(move || {
+        v.deletion_certificate_for(&authz, &id)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(Json(cert).into_response())
+}

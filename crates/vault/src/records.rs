@@ -1,0 +1,1137 @@
+//! Records management: legal holds, retention, and destruction by deletion orders — an IVO
+//! decision (before retention ends) or a retention purge (after it) — each registered by one
+//! records manager and approved by another, then executed by crypto-shredding.
+//!
+//! Execution of an order, one recording at a time:
+//!
+//! 1. **Shred** (one transaction with its `recording.shred` event): a tombstone keeps the
+//!    recording id, its plaintext and ciphertext hashes, the data key's id and the order;
+//!    the catalog row goes, and with it the only wrapped copy of the data key and the sealed
+//!    identifiers (the catalog runs with `secure_delete`, so the bytes are overwritten).
+//!    Triggers refuse the deletion while a legal hold covers the recording, or, for a purge,
+//!    before its retention date.
+//! 2. **Delete the blobs** at every site; a site that fails leaves the order executing, and
+//!    running it again finishes (the blob can no longer be decrypted meanwhile).
+//! 3. When every recording is shredded and every blob deleted: the write-ahead log is
+//!    truncated, the order is marked executed, a checkpoint is signed, and a **deletion
+//!    certificate** is issued — a signed note listing every destroyed recording with the
+//!    leaf index of its shred event, plus inclusion proofs against that checkpoint.
+//!
+//! Nothing here deletes a recording that is not in an approved order; nothing else in the
+//! vault deletes a catalogued recording at all.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use callvault_audit::event::{Action as EventAction, Actor, AuditEvent, RecordingRef};
+use callvault_auth::{Action, Authorized, check_text};
+use callvault_catalog::{
+    Change, DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, Mutation,
+    NewDeletionOrder, NewLegalHold,
+};
+use callvault_crypto::FieldKind;
+use callvault_types::{CareProvider, PatientId, RecordingId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::access::{audit_actor, audit_source};
+use crate::governance::MAX_TEXT;
+use crate::vault::blob_key;
+use crate::{Vault, VaultError};
+
+/// Largest decision document (PDF) stored with an IVO decision.
+pub const MAX_DOCUMENT_BYTES: usize = 10 << 20;
+/// First line of a deletion certificate's signed statement. Do not change.
+pub const CERTIFICATE_V1: &str = "callvault deletion certificate v1";
+
+/// Which recordings a hold or an order covers.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// These recordings.
+    Recordings(Vec<RecordingId>),
+    /// Every recording of one patient, optionally only calls starting in `[from, to)`.
+    Patient {
+        /// The patient.
+        patient: PatientId,
+        /// Calls starting at or after.
+        from: Option<OffsetDateTime>,
+        /// Calls starting before.
+        to: Option<OffsetDateTime>,
+    },
+}
+
+/// An IVO decision to register.
+#[derive(Clone, Debug)]
+pub struct IvoDecision {
+    /// IVO's case number (diarienummer).
+    pub case_number: String,
+    /// Date of the decision.
+    pub decision_date: time::Date,
+    /// What it orders destroyed.
+    pub scope: Scope,
+    /// The decision document (stored sealed; its SHA-256 is recorded).
+    pub document: Vec<u8>,
+}
+
+/// What a records step recorded.
+#[derive(Clone, Debug)]
+pub struct RecordsReceipt {
+    /// The hold or order concerned.
+    pub id: String,
+    /// Recordings covered.
+    pub recordings: u64,
+    /// Leaf index of the step's audit event.
+    pub leaf_index: u64,
+}
+
+/// A legal hold as shown to records managers.
+#[derive(Clone, Debug, Serialize)]
+pub struct LegalHoldView {
+    /// Id.
+    pub id: String,
+    /// Case reference.
+    pub case_reference: String,
+    /// Reason (unsealed for the records manager).
+    pub reason: String,
+    /// Recordings covered.
+    pub recordings: u64,
+    /// Set by, at.
+    pub set_by: String,
+    /// When.
+    pub set_at: String,
+    /// Released by (if released).
+    pub released_by: Option<String>,
+    /// When released.
+    pub released_at: Option<String>,
+    /// Why released.
+    pub release_reason: Option<String>,
+}
+
+/// One recording past its retention date.
+#[derive(Clone, Debug, Serialize)]
+pub struct PastRetention {
+    /// Recording id.
+    pub id: String,
+    /// Care unit.
+    pub care_unit: String,
+    /// Call start.
+    pub started_at: String,
+    /// Retention date.
+    pub retention_until: String,
+    /// Under legal hold (a purge leaves it).
+    pub legal_hold: bool,
+}
+
+/// The report of recordings past retention at one care provider.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetentionReport {
+    /// Care provider.
+    pub care_provider: String,
+    /// When produced.
+    pub generated_at: String,
+    /// Recordings past retention (all of them, also beyond `recordings`).
+    pub past_retention: u64,
+    /// Of which under legal hold.
+    pub held: u64,
+    /// The first of them, by id.
+    pub recordings: Vec<PastRetention>,
+}
+
+/// A deletion order as shown to records managers.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeletionOrderView {
+    /// Id.
+    pub id: String,
+    /// `ivo` or `retention`.
+    pub kind: &'static str,
+    /// Care provider.
+    pub care_provider: String,
+    /// IVO case number or purge reference.
+    pub reference: String,
+    /// IVO decision date.
+    pub decision_date: Option<String>,
+    /// The scope, described without identifiers.
+    pub scope: String,
+    /// SHA-256 of the decision document.
+    pub document_sha256: Option<String>,
+    /// State.
+    pub state: &'static str,
+    /// Registered by.
+    pub registered_by: String,
+    /// When.
+    pub registered_at: String,
+    /// Approved or rejected by.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<String>,
+    /// Recordings in scope.
+    pub recordings: u64,
+    /// Of which destroyed.
+    pub destroyed: u64,
+}
+
+fn t(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+impl From<&DeletionOrderRow> for DeletionOrderView {
+    fn from(r: &DeletionOrderRow) -> Self {
+        let o = &r.order;
+        Self {
+            id: o.id.clone(),
+            kind: o.kind.as_str(),
+            care_provider: o.care_provider.to_string(),
+            reference: o.reference.clone(),
+            decision_date: o.decision_date.clone(),
+            scope: o.scope.clone(),
+            document_sha256: o.document_sha256.map(hex::encode),
+            state: r.state.as_str(),
+            registered_by: o.registered_by.clone(),
+            registered_at: t(o.registered_at),
+            decided_by: r.decision.as_ref().map(|d| d.0.clone()),
+            decided_at: r.decision.as_ref().map(|d| t(d.1)),
+            recordings: r.items,
+            destroyed: r.shredded,
+        }
+    }
+}
+
+/// One proof of a deletion certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CertificateProof {
+    /// Recording id.
+    pub recording: String,
+    /// Leaf index of its `recording.shred` event.
+    pub leaf_index: u64,
+    /// The encoded event (base64): the leaf data.
+    pub event: String,
+    /// Audit path (base64 hashes), RFC 9162.
+    pub hashes: Vec<String>,
+}
+
+/// A deletion certificate: the signed statement, the checkpoint it refers to, and an
+/// inclusion proof of every shred event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeletionCertificate {
+    /// `callvault-deletion-certificate-v1`.
+    pub format: String,
+    /// The statement, a C2SP signed note by the audit log's key.
+    pub statement: String,
+    /// The signed checkpoint the proofs verify against.
+    pub checkpoint: String,
+    /// One per destroyed recording.
+    pub proofs: Vec<CertificateProof>,
+}
+
+/// What a verified certificate says.
+#[derive(Clone, Debug)]
+pub struct VerifiedCertificate {
+    /// The order.
+    pub order: String,
+    /// Recordings proven destroyed.
+    pub recordings: Vec<RecordingId>,
+    /// The statement's text.
+    pub statement: String,
+}
+
+fn new_id(prefix: &str) -> Result<String, VaultError> {
+    let mut b = [0u8; 8];
+    callvault_crypto::random_bytes(&mut b)?;
+    Ok(format!("{prefix}-{}", hex::encode(b)))
+}
+
+fn invalid(e: String) -> VaultError {
+    VaultError::InvalidRequest(e)
+}
+
+impl Vault {
+    fn check_records(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
+        if authz.action() != Action::ManageRecords || &authz.resource().care_provider != cp {
+            return Err(VaultError::CapabilityMismatch(format!(
+                "a decision for {} on {} does not allow managing records at {cp}",
+                authz.action(),
+                authz.resource().care_provider
+            )));
+        }
+        Ok(())
+    }
+
+    fn records_event(authz: &Authorized, action: EventAction) -> AuditEvent {
+        let p = authz.principal();
+        let asg = authz.assignment();
+        let mut e = AuditEvent::new(audit_actor(p), action, audit_source(p));
+        e.actor_care_provider = Some(asg.care_provider.clone());
+        e.assignment = Some(asg.id.to_string());
+        e.care_provider = Some(authz.resource().care_provider.clone());
+        e.purpose = Some(authz.purpose().as_str().to_owned());
+        e
+    }
+
+    fn commit_records(&self, change: Change) -> Result<u64, VaultError> {
+        let c = self.catalog.commit(change).map_err(|e| match e {
+            callvault_catalog::CatalogError::Conflict(m) => VaultError::Refused(m),
+            other => other.into(),
+        })?;
+        c.leaf_indexes
+            .first()
+            .copied()
+            .ok_or_else(|| VaultError::Audit("records event was not given a leaf index".into()))
+    }
+
+    fn seal_text(
+        &self,
+        cp: &CareProvider,
+        context: &str,
+        text: &str,
+    ) -> Result<Vec<u8>, VaultError> {
+        Ok(self
+            .keys
+            .seal_field(cp, FieldKind::FreeText, context.as_bytes(), text.as_bytes())?)
+    }
+
+    fn open_text(
+        &self,
+        cp: &CareProvider,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<String, VaultError> {
+        let b = self
+            .keys
+            .open_field(cp, FieldKind::FreeText, context.as_bytes(), sealed)?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The recordings of a scope at a care provider, and its description without
+    /// identifiers.
+    fn resolve(
+        &self,
+        cp: &CareProvider,
+        scope: &Scope,
+    ) -> Result<(Vec<RecordingId>, String), VaultError> {
+        match scope {
+            Scope::Recordings(ids) => {
+                let mut set = BTreeSet::new();
+                for id in ids {
+                    let row = self
+                        .catalog
+                        .recording(id)?
+                        .filter(|r| &r.rec.care_provider == cp)
+                        .ok_or_else(|| {
+                            VaultError::Refused(format!("no recording {id} at care provider {cp}"))
+                        })?;
+                    set.insert(row.rec.id);
+                }
+                Ok((
+                    set.into_iter().collect(),
+                    format!("{} named recordings", ids.len()),
+                ))
+            }
+            Scope::Patient { patient, from, to } => {
+                if let (Some(f), Some(t)) = (from, to)
+                    && t <= f
+                {
+                    return Err(invalid("the period's end must be after its start".into()));
+                }
+                let (_, bidx) = self.seal_patient(cp, patient, b"scope")?;
+                let mut ids: Vec<RecordingId> = self
+                    .catalog
+                    .recordings_by_patient(cp, &bidx)?
+                    .into_iter()
+                    .filter(|r| from.is_none_or(|f| r.rec.started_at >= f))
+                    .filter(|r| to.is_none_or(|t| r.rec.started_at < t))
+                    .map(|r| r.rec.id)
+                    .collect();
+                ids.sort();
+                let period = match (from, to) {
+                    (None, None) => "all time".to_owned(),
+                    (f, t) => format!(
+                        "{} .. {}",
+                        f.map(t_fmt).unwrap_or_default(),
+                        t.map(t_fmt).unwrap_or_default()
+                    ),
+                };
+                Ok((
+                    ids,
+                    format!(
+                        "recordings of patient #{} in {period}",
+                        hex::encode(&bidx[..4])
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Sets a legal hold over the recordings of `scope` (no limit on how many). While it is
+    /// in force no deletion order can destroy them.
+    pub fn set_legal_hold(
+        &self,
+        authz: &Authorized,
+        scope: &Scope,
+        reason: &str,
+        case_reference: &str,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let reason = check_text("reason", reason, MAX_TEXT).map_err(invalid)?;
+        let case_reference = check_text("case_reference", case_reference, 200).map_err(invalid)?;
+        let (ids, described) = self.resolve(&cp, scope)?;
+        if ids.is_empty() {
+            return Err(VaultError::Refused(format!(
+                "the hold's scope ({described}) matches no recording"
+            )));
+        }
+        let id = new_id("hold")?;
+        let e = Self::records_event(authz, EventAction::HoldSet)
+            .detail("hold", &id)
+            .detail("case_reference", &case_reference)
+            .detail("scope", &described)
+            .detail("recordings", ids.len())
+            .detail(
+                "reason_sha256",
+                crate::governance::sha256_hex(reason.as_bytes()),
+            );
+        let hold = NewLegalHold {
+            id: id.clone(),
+            care_provider: cp.clone(),
+            reason_sealed: self.seal_text(&cp, &format!("hold:{id}"), &reason)?,
+            case_reference,
+            set_by: e.actor.to_string(),
+            set_at: e.time,
+        };
+        let n = ids.len() as u64;
+        let leaf = self.commit_records(Change::new(e).with(Mutation::SetLegalHold {
+            hold: Box::new(hold),
+            recordings: ids,
+        }))?;
+        Ok(RecordsReceipt {
+            id,
+            recordings: n,
+            leaf_index: leaf,
+        })
+    }
+
+    /// Releases a legal hold.
+    pub fn release_legal_hold(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        reason: &str,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let reason = check_text("reason", reason, MAX_TEXT).map_err(invalid)?;
+        let hold = self
+            .catalog
+            .legal_holds(&cp, Some(id))?
+            .pop()
+            .ok_or_else(|| VaultError::Refused(format!("no legal hold {id} at {cp}")))?;
+        let e = Self::records_event(authz, EventAction::HoldRelease)
+            .detail("hold", id)
+            .detail(
+                "reason_sha256",
+                crate::governance::sha256_hex(reason.as_bytes()),
+            );
+        let (by, at) = (e.actor.to_string(), e.time);
+        let leaf = self.commit_records(Change::new(e).with(Mutation::ReleaseLegalHold {
+            id: id.to_owned(),
+            by,
+            at,
+            reason_sealed: self.seal_text(&cp, &format!("hold-release:{id}"), &reason)?,
+        }))?;
+        Ok(RecordsReceipt {
+            id: id.to_owned(),
+            recordings: hold.recordings,
+            leaf_index: leaf,
+        })
+    }
+
+    /// The care provider's legal holds, reasons unsealed; the read is audited.
+    pub fn legal_holds(&self, authz: &Authorized) -> Result<Vec<LegalHoldView>, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        self.commit_records(Change::new(
+            Self::records_event(authz, EventAction::RecordsRead).detail("what", "legal-holds"),
+        ))?;
+        let mut out = Vec::new();
+        for h in self.catalog.legal_holds(&cp, None)? {
+            out.push(self.hold_view(&cp, &h)?);
+        }
+        Ok(out)
+    }
+
+    fn hold_view(&self, cp: &CareProvider, h: &LegalHoldRow) -> Result<LegalHoldView, VaultError> {
+        let id = &h.hold.id;
+        Ok(LegalHoldView {
+            id: id.clone(),
+            case_reference: h.hold.case_reference.clone(),
+            reason: self.open_text(cp, &format!("hold:{id}"), &h.hold.reason_sealed)?,
+            recordings: h.recordings,
+            set_by: h.hold.set_by.clone(),
+            set_at: t(h.hold.set_at),
+            released_by: h.released.as_ref().map(|r| r.0.clone()),
+            released_at: h.released.as_ref().map(|r| t(r.1)),
+            release_reason: h
+                .released
+                .as_ref()
+                .map(|r| self.open_text(cp, &format!("hold-release:{id}"), &r.2))
+                .transpose()?,
+        })
+    }
+
+    /// Recordings past their retention date (the first `limit` listed, all counted); the
+    /// read is audited. Nothing is deleted: a purge is a separate, approved order.
+    pub fn retention_report(
+        &self,
+        authz: &Authorized,
+        limit: usize,
+    ) -> Result<RetentionReport, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let e = Self::records_event(authz, EventAction::RecordsRead).detail("what", "retention");
+        let now = e.time;
+        self.commit_records(Change::new(e))?;
+        let (mut total, mut held, mut listed) = (0u64, 0u64, Vec::new());
+        let mut after = None;
+        loop {
+            let page = self
+                .catalog
+                .recordings_past_retention(&cp, now, after.as_ref(), 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.rec.id);
+            for r in page {
+                total += 1;
+                held += u64::from(r.legal_hold);
+                if listed.len() < limit {
+                    listed.push(PastRetention {
+                        id: r.rec.id.to_string(),
+                        care_unit: r.rec.care_unit.to_string(),
+                        started_at: t(r.rec.started_at),
+                        retention_until: t(r.rec.retention_until),
+                        legal_hold: r.legal_hold,
+                    });
+                }
+            }
+        }
+        Ok(RetentionReport {
+            care_provider: cp.to_string(),
+            generated_at: t(now),
+            past_retention: total,
+            held,
+            recordings: listed,
+        })
+    }
+
+    /// Registers an IVO decision: the document sealed, its SHA-256 recorded, the scope
+    /// resolved to the recordings it orders destroyed (refused if it matches none). A second
+    /// records manager must approve it before it can be executed.
+    pub fn register_ivo_decision(
+        &self,
+        authz: &Authorized,
+        d: &IvoDecision,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let case = check_text("case_number", &d.case_number, 100).map_err(invalid)?;
+        if d.document.is_empty() {
+            return Err(invalid("the decision document is empty".into()));
+        }
+        if d.document.len() > MAX_DOCUMENT_BYTES {
+            return Err(invalid(format!(
+                "the decision document is larger than {MAX_DOCUMENT_BYTES} bytes"
+            )));
+        }
+        let (ids, described) = self.resolve(&cp, &d.scope)?;
+        if ids.is_empty() {
+            return Err(VaultError::Refused(format!(
+                "the decision's scope ({described}) matches no recording at {cp}"
+            )));
+        }
+        let id = new_id("ivo")?;
+        let sha = callvault_crypto::sha256(&d.document);
+        let date = d.decision_date.to_string();
+        let e = Self::records_event(authz, EventAction::DeletionRegister)
+            .detail("order", &id)
+            .detail("kind", "ivo")
+            .detail("ivo_case", &case)
+            .detail("decision_date", &date)
+            .detail("document_sha256", hex::encode(sha))
+            .detail("scope", &described)
+            .detail("recordings", ids.len());
+        let order = NewDeletionOrder {
+            id: id.clone(),
+            kind: DeletionKind::Ivo,
+            care_provider: cp.clone(),
+            reference: case,
+            decision_date: Some(date),
+            scope: described,
+            document_sealed: Some(self.keys.seal_field(
+                &cp,
+                FieldKind::FreeText,
+                format!("ivo-document:{id}").as_bytes(),
+                &d.document,
+            )?),
+            document_sha256: Some(sha),
+            registered_by: e.actor.to_string(),
+            registered_at: e.time,
+        };
+        let n = ids.len() as u64;
+        let leaf = self.commit_records(Change::new(e).with(Mutation::RegisterDeletion {
+            order: Box::new(order),
+            recordings: ids,
+        }))?;
+        Ok(RecordsReceipt {
+            id,
+            recordings: n,
+            leaf_index: leaf,
+        })
+    }
+
+    /// Registers a purge of the care provider's recordings past retention (those under
+    /// legal hold are left out). Never automatic: a second records manager must approve it.
+    pub fn register_retention_purge(
+        &self,
+        authz: &Authorized,
+        reference: &str,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let reference = check_text("reference", reference, 100).map_err(invalid)?;
+        let e = Self::records_event(authz, EventAction::DeletionRegister);
+        let now = e.time;
+        let (mut ids, mut held, mut after) = (Vec::new(), 0u64, None);
+        loop {
+            let page = self
+                .catalog
+                .recordings_past_retention(&cp, now, after.as_ref(), 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.rec.id);
+            for r in page {
+                if r.legal_hold {
+                    held += 1;
+                } else {
+                    ids.push(r.rec.id);
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Err(VaultError::Refused(format!(
+                "no recording of {cp} is past its retention date and free of legal holds"
+            )));
+        }
+        let id = new_id("purge")?;
+        let described = format!("recordings past retention at {}", t(now));
+        let e = e
+            .detail("order", &id)
+            .detail("kind", "retention")
+            .detail("reference", &reference)
+            .detail("scope", &described)
+            .detail("recordings", ids.len())
+            .detail("left_under_hold", held);
+        let order = NewDeletionOrder {
+            id: id.clone(),
+            kind: DeletionKind::Retention,
+            care_provider: cp,
+            reference,
+            decision_date: None,
+            scope: described,
+            document_sealed: None,
+            document_sha256: None,
+            registered_by: e.actor.to_string(),
+            registered_at: now,
+        };
+        let n = ids.len() as u64;
+        let leaf = self.commit_records(Change::new(e).with(Mutation::RegisterDeletion {
+            order: Box::new(order),
+            recordings: ids,
+        }))?;
+        Ok(RecordsReceipt {
+            id,
+            recordings: n,
+            leaf_index: leaf,
+        })
+    }
+
+    fn load_order(&self, cp: &CareProvider, id: &str) -> Result<DeletionOrderRow, VaultError> {
+        self.catalog
+            .deletion_orders(Some(cp), Some(id), None)?
+            .pop()
+            .ok_or_else(|| VaultError::NoSuchOrder(id.to_owned()))
+    }
+
+    /// The care provider an order belongs to (what the policy decides on).
+    pub fn deletion_order_care_provider(
+        &self,
+        id: &str,
+    ) -> Result<Option<CareProvider>, VaultError> {
+        Ok(self
+            .catalog
+            .deletion_orders(None, Some(id), None)?
+            .pop()
+            .map(|o| o.order.care_provider))
+    }
+
+    /// Approves or rejects a registered order; never by the person who registered it.
+    pub fn decide_deletion(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let order = self.load_order(&cp, id)?;
+        let comment = comment
+            .map(|c| check_text("comment", c, MAX_TEXT))
+            .transpose()
+            .map_err(invalid)?;
+        let e = Self::records_event(
+            authz,
+            if approve {
+                EventAction::DeletionApprove
+            } else {
+                EventAction::DeletionReject
+            },
+        )
+        .detail("order", id);
+        let me = e.actor.to_string();
+        if order.state != DeletionState::Registered {
+            return Err(VaultError::Refused(format!(
+                "deletion order {id} is {}, not awaiting a decision",
+                order.state.as_str()
+            )));
+        }
+        if me == order.order.registered_by {
+            return Err(VaultError::FourEyes(format!(
+                "deletion order {id} was registered by you; a second person must decide it"
+            )));
+        }
+        let at = e.time;
+        let leaf = self.commit_records(Change::new(e).with(Mutation::DecideDeletion {
+            id: id.to_owned(),
+            approve,
+            by: me,
+            at,
+            comment,
+        }))?;
+        Ok(RecordsReceipt {
+            id: id.to_owned(),
+            recordings: order.items,
+            leaf_index: leaf,
+        })
+    }
+
+    /// The care provider's deletion orders; the read is audited.
+    pub fn deletion_orders(
+        &self,
+        authz: &Authorized,
+    ) -> Result<Vec<DeletionOrderView>, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        self.commit_records(Change::new(
+            Self::records_event(authz, EventAction::RecordsRead).detail("what", "deletion-orders"),
+        ))?;
+        Ok(self
+            .catalog
+            .deletion_orders(Some(&cp), None, None)?
+            .iter()
+            .map(DeletionOrderView::from)
+            .collect())
+    }
+
+    /// Executes (or resumes) an approved order and returns its deletion certificate. Refused
+    /// while any of its recordings is under legal hold.
+    pub fn execute_deletion(
+        &self,
+        authz: &Authorized,
+        id: &str,
+    ) -> Result<DeletionCertificate, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let e = Self::records_event(authz, EventAction::DeletionExecute).detail("order", id);
+        self.run_order(&cp, id, e)
+    }
+
+    /// Finishes every order whose execution was interrupted (a crash, a site that was
+    /// down): run by the server at start and by `callvault deletion resume`. Returns the
+    /// orders finished.
+    pub fn resume_deletions(&self, actor: &Actor) -> Result<Vec<String>, VaultError> {
+        let mut done = Vec::new();
+        for o in self
+            .catalog
+            .deletion_orders(None, None, Some(DeletionState::Executing))?
+        {
+            let mut e = AuditEvent::new(actor.clone(), EventAction::DeletionExecute, "resume")
+                .detail("order", &o.order.id)
+                .detail("resumed", "true");
+            e.care_provider = Some(o.order.care_provider.clone());
+            self.run_order(&o.order.care_provider, &o.order.id, e)?;
+            done.push(o.order.id);
+        }
+        Ok(done)
+    }
+
+    fn run_order(
+        &self,
+        cp: &CareProvider,
+        id: &str,
+        start: AuditEvent,
+    ) -> Result<DeletionCertificate, VaultError> {
+        let order = self.load_order(cp, id)?;
+        match order.state {
+            DeletionState::Approved | DeletionState::Executing => {}
+            DeletionState::Executed => return self.deletion_certificate(cp, id),
+            other => {
+                return Err(VaultError::Refused(format!(
+                    "deletion order {id} is {}; only an approved order is executed",
+                    other.as_str()
+                )));
+            }
+        }
+        let items = self.catalog.deletion_items(id)?;
+        // A legal hold stops the whole order before anything is destroyed.
+        let mut held = BTreeSet::new();
+        let mut held_n = 0;
+        for (rid, shredded) in &items {
+            if !shredded {
+                let h = self.catalog.active_holds_of(rid)?;
+                if !h.is_empty() {
+                    held_n += 1;
+                    held.extend(h);
+                }
+            }
+        }
+        if held_n > 0 {
+            return Err(VaultError::Refused(format!(
+                "{held_n} recordings of deletion order {id} are under legal hold ({}); release the holds first",
+                held.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let by = start.actor.to_string();
+        self.commit_records(Change::new(start).with(Mutation::StartDeletion {
+            id: id.to_owned(),
+            by,
+        }))?;
+        let kind = order.order.kind;
+        for (rid, shredded) in &items {
+            if *shredded {
+                continue;
+            }
+            let Some(row) = self.catalog.recording(rid)? else {
+                return Err(VaultError::Refused(format!(
+                    "recording {rid} of deletion order {id} is neither catalogued nor shredded"
+                )));
+            };
+            let mut e = AuditEvent::new(Actor::Vault, EventAction::Shred, "deletion")
+                .detail("order", id)
+                .detail("kind", kind.as_str())
+                .detail("reference", &order.order.reference)
+                .detail("dek_id", hex::encode(row.rec.dek_id));
+            e.recording = Some(RecordingRef {
+                id: *rid,
+                plaintext_sha256: row.rec.plaintext_sha256,
+            });
+            e.care_provider = Some(cp.clone());
+            let at = e.time;
+            self.commit_records(Change::new(e).with(Mutation::ShredRecording {
+                order_id: id.to_owned(),
+                recording_id: *rid,
+                at,
+            }))?;
+        }
+        // Blobs at every site; a failed site leaves the order executing.
+        let mut failures = Vec::new();
+        for tomb in self.catalog.tombstones(Some(id), None, true)? {
+            let key = blob_key(&tomb.recording_id)?;
+            let mut ok = true;
+            for store in &self.stores {
+                match store.delete(&key) {
+                    Ok(()) => {}
+                    Err(callvault_blobstore::BlobError::NotFound { .. }) => {}
+                    Err(e) => {
+                        ok = false;
+                        failures.push(format!(
+                            "{} at site {}: {e}",
+                            tomb.recording_id,
+                            store.site()
+                        ));
+                    }
+                }
+            }
+            if ok {
+                let mut e = AuditEvent::new(Actor::Vault, EventAction::BlobsDeleted, "deletion")
+                    .detail("order", id)
+                    .detail(
+                        "sites",
+                        self.stores
+                            .iter()
+                            .map(|s| s.site().to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                e.recording = Some(RecordingRef {
+                    id: tomb.recording_id,
+                    plaintext_sha256: tomb.plaintext_sha256,
+                });
+                e.care_provider = Some(cp.clone());
+                self.commit_records(
+                    Change::new(e).with(Mutation::BlobsDeleted(tomb.recording_id)),
+                )?;
+            }
+        }
+        if !failures.is_empty() {
+            return Err(VaultError::Refused(format!(
+                "the data keys are destroyed, but blobs could not be deleted ({}); execute the order again when the sites are back",
+                failures.join("; ")
+            )));
+        }
+        // No page image from before the deletion stays in the write-ahead log.
+        self.catalog.truncate_wal()?;
+        let mut e = AuditEvent::new(Actor::Vault, EventAction::DeletionDone, "deletion")
+            .detail("order", id)
+            .detail("recordings", items.len());
+        e.care_provider = Some(cp.clone());
+        let at = e.time;
+        self.commit_records(Change::new(e).with(Mutation::FinishDeletion {
+            id: id.to_owned(),
+            at,
+        }))?;
+        self.issue_certificate(cp, id)
+    }
+
+    /// Signs a checkpoint covering the order's shred events and stores the certificate.
+    fn issue_certificate(
+        &self,
+        cp: &CareProvider,
+        id: &str,
+    ) -> Result<DeletionCertificate, VaultError> {
+        let order = self.load_order(cp, id)?;
+        let checkpoint = self.checkpoint()?;
+        let hashes = self.catalog.audit_leaf_hashes(checkpoint.size)?;
+        let tombs = self.catalog.tombstones(Some(id), None, false)?;
+        let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
+        let o = &order.order;
+        let mut lines = vec![
+            CERTIFICATE_V1.to_owned(),
+            format!("order {}", o.id),
+            format!("kind {}", o.kind.as_str()),
+            format!("care-provider {}", o.care_provider),
+            format!("reference {}", o.reference),
+        ];
+        if let Some(d) = &o.decision_date {
+            lines.push(format!("decision-date {d}"));
+        }
+        if let Some(h) = &o.document_sha256 {
+            lines.push(format!("decision-document-sha256 {}", hex::encode(h)));
+        }
+        lines.push(format!(
+            "registered-by {} {}",
+            o.registered_by,
+            t(o.registered_at)
+        ));
+        if let Some((by, at, _)) = &order.decision {
+            lines.push(format!("approved-by {by} {}", t(*at)));
+        }
+        if let Some((_, Some(at))) = &order.executed {
+            lines.push(format!("executed-at {}", t(*at)));
+        }
+        lines.push(format!(
+            "checkpoint {} {}",
+            checkpoint.size,
+            b64(&checkpoint.root_hash)
+        ));
+        lines.push(format!("recordings {}", tombs.len()));
+        let mut proofs = Vec::with_capacity(tombs.len());
+        for tomb in &tombs {
+            let events = self
+                .catalog
+                .recording_events(&tomb.recording_id, &[EventAction::Shred.code()])?;
+            let (leaf, event) = events.into_iter().next().ok_or_else(|| {
+                VaultError::Audit(format!(
+                    "no recording.shred event for destroyed recording {}",
+                    tomb.recording_id
+                ))
+            })?;
+            let path = callvault_audit::merkle::inclusion_proof(&hashes, leaf)
+                .map_err(|e| VaultError::Audit(e.to_string()))?;
+            lines.push(format!(
+                "destroyed {} plaintext-sha256 {} ciphertext-sha256 {} dek {} leaf {leaf}",
+                tomb.recording_id,
+                hex::encode(tomb.plaintext_sha256),
+                hex::encode(tomb.ciphertext_sha256),
+                hex::encode(tomb.dek_id)
+            ));
+            proofs.push(CertificateProof {
+                recording: tomb.recording_id.to_string(),
+                leaf_index: leaf,
+                event: b64(&event),
+                hashes: path.iter().map(|h| b64(h)).collect(),
+            });
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let statement = self
+            .signer
+            .sign(&text)
+            .map_err(|e| VaultError::Audit(e.to_string()))?;
+        let cert = DeletionCertificate {
+            format: "callvault-deletion-certificate-v1".into(),
+            statement,
+            checkpoint: checkpoint.note.clone(),
+            proofs,
+        };
+        let json =
+            serde_json::to_string_pretty(&cert).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let mut e = AuditEvent::new(Actor::Vault, EventAction::DeletionCertificate, "deletion")
+            .detail("order", id)
+            .detail(
+                "certificate_sha256",
+                crate::governance::sha256_hex(json.as_bytes()),
+            )
+            .detail("checkpoint_size", checkpoint.size);
+        e.care_provider = Some(cp.clone());
+        self.commit_records(Change::new(e).with(Mutation::StoreCertificate {
+            id: id.to_owned(),
+            text: json,
+        }))?;
+        Ok(cert)
+    }
+
+    /// The stored certificate of an executed order.
+    pub fn deletion_certificate(
+        &self,
+        cp: &CareProvider,
+        id: &str,
+    ) -> Result<DeletionCertificate, VaultError> {
+        let order = self.load_order(cp, id)?;
+        if order.state != DeletionState::Executed {
+            return Err(VaultError::Refused(format!(
+                "deletion order {id} is {}; a certificate exists once it is executed",
+                order.state.as_str()
+            )));
+        }
+        match self.catalog.deletion_certificate(id)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| VaultError::Audit(format!("stored certificate of {id}: {e}"))),
+            // Executed but interrupted before the certificate was stored.
+            None => self.issue_certificate(cp, id),
+        }
+    }
+
+    /// A certificate for an authorized records manager.
+    pub fn deletion_certificate_for(
+        &self,
+        authz: &Authorized,
+        id: &str,
+    ) -> Result<DeletionCertificate, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        self.deletion_certificate(&cp, id)
+    }
+}
+
+fn t_fmt(x: OffsetDateTime) -> String {
+    x.date().to_string()
+}
+
+/// Why a certificate does not verify.
+fn bad(m: impl Into<String>) -> VaultError {
+    VaultError::Audit(format!("deletion certificate: {}", m.into()))
+}
+
+/// Verifies a deletion certificate offline with the audit log's verifier key: the
+/// statement's signature, the checkpoint's signature and that it is the one the statement
+/// names, and for every destroyed recording the statement lists, a `recording.shred` event
+/// of that recording (with that plaintext hash) included in the checkpoint's tree.
+pub fn verify_certificate(
+    verifier: &callvault_audit::note::NoteVerifier,
+    json: &str,
+) -> Result<VerifiedCertificate, VaultError> {
+    use callvault_audit::merkle::{leaf_hash, verify_inclusion};
+    let cert: DeletionCertificate =
+        serde_json::from_str(json).map_err(|e| bad(format!("not a certificate: {e}")))?;
+    if cert.format != "callvault-deletion-certificate-v1" {
+        return Err(bad(format!("unknown format {:?}", cert.format)));
+    }
+    let text = verifier
+        .verify(&cert.statement)
+        .map_err(|e| bad(format!("statement signature: {e}")))?;
+    let cp = callvault_audit::note::verify_checkpoint(verifier, &cert.checkpoint)
+        .map_err(|e| bad(format!("checkpoint: {e}")))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(CERTIFICATE_V1) {
+        return Err(bad("the statement is not a deletion certificate"));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut order = String::new();
+    let mut listed: Vec<(RecordingId, [u8; 32], u64)> = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(' ').collect();
+        match f.as_slice() {
+            ["order", id] => order = (*id).to_owned(),
+            ["checkpoint", size, root] => {
+                let root = b64.decode(root).map_err(|_| bad("checkpoint root"))?;
+                if size.parse::<u64>().ok() != Some(cp.size) || root != cp.root_hash {
+                    return Err(bad("the checkpoint is not the one the statement names"));
+                }
+            }
+            [
+                "destroyed",
+                id,
+                "plaintext-sha256",
+                pt,
+                "ciphertext-sha256",
+                _,
+                "dek",
+                _,
+                "leaf",
+                leaf,
+            ] => {
+                let id = RecordingId::parse(id).map_err(|_| bad("recording id"))?;
+                let pt: [u8; 32] = hex::decode(pt)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| bad("plaintext hash"))?;
+                listed.push((id, pt, leaf.parse().map_err(|_| bad("leaf index"))?));
+            }
+            _ => {}
+        }
+    }
+    if listed.len() != cert.proofs.len() {
+        return Err(bad(
+            "the statement and the proofs list different recordings",
+        ));
+    }
+    for ((id, pt, leaf), proof) in listed.iter().zip(&cert.proofs) {
+        if proof.recording != id.to_string() || proof.leaf_index != *leaf {
+            return Err(bad(format!("proof of {id} does not match the statement")));
+        }
+        let event = b64
+            .decode(&proof.event)
+            .map_err(|_| bad("event encoding"))?;
+        let e = AuditEvent::decode(&event).map_err(|e| bad(format!("event of {id}: {e}")))?;
+        if e.action != EventAction::Shred
+            || e.recording.map(|r| (r.id, r.plaintext_sha256)) != Some((*id, *pt))
+        {
+            return Err(bad(format!("leaf {leaf} is not the shred event of {id}")));
+        }
+        let hashes: Vec<[u8; 32]> = proof
+            .hashes
+            .iter()
+            .map(|h| {
+                b64.decode(h)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| bad("proof hash"))
+            })
+            .collect::<Result<_, _>>()?;
+        verify_inclusion(*leaf, cp.size, &leaf_hash(&event), &hashes, &cp.root_hash)
+            .map_err(|e| bad(format!("inclusion of {id}: {e}")))?;
+    }
+    Ok(VerifiedCertificate {
+        order,
+        recordings: listed.into_iter().map(|(id, _, _)| id).collect(),
+        statement: text,
+    })
+}
