@@ -71,8 +71,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Repair { data_dir } => {
             let v = open(&data_dir)?;
-            let (done, open) = v.repair(&callvault_vault::vault_operator())?;
+            let operator = callvault_vault::vault_operator();
+            let finished = v.resume_deletions(&operator)?;
+            for id in &finished {
+                println!("finished the interrupted deletion order {id}");
+            }
+            let (done, open) = v.repair(&operator)?;
             println!("repaired {done} copies; {open} repair tasks still open");
+            let gone = v.delete_destroyed_blobs(&operator)?;
+            if gone > 0 {
+                println!(
+                    "deleted {gone} blobs of destroyed recordings that had reappeared at a site"
+                );
+            }
             Ok(code(open == 0))
         }
         Command::Status { data_dir } => {

@@ -998,6 +998,42 @@ impl Vault {
         Ok(cert)
     }
 
+    /// Deletes blobs of destroyed recordings that are present at a site again (a site
+    /// restored from a backup taken before the deletion). They cannot be decrypted — their
+    /// data keys are gone — but they should not linger. Each is recorded. Returns how many.
+    pub fn delete_destroyed_blobs(&self, actor: &Actor) -> Result<u64, VaultError> {
+        let mut n = 0;
+        for store in &self.stores {
+            for key in store.list()? {
+                let Some(rid) = key
+                    .as_str()
+                    .rsplit('/')
+                    .next()
+                    .and_then(|f| f.strip_suffix(".cvr1"))
+                    .and_then(|id| RecordingId::parse(id).ok())
+                else {
+                    continue;
+                };
+                let Some(tomb) = self.catalog.tombstones(None, Some(&rid), false)?.pop() else {
+                    continue;
+                };
+                store.delete(&key)?;
+                let mut e = AuditEvent::new(actor.clone(), EventAction::BlobsDeleted, "repair")
+                    .detail("order", &tomb.order_id)
+                    .detail("sites", store.site())
+                    .detail("reappeared", "true");
+                e.recording = Some(RecordingRef {
+                    id: rid,
+                    plaintext_sha256: tomb.plaintext_sha256,
+                });
+                e.care_provider = Some(tomb.care_provider.clone());
+                self.commit_records(Change::new(e))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// The stored certificate of an executed order.
     pub fn deletion_certificate(
         &self,

@@ -10,6 +10,7 @@ use callvault_audit::note::verify_checkpoint;
 use callvault_catalog::{Change, Mutation, Placement, PlacementState, RecordingRow};
 use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
 use callvault_crypto::{DekId, sha256};
+use callvault_types::RecordingId;
 
 use crate::vault::{SiteBlob, blob_key};
 use crate::{Vault, VaultError};
@@ -126,10 +127,21 @@ impl Vault {
                     .and_then(|f| f.strip_suffix(".cvr1"))
                     .unwrap_or_default();
                 if !known.contains(id) {
+                    let destroyed = match RecordingId::parse(id) {
+                        Ok(rid) => self.catalog.tombstones(None, Some(&rid), false)?.pop(),
+                        Err(_) => None,
+                    };
+                    let what = match destroyed {
+                        Some(t) => format!(
+                            "object {key} belongs to recording {}, destroyed by deletion order {} (its data key no longer exists, so it cannot be decrypted); restored from a backup? `callvault repair` deletes it",
+                            t.recording_id, t.order_id
+                        ),
+                        None => format!("object {key} is not in the catalog"),
+                    };
                     report.problems.push(Problem {
                         recording: None,
                         site: Some(store.site().to_string()),
-                        what: format!("object {key} is not in the catalog"),
+                        what,
                         marked: None,
                     });
                 }

@@ -6,6 +6,7 @@ mod common;
 mod governance;
 mod import;
 mod keys;
+mod records;
 mod registry;
 mod sites;
 mod tamper;
