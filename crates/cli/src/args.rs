@@ -101,6 +101,22 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<AdminCommand>,
     },
+    /// Records management as a person, against a running server (records managers): legal
+    /// holds, the retention report, deletion orders and their certificates.
+    Records {
+        /// How to reach the server, and who you are.
+        #[command(flatten)]
+        conn: ApiConn,
+        /// What to do.
+        #[command(subcommand)]
+        command: Box<RecordsCommand>,
+    },
+    /// Deletion certificates and interrupted deletions, offline.
+    Deletion {
+        /// What to do.
+        #[command(subcommand)]
+        command: DeletionCommand,
+    },
     /// Governance: bootstrap of a care provider's first administrators, access review.
     Governance {
         /// What to do.
@@ -352,6 +368,149 @@ pub enum AdminCommand {
         /// `text` (printable), `csv` or `json`.
         #[arg(long, default_value = "text")]
         format: String,
+    },
+}
+
+/// Which recordings: ids, or a patient (read from a file, so that it stays out of shell
+/// history and process listings) with an optional period.
+#[derive(Debug, clap::Args)]
+pub struct ScopeArgs {
+    /// A recording id; repeatable.
+    #[arg(long = "recording")]
+    pub recordings: Vec<String>,
+    /// A file holding the patient's personnummer, samordningsnummer or reserve number.
+    #[arg(long)]
+    pub patient_file: Option<PathBuf>,
+    /// Calls starting at or after (RFC 3339), with --patient-file.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Calls starting before (RFC 3339), with --patient-file.
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+/// `records` subcommands (records managers).
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Set a legal hold over recordings.
+    Hold {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// Which recordings.
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Why (stored sealed).
+        #[arg(long)]
+        reason: String,
+        /// Case reference.
+        #[arg(long)]
+        case_reference: String,
+    },
+    /// Release a legal hold.
+    Release {
+        /// Hold id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List legal holds.
+    Holds {
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// Recordings past their retention date.
+    Retention {
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// Register an IVO decision (a second records manager approves it).
+    RegisterIvo {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// IVO's case number.
+        #[arg(long)]
+        case_number: String,
+        /// Decision date (YYYY-MM-DD).
+        #[arg(long)]
+        decision_date: String,
+        /// The decision document (e.g. PDF), stored sealed.
+        #[arg(long)]
+        document: PathBuf,
+        /// Which recordings.
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Register a purge of recordings past retention (a second records manager approves it).
+    RegisterPurge {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// The purge's reference.
+        #[arg(long)]
+        reference: String,
+    },
+    /// List deletion orders.
+    Orders {
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// Approve a deletion order (not one you registered).
+    Approve {
+        /// Order id.
+        id: String,
+        /// Comment.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a deletion order.
+    Reject {
+        /// Order id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+    },
+    /// Execute an approved order; writes its deletion certificate.
+    Execute {
+        /// Order id.
+        id: String,
+        /// Where to write the certificate (JSON).
+        #[arg(long)]
+        certificate: PathBuf,
+    },
+    /// Fetch the certificate of an executed order.
+    Certificate {
+        /// Order id.
+        id: String,
+        /// Where to write it (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `deletion` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeletionCommand {
+    /// Verify a deletion certificate offline against the audit log's verifier key.
+    VerifyCertificate {
+        /// The certificate (JSON).
+        #[arg(long)]
+        file: PathBuf,
+        /// The audit log's verifier key (`callvault audit verifier-key`).
+        #[arg(long)]
+        key: String,
+    },
+    /// Finish deletion orders whose execution was interrupted (server stopped).
+    Resume {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 

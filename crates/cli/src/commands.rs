@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{
     AdminCommand, ApiConn, AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command,
-    GovernanceCommand, KeysCommand, PkiCommand,
+    DeletionCommand, GovernanceCommand, KeysCommand, PkiCommand, RecordsCommand, ScopeArgs,
 };
 
 fn open(data_dir: &Path) -> Result<Vault> {
@@ -96,6 +96,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Assignments { command } => assignments(command),
         Command::Governance { command } => governance(command),
         Command::Admin { conn, command } => admin(conn, *command),
+        Command::Records { conn, command } => records(conn, *command),
+        Command::Deletion { command } => deletion(command),
         Command::Serve { config } => {
             let c = callvault_server::ServerConfig::load(&config)?;
             callvault_server::run(c, |addrs| {
@@ -574,6 +576,200 @@ fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends one request and prints the answer; non-2xx is an error with the problem's detail.
+fn call_and_print(
+    client: &callvault_server::client::ApiClient,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Vec<u8>> {
+    let body = body.map(|b| b.to_string());
+    let r = client.call(method, path, body.as_deref())?;
+    if !(200..300).contains(&r.status) {
+        let detail = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&r.body).trim().to_owned());
+        bail!("HTTP {}: {detail}", r.status);
+    }
+    Ok(r.body)
+}
+
+fn scope_json(s: ScopeArgs) -> Result<serde_json::Value> {
+    let mut v = serde_json::json!({ "recordings": s.recordings });
+    if let Some(f) = s.patient_file {
+        let p = std::fs::read_to_string(&f)
+            .with_context(|| format!("reading the patient id from {}", f.display()))?;
+        v["patient"] = p.trim().into();
+        v["from"] = s.from.into();
+        v["to"] = s.to.into();
+    } else if s.from.is_some() || s.to.is_some() {
+        bail!("--from and --to apply with --patient-file only");
+    }
+    Ok(v)
+}
+
+fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
+    use serde_json::json;
+    let client =
+        callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
+    const R: &str = "/api/v1/records";
+    let print = |body: Vec<u8>| -> Result<()> {
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        Ok(())
+    };
+    let cpq = |cp: Option<String>| query(&[("care_provider", cp.as_deref())]);
+    match cmd {
+        RecordsCommand::Hold {
+            care_provider,
+            scope,
+            reason,
+            case_reference,
+        } => {
+            let mut b = scope_json(scope)?;
+            b["care_provider"] = care_provider.into();
+            b["reason"] = reason.into();
+            b["case_reference"] = case_reference.into();
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/holds"),
+                Some(b),
+            )?)?;
+        }
+        RecordsCommand::Release { id, reason } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/holds/{}/release", q(&id)),
+            Some(json!({ "reason": reason })),
+        )?)?,
+        RecordsCommand::Holds { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/holds{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::Retention { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/retention{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::RegisterIvo {
+            care_provider,
+            case_number,
+            decision_date,
+            document,
+            scope,
+        } => {
+            use base64::Engine as _;
+            let doc = std::fs::read(&document)
+                .with_context(|| format!("reading {}", document.display()))?;
+            let mut b = scope_json(scope)?;
+            b["kind"] = "ivo".into();
+            b["care_provider"] = care_provider.into();
+            b["case_number"] = case_number.into();
+            b["decision_date"] = decision_date.into();
+            b["document_base64"] = base64::engine::general_purpose::STANDARD.encode(doc).into();
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/deletions"),
+                Some(b),
+            )?)?;
+        }
+        RecordsCommand::RegisterPurge {
+            care_provider,
+            reference,
+        } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions"),
+            Some(
+                json!({"kind": "retention", "care_provider": care_provider, "reference": reference}),
+            ),
+        )?)?,
+        RecordsCommand::Orders { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/deletions{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::Approve { id, comment } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions/{}/approve", q(&id)),
+            Some(match comment {
+                Some(c) => json!({ "comment": c }),
+                None => json!({}),
+            }),
+        )?)?,
+        RecordsCommand::Reject { id, comment } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions/{}/reject", q(&id)),
+            Some(json!({ "comment": comment })),
+        )?)?,
+        RecordsCommand::Execute { id, certificate } => {
+            let body = call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/deletions/{}/execute", q(&id)),
+                None,
+            )?;
+            std::fs::write(&certificate, &body)
+                .with_context(|| format!("writing {}", certificate.display()))?;
+            println!(
+                "executed {id}; deletion certificate written to {}",
+                certificate.display()
+            );
+        }
+        RecordsCommand::Certificate { id, out } => {
+            let body = call_and_print(
+                &client,
+                "GET",
+                &format!("{R}/deletions/{}/certificate", q(&id)),
+                None,
+            )?;
+            std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
+            println!("deletion certificate of {id} written to {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn deletion(cmd: DeletionCommand) -> Result<ExitCode> {
+    match cmd {
+        DeletionCommand::VerifyCertificate { file, key } => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let verifier = callvault_vault::records::verifier_from_key(&key)?;
+            let v = callvault_vault::records::verify_certificate(&verifier, &json)?;
+            println!(
+                "OK: deletion certificate of order {} verifies: {} recordings destroyed, each shred event included in the signed checkpoint",
+                v.order,
+                v.recordings.len()
+            );
+            for r in &v.recordings {
+                println!("  destroyed {r}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeletionCommand::Resume { data_dir } => {
+            let v = open(&data_dir)?;
+            let done = v.resume_deletions(&callvault_vault::vault_operator())?;
+            if done.is_empty() {
+                println!("no interrupted deletion order");
+            }
+            for id in done {
+                println!("finished the interrupted deletion order {id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn governance(cmd: GovernanceCommand) -> Result<ExitCode> {

@@ -1076,6 +1076,12 @@ fn bad(m: impl Into<String>) -> VaultError {
     VaultError::Audit(format!("deletion certificate: {}", m.into()))
 }
 
+/// The verifier of an audit log's public key string (`callvault audit verifier-key`).
+pub fn verifier_from_key(key: &str) -> Result<callvault_audit::note::NoteVerifier, VaultError> {
+    callvault_audit::note::NoteVerifier::from_verifier_key(key.trim())
+        .map_err(|e| VaultError::InvalidRequest(format!("verifier key: {e}")))
+}
+
 /// Verifies a deletion certificate offline with the audit log's verifier key: the
 /// statement's signature, the checkpoint's signature and that it is the one the statement
 /// names, and for every destroyed recording the statement lists, a `recording.shred` event

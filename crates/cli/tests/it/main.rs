@@ -676,3 +676,256 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         assert_eq!(log.matches(code).count(), n, "{code}: {log}");
     }
 }
+
+/// Starts `callvault serve` and returns the child and its address.
+fn serve(config: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["serve", "--config", p(config)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr = line
+        .split("https://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("demo");
+    let o = callvault(&[
+        "demo",
+        "--data-dir",
+        p(&data),
+        "--recordings",
+        "4",
+        "--no-serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    // The demo prints a Region Stockholm recording's URL.
+    let rec = out
+        .split("/api/v1/recordings/")
+        .nth(1)
+        .and_then(|r| r.split(['?', '/', '\'']).next())
+        .expect("recording id")
+        .to_owned();
+    let (mut child, addr) = serve(&data.join("server.toml"));
+    let server = format!("https://{addr}");
+    let pki = data.join("pki");
+    let ca = pki.join("root-ca.pem");
+    let as_person = |who: &str, group: &str, args: &[&str]| {
+        let (cert, key) = (
+            pki.join(format!("{who}.pem")),
+            pki.join(format!("{who}-key.pem")),
+        );
+        let mut all = vec![
+            group,
+            "--server",
+            &server,
+            "--ca",
+            p(&ca),
+            "--cert",
+            p(&cert),
+            "--key",
+            p(&key),
+        ];
+        all.extend_from_slice(args);
+        callvault(&all)
+    };
+    let json_id = |o: &Output| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
+        v["assignment"]
+            .as_str()
+            .or(v["id"].as_str())
+            .expect("id")
+            .to_owned()
+    };
+    // The two administrators become records managers, each approved by the other.
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(90))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let sthlm = "SE2321000016-0001";
+    for (requester, holder, approver) in [
+        ("admin-a", "SE2321000016-A001", "admin-a2"),
+        ("admin-a2", "SE2321000016-A002", "admin-a"),
+    ] {
+        let o = as_person(
+            requester,
+            "admin",
+            &[
+                "request",
+                "--holder",
+                holder,
+                "--care-provider",
+                sthlm,
+                "--purpose",
+                "administration",
+                "--right",
+                "manage-records",
+                "--valid-until",
+                &until,
+                "--justification",
+                "Arkivansvarig",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let id = json_id(&o);
+        let o = as_person(approver, "admin", &["approve", &id]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // A nurse is no records manager.
+    let o = as_person("nurse-a", "records", &["holds", "--care-provider", sthlm]);
+    assert!(
+        !o.status.success() && text(&o).contains("HTTP 403"),
+        "{}",
+        text(&o)
+    );
+
+    let doc = dir.path().join("beslut.pdf");
+    std::fs::write(&doc, b"%PDF-1.7 IVO beslut").expect("doc");
+    let o = as_person(
+        "admin-a",
+        "records",
+        &[
+            "hold",
+            "--care-provider",
+            sthlm,
+            "--recording",
+            &rec,
+            "--reason",
+            "Klagomål under utredning",
+            "--case-reference",
+            "Dnr 2026/1",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let hold = json_id(&o);
+    let o = as_person(
+        "admin-a",
+        "records",
+        &[
+            "register-ivo",
+            "--care-provider",
+            sthlm,
+            "--case-number",
+            "IVO 3.5.1-1/2026",
+            "--decision-date",
+            "2026-11-20",
+            "--document",
+            p(&doc),
+            "--recording",
+            &rec,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let order = json_id(&o);
+    let o = as_person("admin-a", "records", &["approve", &order]);
+    assert!(
+        !o.status.success() && text(&o).contains("HTTP 403"),
+        "own order: {}",
+        text(&o)
+    );
+    let o = as_person("admin-a2", "records", &["approve", &order]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cert = dir.path().join("certificate.json");
+    let o = as_person(
+        "admin-a2",
+        "records",
+        &["execute", &order, "--certificate", p(&cert)],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("under legal hold"),
+        "{}",
+        text(&o)
+    );
+    let o = as_person(
+        "admin-a2",
+        "records",
+        &["release", &hold, "--reason", "Avslutad"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = as_person(
+        "admin-a2",
+        "records",
+        &["execute", &order, "--certificate", p(&cert)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The nurse finds the recording no more.
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--cacert",
+            p(&ca),
+            "--cert",
+            p(&pki.join("nurse-a.pem")),
+            "--key",
+            p(&pki.join("nurse-a-key.pem")),
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg(format!(
+            "{server}/api/v1/recordings/{rec}?purpose=vard-och-behandling"
+        ))
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).ends_with("404"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        Command::new("kill")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(child.wait().expect("wait").success());
+    // Anyone holding the log's public key can check the certificate offline.
+    let o = callvault(&["audit", "verifier-key", "--data-dir", p(&data)]);
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let o = callvault(&[
+        "deletion",
+        "verify-certificate",
+        "--file",
+        p(&cert),
+        "--key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("destroyed {rec}")),
+        "{}",
+        text(&o)
+    );
+    let forged =
+        std::fs::read_to_string(&cert)
+            .expect("cert")
+            .replacen("destroyed ", "destroyed  ", 1);
+    std::fs::write(&cert, forged).expect("forge");
+    let o = callvault(&[
+        "deletion",
+        "verify-certificate",
+        "--file",
+        p(&cert),
+        "--key",
+        &key,
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+}
