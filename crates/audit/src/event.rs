@@ -205,6 +205,12 @@ actions! {
     DeletionDone = "deletion.done",
     /// The deletion certificate of an order was issued.
     DeletionCertificate = "deletion.certificate",
+    /// A scrub of every site started (or resumed).
+    ScrubStart = "scrub.start",
+    /// A scrub pass finished (counts in details).
+    ScrubDone = "scrub.done",
+    /// No site holds a good copy of a recording: it is lost unless a backup has one.
+    Lost = "recording.lost",
     /// The audit log was read.
     AuditRead = "audit.read",
 }

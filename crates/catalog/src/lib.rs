@@ -169,6 +169,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<RecordingRow>, CatalogError>;
     /// The stored certificate of an executed deletion order.
     fn deletion_certificate(&self, id: &str) -> Result<Option<String>, CatalogError>;
+    /// Recordings in id order after `after`, at most `limit` (paging through the catalog
+    /// without holding a read transaction open).
+    fn recordings_page(
+        &self,
+        after: Option<&RecordingId>,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, CatalogError>;
     /// Moves the write-ahead log into the database and truncates it to zero bytes, so that
     /// page images from before a deletion no longer exist in the log file.
     fn truncate_wal(&self) -> Result<(), CatalogError>;

@@ -966,6 +966,21 @@ impl Catalog for SqliteCatalog {
         self.read(|c| records::certificate(c, id))
     }
 
+    fn recordings_page(
+        &self,
+        after: Option<&RecordingId>,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, CatalogError> {
+        let after = after.map(ToString::to_string).unwrap_or_default();
+        self.read(|c| {
+            query_recordings(
+                c,
+                "WHERE id > ?1 ORDER BY id LIMIT ?2",
+                &[&after, &(limit as i64)],
+            )
+        })
+    }
+
     fn truncate_wal(&self) -> Result<(), CatalogError> {
         let conn = Connection::open(&self.path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;

@@ -72,11 +72,26 @@ pub enum Command {
         #[arg(long)]
         deep: bool,
     },
-    /// Copy recordings with open repair tasks from a good site to the site lacking them.
+    /// Copy recordings with open repair tasks from a good site to the site lacking them;
+    /// finish interrupted deletions; delete reappeared blobs of destroyed recordings.
     Repair {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+    },
+    /// Read every blob at every site within an I/O budget, authenticate it, mark missing or
+    /// damaged copies, repair them from a healthy copy, and report recordings no site holds
+    /// (lost). Resumes an interrupted pass. Exit code 1 if anything is lost or unrepaired.
+    Scrub {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Read at most this many bytes per second on average (default: unlimited).
+        #[arg(long)]
+        bytes_per_sec: Option<u64>,
+        /// Only find and mark; leave the repair tasks open.
+        #[arg(long)]
+        no_repair: bool,
     },
     /// Counts, sites, under-replicated recordings, key versions, latest checkpoint.
     Status {

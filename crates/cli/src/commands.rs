@@ -86,6 +86,43 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(code(open == 0))
         }
+        Command::Scrub {
+            data_dir,
+            bytes_per_sec,
+            no_repair,
+        } => {
+            let v = open(&data_dir)?;
+            if bytes_per_sec == Some(0) {
+                bail!("--bytes-per-sec must be at least 1");
+            }
+            let r = v.scrub(
+                callvault_vault::scrub::ScrubOptions {
+                    bytes_per_sec,
+                    repair: !no_repair,
+                },
+                &callvault_vault::vault_operator(),
+                |_| {},
+            )?;
+            for p in &r.problems {
+                println!("{p}");
+            }
+            let s = &r.state;
+            println!(
+                "scrub: {} recordings, {} site copies, {} MiB read; {} bad copies, {} repaired, {} repair tasks open",
+                s.recordings,
+                s.copies,
+                s.bytes_read >> 20,
+                s.bad_copies,
+                s.repaired,
+                s.open_repair_tasks
+            );
+            for id in &s.lost {
+                eprintln!(
+                    "LOST: recording {id}: no site holds a good copy; restore it from a backup"
+                );
+            }
+            Ok(code(s.lost.is_empty() && s.open_repair_tasks == 0))
+        }
         Command::Status { data_dir } => {
             let v = open(&data_dir)?;
             print_status(&v.status()?);
@@ -273,6 +310,32 @@ fn print_status(s: &StatusReport) {
             k.version.0,
             if k.current { " (current)" } else { "" }
         );
+    }
+    match &s.scrub {
+        Some(sc) => {
+            println!(
+                "scrub:             {} since {}: {} recordings, {} copies, {} MiB read, {} bad, {} repaired{}",
+                if sc.finished_at.is_some() {
+                    "finished"
+                } else {
+                    "running or interrupted"
+                },
+                sc.started_at,
+                sc.recordings,
+                sc.copies,
+                sc.bytes_read >> 20,
+                sc.bad_copies,
+                sc.repaired,
+                sc.finished_at
+                    .as_deref()
+                    .map(|f| format!(", done {f}"))
+                    .unwrap_or_default()
+            );
+            for id in &sc.lost {
+                println!("  LOST: recording {id} (no site holds a good copy)");
+            }
+        }
+        None => println!("scrub:             never run"),
     }
     println!("audit events:      {}", s.stats.audit_events);
     match &s.latest_checkpoint {

@@ -45,6 +45,37 @@ struct Raw {
     tls: RawTls,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    scrub: RawScrub,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScrub {
+    enabled: Option<bool>,
+    bytes_per_sec: Option<u64>,
+    interval_secs: Option<u64>,
+}
+
+/// The background scrub (`[scrub]` in the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScrubSettings {
+    /// Run it (default on).
+    pub enabled: bool,
+    /// I/O budget, bytes per second over all sites (default 32 MiB/s).
+    pub bytes_per_sec: u64,
+    /// Pause between the end of one pass and the start of the next (default 24 hours).
+    pub interval: Duration,
+}
+
+impl Default for ScrubSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bytes_per_sec: 32 << 20,
+            interval: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -198,6 +229,8 @@ pub struct ServerConfig {
     pub tls: TlsSettings,
     /// Resource limits.
     pub limits: Limits,
+    /// The background scrub.
+    pub scrub: ScrubSettings,
 }
 
 impl ServerConfig {
@@ -261,8 +294,23 @@ impl ServerConfig {
             ));
         }
         let limits = raw.limits.validate()?;
+        let d = ScrubSettings::default();
+        if raw.scrub.bytes_per_sec == Some(0) || raw.scrub.interval_secs == Some(0) {
+            return Err(ServerConfigError::Invalid(
+                "scrub.bytes_per_sec and scrub.interval_secs must be greater than 0 (set scrub.enabled = false to turn the scrub off)".into(),
+            ));
+        }
+        let scrub = ScrubSettings {
+            enabled: raw.scrub.enabled.unwrap_or(d.enabled),
+            bytes_per_sec: raw.scrub.bytes_per_sec.unwrap_or(d.bytes_per_sec),
+            interval: raw
+                .scrub
+                .interval_secs
+                .map_or(d.interval, Duration::from_secs),
+        };
         Ok(Self {
             limits,
+            scrub,
             data_dir: abs(&raw.data_dir),
             listen,
             tls: TlsSettings {
@@ -304,6 +352,12 @@ handshake_timeout_secs = 10
 header_timeout_secs = 10
 idle_timeout_secs = 30
 shutdown_grace_secs = 30
+
+[scrub]
+# Read every blob at every site, authenticate it, repair what is missing or damaged.
+enabled = true
+bytes_per_sec = 33554432
+interval_secs = 86400
 "#
         )
     }

@@ -26,6 +26,6 @@ pub mod tls;
 pub mod upload;
 
 pub use app::{AppState, app};
-pub use config::{Limits, ServerConfig, ServerConfigError};
+pub use config::{Limits, ScrubSettings, ServerConfig, ServerConfigError};
 pub use serve::{StartError, run, serve};
 pub use tls::{Identities, TlsSettings, server_config};

@@ -50,8 +50,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem>
         .map(|m| m.clone())
         .unwrap_or_default();
     let vault = std::sync::Arc::clone(&state.vault);
-    let stats =
-        blocking(move || vault.catalog().stats().map_err(|e| Problem::internal(&e))).await?;
+    let (stats, scrub) = blocking(move || {
+        Ok((
+            vault.catalog().stats().map_err(|e| Problem::internal(&e))?,
+            vault.scrub_state().unwrap_or_default(),
+        ))
+    })
+    .await?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -89,6 +94,36 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem>
             "callvault_audio_bytes",
             "Plaintext audio bytes stored.",
             stats.plaintext_bytes,
+        ),
+        (
+            "callvault_scrub_recordings_checked",
+            "Recordings checked by the current or last scrub pass.",
+            scrub.recordings,
+        ),
+        (
+            "callvault_scrub_bytes_read",
+            "Bytes read by the current or last scrub pass.",
+            scrub.bytes_read,
+        ),
+        (
+            "callvault_scrub_bad_copies",
+            "Missing or damaged copies found by the current or last scrub pass.",
+            scrub.bad_copies,
+        ),
+        (
+            "callvault_scrub_repaired",
+            "Copies repaired after the last scrub pass.",
+            scrub.repaired,
+        ),
+        (
+            "callvault_scrub_running",
+            "1 while a scrub pass is running or interrupted, 0 when the last one finished.",
+            u64::from(scrub.finished_at.is_none() && !scrub.started_at.is_empty()),
+        ),
+        (
+            "callvault_recordings_lost",
+            "Recordings no site holds a good copy of (last scrub); restore from backup.",
+            scrub.lost.len() as u64,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

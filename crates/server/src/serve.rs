@@ -143,6 +143,40 @@ pub enum StartError {
     Io(String),
 }
 
+/// The background scrub: one pass within the I/O budget, then a pause, for as long as the
+/// process runs. A pass cut short by shutdown resumes at the next start.
+fn spawn_scrub(vault: Arc<callvault_vault::Vault>, s: crate::ScrubSettings) {
+    let run = move || {
+        loop {
+            let opts = callvault_vault::scrub::ScrubOptions {
+                bytes_per_sec: Some(s.bytes_per_sec),
+                repair: true,
+            };
+            match vault.scrub(opts, &callvault_audit::event::Actor::Vault, |_| {}) {
+                Ok(r) => {
+                    for id in &r.state.lost {
+                        eprintln!(
+                            "callvault-server: LOST: recording {id}: no site holds a good copy; restore it from a backup"
+                        );
+                    }
+                    eprintln!(
+                        "callvault-server: scrub pass done: {} recordings, {} bad copies, {} repaired, {} repair tasks open",
+                        r.state.recordings,
+                        r.state.bad_copies,
+                        r.state.repaired,
+                        r.state.open_repair_tasks
+                    );
+                }
+                Err(e) => eprintln!("callvault-server: scrub failed: {e}"),
+            }
+            std::thread::sleep(s.interval);
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("scrub".into()).spawn(run) {
+        eprintln!("callvault-server: the background scrub could not start: {e}");
+    }
+}
+
 /// Runs the server of `config` until SIGINT or SIGTERM; SIGHUP reloads the TLS material
 /// (certificates and CRLs) for new connections, keeping the old if the new is bad. The
 /// policy comes from the vault's approved assignments; governance routes apply approvals
@@ -157,6 +191,9 @@ pub fn run(
     // Deletion orders a crash interrupted are finished before anything is served.
     for id in vault.resume_deletions(&callvault_audit::event::Actor::Vault)? {
         eprintln!("callvault-server: finished the interrupted deletion order {id}");
+    }
+    if config.scrub.enabled {
+        spawn_scrub(Arc::clone(&vault), config.scrub);
     }
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);

@@ -14,6 +14,7 @@ pub mod import;
 mod maintenance;
 pub mod manifest;
 pub mod records;
+pub mod scrub;
 mod vault;
 pub mod verify;
 pub mod wav;

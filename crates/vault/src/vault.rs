@@ -98,7 +98,7 @@ struct Encrypted {
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Writes a file atomically and durably: temporary name, fsync, rename, fsync directory.
-fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
+pub(crate) fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
@@ -165,6 +165,8 @@ pub struct StatusReport {
     pub latest_checkpoint: Option<StoredCheckpoint>,
     /// Key backend name.
     pub key_backend: &'static str,
+    /// Progress and findings of the current or last scrub.
+    pub scrub: Option<crate::scrub::ScrubState>,
 }
 
 /// An open data directory.
@@ -772,6 +774,7 @@ impl Vault {
             keks: self.keys.list_keks()?,
             latest_checkpoint: self.catalog.latest_checkpoint()?,
             key_backend: self.keys.backend(),
+            scrub: self.scrub_state(),
         })
     }
 

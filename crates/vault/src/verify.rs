@@ -216,7 +216,7 @@ impl Vault {
 
     /// Records a missing or damaged copy durably (placement state and repair task, with an
     /// audit event) unless it is already known, so that `repair` heals it.
-    fn mark_for_repair(
+    pub(crate) fn mark_for_repair(
         &self,
         row: &RecordingRow,
         problems: &[Problem],
@@ -254,7 +254,12 @@ impl Vault {
         Ok(())
     }
 
-    fn check_recording(&self, row: &RecordingRow, deep: bool, copies: &mut u64) -> Vec<Problem> {
+    pub(crate) fn check_recording(
+        &self,
+        row: &RecordingRow,
+        deep: bool,
+        copies: &mut u64,
+    ) -> Vec<Problem> {
         let rid = row.rec.id.to_string();
         let problem = |site: &str, what: String, marked: Option<PlacementState>| Problem {
             recording: Some(rid.clone()),

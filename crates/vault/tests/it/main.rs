@@ -8,5 +8,6 @@ mod import;
 mod keys;
 mod records;
 mod registry;
+mod scrub;
 mod sites;
 mod tamper;
