@@ -150,6 +150,8 @@ actions! {
     KeyRotation = "key.rotate",
     /// Data keys of a care provider were re-wrapped under a new KEK version.
     KeyRewrap = "key.rewrap",
+    /// A retired KEK version that no data key used any more was destroyed.
+    KeyDestroy = "key.destroy",
     /// An integrity verification ran.
     Verify = "verify",
     /// A site copy was found missing or damaged and a repair task recorded.

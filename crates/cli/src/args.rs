@@ -569,8 +569,18 @@ pub enum KeysCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
-    /// Create a new KEK version for a care provider and re-wrap all its data keys.
+    /// Create a new KEK version for a care provider and re-wrap all its data keys; an
+    /// interrupted rotation is resumed (no new version) by running it again.
     Rotate {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Care provider HSA-ID.
+        #[arg(long)]
+        care_provider: String,
+    },
+    /// Destroy a care provider's retired KEK versions that no data key uses any more.
+    DestroyRetired {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,

@@ -928,6 +928,22 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             println!("{cp}: KEK v{version} is current; re-wrapped {n} data keys (audio untouched)");
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::DestroyRetired {
+            data_dir,
+            care_provider,
+        } => {
+            let cp = CareProvider::parse(&care_provider)
+                .with_context(|| format!("--care-provider {care_provider:?}"))?;
+            let v = open(&data_dir)?;
+            let gone = v.destroy_retired_keys(&cp, &callvault_vault::vault_operator())?;
+            if gone.is_empty() {
+                println!("{cp}: no retired KEK version is free of data keys; nothing destroyed");
+            }
+            for version in gone {
+                println!("{cp}: destroyed KEK v{version} (no data key used it)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -74,6 +74,14 @@ pub enum KeyError {
     /// The random generator or a primitive failed.
     #[error("cryptographic primitive failed")]
     Primitive,
+    /// The current KEK version cannot be destroyed (new data keys are wrapped under it).
+    #[error("KEK version {version} of care provider {care_provider} is current; rotate first")]
+    CurrentKek {
+        /// Care provider.
+        care_provider: String,
+        /// Version.
+        version: u32,
+    },
 }
 
 impl KeyError {
@@ -170,6 +178,9 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     fn rotate_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError>;
     /// Every KEK of every care provider.
     fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError>;
+    /// Destroys a retired KEK version (never the current one); idempotent. The caller makes
+    /// sure no wrapped data key uses it: whatever it wrapped can never be unwrapped again.
+    fn destroy_kek(&self, cp: &CareProvider, version: KekVersion) -> Result<(), KeyError>;
     /// Encrypts a catalog field; `context` (e.g. the recording id) is bound as associated data.
     fn seal_field(
         &self,
@@ -515,6 +526,50 @@ impl KeyProvider for KeyFileProvider {
         let raw = read_key_file(&path, "kek")?;
         keys.keks.insert(next, aes_key(&raw)?);
         Ok(KekVersion(next))
+    }
+
+    fn destroy_kek(&self, cp: &CareProvider, version: KekVersion) -> Result<(), KeyError> {
+        let mut guard = self.keys.write().map_err(|_| KeyError::Primitive)?;
+        let keys = guard
+            .get_mut(cp)
+            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
+        if keys.keks.keys().next_back().copied() == Some(version.0) {
+            return Err(KeyError::CurrentKek {
+                care_provider: cp.to_string(),
+                version: version.0,
+            });
+        }
+        let dir = self.dir.join(cp.as_str());
+        let path = dir.join(kek_file_name(version.0));
+        let io = |source| KeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) => {
+                // Overwrite the key material before unlinking (on a journalling or
+                // copy-on-write file system this is best effort; the key file's backups
+                // must be destroyed by the same routine).
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io)?;
+                f.write_all(&vec![0u8; m.len() as usize]).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                std::fs::remove_file(&path).map_err(io)?;
+                std::fs::File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|source| KeyError::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        keys.keks.remove(&version.0);
+        Ok(())
     }
 
     fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError> {

@@ -54,30 +54,51 @@ impl Vault {
     }
 
     /// Rotates a care provider's KEK and re-wraps every data key under the new version, in
-    /// audited batches. Audio is not re-encrypted. `progress(done, total)` is called per batch.
+    /// audited batches. Audio is not re-encrypted. `progress(done, total)` is called per
+    /// batch. A rotation cut short (a crash, kill -9) is resumed by running it again: while
+    /// data keys remain under an older version than the current one, no new version is
+    /// created and the re-wrap continues where it stopped.
     pub fn rotate_keys(
         &self,
         cp: &CareProvider,
         actor: &Actor,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<(u32, u64), VaultError> {
-        let old = self.keys.current_kek(cp)?;
-        let new = self.keys.rotate_kek(cp)?;
-        let total = self
-            .catalog
-            .stats()?
-            .per_kek_version
-            .iter()
-            .filter(|(c, v, _)| c == cp.as_str() && *v < new.0)
-            .map(|(_, _, n)| n)
-            .sum::<u64>();
-        let mut e = AuditEvent::new(actor.clone(), Action::KeyRotation, "cli");
-        e.care_provider = Some(cp.clone());
-        self.catalog.commit(Change::new(
-            e.detail("from_version", old.0)
-                .detail("to_version", new.0)
-                .detail("keys_to_rewrap", total),
-        ))?;
+        let current = self.keys.current_kek(cp)?;
+        let below = |v: u32| -> Result<u64, VaultError> {
+            Ok(self
+                .catalog
+                .stats()?
+                .per_kek_version
+                .iter()
+                .filter(|(c, x, _)| c == cp.as_str() && *x < v)
+                .map(|(_, _, n)| n)
+                .sum::<u64>())
+        };
+        let pending = below(current.0)?;
+        let new = if pending > 0 {
+            // An interrupted rotation: finish it.
+            let mut e = AuditEvent::new(actor.clone(), Action::KeyRotation, "cli");
+            e.care_provider = Some(cp.clone());
+            self.catalog.commit(Change::new(
+                e.detail("to_version", current.0)
+                    .detail("keys_to_rewrap", pending)
+                    .detail("resumed", true),
+            ))?;
+            current
+        } else {
+            // The event first: a version never exists without its rotation recorded (a
+            // crash after it leaves a recorded rotation that the next run performs).
+            let mut e = AuditEvent::new(actor.clone(), Action::KeyRotation, "cli");
+            e.care_provider = Some(cp.clone());
+            self.catalog.commit(Change::new(
+                e.detail("from_version", current.0)
+                    .detail("to_version", current.0 + 1)
+                    .detail("keys_to_rewrap", below(current.0 + 1)?),
+            ))?;
+            self.keys.rotate_kek(cp)?
+        };
+        let total = below(new.0)?;
         let mut done = 0u64;
         progress(0, total);
         loop {
@@ -110,6 +131,44 @@ impl Vault {
             progress(done, total);
         }
         Ok((new.0, done))
+    }
+
+    /// Destroys a care provider's retired KEK versions that no data key uses any more (after
+    /// a completed rotation). Each destruction is recorded before it is carried out, so none
+    /// is ever unaudited. Returns the versions destroyed.
+    ///
+    /// Together with a rotation this is what makes a destruction reach backups: a catalog
+    /// backup taken before a recording was destroyed holds its data key wrapped under a
+    /// version that no longer exists.
+    pub fn destroy_retired_keys(
+        &self,
+        cp: &CareProvider,
+        actor: &Actor,
+    ) -> Result<Vec<u32>, VaultError> {
+        let current = self.keys.current_kek(cp)?;
+        let in_use = self.catalog.stats()?.per_kek_version;
+        let mut destroyed = Vec::new();
+        for k in self.keys.list_keks()? {
+            if &k.care_provider != cp || k.version.0 >= current.0 {
+                continue;
+            }
+            let used = in_use
+                .iter()
+                .find(|(c, v, _)| c == cp.as_str() && *v == k.version.0)
+                .map_or(0, |(_, _, n)| *n);
+            if used > 0 {
+                continue;
+            }
+            let mut e = AuditEvent::new(actor.clone(), Action::KeyDestroy, "cli");
+            e.care_provider = Some(cp.clone());
+            self.catalog.commit(Change::new(
+                e.detail("version", k.version.0)
+                    .detail("current_version", current.0),
+            ))?;
+            self.keys.destroy_kek(cp, k.version)?;
+            destroyed.push(k.version.0);
+        }
+        Ok(destroyed)
     }
 
     /// Copies recordings with open repair tasks from a site holding a good copy (matching

@@ -80,4 +80,71 @@ fn rotation_rewraps_every_data_key_without_touching_audio() {
     assert!(r.is_clean(), "{:?}", r.problems);
 }
 
+#[test]
+fn an_interrupted_rotation_resumes_and_retired_keys_are_destroyed_only_when_unused() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 4, 8_000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let cp = callvault_types::CareProvider::parse(CP_A).expect("cp");
+    let op = callvault_vault::vault_operator();
+    // Nothing to destroy yet: v1 is current.
+    assert!(
+        t.vault
+            .destroy_retired_keys(&cp, &op)
+            .expect("none")
+            .is_empty()
+    );
+    // Killed right after the new version exists, before any data key is re-wrapped.
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.vault
+            .rotate_keys(&cp, &op, |_, _| panic!("killed midway"))
+            .expect("rotate");
+    }));
+    assert!(crashed.is_err());
+    let t = t.reopen();
+    let kek = |v: u32| {
+        t.data_dir()
+            .join("keys")
+            .join(CP_A)
+            .join(format!("kek-v{v:06}.key"))
+    };
+    assert!(kek(2).exists());
+    // v1 still wraps every data key: it must not be destroyed.
+    assert!(
+        t.vault
+            .destroy_retired_keys(&cp, &op)
+            .expect("none")
+            .is_empty()
+    );
+    assert!(kek(1).exists());
+    // Running the rotation again resumes it: no v3.
+    let (version, n) = t.vault.rotate_keys(&cp, &op, |_, _| {}).expect("resume");
+    assert_eq!((version, n), (2, 2));
+    assert!(!kek(3).exists());
+    assert_eq!(
+        t.vault.destroy_retired_keys(&cp, &op).expect("destroy"),
+        vec![1]
+    );
+    assert!(!kek(1).exists());
+    // Everything still decrypts under v2; care provider B is untouched.
+    let r = t.vault.verify(true, |_| {}).expect("verify");
+    assert!(r.is_clean(), "{:?}", r.problems);
+    let t = t.reopen();
+    let keks = t.vault.status().expect("status").keks;
+    let versions: Vec<(String, u32)> = keks
+        .iter()
+        .map(|k| (k.care_provider.to_string(), k.version.0))
+        .collect();
+    assert_eq!(versions, vec![(CP_A.to_owned(), 2), (CP_B.to_owned(), 1)]);
+    // The current version is never destroyed.
+    assert!(
+        t.vault
+            .destroy_retired_keys(&cp, &op)
+            .expect("none")
+            .is_empty()
+    );
+}
+
 pub use callvault_testkit::files_under as walk;

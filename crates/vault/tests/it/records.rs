@@ -202,10 +202,11 @@ fn ivo_deletion_shreds_and_certifies_and_restored_copies_stay_unreadable() {
         Some("Utredningen avslutad")
     );
 
-    // A backup of both sites, taken before the deletion.
+    // A backup of both sites and of the catalog, taken before the deletion.
     let backup = t.dir.path().join("backup");
     std::fs::create_dir_all(&backup).expect("mkdir");
     copy_dir(&t.data_dir().join("sites"), &backup);
+    copy_dir(&t.data_dir().join("catalog"), &backup);
 
     let cert = t.vault.execute_deletion(&rm1, &order.id).expect("execute");
     let json = serde_json::to_string(&cert).expect("json");
@@ -259,6 +260,41 @@ fn ivo_deletion_shreds_and_certifies_and_restored_copies_stay_unreadable() {
         0,
         "the sealed patient id survives in the catalog files"
     );
+    // The catalog backup still holds the wrapped data key. The destruction reaches it once
+    // the care provider's KEK is rotated and the retired version destroyed.
+    let old: (Vec<u8>, u32) = rusqlite::Connection::open(backup.join("catalog/catalog.sqlite3"))
+        .expect("backup")
+        .query_row(
+            "SELECT wrapped_dek, kek_version FROM recordings WHERE id = ?1",
+            [target.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row in the backup");
+    let cp_a = CareProvider::parse(CP_A).expect("cp");
+    let unwrap_from_backup = || {
+        use callvault_crypto::KeyProvider as _;
+        let keys = callvault_crypto::KeyFileProvider::open(&t.data_dir().join("keys")).expect("keys");
+        keys.unwrap_dek(
+            &cp_a,
+            &callvault_crypto::WrappedDek {
+                kek_version: callvault_crypto::KekVersion(old.1),
+                bytes: old.0.clone(),
+            },
+            &callvault_crypto::WrapBinding {
+                recording_id: target,
+                dek_id: callvault_crypto::DekId(before.rec.dek_id),
+            },
+        )
+    };
+    assert!(unwrap_from_backup().is_ok(), "before the rotation, the backup is a risk");
+    let op = callvault_vault::vault_operator();
+    t.vault.rotate_keys(&cp_a, &op, |_, _| {}).expect("rotate");
+    assert_eq!(t.vault.destroy_retired_keys(&cp_a, &op).expect("destroy"), vec![1]);
+    assert!(
+        unwrap_from_backup().is_err(),
+        "after it, the backup's wrapped key is useless"
+    );
+
     // Verify names the restored blob as one of a destroyed recording; repair removes it.
     let report = t.vault.verify(false, |_| {}).expect("verify");
     assert!(
