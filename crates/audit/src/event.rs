@@ -207,6 +207,8 @@ actions! {
     DeletionDone = "deletion.done",
     /// The deletion certificate of an order was issued.
     DeletionCertificate = "deletion.certificate",
+    /// An empty site directory was set up again (after the loss of a site's disk).
+    SiteRecreate = "site.recreate",
     /// A scrub of every site started (or resumed).
     ScrubStart = "scrub.start",
     /// A scrub pass finished (counts in details).

@@ -9,7 +9,7 @@ mod dir;
 mod error;
 mod replicate;
 
-pub use dir::DirStore;
+pub use dir::{DirStore, SITE_MARKER};
 pub use error::BlobError;
 pub use replicate::{ChunkObserver, SiteOutcome, replicate};
 

@@ -93,6 +93,12 @@ pub enum Command {
         #[arg(long)]
         no_repair: bool,
     },
+    /// Sites.
+    Site {
+        /// What to do.
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
     /// Counts, sites, under-replicated recordings, key versions, latest checkpoint.
     Status {
         /// Data directory.
@@ -557,6 +563,21 @@ pub enum GovernanceCommand {
         /// `text` (printable), `csv` or `json`.
         #[arg(long, default_value = "text")]
         format: String,
+    },
+}
+
+/// `site` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Set up a lost site again in its configured (missing or empty) directory, then copy
+    /// every recording back from the other sites. Server stopped.
+    Recreate {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The site's name (as in callvault.toml).
+        #[arg(long)]
+        site: String,
     },
 }
 

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::args::{
     AdminCommand, ApiConn, AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command,
     DeletionCommand, GovernanceCommand, KeysCommand, PkiCommand, RecordsCommand, ScopeArgs,
+    SiteCommand,
 };
 
 fn open(data_dir: &Path) -> Result<Vault> {
@@ -122,6 +123,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             Ok(code(s.lost.is_empty() && s.open_repair_tasks == 0))
+        }
+        Command::Site {
+            command: SiteCommand::Recreate { data_dir, site },
+        } => {
+            let (_, r) =
+                Vault::recreate_site(&data_dir, &site, &callvault_vault::vault_operator())?;
+            println!(
+                "site {site} set up again: {} copies were missing, {} copied back from the other sites, {} repair tasks still open",
+                r.marked_missing, r.repaired, r.open
+            );
+            Ok(code(r.open == 0))
         }
         Command::Status { data_dir } => {
             let v = open(&data_dir)?;

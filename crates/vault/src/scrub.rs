@@ -81,7 +81,80 @@ fn now_str() -> String {
         .unwrap_or_default()
 }
 
+/// What [`Vault::recreate_site`] did.
+#[derive(Clone, Debug)]
+pub struct SiteRecreated {
+    /// Copies found missing at the new site (and marked).
+    pub marked_missing: u64,
+    /// Copies written back from the other sites.
+    pub repaired: u64,
+    /// Repair tasks still open (no good copy elsewhere).
+    pub open: u64,
+}
+
 impl Vault {
+    /// Sets up a lost site again: the configured directory must be missing or empty (a
+    /// directory with files but no site marker — say, an unmounted disk's mount point that
+    /// was written to — is refused). Then opens the vault, records `site.recreate`, marks
+    /// every copy of the site missing and copies it back from the other sites.
+    pub fn recreate_site(
+        data_dir: &std::path::Path,
+        site: &str,
+        actor: &Actor,
+    ) -> Result<(Vault, SiteRecreated), VaultError> {
+        let config = crate::config::Config::load(data_dir)?;
+        let s = config
+            .sites
+            .iter()
+            .find(|s| s.name.as_str() == site)
+            .ok_or_else(|| {
+                VaultError::InvalidRequest(format!(
+                    "no site {site:?} in the configuration (sites: {})",
+                    config
+                        .sites
+                        .iter()
+                        .map(|s| s.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        if s.path.join(callvault_blobstore::SITE_MARKER).exists() {
+            return Err(VaultError::Refused(format!(
+                "site {site} at {} is present; nothing to recreate",
+                s.path.display()
+            )));
+        }
+        if let Ok(mut entries) = std::fs::read_dir(&s.path)
+            && entries.next().is_some()
+        {
+            return Err(VaultError::Refused(format!(
+                "{} is not empty and has no site marker; refusing to turn it into site {site} (mount the site's disk, or empty the directory)",
+                s.path.display()
+            )));
+        }
+        callvault_blobstore::DirStore::create(s.name.clone(), &s.path)?;
+        let v = Vault::open(data_dir)?;
+        let e = AuditEvent::new(actor.clone(), Action::SiteRecreate, "cli")
+            .detail("site", site)
+            .detail("path", s.path.display());
+        v.catalog.commit(Change::new(e))?;
+        let report = v.verify(false, |_| {})?;
+        let marked_missing = report
+            .problems
+            .iter()
+            .filter(|p| p.marked == Some(PlacementState::Missing))
+            .count() as u64;
+        let (repaired, open) = v.repair(actor)?;
+        Ok((
+            v,
+            SiteRecreated {
+                marked_missing,
+                repaired,
+                open,
+            },
+        ))
+    }
+
     /// The progress of the current or last scrub, if any ran.
     pub fn scrub_state(&self) -> Option<ScrubState> {
         let text = std::fs::read_to_string(self.config.data_dir.join(SCRUB_STATE_FILE)).ok()?;

@@ -273,7 +273,8 @@ fn ivo_deletion_shreds_and_certifies_and_restored_copies_stay_unreadable() {
     let cp_a = CareProvider::parse(CP_A).expect("cp");
     let unwrap_from_backup = || {
         use callvault_crypto::KeyProvider as _;
-        let keys = callvault_crypto::KeyFileProvider::open(&t.data_dir().join("keys")).expect("keys");
+        let keys =
+            callvault_crypto::KeyFileProvider::open(&t.data_dir().join("keys")).expect("keys");
         keys.unwrap_dek(
             &cp_a,
             &callvault_crypto::WrappedDek {
@@ -286,10 +287,16 @@ fn ivo_deletion_shreds_and_certifies_and_restored_copies_stay_unreadable() {
             },
         )
     };
-    assert!(unwrap_from_backup().is_ok(), "before the rotation, the backup is a risk");
+    assert!(
+        unwrap_from_backup().is_ok(),
+        "before the rotation, the backup is a risk"
+    );
     let op = callvault_vault::vault_operator();
     t.vault.rotate_keys(&cp_a, &op, |_, _| {}).expect("rotate");
-    assert_eq!(t.vault.destroy_retired_keys(&cp_a, &op).expect("destroy"), vec![1]);
+    assert_eq!(
+        t.vault.destroy_retired_keys(&cp_a, &op).expect("destroy"),
+        vec![1]
+    );
     assert!(
         unwrap_from_backup().is_err(),
         "after it, the backup's wrapped key is useless"

@@ -167,3 +167,34 @@ fn the_io_budget_paces_a_pass_and_an_interrupted_pass_resumes() {
         .expect("resume");
     assert_eq!(r.state.recordings, 4, "2 before the interruption, 2 after");
 }
+
+#[test]
+fn a_lost_site_is_set_up_again_and_refilled_from_the_other() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 3, 20_000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let data = t.data_dir();
+    let dir = t.close();
+    let op = callvault_vault::vault_operator();
+    // Refused while the site is there.
+    assert!(callvault_vault::Vault::recreate_site(&data, "b", &op).is_err());
+    std::fs::remove_dir_all(data.join("sites/b")).expect("lose site b");
+    // The vault does not open without it.
+    assert!(callvault_vault::Vault::open(&data).is_err());
+    // A non-empty directory without a marker is not taken for the site.
+    std::fs::create_dir_all(data.join("sites/b")).expect("mkdir");
+    std::fs::write(data.join("sites/b/stray"), b"x").expect("stray");
+    let err = callvault_vault::Vault::recreate_site(&data, "b", &op).expect_err("not empty");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    std::fs::remove_file(data.join("sites/b/stray")).expect("rm");
+    let err = callvault_vault::Vault::recreate_site(&data, "c", &op).expect_err("no such site");
+    assert!(err.to_string().contains("no site \"c\""), "{err}");
+    let (v, r) = callvault_vault::Vault::recreate_site(&data, "b", &op).expect("recreate");
+    assert_eq!((r.marked_missing, r.repaired, r.open), (3, 3, 0));
+    let report = v.verify(true, |_| {}).expect("verify");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    drop(v);
+    drop(dir);
+}
