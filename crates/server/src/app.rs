@@ -502,6 +502,17 @@ fn search_care_provider(
     given: Option<&str>,
     purpose: Purpose,
 ) -> Result<callvault_types::CareProvider, Problem> {
+    infer_care_provider(state, who, given, |a| a.purpose == purpose)
+}
+
+/// A care provider as given in a request, or, if not given, the only one at which the
+/// caller holds an assignment that `keep` accepts.
+pub(crate) fn infer_care_provider(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    given: Option<&str>,
+    keep: impl Fn(&callvault_auth::Assignment) -> bool,
+) -> Result<callvault_types::CareProvider, Problem> {
     if let Some(cp) = given {
         return callvault_types::CareProvider::parse(cp)
             .map_err(|e| Problem::bad_request(format!("care_provider: {e}")));
@@ -510,7 +521,7 @@ fn search_care_provider(
     let mut cps: Vec<_> = policy
         .assignments()
         .held_by(who.hsa_id())
-        .filter(|a| a.purpose == purpose)
+        .filter(|a| keep(a))
         .map(|a| a.care_provider.clone())
         .collect();
     cps.sort();

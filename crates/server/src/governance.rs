@@ -108,24 +108,7 @@ pub(crate) fn care_provider_of(
     given: Option<&str>,
     right: Right,
 ) -> Result<CareProvider, Problem> {
-    if let Some(cp) = given {
-        return care_provider(cp);
-    }
-    let policy = state.policy.current();
-    let mut cps: Vec<CareProvider> = policy
-        .assignments()
-        .held_by(who.hsa_id())
-        .filter(|a| a.rights.contains(&right))
-        .map(|a| a.care_provider.clone())
-        .collect();
-    cps.sort();
-    cps.dedup();
-    match cps.len() {
-        1 => Ok(cps.remove(0)),
-        _ => Err(Problem::bad_request(
-            "the query parameter care_provider (HSA-ID) is required: it cannot be inferred from your assignments",
-        )),
-    }
+    crate::app::infer_care_provider(state, who, given, |a| a.rights.contains(&right))
 }
 
 /// The care provider an existing assignment is for (what the policy decides on).

@@ -134,19 +134,23 @@ pub(crate) struct CpQuery {
     limit: Option<usize>,
 }
 
+/// The records decision at the care provider the query names (or the caller's only one).
+async fn records_for(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    q: &CpQuery,
+) -> Result<Authorized, Problem> {
+    let cp = care_provider_of(state, who, q.care_provider.as_deref(), Right::ManageRecords)?;
+    records(state, who, cp).await
+}
+
 /// `GET /api/v1/records/holds`: the care provider's legal holds (audited).
 pub(crate) async fn list_holds(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Query(q): Query<CpQuery>,
 ) -> Result<Response, Problem> {
-    let cp = care_provider_of(
-        &state,
-        &who,
-        q.care_provider.as_deref(),
-        Right::ManageRecords,
-    )?;
-    let authz = records(&state, &who, cp).await?;
+    let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
     let holds = blocking(move || v.legal_holds(&authz).map_err(Problem::from_vault)).await?;
     Ok(Json(holds).into_response())
@@ -179,13 +183,7 @@ pub(crate) async fn release_hold(
     let reason = b
         .reason
         .ok_or_else(|| Problem::bad_request("a release needs a reason"))?;
-    let cp = care_provider_of(
-        &state,
-        &who,
-        q.care_provider.as_deref(),
-        Right::ManageRecords,
-    )?;
-    let authz = records(&state, &who, cp).await?;
+    let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
     let r = blocking(move || {
         v.release_legal_hold(&authz, &id, &reason)
@@ -205,13 +203,7 @@ pub(crate) async fn retention(
     if !(1..=10_000).contains(&limit) {
         return Err(Problem::bad_request("limit must be between 1 and 10000"));
     }
-    let cp = care_provider_of(
-        &state,
-        &who,
-        q.care_provider.as_deref(),
-        Right::ManageRecords,
-    )?;
-    let authz = records(&state, &who, cp).await?;
+    let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
     let report = blocking(move || {
         v.retention_report(&authz, limit)
@@ -314,13 +306,7 @@ pub(crate) async fn list_orders(
     Extension(who): Extension<AuthenticatedPrincipal>,
     Query(q): Query<CpQuery>,
 ) -> Result<Response, Problem> {
-    let cp = care_provider_of(
-        &state,
-        &who,
-        q.care_provider.as_deref(),
-        Right::ManageRecords,
-    )?;
-    let authz = records(&state, &who, cp).await?;
+    let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
     let orders = blocking(move || v.deletion_orders(&authz).map_err(Problem::from_vault)).await?;
     Ok(Json(orders).into_response())

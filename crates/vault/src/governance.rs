@@ -365,10 +365,15 @@ impl Vault {
         Ok(self.catalog.assignment(id)?)
     }
 
-    fn check_admin(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
-        if authz.action() != Action::ManagePrivileges || &authz.resource().care_provider != cp {
+    /// Checks that a decision allows `action` (an administration action) at `cp`.
+    pub(crate) fn check_decision(
+        authz: &Authorized,
+        action: Action,
+        cp: &CareProvider,
+    ) -> Result<(), VaultError> {
+        if authz.action() != action || &authz.resource().care_provider != cp {
             return Err(VaultError::CapabilityMismatch(format!(
-                "a decision for {} on {} does not allow managing privileges at {cp}",
+                "a decision for {} on {} does not allow {action} at {cp}",
                 authz.action(),
                 authz.resource().care_provider
             )));
@@ -376,7 +381,13 @@ impl Vault {
         Ok(())
     }
 
-    fn admin_event(authz: &Authorized, action: EventAction) -> AuditEvent {
+    fn check_admin(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
+        Self::check_decision(authz, Action::ManagePrivileges, cp)
+    }
+
+    /// The event of a step taken under an administration decision: actor, assignment,
+    /// care provider, purpose.
+    pub(crate) fn decided_event(authz: &Authorized, action: EventAction) -> AuditEvent {
         let p = authz.principal();
         let asg = authz.assignment();
         let mut e = AuditEvent::new(audit_actor(p), action, audit_source(p));
@@ -387,12 +398,22 @@ impl Vault {
         e
     }
 
-    fn commit_governance(&self, change: Change) -> Result<u64, VaultError> {
+    fn admin_event(authz: &Authorized, action: EventAction) -> AuditEvent {
+        Self::decided_event(authz, action)
+    }
+
+    /// Commits a governance or records step; a conflict in the catalog becomes
+    /// [`VaultError::Refused`]. Returns the first event's leaf index.
+    pub(crate) fn commit_step(&self, change: Change) -> Result<u64, VaultError> {
         let c = self.catalog.commit(change).map_err(refused)?;
         c.leaf_indexes
             .first()
             .copied()
-            .ok_or_else(|| VaultError::Audit("governance event was not given a leaf index".into()))
+            .ok_or_else(|| VaultError::Audit("the step's event was not given a leaf index".into()))
+    }
+
+    fn commit_governance(&self, change: Change) -> Result<u64, VaultError> {
+        self.commit_step(change)
     }
 
     fn user_event(e: AuditEvent, u: &UserEntry) -> AuditEvent {

@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::access::{audit_actor, audit_source};
 use crate::governance::MAX_TEXT;
 use crate::vault::blob_key;
 use crate::{Vault, VaultError};
@@ -247,36 +246,15 @@ fn invalid(e: String) -> VaultError {
 
 impl Vault {
     fn check_records(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
-        if authz.action() != Action::ManageRecords || &authz.resource().care_provider != cp {
-            return Err(VaultError::CapabilityMismatch(format!(
-                "a decision for {} on {} does not allow managing records at {cp}",
-                authz.action(),
-                authz.resource().care_provider
-            )));
-        }
-        Ok(())
+        Self::check_decision(authz, Action::ManageRecords, cp)
     }
 
     fn records_event(authz: &Authorized, action: EventAction) -> AuditEvent {
-        let p = authz.principal();
-        let asg = authz.assignment();
-        let mut e = AuditEvent::new(audit_actor(p), action, audit_source(p));
-        e.actor_care_provider = Some(asg.care_provider.clone());
-        e.assignment = Some(asg.id.to_string());
-        e.care_provider = Some(authz.resource().care_provider.clone());
-        e.purpose = Some(authz.purpose().as_str().to_owned());
-        e
+        Self::decided_event(authz, action)
     }
 
     fn commit_records(&self, change: Change) -> Result<u64, VaultError> {
-        let c = self.catalog.commit(change).map_err(|e| match e {
-            callvault_catalog::CatalogError::Conflict(m) => VaultError::Refused(m),
-            other => other.into(),
-        })?;
-        c.leaf_indexes
-            .first()
-            .copied()
-            .ok_or_else(|| VaultError::Audit("records event was not given a leaf index".into()))
+        self.commit_step(change)
     }
 
     fn seal_text(

@@ -267,6 +267,8 @@ impl Vault {
         if opts.repair {
             let (repaired, _) = self.repair(actor)?;
             state.repaired = repaired;
+            // Blobs of destroyed recordings that reappeared (a site restored from a backup).
+            self.delete_destroyed_blobs(actor)?;
         }
         let open = self.catalog.open_repair_tasks()?;
         state.open_repair_tasks = open.len() as u64;

@@ -344,7 +344,6 @@ use callvault_testkit::files_under as walk;
 /// certificate (checked with curl, an independent TLS client), stops on SIGTERM.
 #[test]
 fn serve_answers_curl_with_a_client_certificate_only() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     assert!(
@@ -460,22 +459,7 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),
     )
     .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
-        .args(["serve", "--config", p(&root.join("server.toml"))])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let addr = line
-        .split("https://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let (mut child, addr) = serve(&root.join("server.toml"));
     let pki = root.join("pki");
     let curl_as = |who: Option<&str>, method: &str, path: &str, body: Option<&str>| {
         let mut c = Command::new("curl");
@@ -533,26 +517,7 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     // whose certificate is presented: the nurse cannot approve (no administration
     // assignment) …
     let server = format!("https://{addr}");
-    let admin = |who: &str, args: &[&str]| {
-        let (cert, key, ca) = (
-            pki.join(format!("{who}.pem")),
-            pki.join(format!("{who}-key.pem")),
-            pki.join("root-ca.pem"),
-        );
-        let mut all = vec![
-            "admin",
-            "--server",
-            &server,
-            "--ca",
-            p(&ca),
-            "--cert",
-            p(&cert),
-            "--key",
-            p(&key),
-        ];
-        all.extend_from_slice(args);
-        callvault(&all)
-    };
+    let admin = |who: &str, args: &[&str]| as_person(&pki, &server, who, "admin", args);
     let out = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
     let o = admin("nurse-a", &["approve", "nurse-a"]);
     assert!(!o.status.success());
@@ -677,6 +642,29 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     }
 }
 
+/// `callvault GROUP --server … ARGS` as the demo PKI's person `who` (their certificate and
+/// key), against `server`.
+fn as_person(pki: &Path, server: &str, who: &str, group: &str, args: &[&str]) -> Output {
+    let (cert, key, ca) = (
+        pki.join(format!("{who}.pem")),
+        pki.join(format!("{who}-key.pem")),
+        pki.join("root-ca.pem"),
+    );
+    let mut all = vec![
+        group,
+        "--server",
+        server,
+        "--ca",
+        p(&ca),
+        "--cert",
+        p(&cert),
+        "--key",
+        p(&key),
+    ];
+    all.extend_from_slice(args);
+    callvault(&all)
+}
+
 /// Starts `callvault serve` and returns the child and its address.
 fn serve(config: &Path) -> (std::process::Child, String) {
     use std::io::BufRead;
@@ -726,25 +714,8 @@ fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() 
     let server = format!("https://{addr}");
     let pki = data.join("pki");
     let ca = pki.join("root-ca.pem");
-    let as_person = |who: &str, group: &str, args: &[&str]| {
-        let (cert, key) = (
-            pki.join(format!("{who}.pem")),
-            pki.join(format!("{who}-key.pem")),
-        );
-        let mut all = vec![
-            group,
-            "--server",
-            &server,
-            "--ca",
-            p(&ca),
-            "--cert",
-            p(&cert),
-            "--key",
-            p(&key),
-        ];
-        all.extend_from_slice(args);
-        callvault(&all)
-    };
+    let as_person =
+        |who: &str, group: &str, args: &[&str]| as_person(&pki, &server, who, group, args);
     let json_id = |o: &Output| {
         let v: serde_json::Value =
             serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));

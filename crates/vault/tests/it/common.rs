@@ -146,3 +146,18 @@ pub fn care_assignment(id: &str, holder: &str, cp: &str, unit: &str) -> String {
     }
     .to_toml()
 }
+
+/// The catalogued id of manifest row `i` (see [`row`]).
+pub fn id_of(t: &TestVault, i: u64) -> callvault_types::RecordingId {
+    let r = row("x", i);
+    t.vault
+        .catalog()
+        .recording_by_call(
+            &callvault_types::CareProvider::parse(r.cp).expect("cp"),
+            &callvault_types::CallId::parse(&r.call_id).expect("call"),
+        )
+        .expect("q")
+        .expect("row")
+        .rec
+        .id
+}

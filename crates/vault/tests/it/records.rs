@@ -65,20 +65,6 @@ fn records_manager(policy: &Policy, hsa: &str, cp: &str) -> Authorized {
         .expect("records manager")
 }
 
-fn id_of(t: &TestVault, i: u64) -> RecordingId {
-    let r = row("x", i);
-    t.vault
-        .catalog()
-        .recording_by_call(
-            &CareProvider::parse(r.cp).expect("cp"),
-            &callvault_types::CallId::parse(&r.call_id).expect("call"),
-        )
-        .expect("q")
-        .expect("row")
-        .rec
-        .id
-}
-
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     let st = std::process::Command::new("cp")
         .arg("-a")

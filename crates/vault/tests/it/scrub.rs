@@ -2,24 +2,10 @@
 //! from the other site, and reports a recording damaged everywhere as lost; the I/O budget
 //! paces the pass; an interrupted pass resumes.
 
-use callvault_types::{CareProvider, RecordingId};
+use callvault_types::RecordingId;
 use callvault_vault::scrub::ScrubOptions;
 
 use crate::common::*;
-
-fn id_of(t: &TestVault, i: u64) -> RecordingId {
-    let r = row("x", i);
-    t.vault
-        .catalog()
-        .recording_by_call(
-            &CareProvider::parse(r.cp).expect("cp"),
-            &callvault_types::CallId::parse(&r.call_id).expect("call"),
-        )
-        .expect("q")
-        .expect("row")
-        .rec
-        .id
-}
 
 fn object(t: &TestVault, site: &str, id: &RecordingId) -> std::path::PathBuf {
     t.data_dir()
