@@ -257,6 +257,22 @@ impl Vault {
         self.commit_step(change)
     }
 
+    /// Commits `event` with a mutation over `n` recordings and answers the receipt of `id`.
+    fn commit_covering(
+        &self,
+        event: AuditEvent,
+        mutation: Mutation,
+        id: String,
+        n: usize,
+    ) -> Result<RecordsReceipt, VaultError> {
+        let leaf_index = self.commit_records(Change::new(event).with(mutation))?;
+        Ok(RecordsReceipt {
+            id,
+            recordings: n as u64,
+            leaf_index,
+        })
+    }
+
     fn seal_text(
         &self,
         cp: &CareProvider,
@@ -377,16 +393,16 @@ impl Vault {
             set_by: e.actor.to_string(),
             set_at: e.time,
         };
-        let n = ids.len() as u64;
-        let leaf = self.commit_records(Change::new(e).with(Mutation::SetLegalHold {
-            hold: Box::new(hold),
-            recordings: ids,
-        }))?;
-        Ok(RecordsReceipt {
+        let n = ids.len();
+        self.commit_covering(
+            e,
+            Mutation::SetLegalHold {
+                hold: Box::new(hold),
+                recordings: ids,
+            },
             id,
-            recordings: n,
-            leaf_index: leaf,
-        })
+            n,
+        )
     }
 
     /// Releases a legal hold.
@@ -553,16 +569,16 @@ impl Vault {
             registered_by: e.actor.to_string(),
             registered_at: e.time,
         };
-        let n = ids.len() as u64;
-        let leaf = self.commit_records(Change::new(e).with(Mutation::RegisterDeletion {
-            order: Box::new(order),
-            recordings: ids,
-        }))?;
-        Ok(RecordsReceipt {
+        let n = ids.len();
+        self.commit_covering(
+            e,
+            Mutation::RegisterDeletion {
+                order: Box::new(order),
+                recordings: ids,
+            },
             id,
-            recordings: n,
-            leaf_index: leaf,
-        })
+            n,
+        )
     }
 
     /// Registers a purge of the care provider's recordings past retention (those under
@@ -618,16 +634,16 @@ impl Vault {
             registered_by: e.actor.to_string(),
             registered_at: now,
         };
-        let n = ids.len() as u64;
-        let leaf = self.commit_records(Change::new(e).with(Mutation::RegisterDeletion {
-            order: Box::new(order),
-            recordings: ids,
-        }))?;
-        Ok(RecordsReceipt {
+        let n = ids.len();
+        self.commit_covering(
+            e,
+            Mutation::RegisterDeletion {
+                order: Box::new(order),
+                recordings: ids,
+            },
             id,
-            recordings: n,
-            leaf_index: leaf,
-        })
+            n,
+        )
     }
 
     fn load_order(&self, cp: &CareProvider, id: &str) -> Result<DeletionOrderRow, VaultError> {
