@@ -326,6 +326,30 @@ fn read_key_file(path: &Path, kind: &str) -> Result<Zeroizing<Vec<u8>>, KeyError
 
 /// Prefix of a care provider's key directory while it is being created.
 const TMP_PREFIX: &str = ".creating-";
+/// Suffix of a new KEK version's file before it is linked into place.
+const NEW_SUFFIX: &str = ".new";
+/// Suffix of a retired KEK version's file while it is being destroyed.
+const DESTROYING_SUFFIX: &str = ".destroying";
+
+/// Overwrites a key file with zeros, then unlinks it and makes that durable. On journalling,
+/// copy-on-write or flash storage the overwrite is best effort; the key file's backups must
+/// be destroyed by the same routine.
+fn shred_file(path: &Path) -> Result<(), KeyError> {
+    use std::io::Write;
+    let io = |e| KeyError::io(path, e);
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(&vec![0u8; len as usize]).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::remove_file(path).map_err(io)?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
 
 fn sync_dir(dir: &Path) -> Result<(), KeyError> {
     std::fs::File::open(dir)
@@ -398,6 +422,17 @@ impl KeyFileProvider {
         for entry in entries {
             let entry = entry.map_err(|e| KeyError::io(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".kek-v") && name.ends_with(NEW_SUFFIX) {
+                // A rotation interrupted before its version was linked into place: never
+                // used for anything.
+                std::fs::remove_file(entry.path()).map_err(|e| KeyError::io(&entry.path(), e))?;
+                continue;
+            }
+            if name.starts_with(".kek-v") && name.ends_with(DESTROYING_SUFFIX) {
+                // A destruction interrupted after the version left the loaded names.
+                shred_file(&entry.path())?;
+                continue;
+            }
             if let Some(v) = name
                 .strip_prefix("kek-v")
                 .and_then(|r| r.strip_suffix(".key"))
@@ -521,8 +556,17 @@ impl KeyProvider for KeyFileProvider {
             .get_mut(cp)
             .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
         let next = keys.keks.keys().next_back().copied().unwrap_or(0) + 1;
-        let path = self.dir.join(cp.as_str()).join(kek_file_name(next));
-        write_key_file(&path, "kek")?;
+        let dir = self.dir.join(cp.as_str());
+        let path = dir.join(kek_file_name(next));
+        // Written under a hidden name, then linked into place (never over an existing
+        // file): a crash leaves either no new version or a complete one, never a torn file
+        // that would stop the vault from opening.
+        let tmp = dir.join(format!(".{}{NEW_SUFFIX}", kek_file_name(next)));
+        let _ = std::fs::remove_file(&tmp);
+        write_key_file(&tmp, "kek")?;
+        std::fs::hard_link(&tmp, &path).map_err(|e| KeyError::io(&path, e))?;
+        std::fs::remove_file(&tmp).map_err(|e| KeyError::io(&tmp, e))?;
+        sync_dir(&dir)?;
         let raw = read_key_file(&path, "kek")?;
         keys.keks.insert(next, aes_key(&raw)?);
         Ok(KekVersion(next))
@@ -546,24 +590,14 @@ impl KeyProvider for KeyFileProvider {
             source,
         };
         match std::fs::metadata(&path) {
-            Ok(m) => {
-                // Overwrite the key material before unlinking (on a journalling or
-                // copy-on-write file system this is best effort; the key file's backups
-                // must be destroyed by the same routine).
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io)?;
-                f.write_all(&vec![0u8; m.len() as usize]).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                std::fs::remove_file(&path).map_err(io)?;
-                std::fs::File::open(&dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|source| KeyError::Io {
-                        path: dir.clone(),
-                        source,
-                    })?;
+            Ok(_) => {
+                // First out of the loaded names (atomic), then overwritten and unlinked: a
+                // crash in between leaves a hidden file that the next open finishes off,
+                // never a torn key file that would stop the vault from opening.
+                let doomed = dir.join(format!(".{}{DESTROYING_SUFFIX}", kek_file_name(version.0)));
+                std::fs::rename(&path, &doomed).map_err(io)?;
+                sync_dir(&dir)?;
+                shred_file(&doomed)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
