@@ -206,6 +206,11 @@ doc = {
     "summary": "Execute (or resume) an approved order: crypto-shred every recording (wrapped data key destroyed, tombstone kept), delete the blobs at every site, and answer the signed deletion certificate. Refused (409) while any recording is under legal hold.",
     "parameters": [order_id],
     "responses": {"200": {"description": "Executed.", "content": {"application/json": {"schema": ref("DeletionCertificate")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/deletions/{id}/document": {"get": {
+    "operationId": "decisionDocument",
+    "summary": "The decision document of an IVO order, checked against its recorded SHA-256 (records managers; audited).",
+    "parameters": [order_id],
+    "responses": {"200": {"description": "The document.", "content": {"application/pdf": {"schema": {"type": "string", "contentMediaType": "application/pdf"}}, "application/octet-stream": {"schema": {"type": "string"}}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
   "/api/v1/records/deletions/{id}/certificate": {"get": {
     "operationId": "deletionCertificate",
     "summary": "The deletion certificate of an executed order.",

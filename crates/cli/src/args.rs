@@ -505,6 +505,14 @@ pub enum RecordsCommand {
         #[arg(long)]
         certificate: PathBuf,
     },
+    /// Fetch the decision document of an IVO order.
+    Document {
+        /// Order id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fetch the certificate of an executed order.
     Certificate {
         /// Order id.

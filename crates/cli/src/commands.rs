@@ -802,6 +802,20 @@ fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
                 certificate.display()
             );
         }
+        RecordsCommand::Document { id, out } => {
+            let body = call_and_print(
+                &client,
+                "GET",
+                &format!("{R}/deletions/{}/document", q(&id)),
+                None,
+            )?;
+            std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "decision document of {id} ({} bytes, SHA-256 checked) written to {}",
+                body.len(),
+                out.display()
+            );
+        }
         RecordsCommand::Certificate { id, out } => {
             let body = call_and_print(
                 &client,

@@ -164,6 +164,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/records/deletions/{id}/certificate",
             get(crate::records::certificate),
         )
+        .route(
+            "/api/v1/records/deletions/{id}/document",
+            get(crate::records::document),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -175,7 +179,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 24] = [
+pub const ROUTES: [&str; 25] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -200,6 +204,7 @@ pub const ROUTES: [&str; 24] = [
     "/api/v1/records/deletions/{id}/reject",
     "/api/v1/records/deletions/{id}/execute",
     "/api/v1/records/deletions/{id}/certificate",
+    "/api/v1/records/deletions/{id}/document",
 ];
 
 async fn openapi() -> Response {

@@ -397,3 +397,31 @@ pub(crate) async fn certificate(
     .await?;
     Ok(Json(cert).into_response())
 }
+
+/// `GET /api/v1/records/deletions/{id}/document`: an IVO order's decision document (audited).
+pub(crate) async fn document(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let authz = order_authz(&state, &who, &id).await?;
+    let v = Arc::clone(&state.vault);
+    let doc = blocking(move || {
+        v.decision_document(&authz, &id)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    let kind = if doc.starts_with(b"%PDF-") {
+        "application/pdf"
+    } else {
+        "application/octet-stream"
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        doc,
+    )
+        .into_response())
+}

@@ -1028,6 +1028,38 @@ impl Vault {
         Ok(n)
     }
 
+    /// The decision document of an IVO order, unsealed for a records manager of its care
+    /// provider; the read is audited.
+    pub fn decision_document(&self, authz: &Authorized, id: &str) -> Result<Vec<u8>, VaultError> {
+        let cp = authz.resource().care_provider.clone();
+        Self::check_records(authz, &cp)?;
+        let order = self.load_order(&cp, id)?;
+        let (Some(sealed), Some(sha)) = (&order.order.document_sealed, order.order.document_sha256)
+        else {
+            return Err(VaultError::Refused(format!(
+                "deletion order {id} is a {} order; it has no decision document",
+                order.order.kind.as_str()
+            )));
+        };
+        self.commit_records(Change::new(
+            Self::records_event(authz, EventAction::RecordsRead)
+                .detail("what", "decision-document")
+                .detail("order", id),
+        ))?;
+        let doc = self.keys.open_field(
+            &cp,
+            FieldKind::FreeText,
+            format!("ivo-document:{id}").as_bytes(),
+            sealed,
+        )?;
+        if callvault_crypto::sha256(&doc) != sha {
+            return Err(VaultError::Audit(format!(
+                "the decision document of {id} does not match its recorded SHA-256"
+            )));
+        }
+        Ok(doc.to_vec())
+    }
+
     /// The stored certificate of an executed order.
     pub fn deletion_certificate(
         &self,

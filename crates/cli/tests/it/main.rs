@@ -812,6 +812,17 @@ fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() 
     );
     let o = as_person("admin-a2", "records", &["approve", &order]);
     assert!(o.status.success(), "{}", text(&o));
+    let fetched = dir.path().join("fetched.pdf");
+    let o = as_person(
+        "admin-a2",
+        "records",
+        &["document", &order, "--out", p(&fetched)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&fetched).expect("doc"),
+        b"%PDF-1.7 IVO beslut"
+    );
     let cert = dir.path().join("certificate.json");
     let o = as_person(
         "admin-a2",
