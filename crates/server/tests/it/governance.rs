@@ -265,8 +265,8 @@ async fn nobody_approves_their_own_request_or_their_own_access() {
         5 + 4 + 1,
         "file users, admins, Nora"
     );
-    assert_eq!(count("assignment.request"), 6 + 2);
-    assert_eq!(count("assignment.approve"), 6 + 1);
+    assert_eq!(count("assignment.request"), 7 + 2);
+    assert_eq!(count("assignment.approve"), 7 + 1);
     assert!(
         count("privileges.manage") >= 4,
         "refusals by the policy: {codes:?}"
@@ -467,4 +467,124 @@ async fn the_access_review_lists_assignments_in_force_with_use_and_flags() {
         .await;
         assert_eq!(s, 403, "{who}: {b}");
     }
+}
+
+#[tokio::test]
+async fn records_routes_refuse_bad_input_with_reasons_and_change_nothing() {
+    let w = world().await;
+    let before = w.vault.catalog().audit_size().expect("size");
+    let holds = "/api/v1/records/holds";
+    let deletions = "/api/v1/records/deletions";
+    let rec = &w.rec_a;
+    for (path, body, want) in [
+        (holds, "{not json".to_owned(), "request body"),
+        (
+            holds,
+            format!(r#"{{"care_provider":"{CP_A}","reason":"r","case_reference":"c"}}"#),
+            "give either recordings",
+        ),
+        (
+            holds,
+            format!(
+                r#"{{"care_provider":"{CP_A}","recordings":["{rec}"],"patient":"191212121212","reason":"r","case_reference":"c"}}"#
+            ),
+            "give either recordings",
+        ),
+        (
+            holds,
+            format!(
+                r#"{{"care_provider":"{CP_A}","recordings":["not-a-uuid"],"reason":"r","case_reference":"c"}}"#
+            ),
+            "must be a UUID",
+        ),
+        (
+            holds,
+            format!(
+                r#"{{"care_provider":"{CP_A}","patient":"19121212-0000","reason":"r","case_reference":"c"}}"#
+            ),
+            "patient:",
+        ),
+        (
+            holds,
+            format!(
+                r#"{{"care_provider":"{CP_A}","recordings":["{rec}"],"reason":" ","case_reference":"c"}}"#
+            ),
+            "reason is empty",
+        ),
+        (
+            deletions,
+            format!(r#"{{"kind":"shred-all","care_provider":"{CP_A}"}}"#),
+            "is not one of: ivo, retention",
+        ),
+        (
+            deletions,
+            format!(
+                r#"{{"kind":"ivo","care_provider":"{CP_A}","case_number":"IVO 1","decision_date":"2026-13-45","document_base64":"JVBERg==","recordings":["{rec}"]}}"#
+            ),
+            "decision_date must be YYYY-MM-DD",
+        ),
+        (
+            deletions,
+            format!(
+                r#"{{"kind":"ivo","care_provider":"{CP_A}","case_number":"IVO 1","decision_date":"2026-11-20","document_base64":"!!","recordings":["{rec}"]}}"#
+            ),
+            "document_base64",
+        ),
+        (
+            deletions,
+            format!(
+                r#"{{"kind":"ivo","care_provider":"{CP_A}","case_number":"IVO 1","decision_date":"2026-11-20","recordings":["{rec}"]}}"#
+            ),
+            "needs its document",
+        ),
+        (
+            deletions,
+            format!(
+                r#"{{"kind":"retention","care_provider":"{CP_A}","reference":"G","recordings":["{rec}"]}}"#
+            ),
+            "takes no scope",
+        ),
+    ] {
+        let (s, b) = call(&w, "admin-a", "POST", path, &body).await;
+        assert_eq!(s, 400, "{want}: {b}");
+        assert!(b.contains(want), "{want}: {b}");
+        assert!(
+            !b.contains("191212121212"),
+            "a patient id is never echoed: {b}"
+        );
+    }
+    // A purge with nothing past retention, and another care provider's recording in an IVO
+    // scope, are refused without creating anything.
+    let (s, b) = call(
+        &w,
+        "admin-a",
+        "POST",
+        deletions,
+        &format!(r#"{{"kind":"retention","care_provider":"{CP_A}","reference":"Gallring"}}"#),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b.contains("past its retention"), "{b}");
+    assert!(
+        w.vault
+            .catalog()
+            .deletion_orders(None, None, None)
+            .expect("orders")
+            .is_empty()
+    );
+    // Nothing but the refusals' own audit events (none: bad input is refused before the
+    // policy) and the purge's refusal were written.
+    assert_eq!(w.vault.catalog().audit_size().expect("size"), before);
+    // Not for a nurse.
+    let (s, _) = call(
+        &w,
+        "nurse-a",
+        "POST",
+        holds,
+        &format!(
+            r#"{{"care_provider":"{CP_A}","recordings":["{rec}"],"reason":"r","case_reference":"c"}}"#
+        ),
+    )
+    .await;
+    assert_eq!(s, 403);
 }

@@ -125,6 +125,14 @@ fn assignments_file() -> String {
             care,
             &["ingest"][..],
         ),
+        spec(
+            "records-a",
+            "SE2321000016-A001",
+            CP_A,
+            &[][..],
+            "administration",
+            &["manage-records"][..],
+        ),
     ]
     .concat();
     let users: String = [
@@ -173,7 +181,7 @@ fn govern(vault: &Vault, pki: &callvault_pki::DevPki, settings: &TlsSettings, di
     let done = vault
         .scripted_setup(&admins, &file, &callvault_vault::vault_operator())
         .expect("governance set-up");
-    assert_eq!(done.imported.requested.len(), 6);
+    assert_eq!(done.imported.requested.len(), 7);
 }
 
 async fn world() -> World {
