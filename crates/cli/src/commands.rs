@@ -697,6 +697,12 @@ fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
         Ok(())
     };
     let cpq = |cp: Option<String>| query(&[("care_provider", cp.as_deref())]);
+    // Calls the route and writes the answer's body to `out`; returns its length.
+    let save = |method: &str, path: &str, out: &Path| -> Result<usize> {
+        let body = call_and_print(&client, method, path, None)?;
+        std::fs::write(out, &body).with_context(|| format!("writing {}", out.display()))?;
+        Ok(body.len())
+    };
     match cmd {
         RecordsCommand::Hold {
             care_provider,
@@ -789,41 +795,29 @@ fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             Some(json!({ "comment": comment })),
         )?)?,
         RecordsCommand::Execute { id, certificate } => {
-            let body = call_and_print(
-                &client,
+            save(
                 "POST",
                 &format!("{R}/deletions/{}/execute", q(&id)),
-                None,
+                &certificate,
             )?;
-            std::fs::write(&certificate, &body)
-                .with_context(|| format!("writing {}", certificate.display()))?;
             println!(
                 "executed {id}; deletion certificate written to {}",
                 certificate.display()
             );
         }
         RecordsCommand::Document { id, out } => {
-            let body = call_and_print(
-                &client,
-                "GET",
-                &format!("{R}/deletions/{}/document", q(&id)),
-                None,
-            )?;
-            std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
+            let n = save("GET", &format!("{R}/deletions/{}/document", q(&id)), &out)?;
             println!(
-                "decision document of {id} ({} bytes, SHA-256 checked) written to {}",
-                body.len(),
+                "decision document of {id} ({n} bytes, SHA-256 checked) written to {}",
                 out.display()
             );
         }
         RecordsCommand::Certificate { id, out } => {
-            let body = call_and_print(
-                &client,
+            save(
                 "GET",
                 &format!("{R}/deletions/{}/certificate", q(&id)),
-                None,
+                &out,
             )?;
-            std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
             println!("deletion certificate of {id} written to {}", out.display());
         }
     }
