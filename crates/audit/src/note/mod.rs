@@ -26,9 +26,9 @@ use crate::merkle::Hash;
 /// Signature type byte of Ed25519 in key ids and key strings.
 const ALG_ED25519: u8 = 0x01;
 /// Prefix of every signature line: U+2014 EM DASH and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Prefix of a signer (private) key string.
-const SIGNER_KEY_PREFIX: &str = "PRIVATE+KEY+";
+pub(crate) const SIGNER_KEY_PREFIX: &str = "PRIVATE+KEY+";
 /// Most signature lines accepted in one note (the Go reference limit).
 pub const MAX_SIGNATURES: usize = 100;
 /// Length of an Ed25519 seed and public key.
@@ -113,7 +113,7 @@ pub enum NoteError {
 
 /// Whether `name` is a valid key name: non-empty, no Unicode spaces, no `+`, and (so that
 /// notes stay valid) no ASCII control characters.
-fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name
             .chars()
@@ -121,13 +121,13 @@ fn is_valid_name(name: &str) -> bool {
 }
 
 /// Whether `text` contains an ASCII control character other than newline.
-fn has_control_character(text: &str) -> bool {
+pub(crate) fn has_control_character(text: &str) -> bool {
     text.bytes().any(|b| b < 0x20 && b != b'\n')
 }
 
 /// First four bytes of `SHA-256(name || 0x0A || encoded_key)`, where `encoded_key` is the
 /// signature type byte followed by the public key.
-fn key_id(name: &str, encoded_key: &[u8]) -> [u8; 4] {
+pub(crate) fn key_id(name: &str, encoded_key: &[u8]) -> [u8; 4] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(name.as_bytes());
     ctx.update(b"\n");
@@ -146,7 +146,7 @@ fn ed25519_key_id(name: &str, public_key: &[u8; ED25519_KEY_LEN]) -> [u8; 4] {
 }
 
 /// Parses `<name>+<8 hex digits>+<base64>` into its parts, the key id decoded.
-fn split_key_string(s: &str) -> Option<(&str, [u8; 4], &str)> {
+pub(crate) fn split_key_string(s: &str) -> Option<(&str, [u8; 4], &str)> {
     let (name, rest) = s.split_once('+')?;
     let (id_hex, key_b64) = rest.split_once('+')?;
     if id_hex.len() != 8 || !id_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -156,7 +156,7 @@ fn split_key_string(s: &str) -> Option<(&str, [u8; 4], &str)> {
     Some((name, id, key_b64))
 }
 
-fn hex_id(id: [u8; 4]) -> String {
+pub(crate) fn hex_id(id: [u8; 4]) -> String {
     format!("{:08x}", u32::from_be_bytes(id))
 }
 
