@@ -138,6 +138,13 @@ pub enum Command {
         #[command(subcommand)]
         command: DeletionCommand,
     },
+    /// A C2SP tlog-witness for callvault's audit log (run by another region or an
+    /// authority): cosigns consistent checkpoints, refuses forks.
+    Witness {
+        /// What to do.
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
     /// Governance: bootstrap of a care provider's first administrators, access review.
     Governance {
         /// What to do.
@@ -540,6 +547,27 @@ pub enum DeletionCommand {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+    },
+}
+
+/// `witness` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Create a witness cosigning key (file mode 0600); prints its verifier key, which logs
+    /// configure to check cosignatures.
+    Keygen {
+        /// The witness's name, e.g. witness.region-varmland.example/w1.
+        #[arg(long)]
+        name: String,
+        /// Where to write the secret key (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve `POST /add-checkpoint` over HTTPS for the configured logs.
+    Serve {
+        /// Witness configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 

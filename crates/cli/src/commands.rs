@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::args::{
     AdminCommand, ApiConn, AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command,
     DeletionCommand, GovernanceCommand, KeysCommand, PkiCommand, RecordsCommand, ScopeArgs,
-    SiteCommand,
+    SiteCommand, WitnessCommand,
 };
 
 fn open(data_dir: &Path) -> Result<Vault> {
@@ -147,6 +147,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Admin { conn, command } => admin(conn, *command),
         Command::Records { conn, command } => records(conn, *command),
         Command::Deletion { command } => deletion(command),
+        Command::Witness { command } => witness(command),
         Command::Serve { config } => {
             let c = callvault_server::ServerConfig::load(&config)?;
             callvault_server::run(c, |addrs| {
@@ -850,6 +851,40 @@ fn deletion(cmd: DeletionCommand) -> Result<ExitCode> {
             for id in done {
                 println!("finished the interrupted deletion order {id}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn witness(cmd: WitnessCommand) -> Result<ExitCode> {
+    match cmd {
+        WitnessCommand::Keygen { name, out } => {
+            let (cosigner, key) = callvault_audit::cosignature::Cosigner::generate(&name)
+                .map_err(|e| anyhow::anyhow!("--name {name:?}: {e}"))?;
+            {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                f.write_all(format!("{key}\n").as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            println!("{}", cosigner.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
+        WitnessCommand::Serve { config } => {
+            let cfg = callvault_server::witness::WitnessConfig::load(&config)?;
+            let name = cfg.cosigner.name().to_owned();
+            callvault_server::witness::run_witness(cfg, |addrs| {
+                for a in addrs {
+                    println!("callvault witness {name} listening on https://{a}/add-checkpoint");
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }

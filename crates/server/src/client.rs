@@ -64,6 +64,20 @@ impl ApiClient {
     /// A client of `server` (`https://host:port`) that trusts the CA certificates in `ca`
     /// and presents the certificate chain `cert` with its private key `key` (PEM).
     pub fn new(server: &str, ca: &Path, cert: &Path, key: &Path) -> Result<Self, ClientError> {
+        Self::build(server, ca, Some((cert, key)))
+    }
+
+    /// A client that presents no certificate (for services that authenticate the request
+    /// otherwise, like a witness, which checks the log's signature).
+    pub fn anonymous(server: &str, ca: &Path) -> Result<Self, ClientError> {
+        Self::build(server, ca, None)
+    }
+
+    fn build(
+        server: &str,
+        ca: &Path,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<Self, ClientError> {
         let authority = server
             .strip_prefix("https://")
             .map(|r| r.trim_end_matches('/'))
@@ -89,21 +103,27 @@ impl ApiClient {
                 .add(c.map_err(|e| pem_err(ca, e))?)
                 .map_err(|e| pem_err(ca, e))?;
         }
-        let chain = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| pem_err(cert, e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pem_err(cert, e))?;
-        if chain.is_empty() {
-            return Err(pem_err(cert, "no certificate in file"));
-        }
-        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::Transport(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key_der)
-            .map_err(|e| pem_err(cert, e))?;
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| pem_err(cert, e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| pem_err(cert, e))?;
+                if chain.is_empty() {
+                    return Err(pem_err(cert, "no certificate in file"));
+                }
+                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| pem_err(cert, e))?
+            }
+        };
         Ok(Self {
             addr,
             host,
@@ -119,18 +139,32 @@ impl ApiClient {
         path_and_query: &str,
         json: Option<&str>,
     ) -> Result<ApiResponse, ClientError> {
+        self.call_with(
+            method,
+            path_and_query,
+            json.map(|j| ("application/json", j.as_bytes())),
+        )
+    }
+
+    /// One request with a body of the given content type. Blocks.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<ApiResponse, ClientError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        rt.block_on(self.call_async(method, path_and_query, json))
+        rt.block_on(self.call_async(method, path_and_query, body))
     }
 
     async fn call_async(
         &self,
         method: &str,
         path_and_query: &str,
-        json: Option<&str>,
+        body: Option<(&str, &[u8])>,
     ) -> Result<ApiResponse, ClientError> {
         let t = |what: &str, e: &dyn std::fmt::Display| {
             ClientError::Transport(format!("{what} {}: {e}", self.authority))
@@ -154,10 +188,12 @@ impl ApiClient {
             .method(method)
             .uri(path_and_query)
             .header("host", &self.authority);
-        if json.is_some() {
-            req = req.header("content-type", "application/json");
+        if let Some((ctype, _)) = body {
+            req = req.header("content-type", ctype);
         }
-        let body = json.map(|j| Bytes::from(j.to_owned())).unwrap_or_default();
+        let body = body
+            .map(|(_, b)| Bytes::from(b.to_vec()))
+            .unwrap_or_default();
         let req = req
             .body(http_body_util::Full::new(body))
             .map_err(|e| t("building a request to", &e))?;

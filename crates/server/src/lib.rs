@@ -9,6 +9,8 @@
 //!   review.
 //! * [`client`] — a small mutual-TLS client of the API, for the command line.
 //! * [`records`] — legal holds, retention report, deletion orders and certificates.
+//! * [`witness`] — `callvault witness serve`: a C2SP tlog-witness (cosigns checkpoints,
+//!   refuses forks), with durable per-log state.
 //! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
 //!   shutdown.
 
@@ -24,6 +26,7 @@ pub mod review;
 pub mod serve;
 pub mod tls;
 pub mod upload;
+pub mod witness;
 
 pub use app::{AppState, app};
 pub use config::{Limits, ScrubSettings, ServerConfig, ServerConfigError};

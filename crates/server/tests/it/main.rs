@@ -17,6 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 mod governance;
 mod limits;
+mod witness;
 
 const CP_A: &str = "SE2321000016-0001";
 const CP_B: &str = "SE2321000156-0001";
