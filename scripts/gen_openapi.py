@@ -93,6 +93,7 @@ doc = {
   "/api/v1/audit/checkpoint": {"get": {
     "operationId": "auditCheckpoint",
     "summary": "The latest signed checkpoint of the audit log (C2SP signed note, Ed25519).",
+    "parameters": [qp("cosigned", "true: append the witnesses' cosignatures (C2SP tlog-cosignature) stored for this checkpoint.", schema={"type": "boolean"})],
     "responses": {"200": {"description": "Checkpoint text.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "404": resp("NotFound"), "500": resp("Internal")}}},
   "/api/v1/audit/events": {"get": {
     "operationId": "auditEvents",

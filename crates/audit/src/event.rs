@@ -207,6 +207,10 @@ actions! {
     DeletionDone = "deletion.done",
     /// The deletion certificate of an order was issued.
     DeletionCertificate = "deletion.certificate",
+    /// A witness cosigned a checkpoint (its cosignature is stored with the checkpoint).
+    Cosigned = "audit.cosigned",
+    /// A witness refused a checkpoint (a fork, or an inconsistent proof): loud.
+    WitnessRefused = "audit.witness-refused",
     /// An empty site directory was set up again (after the loss of a site's disk).
     SiteRecreate = "site.recreate",
     /// A scrub of every site started (or resumed).

@@ -176,6 +176,10 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         after: Option<&RecordingId>,
         limit: usize,
     ) -> Result<Vec<RecordingRow>, CatalogError>;
+    /// The cosignature lines stored for a checkpoint size, by witness name.
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, CatalogError>;
+    /// The largest checkpoint size a witness has cosigned, if any.
+    fn witness_size(&self, witness: &str) -> Result<Option<u64>, CatalogError>;
     /// Moves the write-ahead log into the database and truncates it to zero bytes, so that
     /// page images from before a deletion no longer exist in the log file.
     fn truncate_wal(&self) -> Result<(), CatalogError>;

@@ -293,6 +293,18 @@ pub enum Mutation {
         /// The certificate (JSON).
         text: String,
     },
+    /// Store a witness's cosignature of a stored checkpoint (a second one for the same
+    /// size and witness is ignored).
+    StoreCosignature {
+        /// Checkpoint size.
+        size: u64,
+        /// Witness name.
+        witness: String,
+        /// The signature line (without newline).
+        line: String,
+        /// The cosignature's timestamp (POSIX seconds).
+        time: u64,
+    },
     /// Register a care provider and its retention period.
     AddCareProvider {
         /// Care provider.

@@ -229,4 +229,18 @@ CREATE TRIGGER recordings_delete_after_retention BEFORE DELETE ON recordings
         WHERE t.recording_id = OLD.id AND o.kind <> 'ivo' AND OLD.retention_until_us > t.deleted_at_us)
     BEGIN SELECT RAISE(ABORT, 'the recording is within its retention period'); END;
 "#,
+    // 4: witnesses' cosignatures of checkpoints, and the size each witness last cosigned.
+    r#"
+CREATE TABLE cosignatures (
+    size          INTEGER NOT NULL REFERENCES checkpoints (size),
+    witness       TEXT NOT NULL,
+    line          TEXT NOT NULL,
+    time_s        INTEGER NOT NULL,
+    PRIMARY KEY (size, witness)
+) STRICT;
+CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures
+    BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
+CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures
+    BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
+"#,
 ];

@@ -506,6 +506,17 @@ fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
         Mutation::BlobsDeleted(rid) => records::blobs_deleted(tx, rid)?,
         Mutation::FinishDeletion { id, at } => records::finish_order(tx, id, *at)?,
         Mutation::StoreCertificate { id, text } => records::store_certificate(tx, id, text)?,
+        Mutation::StoreCosignature {
+            size,
+            witness,
+            line,
+            time,
+        } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO cosignatures (size, witness, line, time_s) VALUES (?1, ?2, ?3, ?4)",
+                params![*size as i64, witness, line, *time as i64],
+            )?;
+        }
         Mutation::AddCareProvider {
             care_provider,
             retention_years,
@@ -978,6 +989,31 @@ impl Catalog for SqliteCatalog {
                 "WHERE id > ?1 ORDER BY id LIMIT ?2",
                 &[&after, &(limit as i64)],
             )
+        })
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, CatalogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT witness, line FROM cosignatures WHERE size = ?1 ORDER BY witness",
+            )?;
+            let rows = stmt.query_map([size as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn witness_size(&self, witness: &str) -> Result<Option<u64>, CatalogError> {
+        self.read(|c| {
+            let v: Option<i64> = c.query_row(
+                "SELECT MAX(size) FROM cosignatures WHERE witness = ?1",
+                [witness],
+                |r| r.get(0),
+            )?;
+            Ok(v.map(|x| x as u64))
         })
     }
 

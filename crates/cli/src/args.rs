@@ -186,8 +186,15 @@ pub enum Command {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Sign and store a checkpoint of the whole audit log.
+    /// Sign and store a checkpoint of the whole audit log, then submit it to the
+    /// configured witnesses (`[[witnesses]]`) and store their cosignatures.
     Checkpoint {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Submit the latest checkpoint to the configured witnesses again (one that was down).
+    Witness {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,

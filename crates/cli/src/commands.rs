@@ -370,7 +370,17 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             let v = open(&data_dir)?;
             let c = v.checkpoint()?;
             print!("{}", c.note);
-            Ok(ExitCode::SUCCESS)
+            Ok(code(report_witnesses(&v)))
+        }
+        AuditCommand::Witness { data_dir } => {
+            let v = open(&data_dir)?;
+            if v.witnesses().is_empty() {
+                bail!(
+                    "no [[witnesses]] in {}",
+                    data_dir.join("callvault.toml").display()
+                );
+            }
+            Ok(code(report_witnesses(&v)))
         }
         AuditCommand::Verify { data_dir } => {
             let v = open(&data_dir)?;
@@ -854,6 +864,32 @@ fn deletion(cmd: DeletionCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Submits the latest checkpoint to every configured witness and reports each outcome on
+/// stderr; false if any refused or could not be reached.
+fn report_witnesses(v: &Vault) -> bool {
+    use callvault_server::witnessing::WitnessOutcome as O;
+    let mut ok = true;
+    for (name, outcome) in callvault_server::witnessing::submit_to_witnesses(v) {
+        match outcome {
+            O::Cosigned(t) => eprintln!("witness {name}: cosigned (time {t})"),
+            O::UpToDate => eprintln!("witness {name}: had cosigned this checkpoint already"),
+            O::Refused(status, m) => {
+                ok = false;
+                eprintln!(
+                    "WITNESS REFUSED: {name} answered {status}: {m} — the log may have forked; investigate"
+                );
+            }
+            O::Failed(m) => {
+                ok = false;
+                eprintln!(
+                    "witness {name}: not cosigned ({m}); retry with `callvault audit witness`"
+                );
+            }
+        }
+    }
+    ok
 }
 
 fn witness(cmd: WitnessCommand) -> Result<ExitCode> {

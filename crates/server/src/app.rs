@@ -429,19 +429,32 @@ async fn metadata(
 
 /// The latest signed checkpoint of the audit log (C2SP signed note; no patient data, so
 /// any authenticated caller may fetch it and verify it offline with the public key).
-async fn checkpoint(State(state): State<AppState>) -> Result<Response, Problem> {
+/// `?cosigned=true`: the checkpoint with the witnesses' cosignatures appended.
+#[derive(Debug, Deserialize)]
+pub struct CheckpointParams {
+    cosigned: Option<bool>,
+}
+
+async fn checkpoint(
+    State(state): State<AppState>,
+    Query(q): Query<CheckpointParams>,
+) -> Result<Response, Problem> {
     blocking(move || {
-        let c = state
-            .vault
-            .catalog()
-            .latest_checkpoint()
-            .map_err(|e| Problem::internal(&e))?
-            .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))?;
-        Ok((
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            c.note,
-        )
-            .into_response())
+        let note = if q.cosigned.unwrap_or(false) {
+            state
+                .vault
+                .cosigned_checkpoint()
+                .map_err(|e| Problem::internal(&e))?
+        } else {
+            state
+                .vault
+                .catalog()
+                .latest_checkpoint()
+                .map_err(|e| Problem::internal(&e))?
+                .map(|c| c.note)
+        }
+        .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))?;
+        Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
     })
     .await
 }

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod tls;
 pub mod upload;
 pub mod witness;
+pub mod witnessing;
 
 pub use app::{AppState, app};
 pub use config::{Limits, ScrubSettings, ServerConfig, ServerConfigError};

@@ -52,6 +52,29 @@ struct RawConfig {
     care_providers: Vec<RawCareProvider>,
     #[serde(default)]
     governance: RawGovernance,
+    #[serde(default)]
+    witnesses: Vec<RawWitness>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWitness {
+    url: String,
+    verifier_key: String,
+    ca: PathBuf,
+}
+
+/// A witness the log submits its checkpoints to (`[[witnesses]]`).
+#[derive(Debug, Clone)]
+pub struct WitnessConfig {
+    /// Its name (from the verifier key).
+    pub name: String,
+    /// `https://host:port` (the submission prefix; `/add-checkpoint` is appended).
+    pub url: String,
+    /// Its cosignature verifier key (type 0x04).
+    pub verifier_key: String,
+    /// CA certificate(s) that issued the witness's TLS certificate (PEM).
+    pub ca: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +177,8 @@ pub struct Config {
     /// Longest validity of one assignment, in days (`[governance] max_assignment_days`,
     /// default 366: twelve months).
     pub max_assignment_days: i64,
+    /// Witnesses to submit checkpoints to.
+    pub witnesses: Vec<WitnessConfig>,
 }
 
 impl Config {
@@ -262,6 +287,37 @@ impl Config {
                 callvault_auth::MAX_LIFETIME_DAYS
             )));
         }
+        let mut witnesses: Vec<WitnessConfig> = Vec::new();
+        for w in raw.witnesses {
+            let v = callvault_audit::cosignature::CosignatureVerifier::from_verifier_key(
+                w.verifier_key.trim(),
+            )
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "witnesses: verifier_key {:?}: {e} (a witness key from `callvault witness keygen`)",
+                    w.verifier_key
+                ))
+            })?;
+            let url = w.url.trim_end_matches('/').to_owned();
+            if !url.starts_with("https://") || url["https://".len()..].contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "witnesses: url {:?} must be https://host:port",
+                    w.url
+                )));
+            }
+            if witnesses.iter().any(|x| x.name == v.name()) {
+                return Err(ConfigError::Invalid(format!(
+                    "witness {} is configured twice",
+                    v.name()
+                )));
+            }
+            witnesses.push(WitnessConfig {
+                name: v.name().to_owned(),
+                url,
+                verifier_key: w.verifier_key.trim().to_owned(),
+                ca: abs(&w.ca),
+            });
+        }
         let mut cps = Vec::new();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
@@ -284,6 +340,7 @@ impl Config {
             care_provider_retention: cps,
             sites,
             max_assignment_days: max_days,
+            witnesses,
         })
     }
 

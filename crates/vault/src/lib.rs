@@ -18,6 +18,7 @@ pub mod scrub;
 mod vault;
 pub mod verify;
 pub mod wav;
+pub mod witnessing;
 
 pub use error::VaultError;
 pub use vault::{
