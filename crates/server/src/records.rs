@@ -379,6 +379,20 @@ pub(crate) async fn execute_order(
     let v = Arc::clone(&state.vault);
     let cert =
         blocking(move || v.execute_deletion(&authz, &id).map_err(Problem::from_vault)).await?;
+    // The certificate's checkpoint goes to the witnesses (in the background: the answer
+    // does not wait for them; a witness that is down gets it with the next checkpoint).
+    let v = Arc::clone(&state.vault);
+    tokio::task::spawn_blocking(move || {
+        for (name, outcome) in crate::witnessing::submit_to_witnesses(&v) {
+            if !matches!(
+                outcome,
+                crate::witnessing::WitnessOutcome::Cosigned(_)
+                    | crate::witnessing::WitnessOutcome::UpToDate
+            ) {
+                eprintln!("callvault-server: witness {name}: {outcome:?}");
+            }
+        }
+    });
     Ok(Json(cert).into_response())
 }
 
