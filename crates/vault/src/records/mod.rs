@@ -20,10 +20,17 @@
 //! Nothing here deletes a recording that is not in an approved order; nothing else in the
 //! vault deletes a catalogued recording at all.
 
+mod certificate;
+mod execute;
+
+pub use certificate::{
+    CertificateProof, DeletionCertificate, VerifiedCertificate, verifier_from_key,
+    verify_certificate,
+};
+
 use std::collections::BTreeSet;
 
-use base64::Engine as _;
-use callvault_audit::event::{Action as EventAction, Actor, AuditEvent, RecordingRef};
+use callvault_audit::event::{Action as EventAction, AuditEvent};
 use callvault_auth::{Action, Authorized, check_text};
 use callvault_catalog::{
     Change, DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, Mutation,
@@ -31,12 +38,11 @@ use callvault_catalog::{
 };
 use callvault_crypto::FieldKind;
 use callvault_types::{CareProvider, PatientId, RecordingId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::governance::MAX_TEXT;
-use crate::vault::blob_key;
 use crate::{Vault, VaultError};
 
 /// Largest decision document (PDF) stored with an IVO decision.
@@ -170,7 +176,7 @@ pub struct DeletionOrderView {
     pub destroyed: u64,
 }
 
-fn t(t: OffsetDateTime) -> String {
+pub(super) fn t(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -196,44 +202,6 @@ impl From<&DeletionOrderRow> for DeletionOrderView {
     }
 }
 
-/// One proof of a deletion certificate.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CertificateProof {
-    /// Recording id.
-    pub recording: String,
-    /// Leaf index of its `recording.shred` event.
-    pub leaf_index: u64,
-    /// The encoded event (base64): the leaf data.
-    pub event: String,
-    /// Audit path (base64 hashes), RFC 9162.
-    pub hashes: Vec<String>,
-}
-
-/// A deletion certificate: the signed statement, the checkpoint it refers to, and an
-/// inclusion proof of every shred event.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DeletionCertificate {
-    /// `callvault-deletion-certificate-v1`.
-    pub format: String,
-    /// The statement, a C2SP signed note by the audit log's key.
-    pub statement: String,
-    /// The signed checkpoint the proofs verify against.
-    pub checkpoint: String,
-    /// One per destroyed recording.
-    pub proofs: Vec<CertificateProof>,
-}
-
-/// What a verified certificate says.
-#[derive(Clone, Debug)]
-pub struct VerifiedCertificate {
-    /// The order.
-    pub order: String,
-    /// Recordings proven destroyed.
-    pub recordings: Vec<RecordingId>,
-    /// The statement's text.
-    pub statement: String,
-}
-
 fn new_id(prefix: &str) -> Result<String, VaultError> {
     let mut b = [0u8; 8];
     callvault_crypto::random_bytes(&mut b)?;
@@ -245,20 +213,20 @@ fn invalid(e: String) -> VaultError {
 }
 
 impl Vault {
-    fn check_records(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
+    pub(super) fn check_records(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
         Self::check_decision(authz, Action::ManageRecords, cp)
     }
 
-    fn records_event(authz: &Authorized, action: EventAction) -> AuditEvent {
+    pub(super) fn records_event(authz: &Authorized, action: EventAction) -> AuditEvent {
         Self::decided_event(authz, action)
     }
 
-    fn commit_records(&self, change: Change) -> Result<u64, VaultError> {
+    pub(super) fn commit_records(&self, change: Change) -> Result<u64, VaultError> {
         self.commit_step(change)
     }
 
     /// Commits `event` with a mutation over `n` recordings and answers the receipt of `id`.
-    fn commit_covering(
+    pub(super) fn commit_covering(
         &self,
         event: AuditEvent,
         mutation: Mutation,
@@ -646,7 +614,11 @@ impl Vault {
         )
     }
 
-    fn load_order(&self, cp: &CareProvider, id: &str) -> Result<DeletionOrderRow, VaultError> {
+    pub(super) fn load_order(
+        &self,
+        cp: &CareProvider,
+        id: &str,
+    ) -> Result<DeletionOrderRow, VaultError> {
         self.catalog
             .deletion_orders(Some(cp), Some(id), None)?
             .pop()
@@ -734,300 +706,6 @@ impl Vault {
             .collect())
     }
 
-    /// Executes (or resumes) an approved order and returns its deletion certificate. Refused
-    /// while any of its recordings is under legal hold.
-    pub fn execute_deletion(
-        &self,
-        authz: &Authorized,
-        id: &str,
-    ) -> Result<DeletionCertificate, VaultError> {
-        let cp = authz.resource().care_provider.clone();
-        Self::check_records(authz, &cp)?;
-        let e = Self::records_event(authz, EventAction::DeletionExecute).detail("order", id);
-        self.run_order(&cp, id, e)
-    }
-
-    /// Finishes every order whose execution was interrupted (a crash, a site that was
-    /// down): run by the server at start and by `callvault deletion resume`. Returns the
-    /// orders finished.
-    pub fn resume_deletions(&self, actor: &Actor) -> Result<Vec<String>, VaultError> {
-        let mut done = Vec::new();
-        for o in self
-            .catalog
-            .deletion_orders(None, None, Some(DeletionState::Executing))?
-        {
-            let mut e = AuditEvent::new(actor.clone(), EventAction::DeletionExecute, "resume")
-                .detail("order", &o.order.id)
-                .detail("resumed", "true");
-            e.care_provider = Some(o.order.care_provider.clone());
-            self.run_order(&o.order.care_provider, &o.order.id, e)?;
-            done.push(o.order.id);
-        }
-        Ok(done)
-    }
-
-    fn run_order(
-        &self,
-        cp: &CareProvider,
-        id: &str,
-        start: AuditEvent,
-    ) -> Result<DeletionCertificate, VaultError> {
-        let order = self.load_order(cp, id)?;
-        match order.state {
-            DeletionState::Approved | DeletionState::Executing => {}
-            DeletionState::Executed => return self.deletion_certificate(cp, id),
-            other => {
-                return Err(VaultError::Refused(format!(
-                    "deletion order {id} is {}; only an approved order is executed",
-                    other.as_str()
-                )));
-            }
-        }
-        let items = self.catalog.deletion_items(id)?;
-        // A legal hold stops the whole order before anything is destroyed.
-        let mut held = BTreeSet::new();
-        let mut held_n = 0;
-        for (rid, shredded) in &items {
-            if !shredded {
-                let h = self.catalog.active_holds_of(rid)?;
-                if !h.is_empty() {
-                    held_n += 1;
-                    held.extend(h);
-                }
-            }
-        }
-        if held_n > 0 {
-            return Err(VaultError::Refused(format!(
-                "{held_n} recordings of deletion order {id} are under legal hold ({}); release the holds first",
-                held.into_iter().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let by = start.actor.to_string();
-        self.commit_records(Change::new(start).with(Mutation::StartDeletion {
-            id: id.to_owned(),
-            by,
-        }))?;
-        let kind = order.order.kind;
-        for (rid, shredded) in &items {
-            if *shredded {
-                continue;
-            }
-            let Some(row) = self.catalog.recording(rid)? else {
-                return Err(VaultError::Refused(format!(
-                    "recording {rid} of deletion order {id} is neither catalogued nor shredded"
-                )));
-            };
-            let mut e = AuditEvent::new(Actor::Vault, EventAction::Shred, "deletion")
-                .detail("order", id)
-                .detail("kind", kind.as_str())
-                .detail("reference", &order.order.reference)
-                .detail("dek_id", hex::encode(row.rec.dek_id));
-            e.recording = Some(RecordingRef {
-                id: *rid,
-                plaintext_sha256: row.rec.plaintext_sha256,
-            });
-            e.care_provider = Some(cp.clone());
-            let at = e.time;
-            self.commit_records(Change::new(e).with(Mutation::ShredRecording {
-                order_id: id.to_owned(),
-                recording_id: *rid,
-                at,
-            }))?;
-        }
-        // Blobs at every site; a failed site leaves the order executing.
-        let mut failures = Vec::new();
-        for tomb in self.catalog.tombstones(Some(id), None, true)? {
-            let key = blob_key(&tomb.recording_id)?;
-            let mut ok = true;
-            for store in &self.stores {
-                match store.delete(&key) {
-                    Ok(()) => {}
-                    Err(callvault_blobstore::BlobError::NotFound { .. }) => {}
-                    Err(e) => {
-                        ok = false;
-                        failures.push(format!(
-                            "{} at site {}: {e}",
-                            tomb.recording_id,
-                            store.site()
-                        ));
-                    }
-                }
-            }
-            if ok {
-                let mut e = AuditEvent::new(Actor::Vault, EventAction::BlobsDeleted, "deletion")
-                    .detail("order", id)
-                    .detail(
-                        "sites",
-                        self.stores
-                            .iter()
-                            .map(|s| s.site().to_string())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    );
-                e.recording = Some(RecordingRef {
-                    id: tomb.recording_id,
-                    plaintext_sha256: tomb.plaintext_sha256,
-                });
-                e.care_provider = Some(cp.clone());
-                self.commit_records(
-                    Change::new(e).with(Mutation::BlobsDeleted(tomb.recording_id)),
-                )?;
-            }
-        }
-        if !failures.is_empty() {
-            return Err(VaultError::Refused(format!(
-                "the data keys are destroyed, but blobs could not be deleted ({}); execute the order again when the sites are back",
-                failures.join("; ")
-            )));
-        }
-        // No page image from before the deletion stays in the write-ahead log.
-        self.catalog.truncate_wal()?;
-        let mut e = AuditEvent::new(Actor::Vault, EventAction::DeletionDone, "deletion")
-            .detail("order", id)
-            .detail("recordings", items.len());
-        e.care_provider = Some(cp.clone());
-        let at = e.time;
-        self.commit_records(Change::new(e).with(Mutation::FinishDeletion {
-            id: id.to_owned(),
-            at,
-        }))?;
-        self.issue_certificate(cp, id)
-    }
-
-    /// Signs a checkpoint covering the order's shred events and stores the certificate.
-    fn issue_certificate(
-        &self,
-        cp: &CareProvider,
-        id: &str,
-    ) -> Result<DeletionCertificate, VaultError> {
-        let order = self.load_order(cp, id)?;
-        let checkpoint = self.checkpoint()?;
-        let hashes = self.catalog.audit_leaf_hashes(checkpoint.size)?;
-        let tombs = self.catalog.tombstones(Some(id), None, false)?;
-        let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
-        let o = &order.order;
-        let mut lines = vec![
-            CERTIFICATE_V1.to_owned(),
-            format!("order {}", o.id),
-            format!("kind {}", o.kind.as_str()),
-            format!("care-provider {}", o.care_provider),
-            format!("reference {}", o.reference),
-        ];
-        if let Some(d) = &o.decision_date {
-            lines.push(format!("decision-date {d}"));
-        }
-        if let Some(h) = &o.document_sha256 {
-            lines.push(format!("decision-document-sha256 {}", hex::encode(h)));
-        }
-        lines.push(format!(
-            "registered-by {} {}",
-            o.registered_by,
-            t(o.registered_at)
-        ));
-        if let Some((by, at, _)) = &order.decision {
-            lines.push(format!("approved-by {by} {}", t(*at)));
-        }
-        if let Some((_, Some(at))) = &order.executed {
-            lines.push(format!("executed-at {}", t(*at)));
-        }
-        lines.push(format!(
-            "checkpoint {} {}",
-            checkpoint.size,
-            b64(&checkpoint.root_hash)
-        ));
-        lines.push(format!("recordings {}", tombs.len()));
-        let mut proofs = Vec::with_capacity(tombs.len());
-        for tomb in &tombs {
-            let events = self
-                .catalog
-                .recording_events(&tomb.recording_id, &[EventAction::Shred.code()])?;
-            let (leaf, event) = events.into_iter().next().ok_or_else(|| {
-                VaultError::Audit(format!(
-                    "no recording.shred event for destroyed recording {}",
-                    tomb.recording_id
-                ))
-            })?;
-            let path = callvault_audit::merkle::inclusion_proof(&hashes, leaf)
-                .map_err(|e| VaultError::Audit(e.to_string()))?;
-            lines.push(format!(
-                "destroyed {} plaintext-sha256 {} ciphertext-sha256 {} dek {} leaf {leaf}",
-                tomb.recording_id,
-                hex::encode(tomb.plaintext_sha256),
-                hex::encode(tomb.ciphertext_sha256),
-                hex::encode(tomb.dek_id)
-            ));
-            proofs.push(CertificateProof {
-                recording: tomb.recording_id.to_string(),
-                leaf_index: leaf,
-                event: b64(&event),
-                hashes: path.iter().map(|h| b64(h)).collect(),
-            });
-        }
-        let mut text = lines.join("\n");
-        text.push('\n');
-        let statement = self
-            .signer
-            .sign(&text)
-            .map_err(|e| VaultError::Audit(e.to_string()))?;
-        let cert = DeletionCertificate {
-            format: "callvault-deletion-certificate-v1".into(),
-            statement,
-            checkpoint: checkpoint.note.clone(),
-            proofs,
-        };
-        let json =
-            serde_json::to_string_pretty(&cert).map_err(|e| VaultError::Audit(e.to_string()))?;
-        let mut e = AuditEvent::new(Actor::Vault, EventAction::DeletionCertificate, "deletion")
-            .detail("order", id)
-            .detail(
-                "certificate_sha256",
-                crate::governance::sha256_hex(json.as_bytes()),
-            )
-            .detail("checkpoint_size", checkpoint.size);
-        e.care_provider = Some(cp.clone());
-        self.commit_records(Change::new(e).with(Mutation::StoreCertificate {
-            id: id.to_owned(),
-            text: json,
-        }))?;
-        Ok(cert)
-    }
-
-    /// Deletes blobs of destroyed recordings that are present at a site again (a site
-    /// restored from a backup taken before the deletion). They cannot be decrypted — their
-    /// data keys are gone — but they should not linger. Each is recorded. Returns how many.
-    pub fn delete_destroyed_blobs(&self, actor: &Actor) -> Result<u64, VaultError> {
-        let mut n = 0;
-        for store in &self.stores {
-            for key in store.list()? {
-                let Some(rid) = key
-                    .as_str()
-                    .rsplit('/')
-                    .next()
-                    .and_then(|f| f.strip_suffix(".cvr1"))
-                    .and_then(|id| RecordingId::parse(id).ok())
-                else {
-                    continue;
-                };
-                let Some(tomb) = self.catalog.tombstones(None, Some(&rid), false)?.pop() else {
-                    continue;
-                };
-                store.delete(&key)?;
-                let mut e = AuditEvent::new(actor.clone(), EventAction::BlobsDeleted, "repair")
-                    .detail("order", &tomb.order_id)
-                    .detail("sites", store.site())
-                    .detail("reappeared", "true");
-                e.recording = Some(RecordingRef {
-                    id: rid,
-                    plaintext_sha256: tomb.plaintext_sha256,
-                });
-                e.care_provider = Some(tomb.care_provider.clone());
-                self.commit_records(Change::new(e))?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// The decision document of an IVO order, unsealed for a records manager of its care
     /// provider; the read is audited.
     pub fn decision_document(&self, authz: &Authorized, id: &str) -> Result<Vec<u8>, VaultError> {
@@ -1059,147 +737,8 @@ impl Vault {
         }
         Ok(doc.to_vec())
     }
-
-    /// The stored certificate of an executed order.
-    pub fn deletion_certificate(
-        &self,
-        cp: &CareProvider,
-        id: &str,
-    ) -> Result<DeletionCertificate, VaultError> {
-        let order = self.load_order(cp, id)?;
-        if order.state != DeletionState::Executed {
-            return Err(VaultError::Refused(format!(
-                "deletion order {id} is {}; a certificate exists once it is executed",
-                order.state.as_str()
-            )));
-        }
-        match self.catalog.deletion_certificate(id)? {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|e| VaultError::Audit(format!("stored certificate of {id}: {e}"))),
-            // Executed but interrupted before the certificate was stored.
-            None => self.issue_certificate(cp, id),
-        }
-    }
-
-    /// A certificate for an authorized records manager.
-    pub fn deletion_certificate_for(
-        &self,
-        authz: &Authorized,
-        id: &str,
-    ) -> Result<DeletionCertificate, VaultError> {
-        let cp = authz.resource().care_provider.clone();
-        Self::check_records(authz, &cp)?;
-        self.deletion_certificate(&cp, id)
-    }
 }
 
 fn t_fmt(x: OffsetDateTime) -> String {
     x.date().to_string()
-}
-
-/// Why a certificate does not verify.
-fn bad(m: impl Into<String>) -> VaultError {
-    VaultError::Audit(format!("deletion certificate: {}", m.into()))
-}
-
-/// The verifier of an audit log's public key string (`callvault audit verifier-key`).
-pub fn verifier_from_key(key: &str) -> Result<callvault_audit::note::NoteVerifier, VaultError> {
-    callvault_audit::note::NoteVerifier::from_verifier_key(key.trim())
-        .map_err(|e| VaultError::InvalidRequest(format!("verifier key: {e}")))
-}
-
-/// Verifies a deletion certificate offline with the audit log's verifier key: the
-/// statement's signature, the checkpoint's signature and that it is the one the statement
-/// names, and for every destroyed recording the statement lists, a `recording.shred` event
-/// of that recording (with that plaintext hash) included in the checkpoint's tree.
-pub fn verify_certificate(
-    verifier: &callvault_audit::note::NoteVerifier,
-    json: &str,
-) -> Result<VerifiedCertificate, VaultError> {
-    use callvault_audit::merkle::{leaf_hash, verify_inclusion};
-    let cert: DeletionCertificate =
-        serde_json::from_str(json).map_err(|e| bad(format!("not a certificate: {e}")))?;
-    if cert.format != "callvault-deletion-certificate-v1" {
-        return Err(bad(format!("unknown format {:?}", cert.format)));
-    }
-    let text = verifier
-        .verify(&cert.statement)
-        .map_err(|e| bad(format!("statement signature: {e}")))?;
-    let cp = callvault_audit::note::verify_checkpoint(verifier, &cert.checkpoint)
-        .map_err(|e| bad(format!("checkpoint: {e}")))?;
-    let mut lines = text.lines();
-    if lines.next() != Some(CERTIFICATE_V1) {
-        return Err(bad("the statement is not a deletion certificate"));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut order = String::new();
-    let mut listed: Vec<(RecordingId, [u8; 32], u64)> = Vec::new();
-    for l in lines {
-        let f: Vec<&str> = l.split(' ').collect();
-        match f.as_slice() {
-            ["order", id] => order = (*id).to_owned(),
-            ["checkpoint", size, root] => {
-                let root = b64.decode(root).map_err(|_| bad("checkpoint root"))?;
-                if size.parse::<u64>().ok() != Some(cp.size) || root != cp.root_hash {
-                    return Err(bad("the checkpoint is not the one the statement names"));
-                }
-            }
-            [
-                "destroyed",
-                id,
-                "plaintext-sha256",
-                pt,
-                "ciphertext-sha256",
-                _,
-                "dek",
-                _,
-                "leaf",
-                leaf,
-            ] => {
-                let id = RecordingId::parse(id).map_err(|_| bad("recording id"))?;
-                let pt: [u8; 32] = hex::decode(pt)
-                    .ok()
-                    .and_then(|v| v.try_into().ok())
-                    .ok_or_else(|| bad("plaintext hash"))?;
-                listed.push((id, pt, leaf.parse().map_err(|_| bad("leaf index"))?));
-            }
-            _ => {}
-        }
-    }
-    if listed.len() != cert.proofs.len() {
-        return Err(bad(
-            "the statement and the proofs list different recordings",
-        ));
-    }
-    for ((id, pt, leaf), proof) in listed.iter().zip(&cert.proofs) {
-        if proof.recording != id.to_string() || proof.leaf_index != *leaf {
-            return Err(bad(format!("proof of {id} does not match the statement")));
-        }
-        let event = b64
-            .decode(&proof.event)
-            .map_err(|_| bad("event encoding"))?;
-        let e = AuditEvent::decode(&event).map_err(|e| bad(format!("event of {id}: {e}")))?;
-        if e.action != EventAction::Shred
-            || e.recording.map(|r| (r.id, r.plaintext_sha256)) != Some((*id, *pt))
-        {
-            return Err(bad(format!("leaf {leaf} is not the shred event of {id}")));
-        }
-        let hashes: Vec<[u8; 32]> = proof
-            .hashes
-            .iter()
-            .map(|h| {
-                b64.decode(h)
-                    .ok()
-                    .and_then(|v| v.try_into().ok())
-                    .ok_or_else(|| bad("proof hash"))
-            })
-            .collect::<Result<_, _>>()?;
-        verify_inclusion(*leaf, cp.size, &leaf_hash(&event), &hashes, &cp.root_hash)
-            .map_err(|e| bad(format!("inclusion of {id}: {e}")))?;
-    }
-    Ok(VerifiedCertificate {
-        order,
-        recordings: listed.into_iter().map(|(id, _, _)| id).collect(),
-        statement: text,
-    })
 }
