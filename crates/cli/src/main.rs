@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod demo_serve;
+mod remote;
 
 use std::process::ExitCode;
 

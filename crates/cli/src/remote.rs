@@ -1,0 +1,322 @@
+//! The person-facing commands `callvault admin` and `callvault records`: clients of a running
+//! server, acting as the person whose client certificate they present.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::args::{AdminCommand, ApiConn, RecordsCommand, ScopeArgs};
+
+/// Percent-encodes a query value.
+fn q(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", q(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+pub(crate) fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
+    use serde_json::json;
+    let client =
+        callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
+    const G: &str = "/api/v1/governance";
+    let (method, path, body) = match cmd {
+        AdminCommand::RegisterUser {
+            hsa_id,
+            name,
+            title,
+            care_provider,
+        } => (
+            "POST",
+            format!("{G}/users"),
+            Some(
+                json!({"hsa_id": hsa_id, "name": name, "title": title, "care_provider": care_provider}),
+            ),
+        ),
+        AdminCommand::Request {
+            holder,
+            care_provider,
+            units,
+            purpose,
+            rights,
+            valid_from,
+            valid_until,
+            justification,
+        } => {
+            let from = match valid_from {
+                Some(f) => f,
+                None => time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)?,
+            };
+            (
+                "POST",
+                format!("{G}/assignments"),
+                Some(
+                    json!({"holder": holder, "care_provider": care_provider, "care_units": units,
+                    "purpose": purpose, "rights": rights, "valid_from": from,
+                    "valid_until": valid_until, "justification": justification}),
+                ),
+            )
+        }
+        AdminCommand::Approve { id, comment } => (
+            "POST",
+            format!("{G}/assignments/{}/approve", q(&id)),
+            Some(match comment {
+                Some(c) => json!({"comment": c}),
+                None => json!({}),
+            }),
+        ),
+        AdminCommand::Reject { id, comment } => (
+            "POST",
+            format!("{G}/assignments/{}/reject", q(&id)),
+            Some(json!({"comment": comment})),
+        ),
+        AdminCommand::Revoke { id, reason } => (
+            "POST",
+            format!("{G}/assignments/{}/revoke", q(&id)),
+            Some(json!({"reason": reason})),
+        ),
+        AdminCommand::Users { care_provider } => (
+            "GET",
+            format!(
+                "{G}/users{}",
+                query(&[("care_provider", care_provider.as_deref())])
+            ),
+            None,
+        ),
+        AdminCommand::Assignments {
+            care_provider,
+            state,
+        } => (
+            "GET",
+            format!(
+                "{G}/assignments{}",
+                query(&[
+                    ("care_provider", care_provider.as_deref()),
+                    ("state", state.as_deref())
+                ])
+            ),
+            None,
+        ),
+        AdminCommand::Review {
+            care_provider,
+            format,
+        } => (
+            "GET",
+            format!(
+                "{G}/access-review{}",
+                query(&[
+                    ("care_provider", care_provider.as_deref()),
+                    ("format", Some(&format))
+                ])
+            ),
+            None,
+        ),
+    };
+    let body = body.map(|b| b.to_string());
+    let r = client.call(method, &path, body.as_deref())?;
+    let text = String::from_utf8_lossy(&r.body);
+    if !(200..300).contains(&r.status) {
+        let detail = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.trim().to_owned());
+        bail!("HTTP {}: {detail}", r.status);
+    }
+    if r.content_type.starts_with("application/json") {
+        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends one request and prints the answer; non-2xx is an error with the problem's detail.
+fn call_and_print(
+    client: &callvault_server::client::ApiClient,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Vec<u8>> {
+    let body = body.map(|b| b.to_string());
+    let r = client.call(method, path, body.as_deref())?;
+    if !(200..300).contains(&r.status) {
+        let detail = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&r.body).trim().to_owned());
+        bail!("HTTP {}: {detail}", r.status);
+    }
+    Ok(r.body)
+}
+
+fn scope_json(s: ScopeArgs) -> Result<serde_json::Value> {
+    let mut v = serde_json::json!({ "recordings": s.recordings });
+    if let Some(f) = s.patient_file {
+        let p = std::fs::read_to_string(&f)
+            .with_context(|| format!("reading the patient id from {}", f.display()))?;
+        v["patient"] = p.trim().into();
+        v["from"] = s.from.into();
+        v["to"] = s.to.into();
+    } else if s.from.is_some() || s.to.is_some() {
+        bail!("--from and --to apply with --patient-file only");
+    }
+    Ok(v)
+}
+
+pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
+    use serde_json::json;
+    let client =
+        callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
+    const R: &str = "/api/v1/records";
+    let print = |body: Vec<u8>| -> Result<()> {
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        Ok(())
+    };
+    let cpq = |cp: Option<String>| query(&[("care_provider", cp.as_deref())]);
+    // Calls the route and writes the answer's body to `out`; returns its length.
+    let save = |method: &str, path: &str, out: &Path| -> Result<usize> {
+        let body = call_and_print(&client, method, path, None)?;
+        std::fs::write(out, &body).with_context(|| format!("writing {}", out.display()))?;
+        Ok(body.len())
+    };
+    match cmd {
+        RecordsCommand::Hold {
+            care_provider,
+            scope,
+            reason,
+            case_reference,
+        } => {
+            let mut b = scope_json(scope)?;
+            b["care_provider"] = care_provider.into();
+            b["reason"] = reason.into();
+            b["case_reference"] = case_reference.into();
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/holds"),
+                Some(b),
+            )?)?;
+        }
+        RecordsCommand::Release { id, reason } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/holds/{}/release", q(&id)),
+            Some(json!({ "reason": reason })),
+        )?)?,
+        RecordsCommand::Holds { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/holds{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::Retention { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/retention{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::RegisterIvo {
+            care_provider,
+            case_number,
+            decision_date,
+            document,
+            scope,
+        } => {
+            use base64::Engine as _;
+            let doc = std::fs::read(&document)
+                .with_context(|| format!("reading {}", document.display()))?;
+            let mut b = scope_json(scope)?;
+            b["kind"] = "ivo".into();
+            b["care_provider"] = care_provider.into();
+            b["case_number"] = case_number.into();
+            b["decision_date"] = decision_date.into();
+            b["document_base64"] = base64::engine::general_purpose::STANDARD.encode(doc).into();
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/deletions"),
+                Some(b),
+            )?)?;
+        }
+        RecordsCommand::RegisterPurge {
+            care_provider,
+            reference,
+        } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions"),
+            Some(
+                json!({"kind": "retention", "care_provider": care_provider, "reference": reference}),
+            ),
+        )?)?,
+        RecordsCommand::Orders { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/deletions{}", cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::Approve { id, comment } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions/{}/approve", q(&id)),
+            Some(match comment {
+                Some(c) => json!({ "comment": c }),
+                None => json!({}),
+            }),
+        )?)?,
+        RecordsCommand::Reject { id, comment } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/deletions/{}/reject", q(&id)),
+            Some(json!({ "comment": comment })),
+        )?)?,
+        RecordsCommand::Execute { id, certificate } => {
+            save(
+                "POST",
+                &format!("{R}/deletions/{}/execute", q(&id)),
+                &certificate,
+            )?;
+            println!(
+                "executed {id}; deletion certificate written to {}",
+                certificate.display()
+            );
+        }
+        RecordsCommand::Document { id, out } => {
+            let n = save("GET", &format!("{R}/deletions/{}/document", q(&id)), &out)?;
+            println!(
+                "decision document of {id} ({n} bytes, SHA-256 checked) written to {}",
+                out.display()
+            );
+        }
+        RecordsCommand::Certificate { id, out } => {
+            save(
+                "GET",
+                &format!("{R}/deletions/{}/certificate", q(&id)),
+                &out,
+            )?;
+            println!("deletion certificate of {id} written to {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
