@@ -22,8 +22,8 @@ use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
 use crate::note::{
-    NoteError, SIG_PREFIX, SIGNER_KEY_PREFIX, has_control_character, hex_id, is_valid_name, key_id,
-    split_key_string,
+    NoteError, SIG_PREFIX, decode_signer_key, encode_signer_key, has_control_character, hex_id,
+    is_valid_name, key_id, split_key_string,
 };
 
 /// Signature type byte of Ed25519 cosignatures (v1). Do not change.
@@ -68,37 +68,14 @@ impl Cosigner {
         let mut seed = Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(seed.as_mut()).map_err(|_| NoteError::Randomness)?;
         let c = Self::from_seed(name, &seed)?;
-        let mut encoded = Zeroizing::new([0u8; 33]);
-        encoded[0] = ALG_COSIGNATURE_V1;
-        encoded[1..].copy_from_slice(seed.as_ref());
-        let b64 = Zeroizing::new(STANDARD.encode(encoded.as_ref()));
-        let key = format!(
-            "{SIGNER_KEY_PREFIX}{name}+{}+{}",
-            hex_id(c.key_id),
-            b64.as_str()
-        );
+        let key = encode_signer_key(name, c.key_id, ALG_COSIGNATURE_V1, &seed);
         Ok((c, key))
     }
 
     /// Parses a signer key string with signature type `0x04`.
     pub fn from_signer_key(key: &str) -> Result<Self, NoteError> {
-        let rest = key
-            .strip_prefix(SIGNER_KEY_PREFIX)
-            .ok_or(NoteError::MalformedSignerKey)?;
-        let (name, id, b64) = split_key_string(rest).ok_or(NoteError::MalformedSignerKey)?;
-        if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        let decoded = Zeroizing::new(
-            STANDARD
-                .decode(b64)
-                .map_err(|_| NoteError::MalformedSignerKey)?,
-        );
-        let (&alg, seed) = decoded.split_first().ok_or(NoteError::MalformedSignerKey)?;
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::UnsupportedAlgorithm(alg));
-        }
-        let seed: &[u8; 32] = seed.try_into().map_err(|_| NoteError::MalformedSignerKey)?;
+        let (name, id, seed) = decode_signer_key(key, ALG_COSIGNATURE_V1)?;
+        let seed: &[u8; 32] = &seed;
         let c = Self::from_seed(name, seed)?;
         if c.key_id != id {
             return Err(NoteError::KeyIdMismatch);

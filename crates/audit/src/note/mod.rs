@@ -156,6 +156,42 @@ pub(crate) fn split_key_string(s: &str) -> Option<(&str, [u8; 4], &str)> {
     Some((name, id, key_b64))
 }
 
+/// `PRIVATE+KEY+<name>+<key id>+<base64(alg || seed)>`: the secret key string of an
+/// Ed25519 key of signature type `alg`.
+pub(crate) fn encode_signer_key(name: &str, id: [u8; 4], alg: u8, seed: &[u8; 32]) -> String {
+    let mut encoded = Zeroizing::new([0u8; 33]);
+    encoded[0] = alg;
+    encoded[1..].copy_from_slice(seed);
+    let b64 = Zeroizing::new(STANDARD.encode(encoded.as_ref()));
+    format!("{SIGNER_KEY_PREFIX}{name}+{}+{}", hex_id(id), b64.as_str())
+}
+
+/// A decoded secret key string: name, stated key id, seed.
+pub(crate) type DecodedSignerKey<'a> = (&'a str, [u8; 4], Zeroizing<[u8; 32]>);
+
+/// Parses a secret key string of signature type `alg`: its name, stated key id and seed
+/// (the caller derives the key and checks the id).
+pub(crate) fn decode_signer_key(key: &str, alg: u8) -> Result<DecodedSignerKey<'_>, NoteError> {
+    let rest = key
+        .strip_prefix(SIGNER_KEY_PREFIX)
+        .ok_or(NoteError::MalformedSignerKey)?;
+    let (name, id, key_b64) = split_key_string(rest).ok_or(NoteError::MalformedSignerKey)?;
+    if !is_valid_name(name) {
+        return Err(NoteError::InvalidKeyName);
+    }
+    let decoded = Zeroizing::new(
+        STANDARD
+            .decode(key_b64)
+            .map_err(|_| NoteError::MalformedSignerKey)?,
+    );
+    let (&found, seed) = decoded.split_first().ok_or(NoteError::MalformedSignerKey)?;
+    if found != alg {
+        return Err(NoteError::UnsupportedAlgorithm(found));
+    }
+    let seed: [u8; 32] = seed.try_into().map_err(|_| NoteError::MalformedSignerKey)?;
+    Ok((name, id, Zeroizing::new(seed)))
+}
+
 pub(crate) fn hex_id(id: [u8; 4]) -> String {
     format!("{:08x}", u32::from_be_bytes(id))
 }
@@ -186,16 +222,7 @@ impl NoteSigner {
         let mut seed = Zeroizing::new([0u8; ED25519_KEY_LEN]);
         aws_lc_rs::rand::fill(seed.as_mut()).map_err(|_| NoteError::Randomness)?;
         let signer = Self::from_seed(name, &seed)?;
-        let mut encoded = Zeroizing::new([0u8; 1 + ED25519_KEY_LEN]);
-        encoded[0] = ALG_ED25519;
-        encoded[1..].copy_from_slice(seed.as_ref());
-        let b64 = Zeroizing::new(STANDARD.encode(encoded.as_ref()));
-        let key = format!(
-            "{SIGNER_KEY_PREFIX}{}+{}+{}",
-            signer.name,
-            hex_id(signer.key_id),
-            b64.as_str()
-        );
+        let key = encode_signer_key(&signer.name, signer.key_id, ALG_ED25519, &seed);
         Ok((signer, key))
     }
 
@@ -207,24 +234,8 @@ impl NoteSigner {
     /// [`NoteError::UnsupportedAlgorithm`], [`NoteError::InvalidSeed`], or
     /// [`NoteError::KeyIdMismatch`] if the key id is not the one of the derived public key.
     pub fn from_signer_key(key: &str) -> Result<Self, NoteError> {
-        let rest = key
-            .strip_prefix(SIGNER_KEY_PREFIX)
-            .ok_or(NoteError::MalformedSignerKey)?;
-        let (name, id, key_b64) = split_key_string(rest).ok_or(NoteError::MalformedSignerKey)?;
-        if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        let decoded = Zeroizing::new(
-            STANDARD
-                .decode(key_b64)
-                .map_err(|_| NoteError::MalformedSignerKey)?,
-        );
-        let (&alg, seed) = decoded.split_first().ok_or(NoteError::MalformedSignerKey)?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm(alg));
-        }
-        let seed: &[u8; ED25519_KEY_LEN] =
-            seed.try_into().map_err(|_| NoteError::MalformedSignerKey)?;
+        let (name, id, seed) = decode_signer_key(key, ALG_ED25519)?;
+        let seed: &[u8; ED25519_KEY_LEN] = &seed;
         let signer = Self::from_seed(name, seed)?;
         if signer.key_id != id {
             return Err(NoteError::KeyIdMismatch);
