@@ -454,27 +454,19 @@ impl Vault {
         let now = e.time;
         self.commit_records(Change::new(e))?;
         let (mut total, mut held, mut listed) = (0u64, 0u64, Vec::new());
-        let mut after = None;
-        loop {
-            let page = self
-                .catalog
-                .recordings_past_retention(&cp, now, after.as_ref(), 1000)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.rec.id);
-            for r in page {
-                total += 1;
-                held += u64::from(r.legal_hold);
-                if listed.len() < limit {
-                    listed.push(PastRetention {
-                        id: r.rec.id.to_string(),
-                        care_unit: r.rec.care_unit.to_string(),
-                        started_at: t(r.rec.started_at),
-                        retention_until: t(r.rec.retention_until),
-                        legal_hold: r.legal_hold,
-                    });
-                }
+        self.each_past_retention(&cp, now, |r| {
+            total += 1;
+            held += u64::from(r.legal_hold);
+            if listed.len() < limit {
+                listed.push(PastRetention {
+                    id: r.rec.id.to_string(),
+                    care_unit: r.rec.care_unit.to_string(),
+                    started_at: t(r.rec.started_at),
+                    retention_until: t(r.rec.retention_until),
+                    legal_hold: r.legal_hold,
+                });
             }
-        }
+        })?;
         Ok(RetentionReport {
             care_provider: cp.to_string(),
             generated_at: t(now),
@@ -561,21 +553,14 @@ impl Vault {
         let reference = check_text("reference", reference, 100).map_err(invalid)?;
         let e = Self::records_event(authz, EventAction::DeletionRegister);
         let now = e.time;
-        let (mut ids, mut held, mut after) = (Vec::new(), 0u64, None);
-        loop {
-            let page = self
-                .catalog
-                .recordings_past_retention(&cp, now, after.as_ref(), 1000)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.rec.id);
-            for r in page {
-                if r.legal_hold {
-                    held += 1;
-                } else {
-                    ids.push(r.rec.id);
-                }
+        let (mut ids, mut held) = (Vec::new(), 0u64);
+        self.each_past_retention(&cp, now, |r| {
+            if r.legal_hold {
+                held += 1;
+            } else {
+                ids.push(r.rec.id);
             }
-        }
+        })?;
         if ids.is_empty() {
             return Err(VaultError::Refused(format!(
                 "no recording of {cp} is past its retention date and free of legal holds"
@@ -612,6 +597,26 @@ impl Vault {
             id,
             n,
         )
+    }
+
+    /// Visits every recording of `cp` past its retention date at `now`, a page at a time.
+    fn each_past_retention(
+        &self,
+        cp: &CareProvider,
+        now: OffsetDateTime,
+        mut f: impl FnMut(&callvault_catalog::RecordingRow),
+    ) -> Result<(), VaultError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .catalog
+                .recordings_past_retention(cp, now, after.as_ref(), 1000)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.rec.id);
+            page.iter().for_each(&mut f);
+        }
     }
 
     pub(super) fn load_order(
