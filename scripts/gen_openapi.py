@@ -27,8 +27,10 @@ errors = {"400": resp("BadRequest"), "403": resp("Forbidden"), "500": resp("Inte
 rec_id = {"name": "id", "in": "path", "required": True, "description": "Recording id (UUID).", "schema": {"type": "string", "format": "uuid"}}
 asg_id = {"name": "id", "in": "path", "required": True, "description": "Assignment id.", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 hold_id = {"name": "id", "in": "path", "required": True, "description": "Legal hold id.", "schema": {"type": "string"}}
+run_id = {"name": "id", "in": "path", "required": True, "description": "Follow-up run id.", "schema": {"type": "string"}}
 order_id = {"name": "id", "in": "path", "required": True, "description": "Deletion order id.", "schema": {"type": "string"}}
 cp_param = qp("care_provider", "Care provider HSA-ID (e.g. SE2321000016-0001).", True, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"})
+review_params = [cp_param, qp("purpose", "Purpose of use: logguppfoljning (here or as header X-Callvault-Purpose).", schema={"$ref": "#/components/schemas/Purpose"}), hp("X-Callvault-Purpose", "Purpose of use, instead of the query parameter (UTF-8).")]
 doc = {
  "openapi": "3.1.0",
  "info": {
@@ -217,6 +219,41 @@ doc = {
     "summary": "The deletion certificate of an executed order.",
     "parameters": [order_id],
     "responses": {"200": {"description": "The certificate.", "content": {"application/json": {"schema": ref("DeletionCertificate")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
+  "/api/v1/audit/follow-up": {
+   "get": {
+    "operationId": "listFollowUps",
+    "summary": "Log follow-up runs of a care provider with their counts (log reviewers; audited as followup.read).",
+    "parameters": review_params,
+    "responses": {"200": {"description": "Runs, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("FollowUpRun")}}}}, **errors}},
+   "post": {
+    "operationId": "runFollowUp",
+    "summary": "Run the follow-up rules (emergency access, outside own units, protected identity, own records, many patients per hour, outside working hours, denied bursts) and a reproducible random spot check over the care provider's audit events in [from, to). The run and its findings are recorded with a followup.run event.",
+    "parameters": review_params,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("FollowUpRequest")}}},
+    "responses": {"201": {"description": "The run with its findings.", "content": {"application/json": {"schema": ref("FollowUpReport")}}}, **errors}}},
+  "/api/v1/audit/follow-up/{id}": {"get": {
+    "operationId": "showFollowUp",
+    "summary": "One run with its findings and reviews: JSON, CSV, or a printable HTML report in Swedish (audited as followup.read).",
+    "parameters": [run_id] + review_params + [qp("format", "json (default), csv, or html.", schema={"type": "string", "enum": ["json", "csv", "html"]})],
+    "responses": {"200": {"description": "The run.", "content": {
+       "application/json": {"schema": ref("FollowUpReport")},
+       "text/csv": {"schema": {"type": "string"}},
+       "text/html": {"schema": {"type": "string"}}}}, "404": resp("NotFound"), **errors}}},
+  "/api/v1/audit/follow-up/{id}/findings/{n}": {"post": {
+    "operationId": "reviewFinding",
+    "summary": "Judge a finding justified or unjustified, with a comment (sealed at rest; audited as followup.review). A finding about the reviewer's own access is refused (403).",
+    "parameters": [run_id, {"name": "n", "in": "path", "required": True, "description": "Finding number within the run.", "schema": {"type": "integer", "minimum": 1}}] + review_params,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["verdict", "comment"], "properties": {
+       "verdict": {"type": "string", "enum": ["justified", "unjustified"]}, "comment": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}},
+    "responses": {"200": {"description": "Recorded.", "content": {"application/json": {"schema": {"type": "object", "required": ["run", "finding", "verdict", "audit_leaf_index"], "properties": {
+       "run": {"type": "string"}, "finding": {"type": "integer"}, "verdict": {"type": "string"}, "audit_leaf_index": {"type": "integer"}}}}}}, "404": resp("NotFound"), **errors}}},
+  "/api/v1/records/protected-patients": {"post": {
+    "operationId": "markProtectedPatient",
+    "summary": "Mark a patient as having protected identity (skyddade personuppgifter), or lift the mark with protected=false; records managers (audited as patient.protect). Only the patient's blind index is stored.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["care_provider", "patient", "reference"], "properties": {
+       "care_provider": {"type": "string"}, "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number."},
+       "protected": {"type": "boolean", "default": True}, "reference": {"type": "string", "maxLength": 200, "description": "Where the marking comes from (e.g. a population register reference)."}}}}}},
+    "responses": {"200": {"description": "Recorded.", "content": {"application/json": {"schema": {"type": "object", "required": ["protected", "audit_leaf_index"], "properties": {"protected": {"type": "boolean"}, "audit_leaf_index": {"type": "integer"}}}}}}, "409": resp("Conflict"), **errors}}},
   "/api/v1/patients/{patient_id}/access-log": {"get": {
     "operationId": "patientAccessLog",
     "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
@@ -262,8 +299,31 @@ doc = {
      "recording": {"type": ["string", "null"]}, "care_provider": {"type": ["string", "null"]}, "purpose": {"type": ["string", "null"]},
      "emergency_access": {"type": "boolean"},
      "details": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2}}}},
+   "FollowUpSettings": {"type": "object", "additionalProperties": False, "description": "Rule settings; absent fields take their defaults. Emergency access is always listed.", "properties": {
+     "outside_own_units": {"type": "boolean", "default": True}, "protected_identity": {"type": "boolean", "default": True}, "own_records": {"type": "boolean", "default": True},
+     "max_patients_per_hour": {"type": "integer", "minimum": 0, "default": 20, "description": "0: off."},
+     "working_hours": {"type": "string", "default": "07:00-18:00", "description": "Swedish local time HH:MM-HH:MM; empty: off."},
+     "working_days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+     "days_off": {"type": "array", "items": {"type": "string", "format": "date"}},
+     "denied_burst": {"type": "integer", "minimum": 0, "default": 5}, "denied_window_minutes": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 10},
+     "spot_checks": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 10}}},
+   "FollowUpRequest": {"type": "object", "additionalProperties": False, "required": ["from", "to"], "properties": {
+     "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time", "description": "Exclusive; at most 366 days after from."},
+     "settings": ref("FollowUpSettings"), "seed": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "Repeat an earlier spot-check draw."}}},
+   "FollowUpRun": {"type": "object", "required": ["id", "care_provider", "from", "to", "settings", "seed", "audit_size", "events_checked", "run_by", "run_at", "findings", "reviewed", "unjustified"], "properties": {
+     "id": {"type": "string"}, "care_provider": {"type": "string"}, "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
+     "settings": ref("FollowUpSettings"), "seed": {"type": "string"}, "audit_size": {"type": "integer"}, "events_checked": {"type": "integer"},
+     "run_by": {"type": "string"}, "run_at": {"type": "string", "format": "date-time"}, "findings": {"type": "integer"}, "reviewed": {"type": "integer"}, "unjustified": {"type": "integer"}}},
+   "Finding": {"type": "object", "required": ["n", "rule", "rule_name", "leaf_index", "time", "local_time", "actor", "summary"], "properties": {
+     "n": {"type": "integer"}, "rule": {"type": "string", "enum": ["emergency-access", "outside-own-units", "protected-identity", "own-records", "many-patients", "outside-working-hours", "denied-burst", "spot-check"]},
+     "rule_name": {"type": "string"}, "leaf_index": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "local_time": {"type": "string"},
+     "actor": {"type": "string"}, "actor_name": {"type": ["string", "null"]}, "actor_title": {"type": ["string", "null"]}, "summary": {"type": "string"},
+     "verdict": {"type": ["string", "null"], "enum": ["justified", "unjustified", None]}, "comment": {"type": ["string", "null"]},
+     "reviewed_by": {"type": ["string", "null"]}, "reviewed_at": {"type": ["string", "null"]}}},
+   "FollowUpReport": {"type": "object", "required": ["run", "findings"], "properties": {"run": ref("FollowUpRun"), "findings": {"type": "array", "items": ref("Finding")}}},
    "UserRegistration": {"type": "object", "additionalProperties": False, "required": ["hsa_id", "name", "title", "care_provider"], "properties": {
-     "hsa_id": {"type": "string"}, "name": {"type": "string", "maxLength": 200}, "title": {"type": "string", "maxLength": 200}, "care_provider": {"type": "string", "description": "Employing care provider (the administrator's)."}}},
+     "hsa_id": {"type": "string"}, "name": {"type": "string", "maxLength": 200}, "title": {"type": "string", "maxLength": 200}, "care_provider": {"type": "string", "description": "Employing care provider (the administrator's)."},
+     "personal_id": {"type": "string", "description": "The employee's own personnummer, for the log follow-up rule on access to one's own records. Stored sealed and blind-indexed only; never returned."}}},
    "User": {"type": "object", "required": ["hsa_id", "name", "title", "care_provider", "registered_at", "registered_by"], "properties": {
      "hsa_id": {"type": "string"}, "name": {"type": "string"}, "title": {"type": "string"}, "care_provider": {"type": "string"},
      "registered_at": {"type": "string", "format": "date-time"}, "registered_by": {"type": "string"}}},

@@ -221,6 +221,18 @@ actions! {
     Lost = "recording.lost",
     /// The audit log was read.
     AuditRead = "audit.read",
+    /// A log follow-up ran over a care provider's events in a period (findings recorded).
+    FollowUpRun = "followup.run",
+    /// Follow-up runs, findings or a follow-up report were read.
+    FollowUpRead = "followup.read",
+    /// A log reviewer judged a finding justified or not.
+    FollowUpReview = "followup.review",
+    /// A patient was marked as having protected identity, or the mark was lifted.
+    PatientProtect = "patient.protect",
+    /// A patient's log extract (loggutdrag) was produced.
+    LogExtract = "audit.extract",
+    /// Audit events left the vault in an export (FHIR AuditEvent).
+    AuditExport = "audit.export",
 }
 
 /// How the action ended.

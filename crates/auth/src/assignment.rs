@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
-use callvault_types::{CareProvider, CareUnit, HsaId};
+use callvault_types::{CareProvider, CareUnit, HsaId, PatientId};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -243,6 +243,7 @@ struct RawUser {
     name: String,
     title: String,
     care_provider: String,
+    personal_id: Option<String>,
 }
 
 /// A user (a person or system that may hold assignments) as written in an assignment file
@@ -257,6 +258,10 @@ pub struct UserEntry {
     pub title: String,
     /// Employing care provider.
     pub care_provider: CareProvider,
+    /// The employee's own personal identity number (personnummer), when the care provider
+    /// registers it for the log follow-up rule on access to one's own records. Stored
+    /// sealed and blind-indexed only.
+    pub personal_id: Option<PatientId>,
 }
 
 /// Checks a short human-readable text (a name, title, justification or reason): trimmed,
@@ -284,13 +289,25 @@ impl UserEntry {
             title: check_text("title", title, 200)?,
             care_provider: CareProvider::parse(care_provider)
                 .map_err(|e| format!("care_provider: {e}"))?,
+            personal_id: None,
         })
+    }
+
+    /// Adds the employee's own personal identity number (never echoed in errors).
+    pub fn with_personal_id(mut self, personal_id: &str) -> Result<Self, String> {
+        self.personal_id =
+            Some(PatientId::parse_any(personal_id).map_err(|e| format!("personal_id: {e}"))?);
+        Ok(self)
     }
 
     /// The `[[user]]` table of an assignment file.
     pub fn to_toml(&self) -> String {
+        let personal = match &self.personal_id {
+            Some(p) => format!("personal_id = \"{}\"\n", p.canonical()),
+            None => String::new(),
+        };
         format!(
-            "[[user]]\nhsa_id = \"{}\"\nname = {}\ntitle = {}\ncare_provider = \"{}\"\n\n",
+            "[[user]]\nhsa_id = \"{}\"\nname = {}\ntitle = {}\ncare_provider = \"{}\"\n{personal}\n",
             self.hsa_id,
             toml_string(&self.name),
             toml_string(&self.title),
@@ -309,8 +326,13 @@ pub fn parse_file(text: &str) -> Result<(Vec<UserEntry>, AssignmentSet), Assignm
     let raw: RawFile = toml::from_str(text).map_err(|e| AssignmentError::Syntax(e.to_string()))?;
     let mut users: Vec<UserEntry> = Vec::with_capacity(raw.user.len());
     for u in raw.user {
-        let entry = UserEntry::new(&u.hsa_id, &u.name, &u.title, &u.care_provider)
+        let mut entry = UserEntry::new(&u.hsa_id, &u.name, &u.title, &u.care_provider)
             .map_err(|reason| AssignmentError::Syntax(format!("user {:?}: {reason}", u.hsa_id)))?;
+        if let Some(p) = &u.personal_id {
+            entry = entry.with_personal_id(p).map_err(|reason| {
+                AssignmentError::Syntax(format!("user {:?}: {reason}", u.hsa_id))
+            })?;
+        }
         if users.iter().any(|x| x.hsa_id == entry.hsa_id) {
             return Err(AssignmentError::Syntax(format!(
                 "user {} is listed twice",

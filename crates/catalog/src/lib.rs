@@ -9,6 +9,7 @@
 //! with their blind indexes, data keys arrive wrapped.
 
 mod error;
+mod followup;
 mod governance;
 mod model;
 mod records;
@@ -16,6 +17,7 @@ mod schema;
 mod sqlite;
 
 pub use error::CatalogError;
+pub use followup::{Finding, FindingReview, FollowUpRun, Verdict};
 pub use governance::{
     AssignmentDecision, AssignmentOrigin, AssignmentRow, AssignmentState, NewAssignment, UserRow,
 };
@@ -102,6 +104,28 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         end: u64,
         f: &mut AuditLeafVisitor<'_>,
     ) -> Result<(), CatalogError>;
+    /// Visits the audit leaves whose event time lies in `[from, to)`, in log order.
+    fn for_each_audit_leaf_in_time(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        f: &mut AuditLeafVisitor<'_>,
+    ) -> Result<(), CatalogError>;
+    /// The encoded event at one leaf index.
+    fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError>;
+    /// A care provider's follow-up runs (or one of them), oldest first.
+    fn followup_runs(
+        &self,
+        cp: &CareProvider,
+        id: Option<&str>,
+    ) -> Result<Vec<FollowUpRun>, CatalogError>;
+    /// A run's findings with their reviews, by number.
+    fn followup_findings(&self, run_id: &str) -> Result<Vec<Finding>, CatalogError>;
+    /// Blind indexes of a care provider's patients marked as having protected identity.
+    fn protected_patients(&self, cp: &CareProvider) -> Result<Vec<[u8; 32]>, CatalogError>;
+    /// Users employed by a care provider whose own personal identity number is registered,
+    /// with its blind index under the care provider's key.
+    fn user_personal_ids(&self, cp: &CareProvider) -> Result<Vec<(HsaId, [u8; 32])>, CatalogError>;
     /// Index and encoded event of audit events whose patient blind index matches, oldest
     /// first (a patient's access log).
     fn audit_events_by_patient(

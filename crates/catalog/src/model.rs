@@ -305,6 +305,45 @@ pub enum Mutation {
         /// The cosignature's timestamp (POSIX seconds).
         time: u64,
     },
+    /// Record a log follow-up run with its findings.
+    InsertFollowUp {
+        /// The run.
+        run: Box<crate::FollowUpRun>,
+        /// Its findings (without reviews).
+        findings: Vec<crate::Finding>,
+    },
+    /// Record (or replace) the review of a finding; never by the finding's actor.
+    ReviewFinding {
+        /// Run id.
+        run_id: String,
+        /// Finding number.
+        n: u32,
+        /// The review.
+        review: crate::FindingReview,
+    },
+    /// Mark a patient (by blind index) as having protected identity, or lift the mark.
+    MarkProtected {
+        /// Care provider whose blind index this is.
+        care_provider: CareProvider,
+        /// Patient blind index.
+        patient_bidx: [u8; 32],
+        /// Mark (`true`) or lift.
+        protected: bool,
+        /// Where the marking comes from (e.g. a population register reference).
+        reference: String,
+        /// Who (audit actor).
+        by: String,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Store a registered user's own personal identity number, sealed and blind-indexed
+    /// under their employing care provider's keys (for the own-records follow-up rule).
+    SetUserPersonalId {
+        /// The user.
+        hsa_id: callvault_types::HsaId,
+        /// Sealed personal identity number and its blind index.
+        personal_id: SealedField,
+    },
     /// Register a care provider and its retention period.
     AddCareProvider {
         /// Care provider.

@@ -243,4 +243,63 @@ CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures
 CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures
     BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
 "#,
+    // 5: log follow-up — patients with protected identity, employees' own personal identity
+    // numbers (sealed, blind-indexed), follow-up runs and their findings with the review.
+    r#"
+CREATE INDEX audit_time ON audit_log (time_us);
+
+ALTER TABLE users ADD COLUMN personal_id_sealed BLOB;
+ALTER TABLE users ADD COLUMN personal_id_bidx BLOB;
+
+CREATE TABLE protected_patients (
+    care_provider TEXT NOT NULL,
+    patient_bidx  BLOB NOT NULL,
+    reference     TEXT NOT NULL,
+    marked_by     TEXT NOT NULL,
+    marked_at_us  INTEGER NOT NULL,
+    PRIMARY KEY (care_provider, patient_bidx)
+) STRICT;
+
+CREATE TABLE followup_runs (
+    id             TEXT PRIMARY KEY,
+    care_provider  TEXT NOT NULL,
+    period_from_us INTEGER NOT NULL,
+    period_to_us   INTEGER NOT NULL CHECK (period_to_us > period_from_us),
+    settings       TEXT NOT NULL,
+    seed           BLOB NOT NULL,
+    audit_size     INTEGER NOT NULL,
+    events_checked INTEGER NOT NULL,
+    run_by         TEXT NOT NULL,
+    run_at_us      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX followup_runs_care_provider ON followup_runs (care_provider, run_at_us);
+CREATE TRIGGER followup_runs_no_update BEFORE UPDATE ON followup_runs
+    BEGIN SELECT RAISE(ABORT, 'follow-up runs are permanent'); END;
+CREATE TRIGGER followup_runs_no_delete BEFORE DELETE ON followup_runs
+    BEGIN SELECT RAISE(ABORT, 'follow-up runs are permanent'); END;
+
+CREATE TABLE followup_findings (
+    run_id         TEXT NOT NULL REFERENCES followup_runs (id),
+    n              INTEGER NOT NULL,
+    rule           TEXT NOT NULL,
+    leaf_index     INTEGER NOT NULL,
+    time_us        INTEGER NOT NULL,
+    actor          TEXT NOT NULL,
+    summary        TEXT NOT NULL,
+    verdict        TEXT CHECK (verdict IN ('justified', 'unjustified')),
+    comment_sealed BLOB,
+    reviewed_by    TEXT,
+    reviewed_at_us INTEGER,
+    PRIMARY KEY (run_id, n),
+    CHECK ((verdict IS NULL) = (reviewed_by IS NULL)),
+    CHECK ((verdict IS NULL) = (reviewed_at_us IS NULL)),
+    -- Nobody judges their own accesses.
+    CHECK (reviewed_by IS NULL OR reviewed_by <> actor)
+) STRICT;
+CREATE TRIGGER followup_findings_no_delete BEFORE DELETE ON followup_findings
+    BEGIN SELECT RAISE(ABORT, 'follow-up findings are permanent'); END;
+CREATE TRIGGER followup_findings_fixed BEFORE UPDATE
+    OF run_id, n, rule, leaf_index, time_us, actor, summary ON followup_findings
+    BEGIN SELECT RAISE(ABORT, 'a finding is fixed; only its review changes'); END;
+"#,
 ];

@@ -24,6 +24,7 @@ use crate::{
     RecordingSource, RepairTask, SealedField, StoredCheckpoint, UserRow,
 };
 use crate::{DeletionOrderRow, DeletionState, LegalHoldRow, Tombstone};
+use crate::{Finding, FollowUpRun, followup};
 use crate::{governance, records};
 
 /// Most changes folded into one transaction.
@@ -517,6 +518,28 @@ fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
                 params![*size as i64, witness, line, *time as i64],
             )?;
         }
+        Mutation::InsertFollowUp { run, findings } => followup::insert_run(tx, run, findings)?,
+        Mutation::ReviewFinding { run_id, n, review } => followup::review(tx, run_id, *n, review)?,
+        Mutation::MarkProtected {
+            care_provider,
+            patient_bidx,
+            protected,
+            reference,
+            by,
+            at,
+        } => followup::mark_protected(
+            tx,
+            care_provider,
+            patient_bidx,
+            *protected,
+            reference,
+            by,
+            *at,
+        )?,
+        Mutation::SetUserPersonalId {
+            hsa_id,
+            personal_id,
+        } => followup::set_personal_id(tx, hsa_id, &personal_id.0, &personal_id.1)?,
         Mutation::AddCareProvider {
             care_provider,
             retention_years,
@@ -801,6 +824,66 @@ impl Catalog for SqliteCatalog {
             }
             Ok(())
         })
+    }
+
+    fn for_each_audit_leaf_in_time(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        f: &mut AuditLeafVisitor<'_>,
+    ) -> Result<(), CatalogError> {
+        self.scan(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, event, leaf_hash FROM audit_log WHERE time_us >= ?1 AND time_us < ?2
+                 ORDER BY idx",
+            )?;
+            let mut rows = stmt.query(params![micros(from), micros(to)])?;
+            while let Some(row) = rows.next()? {
+                let idx = row.get::<_, i64>(0)? as u64;
+                let event = row
+                    .get_ref(1)?
+                    .as_blob()
+                    .map_err(|_| corrupt("audit event column"))?;
+                let lh = row
+                    .get_ref(2)?
+                    .as_blob()
+                    .map_err(|_| corrupt("leaf hash column"))?;
+                let lh: Hash = lh.try_into().map_err(|_| corrupt("leaf hash length"))?;
+                f(idx, event, &lh)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT event FROM audit_log WHERE idx = ?1",
+                [idx as i64],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn followup_runs(
+        &self,
+        cp: &CareProvider,
+        id: Option<&str>,
+    ) -> Result<Vec<FollowUpRun>, CatalogError> {
+        self.read(|c| followup::runs(c, cp, id))
+    }
+
+    fn followup_findings(&self, run_id: &str) -> Result<Vec<Finding>, CatalogError> {
+        self.read(|c| followup::findings(c, run_id))
+    }
+
+    fn protected_patients(&self, cp: &CareProvider) -> Result<Vec<[u8; 32]>, CatalogError> {
+        self.read(|c| followup::protected_patients(c, cp))
+    }
+
+    fn user_personal_ids(&self, cp: &CareProvider) -> Result<Vec<(HsaId, [u8; 32])>, CatalogError> {
+        self.read(|c| followup::personal_ids(c, cp))
     }
 
     fn audit_events_by_patient(

@@ -104,6 +104,19 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/patients/{patient_id}/access-log",
             get(crate::review::access_log),
         )
+        .route(
+            "/api/v1/audit/follow-up",
+            get(crate::followup::list).post(crate::followup::run),
+        )
+        .route("/api/v1/audit/follow-up/{id}", get(crate::followup::show))
+        .route(
+            "/api/v1/audit/follow-up/{id}/findings/{n}",
+            post(crate::followup::review),
+        )
+        .route(
+            "/api/v1/records/protected-patients",
+            post(crate::followup::protect),
+        )
         .route("/api/v1/recordings/{id}/audio", get(crate::audio::audio))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
@@ -179,7 +192,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 25] = [
+pub const ROUTES: [&str; 29] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -190,6 +203,9 @@ pub const ROUTES: [&str; 25] = [
     "/api/v1/audit/events",
     "/api/v1/audit/proof/{kind}",
     "/api/v1/patients/{patient_id}/access-log",
+    "/api/v1/audit/follow-up",
+    "/api/v1/audit/follow-up/{id}",
+    "/api/v1/audit/follow-up/{id}/findings/{n}",
     "/api/v1/governance/users",
     "/api/v1/governance/assignments",
     "/api/v1/governance/assignments/{id}/approve",
@@ -205,6 +221,7 @@ pub const ROUTES: [&str; 25] = [
     "/api/v1/records/deletions/{id}/execute",
     "/api/v1/records/deletions/{id}/certificate",
     "/api/v1/records/deletions/{id}/document",
+    "/api/v1/records/protected-patients",
 ];
 
 async fn openapi() -> Response {

@@ -164,6 +164,7 @@ struct UserBody {
     name: String,
     title: String,
     care_provider: String,
+    personal_id: Option<String>,
 }
 
 /// `POST /api/v1/governance/users`: register a user of the administrator's care provider.
@@ -173,8 +174,11 @@ pub(crate) async fn register_user(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let b: UserBody = json(&body)?;
-    let user = UserEntry::new(&b.hsa_id, &b.name, &b.title, &b.care_provider)
+    let mut user = UserEntry::new(&b.hsa_id, &b.name, &b.title, &b.care_provider)
         .map_err(Problem::bad_request)?;
+    if let Some(p) = &b.personal_id {
+        user = user.with_personal_id(p).map_err(Problem::bad_request)?;
+    }
     let authz = admin(&state, &who, user.care_provider.clone()).await?;
     let v = Arc::clone(&state.vault);
     let r = blocking(move || v.register_user(&authz, &user).map_err(Problem::from_vault)).await?;

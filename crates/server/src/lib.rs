@@ -18,6 +18,7 @@ pub mod app;
 pub mod audio;
 pub mod client;
 pub mod config;
+pub mod followup;
 pub mod governance;
 pub mod metrics;
 pub mod problem;

@@ -84,7 +84,9 @@ impl Problem {
             V::InvalidRequest(m) => Self::bad_request(m),
             V::FourEyes(m) => Self::forbidden(m),
             V::NotFound(id) => Self::not_found(format!("no recording {id}")),
-            e @ V::NoSuchAssignment(_) => Self::not_found(e.to_string()),
+            e @ (V::NoSuchAssignment(_) | V::NoSuchOrder(_) | V::NoSuchFollowUp(_)) => {
+                Self::not_found(e.to_string())
+            }
             V::Refused(m) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m),
             V::UnknownCareProvider(cp) => Self::not_found(format!(
                 "care provider {cp} is not registered in this vault"

@@ -20,10 +20,10 @@ pub const MAX_EVENTS: u64 = 1000;
 /// Query of the review routes.
 #[derive(Debug, Deserialize)]
 pub struct ReviewParams {
-    care_provider: Option<String>,
-    limit: Option<u64>,
+    pub(crate) care_provider: Option<String>,
+    pub(crate) limit: Option<u64>,
     #[serde(flatten)]
-    purpose: PurposeParams,
+    pub(crate) purpose: PurposeParams,
 }
 
 /// One audit event as a reviewer sees it: no sealed values, patients only as an index prefix.
@@ -74,7 +74,7 @@ fn body(idx: u64, e: AuditEvent) -> EventBody {
     }
 }
 
-fn decide(
+pub(crate) fn decide(
     state: &AppState,
     who: &AuthenticatedPrincipal,
     action: Action,

@@ -54,6 +54,8 @@ struct RawConfig {
     governance: RawGovernance,
     #[serde(default)]
     witnesses: Vec<RawWitness>,
+    #[serde(default)]
+    follow_up: crate::followup::FollowUpSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +181,8 @@ pub struct Config {
     pub max_assignment_days: i64,
     /// Witnesses to submit checkpoints to.
     pub witnesses: Vec<WitnessConfig>,
+    /// Log follow-up rule settings (`[follow_up]`), validated.
+    pub follow_up: crate::followup::FollowUpSettings,
 }
 
 impl Config {
@@ -318,6 +322,12 @@ impl Config {
                 ca: abs(&w.ca),
             });
         }
+        let follow_up = raw
+            .follow_up
+            .check()
+            .map_err(|e| ConfigError::Invalid(format!("follow_up: {e}")))?
+            .settings()
+            .clone();
         let mut cps = Vec::new();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
@@ -341,6 +351,7 @@ impl Config {
             sites,
             max_assignment_days: max_days,
             witnesses,
+            follow_up,
         })
     }
 

@@ -263,8 +263,31 @@ impl Vault {
             .detail("name", &u.name)
             .detail("title", &u.title)
             .detail("employer", u.care_provider.as_str());
+        if u.personal_id.is_some() {
+            // Only that it was registered: the number itself is sealed in the user register.
+            e = e.detail("personal_id", "registered");
+        }
         e.care_provider = Some(u.care_provider.clone());
         e
+    }
+
+    /// The mutations that register a user: the row, and the sealed, blind-indexed personal
+    /// identity number when given.
+    fn user_mutations(
+        &self,
+        u: &UserEntry,
+        by: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Mutation>, VaultError> {
+        let mut m = vec![Mutation::RegisterUser(Self::user_row(u, by, at))];
+        if let Some(p) = &u.personal_id {
+            let sealed = self.seal_patient(&u.care_provider, p, b"user-personal-id")?;
+            m.push(Mutation::SetUserPersonalId {
+                hsa_id: u.hsa_id.clone(),
+                personal_id: sealed,
+            });
+        }
+        Ok(m)
     }
 
     fn user_row(u: &UserEntry, by: &Actor, at: OffsetDateTime) -> UserRow {
@@ -292,8 +315,11 @@ impl Vault {
             )));
         }
         let e = Self::user_event(Self::admin_event(authz, EventAction::UserRegister), user);
-        let row = Self::user_row(user, &e.actor, e.time);
-        let leaf = self.commit_governance(Change::new(e).with(Mutation::RegisterUser(row)))?;
+        let mut change = Change::new(e.clone());
+        for m in self.user_mutations(user, &e.actor, e.time)? {
+            change = change.with(m);
+        }
+        let leaf = self.commit_governance(change)?;
         Ok(GovernanceReceipt {
             assignment: None,
             leaf_index: leaf,
@@ -579,7 +605,7 @@ impl Vault {
                         AuditEvent::new(operator.clone(), EventAction::UserRegister, "cli");
                     ue.time = now;
                     user_events.push(Self::user_event(ue, u));
-                    mutations.push(Mutation::RegisterUser(Self::user_row(u, operator, now)));
+                    mutations.extend(self.user_mutations(u, operator, now)?);
                 }
             }
             let req = AssignmentRequest {
@@ -672,7 +698,7 @@ impl Vault {
                         AuditEvent::new(operator.clone(), EventAction::UserRegister, "cli");
                     ue.time = now;
                     events.push(Self::user_event(ue, u));
-                    mutations.push(Mutation::RegisterUser(Self::user_row(u, operator, now)));
+                    mutations.extend(self.user_mutations(u, operator, now)?);
                     new_users += 1;
                 }
             }

@@ -3,6 +3,7 @@
 mod access;
 mod breach;
 mod common;
+mod followup;
 mod governance;
 mod import;
 mod keys;
