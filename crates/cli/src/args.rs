@@ -122,6 +122,16 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<AdminCommand>,
     },
+    /// Log review as a person, against a running server (log reviewers, purpose
+    /// logguppföljning): follow-up runs, reviews of findings, reports, patient log extracts.
+    Review {
+        /// How to reach the server, and who you are.
+        #[command(flatten)]
+        conn: ApiConn,
+        /// What to do.
+        #[command(subcommand)]
+        command: Box<ReviewCommand>,
+    },
     /// Records management as a person, against a running server (records managers): legal
     /// holds, the retention report, deletion orders and their certificates.
     Records {
@@ -424,9 +434,84 @@ pub struct ScopeArgs {
     pub to: Option<String>,
 }
 
+/// `review` subcommands (log reviewers).
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Run the follow-up rules and a random spot check over a period (e.g. a month).
+    FollowUp {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// Period start (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// Period end, exclusive (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Rule settings (a JSON file with the keys of `[follow_up]`); the server's when
+        /// absent.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+        /// Spot-check seed (64 hex digits) to repeat an earlier draw.
+        #[arg(long)]
+        seed: Option<String>,
+    },
+    /// List follow-up runs.
+    Runs {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+    },
+    /// A run's report with its findings and reviews.
+    Report {
+        /// Run id.
+        id: String,
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// `html` (printable, Swedish), `csv` or `json`.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Judge a finding justified or unjustified.
+    Judge {
+        /// Run id.
+        id: String,
+        /// Finding number.
+        n: u32,
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// `justified` or `unjustified`.
+        #[arg(long)]
+        verdict: String,
+        /// Comment (stored sealed).
+        #[arg(long)]
+        comment: String,
+    },
+}
+
 /// `records` subcommands (records managers).
 #[derive(Debug, Subcommand)]
 pub enum RecordsCommand {
+    /// Mark a patient as having protected identity (or lift the mark with --lift).
+    Protect {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// A file holding the patient's personnummer, samordningsnummer or reserve number.
+        #[arg(long)]
+        patient_file: PathBuf,
+        /// Where the marking comes from (e.g. a population register reference).
+        #[arg(long)]
+        reference: String,
+        /// Lift the mark instead.
+        #[arg(long)]
+        lift: bool,
+    },
     /// Set a legal hold over recordings.
     Hold {
         /// Care provider (HSA-ID).

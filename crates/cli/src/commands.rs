@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Governance { command } => governance(command),
         Command::Admin { conn, command } => crate::remote::admin(conn, *command),
         Command::Records { conn, command } => crate::remote::records(conn, *command),
+        Command::Review { conn, command } => crate::remote::review(conn, *command),
         Command::Deletion { command } => deletion(command),
         Command::Witness { command } => witness(command),
         Command::Serve { config } => {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::args::{AdminCommand, ApiConn, RecordsCommand, ScopeArgs};
+use crate::args::{AdminCommand, ApiConn, RecordsCommand, ReviewCommand, ScopeArgs};
 
 /// Percent-encodes a query value.
 fn q(v: &str) -> String {
@@ -169,12 +169,18 @@ fn call_and_print(
     Ok(r.body)
 }
 
+/// The patient id in a file (never on the command line, where it would reach the shell
+/// history and the process list).
+fn read_patient(f: &Path) -> Result<String> {
+    let p = std::fs::read_to_string(f)
+        .with_context(|| format!("reading the patient id from {}", f.display()))?;
+    Ok(p.trim().to_owned())
+}
+
 fn scope_json(s: ScopeArgs) -> Result<serde_json::Value> {
     let mut v = serde_json::json!({ "recordings": s.recordings });
     if let Some(f) = s.patient_file {
-        let p = std::fs::read_to_string(&f)
-            .with_context(|| format!("reading the patient id from {}", f.display()))?;
-        v["patient"] = p.trim().into();
+        v["patient"] = read_patient(&f)?.into();
         v["from"] = s.from.into();
         v["to"] = s.to.into();
     } else if s.from.is_some() || s.to.is_some() {
@@ -201,6 +207,22 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
         Ok(body.len())
     };
     match cmd {
+        RecordsCommand::Protect {
+            care_provider,
+            patient_file,
+            reference,
+            lift,
+        } => {
+            let p = read_patient(&patient_file)?;
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{R}/protected-patients"),
+                Some(
+                    json!({"care_provider": care_provider, "patient": p, "reference": reference, "protected": !lift}),
+                ),
+            )?)?;
+        }
         RecordsCommand::Hold {
             care_provider,
             scope,
@@ -317,6 +339,120 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             )?;
             println!("deletion certificate of {id} written to {}", out.display());
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
+    use serde_json::json;
+    let client =
+        callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
+    const F: &str = "/api/v1/audit/follow-up";
+    let cpq = |cp: &str, more: &[(&str, Option<&str>)]| {
+        let mut pairs = vec![
+            ("care_provider", Some(cp)),
+            ("purpose", Some("logguppfoljning")),
+        ];
+        pairs.extend_from_slice(more);
+        query(&pairs)
+    };
+    let print = |body: Vec<u8>| -> Result<()> {
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        Ok(())
+    };
+    match cmd {
+        ReviewCommand::FollowUp {
+            care_provider,
+            from,
+            to,
+            settings,
+            seed,
+        } => {
+            let mut b = json!({"from": from, "to": to});
+            if let Some(f) = settings {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                b["settings"] = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", f.display()))?;
+            }
+            if let Some(s) = seed {
+                b["seed"] = s.into();
+            }
+            let body = call_and_print(
+                &client,
+                "POST",
+                &format!("{F}{}", cpq(&care_provider, &[])),
+                Some(b),
+            )?;
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let run = &v["run"];
+            println!(
+                "follow-up run {} over {} .. {}: {} events checked, {} findings",
+                run["id"].as_str().unwrap_or("?"),
+                run["from"].as_str().unwrap_or("?"),
+                run["to"].as_str().unwrap_or("?"),
+                run["events_checked"],
+                run["findings"]
+            );
+            for f in v["findings"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:>4}  {:<22} {}  {}  {}",
+                    f["n"],
+                    f["rule"].as_str().unwrap_or("?"),
+                    f["local_time"].as_str().unwrap_or("?"),
+                    f["actor"].as_str().unwrap_or("?"),
+                    f["summary"].as_str().unwrap_or("")
+                );
+            }
+            println!(
+                "spot-check seed: {} (give it with --seed to repeat the draw)",
+                run["seed"].as_str().unwrap_or("?")
+            );
+        }
+        ReviewCommand::Runs { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{F}{}", cpq(&care_provider, &[])),
+            None,
+        )?)?,
+        ReviewCommand::Report {
+            id,
+            care_provider,
+            format,
+            out,
+        } => {
+            let body = call_and_print(
+                &client,
+                "GET",
+                &format!(
+                    "{F}/{}{}",
+                    q(&id),
+                    cpq(&care_provider, &[("format", Some(&format))])
+                ),
+                None,
+            )?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &body)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("report of {id} ({format}) written to {}", path.display());
+                }
+                None => print!("{}", String::from_utf8_lossy(&body)),
+            }
+        }
+        ReviewCommand::Judge {
+            id,
+            n,
+            care_provider,
+            verdict,
+            comment,
+        } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{F}/{}/findings/{n}{}", q(&id), cpq(&care_provider, &[])),
+            Some(json!({"verdict": verdict, "comment": comment})),
+        )?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,13 @@ use hyper_util::rt::TokioIo;
 use crate::{CP_A, CP_B, World, client_config, connect, send, upload, upload_meta, world};
 
 /// A JSON request as `who`; returns status and body text.
-async fn call(w: &World, who: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) async fn call(
+    w: &World,
+    who: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
     let headers = [("content-type", "application/json".to_owned())];
     let r = send(
         w,
@@ -23,7 +29,7 @@ async fn call(w: &World, who: &str, method: &str, path: &str, body: &str) -> (u1
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 

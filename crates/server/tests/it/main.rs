@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+mod followup;
 mod governance;
 mod limits;
 mod witness;
