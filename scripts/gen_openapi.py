@@ -247,6 +247,18 @@ doc = {
        "verdict": {"type": "string", "enum": ["justified", "unjustified"]}, "comment": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}},
     "responses": {"200": {"description": "Recorded.", "content": {"application/json": {"schema": {"type": "object", "required": ["run", "finding", "verdict", "audit_leaf_index"], "properties": {
        "run": {"type": "string"}, "finding": {"type": "integer"}, "verdict": {"type": "string"}, "audit_leaf_index": {"type": "integer"}}}}}}, "404": resp("NotFound"), **errors}}},
+  "/api/v1/audit/log-extract": {"post": {
+    "operationId": "patientLogExtract",
+    "summary": "A patient's log extract (loggutdrag): every access to the patient's recordings and metadata at the care provider in a period, with time, care provider, care unit, user name and title as the care provider's policy allows, purpose and action; PDF in Swedish, CSV or JSON. Log reviewers (read-access-log); audited as audit.extract. The patient travels in the body, never in the URL; never cached.",
+    "parameters": review_params,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["patient"], "properties": {
+       "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number."},
+       "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time", "description": "Exclusive."},
+       "format": {"type": "string", "enum": ["pdf", "csv", "json"], "default": "pdf"}}}}}},
+    "responses": {"200": {"description": "The extract (Content-Disposition: attachment).", "content": {
+       "application/pdf": {"schema": {"type": "string", "contentMediaType": "application/pdf"}},
+       "text/csv": {"schema": {"type": "string"}},
+       "application/json": {"schema": {"type": "object"}}}}, **errors}}},
   "/api/v1/records/protected-patients": {"post": {
     "operationId": "markProtectedPatient",
     "summary": "Mark a patient as having protected identity (skyddade personuppgifter), or lift the mark with protected=false; records managers (audited as patient.protect). Only the patient's blind index is stored.",

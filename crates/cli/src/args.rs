@@ -476,6 +476,27 @@ pub enum ReviewCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A patient's log extract (loggutdrag) as PDF (Swedish), CSV or JSON.
+    Extract {
+        /// Care provider (HSA-ID).
+        #[arg(long)]
+        care_provider: String,
+        /// A file holding the patient's personnummer, samordningsnummer or reserve number.
+        #[arg(long)]
+        patient_file: PathBuf,
+        /// Accesses at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Accesses before (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// `pdf`, `csv` or `json`.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Judge a finding justified or unjustified.
     Judge {
         /// Run id.

@@ -441,6 +441,29 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
                 None => print!("{}", String::from_utf8_lossy(&body)),
             }
         }
+        ReviewCommand::Extract {
+            care_provider,
+            patient_file,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let body = call_and_print(
+                &client,
+                "POST",
+                &format!("/api/v1/audit/log-extract{}", cpq(&care_provider, &[])),
+                Some(
+                    json!({"patient": read_patient(&patient_file)?, "from": from, "to": to, "format": format}),
+                ),
+            )?;
+            std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "log extract ({format}, {} bytes) written to {}",
+                body.len(),
+                out.display()
+            );
+        }
         ReviewCommand::Judge {
             id,
             n,

@@ -114,6 +114,10 @@ pub fn app(state: AppState) -> Router {
             post(crate::followup::review),
         )
         .route(
+            "/api/v1/audit/log-extract",
+            post(crate::followup::log_extract),
+        )
+        .route(
             "/api/v1/records/protected-patients",
             post(crate::followup::protect),
         )
@@ -192,7 +196,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 29] = [
+pub const ROUTES: [&str; 30] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -206,6 +210,7 @@ pub const ROUTES: [&str; 29] = [
     "/api/v1/audit/follow-up",
     "/api/v1/audit/follow-up/{id}",
     "/api/v1/audit/follow-up/{id}/findings/{n}",
+    "/api/v1/audit/log-extract",
     "/api/v1/governance/users",
     "/api/v1/governance/assignments",
     "/api/v1/governance/assignments/{id}/approve",

@@ -1,6 +1,6 @@
 //! Log follow-up routes for log reviewers (right `read-audit`, purpose *logguppföljning*):
 //! run the rules over a period, list runs, read a run as JSON, CSV or a printable HTML
-//! report, and judge findings. Marking a patient's protected identity is records
+//! report, and judge findings; a patient's log extract (right `read-access-log`). Marking a patient's protected identity is records
 //! management (`POST /api/v1/records/protected-patients`).
 
 use axum::body::Bytes;
@@ -224,6 +224,79 @@ pub async fn protect(
             "protected": b.protected, "audit_leaf_index": leaf
         }))
         .into_response())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractBody {
+    patient: String,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default = "pdf")]
+    format: String,
+}
+
+fn pdf() -> String {
+    "pdf".into()
+}
+
+/// `POST /api/v1/audit/log-extract?care_provider=&purpose=logguppfoljning`: a patient's log
+/// extract (loggutdrag) as PDF (Swedish), CSV or JSON; log reviewers (`read-access-log`).
+/// The patient travels in the body, never in a URL; the answer is never cached.
+pub async fn log_extract(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<ReviewParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    use callvault_vault::extract::ExtractFormat;
+    let q = params(q, &headers)?;
+    let b: ExtractBody = json(&body)?;
+    let format = ExtractFormat::parse(b.format.trim()).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "format {:?} is not one of: pdf, csv, json",
+            b.format
+        ))
+    })?;
+    let patient = PatientId::parse_any(&b.patient)
+        .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
+    let from = b.from.map(|f| time_field("from", &f)).transpose()?;
+    let to = b.to.map(|t| time_field("to", &t)).transpose()?;
+    blocking(move || {
+        let authz = decide(&state, &who, Action::ReadAccessLog, &q)?;
+        let x = state
+            .vault
+            .log_extract(&authz, &patient, from, to, format)
+            .map_err(Problem::from_vault)?;
+        let name = format!(
+            "loggutdrag-{}-{}",
+            x.care_provider,
+            x.generated_at.get(..10).unwrap_or("")
+        );
+        let (ctype, ext, bytes) = match format {
+            ExtractFormat::Pdf => ("application/pdf", "pdf", x.to_pdf()),
+            ExtractFormat::Csv => (
+                "text/csv; charset=utf-8",
+                "csv",
+                x.to_csv().map_err(Problem::from_vault)?.into_bytes(),
+            ),
+            ExtractFormat::Json => ("application/json", "json", x.to_json().into_bytes()),
+        };
+        Ok((
+            [
+                (header::CONTENT_TYPE, ctype.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.{ext}\""),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response())
     })
     .await
 }

@@ -146,6 +146,8 @@ struct RawSite {
 struct RawCareProvider {
     hsa_id: String,
     retention_years: u32,
+    #[serde(default)]
+    log_extract_staff: Option<String>,
 }
 
 /// One configured site.
@@ -183,6 +185,9 @@ pub struct Config {
     pub witnesses: Vec<WitnessConfig>,
     /// Log follow-up rule settings (`[follow_up]`), validated.
     pub follow_up: crate::followup::FollowUpSettings,
+    /// What a patient's log extract shows of the staff, per care provider
+    /// (`[[care_providers]] log_extract_staff`); others show none.
+    pub log_extract_staff: Vec<(CareProvider, crate::extract::StaffDisclosure)>,
 }
 
 impl Config {
@@ -329,9 +334,18 @@ impl Config {
             .settings()
             .clone();
         let mut cps = Vec::new();
+        let mut log_extract_staff = Vec::new();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
                 .map_err(|e| ConfigError::Invalid(format!("care provider {:?}: {e}", c.hsa_id)))?;
+            if let Some(s) = &c.log_extract_staff {
+                let d = crate::extract::StaffDisclosure::parse(s).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "care provider {cp}: log_extract_staff {s:?} is not one of: none, title, name-and-title"
+                    ))
+                })?;
+                log_extract_staff.push((cp.clone(), d));
+            }
             if c.retention_years < raw.retention.default_years {
                 return Err(ConfigError::Invalid(format!(
                     "care provider {cp}: retention_years {} is shorter than the default {}; it may only be longer",
@@ -352,6 +366,7 @@ impl Config {
             max_assignment_days: max_days,
             witnesses,
             follow_up,
+            log_extract_staff,
         })
     }
 
@@ -362,6 +377,15 @@ impl Config {
             .find(|(c, _)| c == cp)
             .map(|(_, y)| *y)
             .unwrap_or(self.default_retention_years)
+    }
+
+    /// What a care provider's log extracts show of the staff (none unless configured).
+    pub fn log_extract_staff(&self, cp: &CareProvider) -> crate::extract::StaffDisclosure {
+        self.log_extract_staff
+            .iter()
+            .find(|(c, _)| c == cp)
+            .map(|(_, d)| *d)
+            .unwrap_or(crate::extract::StaffDisclosure::None)
     }
 
     /// The configuration `init` writes.
@@ -402,9 +426,26 @@ name = "b"
 backend = "dir"
 path = "sites/b"
 
+# Log follow-up (logguppföljning): the rules `callvault review follow-up` runs. Emergency
+# access is always listed.
+[follow_up]
+outside_own_units = true
+protected_identity = true
+own_records = true
+max_patients_per_hour = 20
+# Swedish local time; an empty string switches the rule off.
+working_hours = "07:00-18:00"
+working_days = ["mon", "tue", "wed", "thu", "fri"]
+days_off = []
+denied_burst = 5
+denied_window_minutes = 10
+spot_checks = 10
+
 # [[care_providers]]
 # hsa_id = "SE2321000016-0001"
 # retention_years = 12
+# What a patient's log extract shows of the staff: none (default), title, name-and-title.
+# log_extract_staff = "name-and-title"
 "#
         )
     }

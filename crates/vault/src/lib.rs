@@ -9,6 +9,7 @@ pub mod access;
 pub mod config;
 pub mod demo;
 mod error;
+pub mod extract;
 pub mod followup;
 pub mod governance;
 pub mod import;

@@ -181,6 +181,72 @@ async fn a_reviewer_follows_up_judges_and_prints_the_report() {
     assert_eq!(s, 200);
     assert_eq!(json(&b)[0]["reviewed"], 1);
 
+    // The patient's log extract: a PDF, named without the patient, never cached.
+    let extract = format!("/api/v1/audit/log-extract?{q}");
+    let r = crate::send(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        "POST",
+        &extract,
+        &[("content-type", "application/json".to_owned())],
+        format!(r#"{{"patient":"{pnr}","format":"pdf"}}"#).into_bytes(),
+    )
+    .await
+    .expect("r");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.headers["content-type"], "application/pdf");
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let disposition = r.headers["content-disposition"].to_str().expect("cd");
+    assert!(disposition.starts_with("attachment; filename=\"loggutdrag-"));
+    assert!(!disposition.contains(&pnr[..8]));
+    assert!(r.body.starts_with(b"%PDF-"));
+    let (s, b) = call(
+        &w,
+        "reviewer-a",
+        "POST",
+        &extract,
+        &format!(r#"{{"patient":"{pnr}","format":"json"}}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let x = json(&b);
+    let entries = x["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "the emergency read of the uploaded call");
+    assert_eq!(entries[0]["emergency_access"], true);
+    let (s, b) = call(
+        &w,
+        "reviewer-a",
+        "POST",
+        &extract,
+        &format!(r#"{{"patient":"{pnr}","format":"docx"}}"#),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(b.contains("format"), "{b}");
+    let (s, b) = call(
+        &w,
+        "reviewer-a",
+        "POST",
+        &extract,
+        r#"{"patient":"19121212-1213"}"#,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        !b.contains("19121212"),
+        "the patient id is never echoed: {b}"
+    );
+    let (s, _) = call(
+        &w,
+        "nurse-a",
+        "POST",
+        &extract,
+        &format!(r#"{{"patient":"{pnr}"}}"#),
+    )
+    .await;
+    assert_eq!(s, 403);
+
     // Nurses and other purposes get nothing; bad periods and settings are 400.
     let (s, _) = call(
         &w,

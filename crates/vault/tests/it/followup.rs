@@ -1,6 +1,7 @@
-//! Log follow-up at the vault: real accesses through the policy and the audit log, a run of
-//! the rules over them, the review workflow, the report, and the refusals (one's own
-//! access, a forged review behind the vault's back).
+//! Log follow-up and patient log extracts at the vault: real accesses through the policy
+//! and the audit log, a run of the rules over them, the review workflow, the report, the
+//! refusals (one's own access, a forged review behind the vault's back), and a patient's
+//! log extract as PDF (read back by poppler's `pdftotext`), CSV and JSON.
 
 use callvault_auth::{
     AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Authorized, Policy,
@@ -441,6 +442,179 @@ fn bad_follow_up_requests_are_refused_and_record_nothing() {
                 seed: None
             }
         ),
+        Err(VaultError::CapabilityMismatch(_))
+    ));
+}
+
+fn pdftotext(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("extract.pdf");
+    std::fs::write(&path, pdf).expect("write");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian poppler-utils; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "pdftotext refused the PDF: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
+    use callvault_vault::extract::ExtractFormat;
+    let t = TestVault::new();
+    // Care provider A shows names and titles in log extracts.
+    let config = t.data_dir().join("callvault.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[[care_providers]]\nhsa_id = \"{CP_A}\"\nretention_years = 10\nlog_extract_staff = \"name-and-title\"\n"
+    ));
+    std::fs::write(&config, text).expect("config");
+    let t = t.reopen();
+    let m = archive(&t.archive(), 4, 8_000);
+    let operator = callvault_vault::vault_operator();
+    t.vault
+        .import_manifest(&m, &operator, |_, _, _| {})
+        .expect("import");
+    let users = t.archive().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[user]]\nhsa_id = \"{NURSE}\"\nname = \"Åsa Öberg\"\ntitle = \"Sjuksköterska\"\ncare_provider = \"{CP_A}\"\n"
+        ),
+    )
+    .expect("users");
+    t.vault
+        .import_assignments(&users, &operator)
+        .expect("user register");
+    let policy = policy();
+    let (mine, other) = (id_of(&t, 0), id_of(&t, 2));
+    // Forty reads of the patient's call (several pages), one emergency access, one refused
+    // attempt (not an access), and a read of another patient's call.
+    for _ in 0..40 {
+        view(&t, &policy, NURSE, mine, None);
+    }
+    view(
+        &t,
+        &policy,
+        NURSE_OTHER_UNIT,
+        mine,
+        Some("Återuppringning, patienten sökte igen"),
+    );
+    view(&t, &policy, NURSE_OTHER_UNIT, mine, None);
+    view(&t, &policy, NURSE, other, None);
+
+    let l1 = decide(
+        &policy,
+        REVIEWER,
+        Action::ReadAccessLog,
+        Purpose::LogReview,
+        cp_a(),
+        None,
+    )
+    .expect("reviewer");
+    let patient = PatientId::parse(&pnr(0)).expect("pnr");
+    let x = t
+        .vault
+        .log_extract(&l1, &patient, None, None, ExtractFormat::Pdf)
+        .expect("extract");
+    assert_eq!(x.entries.len(), 41);
+    assert_eq!(x.entries.iter().filter(|e| e.emergency_access).count(), 1);
+    assert!(
+        x.entries
+            .iter()
+            .all(|e| e.recording == Some(mine.to_string()))
+    );
+    let first = &x.entries[0];
+    assert_eq!(first.user_name.as_deref(), Some("Åsa Öberg"));
+    assert_eq!(first.user_title.as_deref(), Some("Sjuksköterska"));
+    assert_eq!(first.care_unit.as_deref(), Some(UNIT_A));
+    assert_eq!(first.purpose.as_deref(), Some("vård och behandling"));
+    assert_eq!(first.action, "Läsning av uppgifter om samtalet");
+
+    let pdf = x.to_pdf();
+    if let Ok(p) = std::env::var("CALLVAULT_DUMP_EXTRACT") {
+        std::fs::write(p, &pdf).expect("dump");
+    }
+    assert!(pdf.starts_with(b"%PDF-"));
+    let page_text = pdftotext(&pdf);
+    for want in [
+        "Loggutdrag",
+        "Åtgärd",
+        "Vårdenhet",
+        "Ändamål",
+        "Åsa Öberg",
+        "Sjuksköterska",
+        "vård och behandling",
+        "(nödåtkomst)",
+        "sida 1 av",
+        "sida 2 av",
+        &pnr(0),
+    ] {
+        assert!(
+            page_text.contains(want),
+            "{want:?} not in the PDF:\n{page_text}"
+        );
+    }
+    let csv = x.to_csv().expect("csv");
+    assert_eq!(csv.lines().count(), 42);
+    assert!(csv.starts_with("time_utc,local_time,care_provider,care_unit,user_name"));
+    let json: serde_json::Value = serde_json::from_str(&x.to_json()).expect("json");
+    assert_eq!(json["entries"].as_array().expect("entries").len(), 41);
+
+    // Producing it was audited, with the patient sealed; the extract event is not an
+    // access to the records, so the next extract lists the same accesses.
+    let again = t
+        .vault
+        .log_extract(&l1, &patient, None, None, ExtractFormat::Csv)
+        .expect("extract");
+    assert_eq!(again.entries.len(), 41);
+    let event = t
+        .vault
+        .catalog()
+        .audit_event(x.extract_leaf_index)
+        .expect("q")
+        .expect("event");
+    let event = callvault_audit::event::AuditEvent::decode(&event).expect("decode");
+    assert_eq!(event.action.code(), "audit.extract");
+    assert!(event.patient.is_some());
+    assert!(
+        event
+            .details
+            .iter()
+            .any(|(k, v)| k == "format" && v == "pdf")
+    );
+
+    // A period before the accesses: an empty extract that says so.
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let empty = t
+        .vault
+        .log_extract(
+            &l1,
+            &patient,
+            Some(past - time::Duration::days(1)),
+            Some(past),
+            ExtractFormat::Pdf,
+        )
+        .expect("extract");
+    assert!(empty.entries.is_empty());
+    assert!(pdftotext(&empty.to_pdf()).contains("Inga åtkomster under perioden."));
+    assert!(matches!(
+        t.vault
+            .log_extract(&l1, &patient, Some(past), Some(past), ExtractFormat::Pdf)
+            .expect_err("empty period"),
+        VaultError::InvalidRequest(_)
+    ));
+    // A follow-up reviewer's decision (read-audit) is not an extract decision.
+    let l_audit = reviewer(&policy, REVIEWER);
+    assert!(matches!(
+        t.vault
+            .log_extract(&l_audit, &patient, None, None, ExtractFormat::Pdf),
         Err(VaultError::CapabilityMismatch(_))
     ));
 }
