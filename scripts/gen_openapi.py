@@ -247,6 +247,16 @@ doc = {
        "verdict": {"type": "string", "enum": ["justified", "unjustified"]}, "comment": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}},
     "responses": {"200": {"description": "Recorded.", "content": {"application/json": {"schema": {"type": "object", "required": ["run", "finding", "verdict", "audit_leaf_index"], "properties": {
        "run": {"type": "string"}, "finding": {"type": "integer"}, "verdict": {"type": "string"}, "audit_leaf_index": {"type": "integer"}}}}}}, "404": resp("NotFound"), **errors}}},
+  "/api/v1/audit/fhir/AuditEvent": {"get": {
+    "operationId": "fhirAuditEventExport",
+    "summary": "The care provider's audit events in [from, to) as FHIR R4 AuditEvent resources following IHE BALP (PatientRead, PatientQuery, PatientCreate, PatientDelete; others as plain AuditEvent), one per line (NDJSON). Patients as pseudonyms unless patient_identifiers=clear. Log reviewers; audited as audit.export.",
+    "parameters": review_params + [qp("from", "Period start (RFC 3339).", True, {"type": "string", "format": "date-time"}), qp("to", "Period end, exclusive (RFC 3339); at most 366 days after from.", True, {"type": "string", "format": "date-time"}), qp("patient_identifiers", "pseudonym (default: the care provider's blind index) or clear.", schema={"type": "string", "enum": ["pseudonym", "clear"]})],
+    "responses": {"200": {"description": "NDJSON of FHIR AuditEvent resources.", "content": {"application/fhir+ndjson": {"schema": {"type": "string"}}}}, **errors}}},
+  "/api/v1/audit/fhir/AuditEvent/{index}": {"get": {
+    "operationId": "fhirAuditEvent",
+    "summary": "One audit event of the care provider (by leaf index) as a FHIR R4 AuditEvent (IHE BALP). Audited as audit.export.",
+    "parameters": [{"name": "index", "in": "path", "required": True, "description": "Audit log leaf index.", "schema": {"type": "integer", "minimum": 0}}] + review_params + [qp("patient_identifiers", "pseudonym (default) or clear.", schema={"type": "string", "enum": ["pseudonym", "clear"]})],
+    "responses": {"200": {"description": "The resource.", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}, "404": resp("NotFound"), **errors}}},
   "/api/v1/audit/log-extract": {"post": {
     "operationId": "patientLogExtract",
     "summary": "A patient's log extract (loggutdrag): every access to the patient's recordings and metadata at the care provider in a period, with time, care provider, care unit, user name and title as the care provider's policy allows, purpose and action; PDF in Swedish, CSV or JSON. Log reviewers (read-access-log); audited as audit.extract. The patient travels in the body, never in the URL; never cached.",

@@ -114,6 +114,14 @@ pub fn app(state: AppState) -> Router {
             post(crate::followup::review),
         )
         .route(
+            "/api/v1/audit/fhir/AuditEvent",
+            get(crate::followup::fhir_export),
+        )
+        .route(
+            "/api/v1/audit/fhir/AuditEvent/{index}",
+            get(crate::followup::fhir_event),
+        )
+        .route(
             "/api/v1/audit/log-extract",
             post(crate::followup::log_extract),
         )
@@ -196,7 +204,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 30] = [
+pub const ROUTES: [&str; 32] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -211,6 +219,8 @@ pub const ROUTES: [&str; 30] = [
     "/api/v1/audit/follow-up/{id}",
     "/api/v1/audit/follow-up/{id}/findings/{n}",
     "/api/v1/audit/log-extract",
+    "/api/v1/audit/fhir/AuditEvent",
+    "/api/v1/audit/fhir/AuditEvent/{index}",
     "/api/v1/governance/users",
     "/api/v1/governance/assignments",
     "/api/v1/governance/assignments/{id}/approve",

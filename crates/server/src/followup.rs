@@ -300,3 +300,94 @@ pub async fn log_extract(
     })
     .await
 }
+
+/// Query of the FHIR export routes.
+#[derive(Debug, Deserialize)]
+pub struct FhirParams {
+    from: Option<String>,
+    to: Option<String>,
+    patient_identifiers: Option<String>,
+    #[serde(flatten)]
+    review: ReviewParams,
+}
+
+fn patient_identifiers(
+    s: Option<&str>,
+) -> Result<callvault_vault::fhir::PatientIdentifiers, Problem> {
+    let s = s.unwrap_or("pseudonym");
+    callvault_vault::fhir::PatientIdentifiers::parse(s).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "patient_identifiers {s:?} is not one of: pseudonym, clear"
+        ))
+    })
+}
+
+/// `GET /api/v1/audit/fhir/AuditEvent?care_provider=&purpose=&from=&to=`: the care
+/// provider's audit events in `[from, to)` as FHIR R4 AuditEvent NDJSON (IHE BALP).
+pub async fn fhir_export(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<FhirParams>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let ids = patient_identifiers(q.patient_identifiers.as_deref())?;
+    let from = time_field(
+        "from",
+        q.from
+            .as_deref()
+            .ok_or_else(|| Problem::bad_request("the query parameter from is required"))?,
+    )?;
+    let to = time_field(
+        "to",
+        q.to.as_deref()
+            .ok_or_else(|| Problem::bad_request("the query parameter to is required"))?,
+    )?;
+    let p = params(q.review, &headers)?;
+    blocking(move || {
+        let authz = decide(&state, &who, Action::ReadAudit, &p)?;
+        let (ndjson, _) = state
+            .vault
+            .fhir_export(&authz, from, to, ids)
+            .map_err(Problem::from_vault)?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/fhir+ndjson"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            ndjson,
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `GET /api/v1/audit/fhir/AuditEvent/{index}?care_provider=&purpose=`: one event.
+pub async fn fhir_event(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(index): Path<u64>,
+    Query(q): Query<FhirParams>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let ids = patient_identifiers(q.patient_identifiers.as_deref())?;
+    if q.from.is_some() || q.to.is_some() {
+        return Err(Problem::bad_request("from and to apply to the export only"));
+    }
+    let p = params(q.review, &headers)?;
+    blocking(move || {
+        let authz = decide(&state, &who, Action::ReadAudit, &p)?;
+        let v = state
+            .vault
+            .fhir_event(&authz, index, ids)
+            .map_err(Problem::from_vault)?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/fhir+json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            v.to_string(),
+        )
+            .into_response())
+    })
+    .await
+}

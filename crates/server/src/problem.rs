@@ -84,7 +84,7 @@ impl Problem {
             V::InvalidRequest(m) => Self::bad_request(m),
             V::FourEyes(m) => Self::forbidden(m),
             V::NotFound(id) => Self::not_found(format!("no recording {id}")),
-            e @ (V::NoSuchAssignment(_) | V::NoSuchOrder(_) | V::NoSuchFollowUp(_)) => {
+            e @ (V::NoSuchAssignment(_) | V::NoSuchOrder(_) | V::NoSuch(_)) => {
                 Self::not_found(e.to_string())
             }
             V::Refused(m) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m),

@@ -85,9 +85,9 @@ pub enum VaultError {
     /// No deletion order has this id (at this care provider).
     #[error("no deletion order {0}")]
     NoSuchOrder(String),
-    /// No follow-up run (or finding of it) has this id at this care provider.
+    /// No such follow-up run, finding, or audit event (at this care provider).
     #[error("no {0}")]
-    NoSuchFollowUp(String),
+    NoSuch(String),
     /// No assignment has this id.
     #[error("no assignment {0}")]
     NoSuchAssignment(String),

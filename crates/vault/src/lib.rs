@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 mod error;
 pub mod extract;
+pub mod fhir;
 pub mod followup;
 pub mod governance;
 pub mod import;

@@ -247,6 +247,66 @@ async fn a_reviewer_follows_up_judges_and_prints_the_report() {
     .await;
     assert_eq!(s, 403);
 
+    // The FHIR AuditEvent export, checked by the independent validator.
+    let export = format!(
+        "/api/v1/audit/fhir/AuditEvent?{q}&from={}&to={}",
+        fmt(now - time::Duration::days(1)).replace('+', "%2B"),
+        fmt(now + time::Duration::minutes(5)).replace('+', "%2B")
+    );
+    let r = get(&w, &w.pki, Some("reviewer-a"), &export, None)
+        .await
+        .expect("r");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.headers["content-type"], "application/fhir+ndjson");
+    let ndjson = String::from_utf8(r.body).expect("utf-8");
+    assert!(ndjson.contains("IHE.BasicAudit.PatientRead"));
+    assert!(!ndjson.contains(&pnr[..8]), "pseudonyms by default");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("export.ndjson");
+    std::fs::write(&file, &ndjson).expect("write");
+    let first: serde_json::Value =
+        serde_json::from_str(ndjson.lines().next().expect("line")).expect("json");
+    let idx = first["id"]
+        .as_str()
+        .expect("id")
+        .trim_start_matches("cv-")
+        .to_owned();
+    let r = get(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        &format!("/api/v1/audit/fhir/AuditEvent/{idx}?{q}"),
+        None,
+    )
+    .await
+    .expect("r");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "application/fhir+json");
+    let one = dir.path().join("one.json");
+    std::fs::write(&one, &r.body).expect("write");
+    let (ok, out) = validate_fhir(&[&file, &one]);
+    assert!(ok && out.contains("0 invalid"), "{out}");
+    let r = get(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        &format!("/api/v1/audit/fhir/AuditEvent/99999999?{q}"),
+        None,
+    )
+    .await
+    .expect("r");
+    assert_eq!(r.status, 404);
+    let r = get(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        &format!("/api/v1/audit/fhir/AuditEvent?{q}&from=x&to=y"),
+        None,
+    )
+    .await
+    .expect("r");
+    assert_eq!(r.status, 400);
+
     // Nurses and other purposes get nothing; bad periods and settings are 400.
     let (s, _) = call(
         &w,
@@ -291,4 +351,21 @@ async fn a_reviewer_follows_up_judges_and_prints_the_report() {
     )
     .await;
     assert_eq!(s, 400);
+}
+
+/// Runs the independent FHIR validator (scripts/validate_fhir.py under the pinned
+/// fhir.resources that scripts/test installs in target/fhir-venv).
+fn validate_fhir(files: &[&std::path::Path]) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("CALLVAULT_FHIR_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/fhir-venv/bin/python"));
+    let out = std::process::Command::new(&python)
+        .arg(root.join("scripts/validate_fhir.py"))
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test sets it up)", python.display()));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }

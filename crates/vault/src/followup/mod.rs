@@ -224,7 +224,7 @@ impl Vault {
             .followup_runs(cp, Some(id))?
             .into_iter()
             .next()
-            .ok_or_else(|| VaultError::NoSuchFollowUp(format!("follow-up run {id}")))
+            .ok_or_else(|| VaultError::NoSuch(format!("follow-up run {id}")))
     }
 
     /// One run with its findings and reviews (comments unsealed), audited as
@@ -304,9 +304,10 @@ impl Vault {
         let comment =
             check_text("comment", comment, MAX_COMMENT).map_err(VaultError::InvalidRequest)?;
         let findings = self.catalog.followup_findings(&run.id)?;
-        let f = findings.iter().find(|f| f.n == n).ok_or_else(|| {
-            VaultError::NoSuchFollowUp(format!("finding {n} in follow-up run {run_id}"))
-        })?;
+        let f = findings
+            .iter()
+            .find(|f| f.n == n)
+            .ok_or_else(|| VaultError::NoSuch(format!("finding {n} in follow-up run {run_id}")))?;
         let event = Self::decided_event(authz, EventAction::FollowUpReview);
         let by = event.actor.to_string();
         if f.actor == by {

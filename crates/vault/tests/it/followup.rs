@@ -293,7 +293,7 @@ fn a_months_follow_up_finds_reviews_and_reports() {
         t.vault
             .review_finding(&l1, run, 999, Verdict::Justified, "x")
             .expect_err("no such finding"),
-        VaultError::NoSuchFollowUp(_)
+        VaultError::NoSuch(_)
     ));
     assert!(matches!(
         t.vault
@@ -617,4 +617,175 @@ fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
             .log_extract(&l_audit, &patient, None, None, ExtractFormat::Pdf),
         Err(VaultError::CapabilityMismatch(_))
     ));
+}
+
+/// Runs the independent FHIR validator (scripts/validate_fhir.py under the pinned
+/// fhir.resources in target/fhir-venv) over `files`; returns (success, output).
+pub fn validate_fhir(files: &[&std::path::Path]) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("CALLVAULT_FHIR_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/fhir-venv/bin/python"));
+    let out = std::process::Command::new(&python)
+        .arg(root.join("scripts/validate_fhir.py"))
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the FHIR validator's environment; scripts/test sets it up)",
+                python.display()
+            )
+        });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
+    use callvault_vault::fhir::PatientIdentifiers;
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 4, 8_000);
+    let operator = callvault_vault::vault_operator();
+    t.vault
+        .import_manifest(&m, &operator, |_, _, _| {})
+        .expect("import");
+    let policy = policy();
+    let id = id_of(&t, 0);
+    view(&t, &policy, NURSE, id, None);
+    view(
+        &t,
+        &policy,
+        NURSE_OTHER_UNIT,
+        id,
+        Some("Återuppringning, patienten sökte igen"),
+    );
+    view(&t, &policy, NURSE_OTHER_UNIT, id, None);
+    // A patient search (BALP PatientQuery).
+    let search = decide(
+        &policy,
+        NURSE,
+        Action::Search,
+        Purpose::CareAndTreatment,
+        cp_a(),
+        None,
+    )
+    .expect("search");
+    let receipt = t
+        .vault
+        .record_access(
+            &search,
+            AccessTarget::PatientSearch {
+                patient: PatientId::parse(&pnr(0)).expect("pnr"),
+                filter: callvault_vault::access::SearchFilter {
+                    limit: Some(10),
+                    ..Default::default()
+                },
+            },
+        )
+        .expect("audited");
+    t.vault.search_patient(&search, &receipt).expect("search");
+
+    let l1 = reviewer(&policy, REVIEWER);
+    let now = time::OffsetDateTime::now_utc();
+    let (from, to) = (
+        now - time::Duration::days(1),
+        now + time::Duration::minutes(1),
+    );
+    let (pseudo, n) = t
+        .vault
+        .fhir_export(&l1, from, to, PatientIdentifiers::Pseudonym)
+        .expect("export");
+    assert!(n >= 6, "{n} events");
+    assert_eq!(pseudo.lines().count() as u64, n);
+    assert!(
+        !pseudo.contains(&pnr(0).replace('-', "")),
+        "pseudonyms only"
+    );
+    let (clear, _) = t
+        .vault
+        .fhir_export(&l1, from, to, PatientIdentifiers::Clear)
+        .expect("export");
+    assert!(clear.contains(&pnr(0).replace('-', "")));
+
+    let profiles = |text: &str, p: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("IHE.BasicAudit.{p}\"")))
+            .count()
+    };
+    assert_eq!(profiles(&pseudo, "PatientQuery"), 1);
+    assert!(profiles(&pseudo, "PatientRead") >= 2);
+    assert!(profiles(&pseudo, "PatientCreate") >= 2, "imports");
+    let read: serde_json::Value = serde_json::from_str(
+        pseudo
+            .lines()
+            .find(|l| l.contains("ETREAT"))
+            .expect("emergency access event"),
+    )
+    .expect("json");
+    assert_eq!(read["action"], "R");
+    assert_eq!(read["agent"][0]["requestor"], true);
+    assert_eq!(
+        read["agent"][0]["who"]["identifier"]["value"],
+        NURSE_OTHER_UNIT
+    );
+    let denied = pseudo
+        .lines()
+        .find(|l| l.contains("\"outcome\":\"4\""))
+        .expect("the refused attempt");
+    assert!(denied.contains("outcomeDesc"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (
+        dir.path().join("pseudo.ndjson"),
+        dir.path().join("clear.ndjson"),
+    );
+    std::fs::write(&a, &pseudo).expect("write");
+    std::fs::write(&b, &clear).expect("write");
+    let single = t
+        .vault
+        .fhir_event(
+            &l1,
+            read["entity"]
+                .as_array()
+                .expect("entity")
+                .last()
+                .expect("log")["what"]["identifier"]["value"]
+                .as_str()
+                .expect("idx")
+                .parse()
+                .expect("idx"),
+            PatientIdentifiers::Pseudonym,
+        )
+        .expect("one event");
+    assert_eq!(single, read);
+    let c = dir.path().join("one.json");
+    std::fs::write(&c, single.to_string()).expect("write");
+    let (ok, out) = validate_fhir(&[&a, &b, &c]);
+    assert!(ok, "{out}");
+    assert!(out.contains("(FHIR 4.0.1); 0 invalid"), "{out}");
+
+    // The validator is not vacuous: an unknown element, a missing required one, and a
+    // PatientRead without its patient are each refused.
+    let mut broken = read.clone();
+    broken["colour"] = serde_json::json!("blue");
+    let mut missing = read.clone();
+    missing.as_object_mut().expect("obj").remove("recorded");
+    missing["id"] = serde_json::json!("cv-missing");
+    let mut no_patient = read.clone();
+    no_patient["entity"]
+        .as_array_mut()
+        .expect("entity")
+        .remove(0);
+    no_patient["id"] = serde_json::json!("cv-no-patient");
+    for (name, bad) in [
+        ("unknown", broken),
+        ("missing", missing),
+        ("balp", no_patient),
+    ] {
+        let p = dir.path().join(format!("{name}.ndjson"));
+        std::fs::write(&p, format!("{bad}\n")).expect("write");
+        let (ok, out) = validate_fhir(&[&p]);
+        assert!(!ok, "{name} accepted: {out}");
+    }
 }
