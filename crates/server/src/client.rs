@@ -60,6 +60,45 @@ fn pem_err(path: &Path, e: impl std::fmt::Display) -> ClientError {
     }
 }
 
+/// A TLS client configuration (TLS 1.2 and 1.3, aws-lc-rs) that trusts the CA certificates
+/// in `ca` and, with `identity`, presents that certificate chain and private key (PEM).
+pub fn tls_client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| pem_err(ca, e))? {
+        roots
+            .add(c.map_err(|e| pem_err(ca, e))?)
+            .map_err(|e| pem_err(ca, e))?;
+    }
+    if roots.is_empty() {
+        return Err(pem_err(ca, "no CA certificate in file"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| pem_err(cert, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| pem_err(cert, e))?;
+            if chain.is_empty() {
+                return Err(pem_err(cert, "no certificate in file"));
+            }
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| pem_err(cert, e))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
 impl ApiClient {
     /// A client of `server` (`https://host:port`) that trusts the CA certificates in `ca`
     /// and presents the certificate chain `cert` with its private key `key` (PEM).
@@ -97,38 +136,12 @@ impl ApiClient {
             .next()
             .ok_or_else(|| ClientError::Transport(format!("{authority} has no address")))?;
         let host = ServerName::try_from(host).map_err(|_| ClientError::Url(server.to_owned()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(ca).map_err(|e| pem_err(ca, e))? {
-            roots
-                .add(c.map_err(|e| pem_err(ca, e))?)
-                .map_err(|e| pem_err(ca, e))?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .with_root_certificates(roots);
-        let config = match identity {
-            None => builder.with_no_client_auth(),
-            Some((cert, key)) => {
-                let chain = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| pem_err(cert, e))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| pem_err(cert, e))?;
-                if chain.is_empty() {
-                    return Err(pem_err(cert, "no certificate in file"));
-                }
-                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
-                builder
-                    .with_client_auth_cert(chain, key_der)
-                    .map_err(|e| pem_err(cert, e))?
-            }
-        };
+        let config = tls_client_config(ca, identity)?;
         Ok(Self {
             addr,
             host,
             authority,
-            config: Arc::new(config),
+            config,
         })
     }
 

@@ -47,6 +47,105 @@ struct Raw {
     limits: RawLimits,
     #[serde(default)]
     scrub: RawScrub,
+    #[serde(default)]
+    syslog: Vec<RawSyslog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSyslog {
+    name: String,
+    address: String,
+    server_name: Option<String>,
+    ca: PathBuf,
+    client_chain: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    patient_identifiers: Option<String>,
+    #[serde(default)]
+    care_providers: Vec<String>,
+    hostname: Option<String>,
+    confirm_after_secs: Option<u64>,
+    start: Option<String>,
+}
+
+impl RawSyslog {
+    fn validate(
+        self,
+        abs: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<crate::syslog::SyslogReceiver, ServerConfigError> {
+        let bad = |m: String| ServerConfigError::Invalid(format!("syslog {:?}: {m}", self.name));
+        if self.name.is_empty()
+            || self.name.len() > 32
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad("name must be 1 to 32 of a-z, 0-9 and -".into()));
+        }
+        let (host, _) = self
+            .address
+            .rsplit_once(':')
+            .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+            .ok_or_else(|| bad(format!("address {:?} is not host:port", self.address)))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let client = match (&self.client_chain, &self.client_key) {
+            (Some(c), Some(k)) => Some((abs(c), abs(k))),
+            (None, None) => None,
+            _ => return Err(bad("client_chain and client_key go together".into())),
+        };
+        let ids = self.patient_identifiers.as_deref().unwrap_or("pseudonym");
+        let patient_identifiers = callvault_vault::fhir::PatientIdentifiers::parse(ids)
+            .ok_or_else(|| {
+                bad(format!(
+                    "patient_identifiers {ids:?} is not pseudonym or clear"
+                ))
+            })?;
+        let mut care_providers = Vec::new();
+        for c in &self.care_providers {
+            care_providers.push(
+                callvault_types::CareProvider::parse(c)
+                    .map_err(|e| bad(format!("care provider {c:?}: {e}")))?,
+            );
+        }
+        let hostname = match &self.hostname {
+            Some(h) => h.clone(),
+            None => std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
+        };
+        let hostname = if hostname.is_empty() {
+            "callvault".to_owned()
+        } else {
+            hostname
+        };
+        if hostname.len() > 255 || !hostname.bytes().all(|b| (33..=126).contains(&b)) {
+            return Err(bad(format!(
+                "hostname {hostname:?} must be 1 to 255 printable ASCII characters without spaces"
+            )));
+        }
+        let confirm = self.confirm_after_secs.unwrap_or(2);
+        if !(1..=600).contains(&confirm) {
+            return Err(bad("confirm_after_secs must be between 1 and 600".into()));
+        }
+        let from_beginning = match self.start.as_deref().unwrap_or("beginning") {
+            "beginning" => true,
+            "end" => false,
+            other => return Err(bad(format!("start {other:?} is not beginning or end"))),
+        };
+        Ok(crate::syslog::SyslogReceiver {
+            server_name: self.server_name.clone().unwrap_or_else(|| host.to_owned()),
+            address: self.address.clone(),
+            name: self.name,
+            ca: abs(&self.ca),
+            client,
+            patient_identifiers,
+            care_providers,
+            hostname,
+            confirm_after: Duration::from_secs(confirm),
+            from_beginning,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -231,6 +330,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The background scrub.
     pub scrub: ScrubSettings,
+    /// Syslog receivers of the audit events (`[[syslog]]`).
+    pub syslog: Vec<crate::syslog::SyslogReceiver>,
 }
 
 impl ServerConfig {
@@ -308,9 +409,21 @@ impl ServerConfig {
                 .interval_secs
                 .map_or(d.interval, Duration::from_secs),
         };
+        let mut syslog: Vec<crate::syslog::SyslogReceiver> = Vec::new();
+        for r in raw.syslog {
+            let r = r.validate(&abs)?;
+            if syslog.iter().any(|x| x.name == r.name) {
+                return Err(ServerConfigError::Invalid(format!(
+                    "syslog {:?} is configured twice",
+                    r.name
+                )));
+            }
+            syslog.push(r);
+        }
         Ok(Self {
             limits,
             scrub,
+            syslog,
             data_dir: abs(&raw.data_dir),
             listen,
             tls: TlsSettings {
@@ -405,6 +518,47 @@ mod tests {
                 .expect_err("crl")
                 .to_string()
                 .contains("revocation must be checked")
+        );
+        assert!(c.syslog.is_empty());
+        let siem = format!(
+            "{base}\n[[syslog]]\nname = \"siem\"\naddress = \"siem.region.example:6514\"\nca = \"pki/siem-ca.pem\"\nclient_chain = \"pki/node.pem\"\nclient_key = \"pki/node.key\"\ncare_providers = [\"SE2321000016-0001\"]\n"
+        );
+        let s = parse(&siem).expect("syslog");
+        assert_eq!(s.syslog[0].server_name, "siem.region.example");
+        assert_eq!(s.syslog[0].ca, Path::new("/etc/cv/pki/siem-ca.pem"));
+        assert_eq!(
+            s.syslog[0].patient_identifiers,
+            callvault_vault::fhir::PatientIdentifiers::Pseudonym
+        );
+        for (from, to, says) in [
+            (
+                "siem.region.example:6514",
+                "siem.region.example",
+                "host:port",
+            ),
+            ("name = \"siem\"", "name = \"SIEM 1\"", "name must be"),
+            ("client_key = \"pki/node.key\"\n", "", "go together"),
+            (
+                "care_providers = [\"SE2321000016-0001\"]",
+                "patient_identifiers = \"plain\"",
+                "pseudonym or clear",
+            ),
+            (
+                "care_providers = [\"SE2321000016-0001\"]",
+                "care_providers = [\"region\"]",
+                "care provider",
+            ),
+        ] {
+            let bad = siem.replace(from, to);
+            let e = parse(&bad).expect_err(says).to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let twice = format!("{siem}{}", &siem[base.len()..]);
+        assert!(
+            parse(&twice)
+                .expect_err("twice")
+                .to_string()
+                .contains("twice")
         );
         assert_eq!(c.limits, Limits::default());
         let zero = base.replace("max_audio_streams = 256", "max_audio_streams = 0");

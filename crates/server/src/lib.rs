@@ -25,6 +25,7 @@ pub mod problem;
 pub mod records;
 pub mod review;
 pub mod serve;
+pub mod syslog;
 pub mod tls;
 pub mod upload;
 pub mod witness;

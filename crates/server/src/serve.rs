@@ -195,6 +195,12 @@ pub fn run(
     if config.scrub.enabled {
         spawn_scrub(Arc::clone(&vault), config.scrub);
     }
+    let mut forwarders = Vec::new();
+    for r in &config.syslog {
+        let f = crate::syslog::Forwarder::spawn(Arc::clone(&vault), &config.data_dir, r.clone())
+            .map_err(|e| StartError::Io(format!("syslog {}: {e}", r.name)))?;
+        forwarders.push(f);
+    }
     let tls = crate::tls::server_config(&config.tls)?;
     let identities = Arc::new(Identities::load(&config.tls)?);
     let limits = config.limits;
@@ -254,6 +260,10 @@ pub fn run(
         eprintln!("callvault-server: stopping; requests in flight may finish");
         let _ = stop_tx.send(true);
         while servers.join_next().await.is_some() {}
+        // The forwarders save their cursors; whatever is unconfirmed goes again next start.
+        tokio::task::spawn_blocking(move || forwarders.into_iter().for_each(crate::syslog::Forwarder::stop))
+            .await
+            .map_err(|e| StartError::Io(e.to_string()))?;
         Ok(())
     })
 }

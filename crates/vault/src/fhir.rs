@@ -131,32 +131,59 @@ fn kind(a: EventAction, has_patient: bool) -> (Option<&'static str>, Value, Valu
     }
 }
 
-/// The patient as an identifier for export.
-pub(crate) fn patient_identifier(p: &PatientId) -> Value {
-    match p.kind() {
-        PatientIdKind::Personnummer => {
-            json!({"system": PERSONNUMMER_SYSTEM, "value": p.expose_value()})
-        }
-        PatientIdKind::Samordningsnummer => {
-            json!({"system": SAMORDNINGSNUMMER_SYSTEM, "value": p.expose_value()})
-        }
-        _ => json!({"system": "urn:callvault:reserve-number", "value": p.expose_value()}),
+/// A patient as exported: an identifier system and value (a pseudonym, or the unsealed id).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PatientRef {
+    /// Identifier system (URI).
+    pub system: String,
+    /// Value.
+    pub value: String,
+}
+
+impl std::fmt::Debug for PatientRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PatientRef({}, <redacted>)", self.system)
     }
 }
 
-/// What the conversion needs besides the event.
+impl PatientRef {
+    /// The unsealed patient.
+    pub fn clear(p: &PatientId) -> Self {
+        let system = match p.kind() {
+            PatientIdKind::Personnummer => PERSONNUMMER_SYSTEM,
+            PatientIdKind::Samordningsnummer => SAMORDNINGSNUMMER_SYSTEM,
+            _ => "urn:callvault:reserve-number",
+        };
+        Self {
+            system: system.to_owned(),
+            value: p.expose_value().to_owned(),
+        }
+    }
+    /// The care provider's pseudonym (blind index) of a patient.
+    pub fn pseudonym(cp: Option<&CareProvider>, blind_index: &[u8; 32]) -> Self {
+        Self {
+            system: format!(
+                "urn:callvault:patient-pseudonym:{}",
+                cp.map(CareProvider::as_str).unwrap_or("")
+            ),
+            value: hex::encode(blind_index),
+        }
+    }
+}
+
+/// What the export formats (FHIR, ATNA) need besides the event.
 #[derive(Clone, Debug, Default)]
-pub struct FhirContext {
+pub struct ExportContext {
     /// The log's origin (checkpoint origin line): names the server agent and the source.
     pub origin: String,
-    /// The patient identifier (already pseudonymised or unsealed), if the event has one.
-    pub patient: Option<Value>,
+    /// The patient (pseudonymised or unsealed), if the event has one.
+    pub patient: Option<PatientRef>,
     /// The acting person's name and title, if registered.
     pub actor_name: Option<(String, String)>,
 }
 
 /// One audit event (leaf `idx`) as a FHIR R4 AuditEvent.
-pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &FhirContext) -> Value {
+pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &ExportContext) -> Value {
     let (profile, type_, subtype, action) = kind(e.action, ctx.patient.is_some());
     let emergency = e
         .details
@@ -215,7 +242,7 @@ pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &FhirContext) -> Value {
     let mut entities = Vec::new();
     if let Some(p) = &ctx.patient {
         entities.push(json!({
-            "what": {"identifier": p},
+            "what": {"identifier": {"system": p.system, "value": p.value}},
             "type": coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
             "role": coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
         }));
@@ -297,18 +324,18 @@ pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &FhirContext) -> Value {
 }
 
 impl Vault {
-    fn fhir_context(
+    /// The context of one event for export: its patient as asked for, and the actor's name.
+    pub(crate) fn export_context(
         &self,
         e: &AuditEvent,
         patients: PatientIdentifiers,
         names: &std::collections::HashMap<String, (String, String)>,
-    ) -> Result<FhirContext, VaultError> {
+    ) -> Result<ExportContext, VaultError> {
         let patient = match (&e.patient, &e.care_provider) {
             (None, _) => None,
-            (Some(p), _) if patients == PatientIdentifiers::Pseudonym => Some(json!({
-                "system": format!("urn:callvault:patient-pseudonym:{}", e.care_provider.as_ref().map(CareProvider::as_str).unwrap_or("")),
-                "value": hex::encode(p.blind_index),
-            })),
+            (Some(p), cp) if patients == PatientIdentifiers::Pseudonym => {
+                Some(PatientRef::pseudonym(cp.as_ref(), &p.blind_index))
+            }
             (Some(p), Some(cp)) => {
                 let b = zeroize::Zeroizing::new(self.keys.open_field(
                     cp,
@@ -318,21 +345,20 @@ impl Vault {
                 )?);
                 let canon = std::str::from_utf8(&b)
                     .map_err(|_| VaultError::Audit("sealed patient is not UTF-8".into()))?;
-                Some(patient_identifier(
-                    &PatientId::from_canonical(canon)
-                        .map_err(|e| VaultError::Audit(format!("sealed patient: {e}")))?,
-                ))
+                let id = PatientId::from_canonical(canon)
+                    .map_err(|e| VaultError::Audit(format!("sealed patient: {e}")))?;
+                Some(PatientRef::clear(&id))
             }
             (Some(_), None) => None,
         };
-        Ok(FhirContext {
+        Ok(ExportContext {
             origin: self.config.audit_origin.clone(),
             patient,
             actor_name: names.get(&e.actor.to_string()).cloned(),
         })
     }
 
-    fn staff_names(
+    pub(crate) fn staff_names(
         &self,
     ) -> Result<std::collections::HashMap<String, (String, String)>, VaultError> {
         Ok(self
@@ -388,7 +414,7 @@ impl Vault {
                         {
                             return Ok(None);
                         }
-                        let ctx = self.fhir_context(&e, patients, &names)?;
+                        let ctx = self.export_context(&e, patients, &names)?;
                         Ok(Some(to_fhir(idx, &e, &ctx)))
                     });
                 match r {
@@ -430,7 +456,7 @@ impl Vault {
             .detail("index", idx)
             .detail("patient_identifiers", patients.as_str());
         self.commit_step(Change::new(event))?;
-        let ctx = self.fhir_context(&e, patients, &self.staff_names()?)?;
+        let ctx = self.export_context(&e, patients, &self.staff_names()?)?;
         Ok(to_fhir(idx, &e, &ctx))
     }
 }

@@ -6,6 +6,7 @@
 //! audit tree; key rotation re-wraps data keys without touching audio.
 
 pub mod access;
+pub mod atna;
 pub mod config;
 pub mod demo;
 mod error;
@@ -27,4 +28,5 @@ pub mod witnessing;
 pub use error::VaultError;
 pub use vault::{
     CallMeta, IngestOutcome, StatusReport, Vault, blob_key, operator as vault_operator,
+    write_durably,
 };

@@ -98,7 +98,7 @@ struct Encrypted {
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Writes a file atomically and durably: temporary name, fsync, rename, fsync directory.
-pub(crate) fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
+pub fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;

@@ -18,6 +18,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 mod followup;
 mod governance;
 mod limits;
+mod syslog;
 mod witness;
 
 const CP_A: &str = "SE2321000016-0001";
