@@ -269,6 +269,25 @@ doc = {
        "application/pdf": {"schema": {"type": "string", "contentMediaType": "application/pdf"}},
        "text/csv": {"schema": {"type": "string"}},
        "application/json": {"schema": {"type": "object"}}}}, **errors}}},
+  "/api/v1/records/audit-prunes": {
+   "get": {
+    "operationId": "listAuditPrunes",
+    "summary": "Prune orders of the audit log with their approvals (records managers; audited).",
+    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one.")],
+    "responses": {"200": {"description": "Orders, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditPrune")}}}}, **errors}},
+   "post": {
+    "operationId": "registerAuditPrune",
+    "summary": "Register an order to prune the audit events before a date at least [audit] retention_years (five or more) ago. A records manager of every care provider other than the registrant approves it; then it is executed. Pruned leaves keep index, hash, time and action, so every proof stays valid (audited as audit.prune-register).",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["before"], "properties": {
+       "before": {"type": "string", "format": "date-time"}, "care_provider": {"type": "string"}}}}}},
+    "responses": {"201": {"description": "Registered.", "content": {"application/json": {"schema": ref("AuditPrune")}}}, "409": resp("Conflict"), **errors}}},
+  "/api/v1/records/audit-prunes/{id}/{step}": {"post": {
+    "operationId": "auditPruneStep",
+    "summary": "approve: approve the order for the caller's care provider (never by its registrant; audit.prune-approve). execute: once every care provider approved, prune below the order's minimum index, truncate the write-ahead log and sign a checkpoint (audit.prune).",
+    "parameters": [{"name": "id", "in": "path", "required": True, "description": "Prune order id.", "schema": {"type": "string"}},
+                   {"name": "step", "in": "path", "required": True, "description": "approve or execute.", "schema": {"type": "string", "enum": ["approve", "execute"]}},
+                   qp("care_provider", "Care provider HSA-ID; may be left out when the caller manages records at exactly one.")],
+    "responses": {"200": {"description": "The order after the step.", "content": {"application/json": {"schema": ref("AuditPrune")}}}, "404": resp("NotFound"), "409": resp("Conflict"), **errors}}},
   "/api/v1/records/protected-patients": {"post": {
     "operationId": "markProtectedPatient",
     "summary": "Mark a patient as having protected identity (skyddade personuppgifter), or lift the mark with protected=false; records managers (audited as patient.protect). Only the patient's blind index is stored.",
@@ -321,6 +340,11 @@ doc = {
      "recording": {"type": ["string", "null"]}, "care_provider": {"type": ["string", "null"]}, "purpose": {"type": ["string", "null"]},
      "emergency_access": {"type": "boolean"},
      "details": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2}}}},
+   "AuditPrune": {"type": "object", "required": ["id", "before", "min_index", "state", "registered_by", "registered_at", "approvals", "awaiting"], "properties": {
+     "id": {"type": "string"}, "before": {"type": "string", "format": "date-time"}, "min_index": {"type": "integer"},
+     "state": {"type": "string", "enum": ["registered", "executed"]}, "registered_by": {"type": "string"}, "registered_at": {"type": "string", "format": "date-time"},
+     "approvals": {"type": "array", "items": {"type": "object", "required": ["care_provider", "by", "at"], "properties": {"care_provider": {"type": "string"}, "by": {"type": "string"}, "at": {"type": "string"}}}},
+     "awaiting": {"type": "array", "items": {"type": "string"}}, "executed_by": {"type": ["string", "null"]}, "executed_at": {"type": ["string", "null"]}, "pruned": {"type": ["integer", "null"]}}},
    "FollowUpSettings": {"type": "object", "additionalProperties": False, "description": "Rule settings; absent fields take their defaults. Emergency access is always listed.", "properties": {
      "outside_own_units": {"type": "boolean", "default": True}, "protected_identity": {"type": "boolean", "default": True}, "own_records": {"type": "boolean", "default": True},
      "max_patients_per_hour": {"type": "integer", "minimum": 0, "default": 20, "description": "0: off."},

@@ -233,6 +233,12 @@ actions! {
     LogExtract = "audit.extract",
     /// Audit events left the vault in an export (FHIR AuditEvent).
     AuditExport = "audit.export",
+    /// A prune order of the audit log was registered.
+    AuditPruneRegister = "audit.prune-register",
+    /// A prune order of the audit log was approved for one care provider.
+    AuditPruneApprove = "audit.prune-approve",
+    /// The audit log was pruned below a new minimum index (hashes kept, proofs valid).
+    AuditPrune = "audit.prune",
 }
 
 /// How the action ended.

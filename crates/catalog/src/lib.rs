@@ -12,6 +12,7 @@ mod error;
 mod followup;
 mod governance;
 mod model;
+mod pruning;
 mod records;
 mod schema;
 mod sqlite;
@@ -25,6 +26,7 @@ pub use model::{
     CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
     RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
 };
+pub use pruning::{AuditPruneRow, NewAuditPrune};
 pub use records::{
     DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, NewDeletionOrder, NewLegalHold,
     Tombstone,
@@ -97,7 +99,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn open_repair_tasks(&self) -> Result<Vec<RepairTask>, CatalogError>;
     /// Number of audit events (the Merkle tree size).
     fn audit_size(&self) -> Result<u64, CatalogError>;
-    /// Visits audit leaves `start..end` in order: index, encoded event, stored leaf hash.
+    /// Visits audit leaves `start..end` in order: index, encoded event (empty below the
+    /// minimum index of a pruned log), stored leaf hash.
     fn for_each_audit_leaf(
         &self,
         start: u64,
@@ -111,7 +114,16 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         to: OffsetDateTime,
         f: &mut AuditLeafVisitor<'_>,
     ) -> Result<(), CatalogError>;
-    /// The encoded event at one leaf index.
+    /// Prune orders of the audit log (or one), oldest first, with their approvals.
+    fn audit_prunes(&self, id: Option<&str>) -> Result<Vec<AuditPruneRow>, CatalogError>;
+    /// The minimum index (leaves below it keep only hash, time and action) and the time
+    /// before which events were pruned; `None` if the log was never pruned.
+    fn audit_min_index(&self) -> Result<Option<(u64, OffsetDateTime)>, CatalogError>;
+    /// The first leaf whose time is at or after `t` (the log's size if none is).
+    fn first_audit_leaf_since(&self, t: OffsetDateTime) -> Result<u64, CatalogError>;
+    /// Every registered care provider.
+    fn care_providers(&self) -> Result<Vec<CareProvider>, CatalogError>;
+    /// The encoded event at one leaf index (empty if pruned).
     fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError>;
     /// A care provider's follow-up runs (or one of them), oldest first.
     fn followup_runs(

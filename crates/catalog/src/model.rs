@@ -344,6 +344,29 @@ pub enum Mutation {
         /// Sealed personal identity number and its blind index.
         personal_id: SealedField,
     },
+    /// Register a prune order of the audit log.
+    RegisterAuditPrune(crate::NewAuditPrune),
+    /// Approve a prune order for one care provider (never by the person who registered it).
+    ApproveAuditPrune {
+        /// Order id.
+        id: String,
+        /// The care provider the approval is for.
+        care_provider: CareProvider,
+        /// Who (audit actor).
+        by: String,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Execute an order approved for every care provider: raise the minimum index and drop
+    /// the event bytes below it.
+    ExecuteAuditPrune {
+        /// Order id.
+        id: String,
+        /// Who (audit actor).
+        by: String,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// Register a care provider and its retention period.
     AddCareProvider {
         /// Care provider.

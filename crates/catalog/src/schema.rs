@@ -302,4 +302,80 @@ CREATE TRIGGER followup_findings_fixed BEFORE UPDATE
     OF run_id, n, rule, leaf_index, time_us, actor, summary ON followup_findings
     BEGIN SELECT RAISE(ABORT, 'a finding is fixed; only its review changes'); END;
 "#,
+    // 6: retention of the audit log itself — prune orders (registered by one records
+    // manager, approved for every care provider by another), and the minimum index below
+    // which leaves keep only their hash and time (C2SP tlog-tiles style pruning: every
+    // proof stays valid).
+    r#"
+CREATE TABLE audit_prune_orders (
+    id               TEXT PRIMARY KEY,
+    before_us        INTEGER NOT NULL,
+    min_index        INTEGER NOT NULL CHECK (min_index > 0),
+    state            TEXT NOT NULL CHECK (state IN ('registered', 'executed')),
+    registered_by    TEXT NOT NULL,
+    registered_at_us INTEGER NOT NULL,
+    executed_by      TEXT,
+    executed_at_us   INTEGER,
+    pruned           INTEGER,
+    CHECK ((state = 'executed') = (executed_by IS NOT NULL))
+) STRICT;
+CREATE TRIGGER audit_prune_orders_no_delete BEFORE DELETE ON audit_prune_orders
+    BEGIN SELECT RAISE(ABORT, 'prune orders are permanent'); END;
+CREATE TABLE audit_prune_approvals (
+    order_id      TEXT NOT NULL REFERENCES audit_prune_orders (id),
+    care_provider TEXT NOT NULL,
+    approved_by   TEXT NOT NULL,
+    approved_at_us INTEGER NOT NULL,
+    PRIMARY KEY (order_id, care_provider)
+) STRICT;
+-- Four eyes: whoever registers an order approves it for no care provider.
+CREATE TRIGGER audit_prune_approvals_four_eyes BEFORE INSERT ON audit_prune_approvals
+    WHEN NEW.approved_by = (SELECT registered_by FROM audit_prune_orders WHERE id = NEW.order_id)
+    BEGIN SELECT RAISE(ABORT, 'the person who registered a prune order does not approve it'); END;
+CREATE TRIGGER audit_prune_approvals_permanent BEFORE DELETE ON audit_prune_approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are permanent'); END;
+
+-- One row: the minimum index. It only grows, only by an executed order approved for every
+-- care provider, and never past an event younger than five years (1827 days).
+CREATE TABLE audit_pruned (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    min_index INTEGER NOT NULL,
+    before_us INTEGER NOT NULL,
+    order_id  TEXT NOT NULL REFERENCES audit_prune_orders (id)
+) STRICT;
+CREATE TRIGGER audit_pruned_no_delete BEFORE DELETE ON audit_pruned
+    BEGIN SELECT RAISE(ABORT, 'the minimum index is permanent'); END;
+CREATE TRIGGER audit_pruned_grows BEFORE UPDATE ON audit_pruned
+    WHEN NEW.min_index <= OLD.min_index
+    BEGIN SELECT RAISE(ABORT, 'the minimum index only grows'); END;
+CREATE TRIGGER audit_pruned_approved_insert BEFORE INSERT ON audit_pruned
+    WHEN (SELECT COUNT(*) FROM audit_prune_approvals WHERE order_id = NEW.order_id)
+         < (SELECT COUNT(*) FROM care_providers)
+      OR (SELECT min_index FROM audit_prune_orders WHERE id = NEW.order_id) IS NOT NEW.min_index
+    BEGIN SELECT RAISE(ABORT, 'pruning needs an order approved for every care provider'); END;
+CREATE TRIGGER audit_pruned_approved_update BEFORE UPDATE ON audit_pruned
+    WHEN (SELECT COUNT(*) FROM audit_prune_approvals WHERE order_id = NEW.order_id)
+         < (SELECT COUNT(*) FROM care_providers)
+      OR (SELECT min_index FROM audit_prune_orders WHERE id = NEW.order_id) IS NOT NEW.min_index
+    BEGIN SELECT RAISE(ABORT, 'pruning needs an order approved for every care provider'); END;
+CREATE TRIGGER audit_pruned_five_years_insert BEFORE INSERT ON audit_pruned
+    WHEN EXISTS (SELECT 1 FROM audit_log WHERE idx < NEW.min_index
+                 AND time_us > (unixepoch('now') - 1827 * 86400) * 1000000)
+    BEGIN SELECT RAISE(ABORT, 'audit events younger than five years are never pruned'); END;
+CREATE TRIGGER audit_pruned_five_years_update BEFORE UPDATE ON audit_pruned
+    WHEN EXISTS (SELECT 1 FROM audit_log WHERE idx < NEW.min_index
+                 AND time_us > (unixepoch('now') - 1827 * 86400) * 1000000)
+    BEGIN SELECT RAISE(ABORT, 'audit events younger than five years are never pruned'); END;
+
+-- Below the minimum index a leaf may lose its event bytes and indexed columns, keeping its
+-- index, hash, time and action; nothing else in the audit log ever changes.
+DROP TRIGGER audit_log_no_update;
+CREATE TRIGGER audit_log_only_pruned BEFORE UPDATE ON audit_log
+    WHEN NEW.idx IS NOT OLD.idx OR NEW.leaf_hash IS NOT OLD.leaf_hash
+      OR NEW.time_us IS NOT OLD.time_us OR NEW.action IS NOT OLD.action
+      OR NEW.event IS NOT X'' OR NEW.recording_id IS NOT NULL OR NEW.patient_bidx IS NOT NULL
+      OR NEW.assignment IS NOT NULL
+      OR OLD.idx >= COALESCE((SELECT min_index FROM audit_pruned WHERE id = 1), 0)
+    BEGIN SELECT RAISE(ABORT, 'audit log leaves change only by pruning below the minimum index'); END;
+"#,
 ];

@@ -23,8 +23,8 @@ use crate::{
     Committed, Mutation, NewRecording, PendingCommit, Placement, PlacementState, RecordingRow,
     RecordingSource, RepairTask, SealedField, StoredCheckpoint, UserRow,
 };
+use crate::{AuditPruneRow, Finding, FollowUpRun, followup, pruning};
 use crate::{DeletionOrderRow, DeletionState, LegalHoldRow, Tombstone};
-use crate::{Finding, FollowUpRun, followup};
 use crate::{governance, records};
 
 /// Most changes folded into one transaction.
@@ -540,6 +540,16 @@ fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
             hsa_id,
             personal_id,
         } => followup::set_personal_id(tx, hsa_id, &personal_id.0, &personal_id.1)?,
+        Mutation::RegisterAuditPrune(o) => pruning::register(tx, o)?,
+        Mutation::ApproveAuditPrune {
+            id,
+            care_provider,
+            by,
+            at,
+        } => pruning::approve(tx, id, care_provider, by, *at)?,
+        Mutation::ExecuteAuditPrune { id, by, at } => {
+            pruning::execute(tx, id, by, *at)?;
+        }
         Mutation::AddCareProvider {
             care_provider,
             retention_years,
@@ -853,6 +863,22 @@ impl Catalog for SqliteCatalog {
             }
             Ok(())
         })
+    }
+
+    fn audit_prunes(&self, id: Option<&str>) -> Result<Vec<AuditPruneRow>, CatalogError> {
+        self.read(|c| pruning::orders(c, id))
+    }
+
+    fn audit_min_index(&self) -> Result<Option<(u64, OffsetDateTime)>, CatalogError> {
+        self.read(pruning::min_index)
+    }
+
+    fn first_audit_leaf_since(&self, t: OffsetDateTime) -> Result<u64, CatalogError> {
+        self.read(|c| pruning::first_leaf_since(c, t))
+    }
+
+    fn care_providers(&self) -> Result<Vec<CareProvider>, CatalogError> {
+        self.read(pruning::care_providers)
     }
 
     fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError> {

@@ -518,6 +518,38 @@ pub enum ReviewCommand {
 /// `records` subcommands (records managers).
 #[derive(Debug, Subcommand)]
 pub enum RecordsCommand {
+    /// Register an order to prune audit events before a date (at least `[audit]
+    /// retention_years` ago); every care provider's records manager approves it.
+    AuditPrune {
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+        /// Prune the events before this instant (RFC 3339).
+        #[arg(long)]
+        before: String,
+    },
+    /// Approve a prune order of the audit log for your care provider.
+    AuditPruneApprove {
+        /// Order id.
+        id: String,
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// Execute a prune order approved for every care provider.
+    AuditPruneExecute {
+        /// Order id.
+        id: String,
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
+    /// List prune orders of the audit log.
+    AuditPrunes {
+        /// Care provider (HSA-ID); needed if you manage several.
+        #[arg(long)]
+        care_provider: Option<String>,
+    },
     /// Mark a patient as having protected identity (or lift the mark with --lift).
     Protect {
         /// Care provider (HSA-ID).

@@ -442,6 +442,9 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             v.catalog()
                 .for_each_audit_leaf(start, size, &mut |idx, data, _| {
                     lines.push(match callvault_audit::event::AuditEvent::decode(data) {
+                        _ if data.is_empty() => {
+                            format!("{idx:>6}  <pruned: beyond the audit log's retention>")
+                        }
                         Ok(e) => describe_event(idx, &e),
                         Err(err) => format!("{idx:>6}  <does not decode: {err}>"),
                     });

@@ -207,6 +207,33 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
         Ok(body.len())
     };
     match cmd {
+        RecordsCommand::AuditPrune {
+            care_provider,
+            before,
+        } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/audit-prunes"),
+            Some(json!({"care_provider": care_provider, "before": before})),
+        )?)?,
+        RecordsCommand::AuditPruneApprove { id, care_provider } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/audit-prunes/{}/approve{}", q(&id), cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::AuditPruneExecute { id, care_provider } => print(call_and_print(
+            &client,
+            "POST",
+            &format!("{R}/audit-prunes/{}/execute{}", q(&id), cpq(care_provider)),
+            None,
+        )?)?,
+        RecordsCommand::AuditPrunes { care_provider } => print(call_and_print(
+            &client,
+            "GET",
+            &format!("{R}/audit-prunes{}", cpq(care_provider)),
+            None,
+        )?)?,
         RecordsCommand::Protect {
             care_provider,
             patient_file,

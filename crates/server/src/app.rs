@@ -126,6 +126,14 @@ pub fn app(state: AppState) -> Router {
             post(crate::followup::log_extract),
         )
         .route(
+            "/api/v1/records/audit-prunes",
+            get(crate::records::list_audit_prunes).post(crate::records::register_audit_prune),
+        )
+        .route(
+            "/api/v1/records/audit-prunes/{id}/{step}",
+            post(crate::records::audit_prune_step),
+        )
+        .route(
             "/api/v1/records/protected-patients",
             post(crate::followup::protect),
         )
@@ -204,7 +212,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 32] = [
+pub const ROUTES: [&str; 34] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -237,6 +245,8 @@ pub const ROUTES: [&str; 32] = [
     "/api/v1/records/deletions/{id}/certificate",
     "/api/v1/records/deletions/{id}/document",
     "/api/v1/records/protected-patients",
+    "/api/v1/records/audit-prunes",
+    "/api/v1/records/audit-prunes/{id}/{step}",
 ];
 
 async fn openapi() -> Response {

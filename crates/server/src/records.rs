@@ -439,3 +439,73 @@ pub(crate) async fn document(
     )
         .into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneBody {
+    before: String,
+    care_provider: Option<String>,
+}
+
+/// `GET /api/v1/records/audit-prunes`: prune orders of the audit log (audited).
+pub(crate) async fn list_audit_prunes(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(q): Query<CpQuery>,
+) -> Result<Response, Problem> {
+    let authz = records_for(&state, &who, &q).await?;
+    let v = Arc::clone(&state.vault);
+    let list = blocking(move || v.audit_prunes(&authz).map_err(Problem::from_vault)).await?;
+    Ok(Json(list).into_response())
+}
+
+/// `POST /api/v1/records/audit-prunes`: register an order to prune the audit events
+/// before a date at least `[audit] retention_years` ago.
+pub(crate) async fn register_audit_prune(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let b: PruneBody = json(&body)?;
+    let before = time_field("before", &b.before)?;
+    let cp = care_provider_of(
+        &state,
+        &who,
+        b.care_provider.as_deref(),
+        Right::ManageRecords,
+    )?;
+    let authz = records(&state, &who, cp).await?;
+    let v = Arc::clone(&state.vault);
+    let o = blocking(move || {
+        v.register_audit_prune(&authz, before)
+            .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(o)).into_response())
+}
+
+/// `POST /api/v1/records/audit-prunes/{id}/approve` and `.../execute`: approve the order for
+/// the caller's care provider (never by the person who registered it), or execute it once
+/// every care provider has approved.
+pub(crate) async fn audit_prune_step(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path((id, step)): Path<(String, String)>,
+    Query(q): Query<CpQuery>,
+) -> Result<Response, Problem> {
+    if step != "approve" && step != "execute" {
+        return Err(Problem::not_found(format!("no step {step:?}")));
+    }
+    let authz = records_for(&state, &who, &q).await?;
+    let v = Arc::clone(&state.vault);
+    let o = blocking(move || {
+        if step == "approve" {
+            v.approve_audit_prune(&authz, &id)
+        } else {
+            v.execute_audit_prune(&authz, &id)
+        }
+        .map_err(Problem::from_vault)
+    })
+    .await?;
+    Ok(Json(o).into_response())
+}

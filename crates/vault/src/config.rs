@@ -103,6 +103,7 @@ impl Default for RawGovernance {
 struct RawAudit {
     origin: String,
     signing_key: PathBuf,
+    retention_years: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +184,9 @@ pub struct Config {
     pub max_assignment_days: i64,
     /// Witnesses to submit checkpoints to.
     pub witnesses: Vec<WitnessConfig>,
+    /// Years the audit log is kept before an approved prune order may drop old events
+    /// (`[audit] retention_years`, at least five).
+    pub audit_retention_years: u32,
     /// Log follow-up rule settings (`[follow_up]`), validated.
     pub follow_up: crate::followup::FollowUpSettings,
     /// What a patient's log extract shows of the staff, per care provider
@@ -327,6 +331,18 @@ impl Config {
                 ca: abs(&w.ca),
             });
         }
+        let audit_retention_years = raw
+            .audit
+            .retention_years
+            .unwrap_or(crate::audit_retention::MIN_AUDIT_RETENTION_YEARS);
+        if !(crate::audit_retention::MIN_AUDIT_RETENTION_YEARS..=100)
+            .contains(&audit_retention_years)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "audit.retention_years is {audit_retention_years}; audit logs are kept at least {} years (HSLF-FS 2016:40)",
+                crate::audit_retention::MIN_AUDIT_RETENTION_YEARS
+            )));
+        }
         let follow_up = raw
             .follow_up
             .check()
@@ -357,6 +373,7 @@ impl Config {
         Ok(Self {
             data_dir: data_dir.to_owned(),
             audit_origin: raw.audit.origin,
+            audit_retention_years,
             audit_signing_key: abs(&raw.audit.signing_key),
             catalog_path,
             keys_dir,
@@ -398,6 +415,9 @@ impl Config {
 # Origin line of signed checkpoints (C2SP tlog-checkpoint).
 origin = "{origin}"
 signing_key = "keys/audit-signing.key"
+# The audit log is kept at least this many years (at least 5). Older events are dropped only
+# by a prune order approved for every care provider; proofs stay valid.
+retention_years = 5
 
 [catalog]
 backend = "sqlite"

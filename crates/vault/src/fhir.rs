@@ -403,7 +403,7 @@ impl Vault {
         let mut err = None;
         self.catalog
             .for_each_audit_leaf_in_time(from, to, &mut |idx, data, _| {
-                if idx >= leaf || err.is_some() {
+                if idx >= leaf || err.is_some() || data.is_empty() {
                     return Ok(());
                 }
                 let r = AuditEvent::decode(data)
@@ -446,6 +446,11 @@ impl Vault {
         Self::check_decision(authz, Action::ReadAudit, &cp)?;
         let not_found = || VaultError::NoSuch(format!("audit event {idx} of care provider {cp}"));
         let data = self.catalog.audit_event(idx)?.ok_or_else(not_found)?;
+        if data.is_empty() {
+            return Err(VaultError::NoSuch(format!(
+                "audit event {idx}: pruned, beyond the audit log's retention"
+            )));
+        }
         let e = AuditEvent::decode(&data)
             .map_err(|e| VaultError::Audit(format!("event {idx}: {e}")))?;
         if e.care_provider.as_ref() != Some(&cp) && e.actor_care_provider.as_ref() != Some(&cp) {

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod atna;
+pub mod audit_retention;
 pub mod config;
 pub mod demo;
 mod error;

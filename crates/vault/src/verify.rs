@@ -82,6 +82,9 @@ pub struct VerifyReport {
     pub copies: u64,
     /// Audit events checked.
     pub audit_events: u64,
+    /// Of which pruned (beyond the audit log's retention: hash only, checked against the
+    /// signed checkpoints through the tree).
+    pub audit_pruned: u64,
     /// Checkpoints whose signature and root were checked.
     pub checkpoints: u64,
     /// Everything wrong.
@@ -174,6 +177,13 @@ impl Vault {
         let events = self
             .catalog
             .recording_events(&rec.id, &[Action::Import.code(), Action::Ingest.code()])?;
+        if events.is_empty()
+            && let Some((_, before)) = self.catalog.audit_min_index()?
+            && row.created_at < before
+        {
+            // Its ingest event lay beyond the audit log's retention and was pruned.
+            return Ok(None);
+        }
         let [(idx, data)] = events.as_slice() else {
             return Ok(Some(problem(format!(
                 "catalog row has {} ingest/import audit events; exactly one expected",
@@ -399,6 +409,9 @@ impl Vault {
                 ))),
             }
         }
+        let min_index = self.catalog.audit_min_index()?.map_or(0, |m| m.0);
+        // Minimum indexes named by `audit.prune` events: the catalog's must be one of them.
+        let mut prunes: Vec<u64> = Vec::new();
         let mut rb = RootBuilder::new();
         let mut expected_idx = 0u64;
         let mut next_cp = signed.iter().peekable();
@@ -446,17 +459,35 @@ impl Vault {
                         problems.push(audit(format!("events {expected_idx}..{idx} are missing")));
                         expected_idx = idx;
                     }
-                    let lh = leaf_hash(event);
-                    if lh != stored {
-                        problems.push(audit(format!(
-                            "event {idx} does not match its stored leaf hash (edited)"
-                        )));
-                    }
-                    match AuditEvent::check_encoding(event) {
-                        Ok(Action::Checkpoint) => checkpoint_events.push((idx, event.to_vec())),
-                        Ok(_) => {}
-                        Err(_) => problems.push(audit(format!("event {idx} does not decode"))),
-                    }
+                    let lh = if event.is_empty() && idx < min_index {
+                        // Pruned (beyond the audit log's retention): only the hash is kept,
+                        // and the tree roots below still check it against the checkpoints.
+                        report.audit_pruned += 1;
+                        stored
+                    } else {
+                        let lh = leaf_hash(event);
+                        if lh != stored {
+                            problems.push(audit(format!(
+                                "event {idx} does not match its stored leaf hash (edited)"
+                            )));
+                        }
+                        match AuditEvent::check_encoding(event) {
+                            Ok(Action::Checkpoint) => checkpoint_events.push((idx, event.to_vec())),
+                            Ok(Action::AuditPrune) => {
+                                if let Ok(e) = AuditEvent::decode(event) {
+                                    prunes.extend(
+                                        e.details
+                                            .iter()
+                                            .filter(|(k, _)| k == "min_index")
+                                            .filter_map(|(_, v)| v.parse::<u64>().ok()),
+                                    );
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => problems.push(audit(format!("event {idx} does not decode"))),
+                        }
+                        lh
+                    };
                     rb.push(lh);
                     expected_idx += 1;
                     report.audit_events += 1;
@@ -491,6 +522,13 @@ impl Vault {
             report
                 .problems
                 .push(audit("no valid signed checkpoint".into()));
+        }
+        // A pruned log names its minimum index in an `audit.prune` event above it; without
+        // one, someone emptied events behind the vault's back.
+        if min_index > 0 && !prunes.contains(&min_index) {
+            report.problems.push(audit(format!(
+                "the log is pruned below leaf {min_index}, but no audit.prune event records that (events destroyed)"
+            )));
         }
         // Every checkpoint the log says was issued must still be there.
         for (idx, data) in checkpoint_events {

@@ -466,3 +466,148 @@ mod governance {
         assert_eq!(cat.assignment_last_use("nurse-1").expect("q"), Some(t));
     }
 }
+
+/// Pruning of the audit log: old events lose their bytes below the minimum index, every
+/// proof stays valid, and the schema refuses any other change (too young, not approved
+/// for every care provider, above the minimum index, a shrinking minimum index).
+#[test]
+fn pruning_keeps_every_proof_and_nothing_younger_than_five_years() {
+    use callvault_audit::merkle::{
+        consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
+    };
+    use callvault_catalog::NewAuditPrune;
+    let cp_b = CareProvider::parse("SE2321000156-0001").expect("cp");
+    // Pruning goes by prefix: the log starts with seven years old events, then young ones.
+    let (d, cat) = open();
+    let old = OffsetDateTime::now_utc() - time::Duration::days(7 * 366);
+    for i in 0..20u8 {
+        let mut e = event(Action::View);
+        e.time = old + time::Duration::hours(i64::from(i));
+        e.patient = Some(callvault_audit::event::SealedPatient {
+            sealed: vec![i; 8],
+            blind_index: [i; 32],
+        });
+        cat.commit(Change::new(e)).expect("old event");
+    }
+    for c in [cp(), cp_b.clone()] {
+        cat.commit(
+            Change::new(event(Action::CareProviderAdded)).with(Mutation::AddCareProvider {
+                care_provider: c,
+                retention_years: 10,
+            }),
+        )
+        .expect("cp");
+    }
+    for _ in 0..10 {
+        cat.commit(Change::new(event(Action::Verify)))
+            .expect("young event");
+    }
+    let size = cat.audit_size().expect("size");
+    let hashes_before = cat.audit_leaf_hashes(size).expect("hashes");
+    let old_root = root(&hashes_before[..15]);
+    let new_root = root(&hashes_before);
+    let incl_before = inclusion_proof(&hashes_before, 25).expect("proof");
+    let cons_before = consistency_proof(&hashes_before, 15).expect("proof");
+
+    let before = old + time::Duration::hours(20);
+    let min_index = cat.first_audit_leaf_since(before).expect("first");
+    assert_eq!(min_index, 20);
+    let order = |id: &str, min_index| NewAuditPrune {
+        id: id.into(),
+        before,
+        min_index,
+        registered_by: "person:SE2321000016-M001".into(),
+        registered_at: OffsetDateTime::now_utc(),
+    };
+    let approve = |id: &str, c: &CareProvider, by: &str| {
+        cat.commit(
+            Change::new(event(Action::Verify)).with(Mutation::ApproveAuditPrune {
+                id: id.into(),
+                care_provider: c.clone(),
+                by: by.into(),
+                at: OffsetDateTime::now_utc(),
+            }),
+        )
+    };
+    let execute = |id: &str| {
+        cat.commit(
+            Change::new(event(Action::Verify)).with(Mutation::ExecuteAuditPrune {
+                id: id.into(),
+                by: "person:SE2321000016-M002".into(),
+                at: OffsetDateTime::now_utc(),
+            }),
+        )
+    };
+    cat.commit(
+        Change::new(event(Action::Verify))
+            .with(Mutation::RegisterAuditPrune(order("p1", min_index))),
+    )
+    .expect("register");
+    // Four eyes, and every care provider.
+    assert!(approve("p1", &cp(), "person:SE2321000016-M001").is_err());
+    approve("p1", &cp(), "person:SE2321000016-M002").expect("approve A");
+    assert!(
+        approve("p1", &cp(), "person:SE2321000016-M003").is_err(),
+        "twice for A"
+    );
+    assert!(execute("p1").is_err(), "B has not approved");
+    approve("p1", &cp_b, "person:SE2321000156-M001").expect("approve B");
+    // An order reaching a young event: refused by the schema at execution.
+    cat.commit(
+        Change::new(event(Action::Verify))
+            .with(Mutation::RegisterAuditPrune(order("p2", min_index + 3))),
+    )
+    .expect("register");
+    approve("p2", &cp(), "person:SE2321000016-M002").expect("approve");
+    approve("p2", &cp_b, "person:SE2321000156-M001").expect("approve");
+    let e = execute("p2").expect_err("young events");
+    assert!(e.to_string().contains("five years"), "{e}");
+
+    execute("p1").expect("execute");
+    assert_eq!(cat.audit_min_index().expect("min").map(|m| m.0), Some(20));
+    assert!(execute("p1").is_err(), "once");
+    let row = &cat.audit_prunes(Some("p1")).expect("orders")[0];
+    assert_eq!(row.executed.as_ref().map(|e| e.2), Some(20));
+    assert_eq!(row.approvals.len(), 2);
+
+    // Bytes and patient index gone below the minimum index; hashes and proofs unchanged.
+    assert_eq!(cat.audit_event(3).expect("q"), Some(Vec::new()));
+    assert!(!cat.audit_event(20).expect("q").expect("kept").is_empty());
+    assert!(cat.audit_events_by_patient(&[3; 32]).expect("q").is_empty());
+    let hashes_after = cat.audit_leaf_hashes(size).expect("hashes");
+    assert_eq!(hashes_after, hashes_before);
+    assert_eq!(
+        inclusion_proof(&hashes_after, 25).expect("proof"),
+        incl_before
+    );
+    assert_eq!(
+        consistency_proof(&hashes_after, 15).expect("proof"),
+        cons_before
+    );
+    verify_inclusion(25, size, &hashes_after[25], &incl_before, &new_root).expect("inclusion");
+    verify_inclusion(
+        3,
+        size,
+        &hashes_after[3],
+        &inclusion_proof(&hashes_after, 3).expect("p"),
+        &new_root,
+    )
+    .expect("a pruned leaf is still provably in the tree");
+    verify_consistency(15, size, &old_root, &new_root, &cons_before).expect("consistency");
+
+    // Behind the catalog's back: leaves at or above the minimum index, and every other
+    // column, stay untouchable; the minimum index never shrinks.
+    drop(cat);
+    let raw = raw_connection(&d.path().join("c.sqlite3")).expect("raw");
+    for sql in [
+        "UPDATE audit_log SET event = X'' WHERE idx = 20",
+        "UPDATE audit_log SET leaf_hash = X'00' WHERE idx = 3",
+        "UPDATE audit_log SET time_us = 0 WHERE idx = 3",
+        "DELETE FROM audit_log WHERE idx = 3",
+        "UPDATE audit_pruned SET min_index = 5",
+        "DELETE FROM audit_pruned",
+        "UPDATE audit_pruned SET min_index = 25, order_id = 'p2'",
+    ] {
+        assert!(raw.execute(sql, []).is_err(), "{sql} was allowed");
+    }
+}

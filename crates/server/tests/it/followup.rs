@@ -369,3 +369,67 @@ fn validate_fhir(files: &[&std::path::Path]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+#[tokio::test]
+async fn audit_prune_orders_respect_the_retention() {
+    let w = world().await;
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let url = format!("/api/v1/records/audit-prunes?care_provider={CP_A}");
+    let body = |t| format!(r#"{{"care_provider":"{CP_A}","before":"{}"}}"#, fmt(t));
+    // Within the five years: refused, saying why.
+    let (s, b) = call(
+        &w,
+        "admin-a",
+        "POST",
+        "/api/v1/records/audit-prunes",
+        &body(now - time::Duration::days(365)),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("retention_years"), "{b}");
+    // Long enough ago, but every event is young: nothing to prune.
+    let (s, b) = call(
+        &w,
+        "admin-a",
+        "POST",
+        "/api/v1/records/audit-prunes",
+        &body(now - time::Duration::days(6 * 366)),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b) = call(
+        &w,
+        "admin-a",
+        "POST",
+        "/api/v1/records/audit-prunes",
+        r#"{"before":"long ago"}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = call(&w, "admin-a", "GET", &url, "").await;
+    assert_eq!((s, b.trim()), (200, "[]"));
+    let (s, _) = call(
+        &w,
+        "admin-a",
+        "POST",
+        &format!("/api/v1/records/audit-prunes/prune-0/execute?care_provider={CP_A}"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &w,
+        "admin-a",
+        "POST",
+        &format!("/api/v1/records/audit-prunes/prune-0/delete?care_provider={CP_A}"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(&w, "nurse-a", "GET", &url, "").await;
+    assert_eq!(s, 403);
+}

@@ -143,7 +143,8 @@ impl Vault {
         let mut bad = None;
         self.catalog
             .for_each_audit_leaf_in_time(req.from, req.to, &mut |idx, data, _| {
-                if idx >= audit_size {
+                // Past the size read at the start, or pruned (beyond the log's retention).
+                if idx >= audit_size || data.is_empty() {
                     return Ok(());
                 }
                 match AuditEvent::decode(data) {

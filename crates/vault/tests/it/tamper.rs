@@ -168,7 +168,7 @@ fn an_edited_audit_event_fails_verification() {
     // The append-only trigger refuses; an attacker with the file drops it first.
     let refused = conn.execute("UPDATE audit_log SET event = x'00' WHERE idx = 2", []);
     assert!(refused.is_err(), "append-only trigger must refuse updates");
-    conn.execute_batch("DROP TRIGGER audit_log_no_update;")
+    conn.execute_batch("DROP TRIGGER audit_log_only_pruned;")
         .expect("drop trigger");
     let event: Vec<u8> = conn
         .query_row("SELECT event FROM audit_log WHERE idx = 2", [], |r| {
@@ -220,7 +220,7 @@ fn an_edit_after_the_last_checkpoint_is_not_laundered_into_the_next() {
     let size = t.vault.catalog().audit_size().expect("size");
     // Edit the newest event (not yet under any checkpoint), leaving its stored leaf hash.
     let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
-    conn.execute_batch("DROP TRIGGER audit_log_no_update;")
+    conn.execute_batch("DROP TRIGGER audit_log_only_pruned;")
         .expect("drop");
     let idx = size as i64 - 1;
     let mut ev: Vec<u8> = conn
@@ -341,4 +341,44 @@ fn proofs_verify_against_the_signed_checkpoint() {
     let parsed =
         callvault_audit::note::verify_checkpoint(&verifier, &latest.note).expect("signature");
     assert_eq!(parsed.root_hash, latest.root_hash);
+}
+
+/// An attacker with the catalog file who fakes a pruning (a minimum index without an
+/// approved, recorded order) to destroy old events: the tree still matches the checkpoints,
+/// so only the missing `audit.prune` event gives it away, and verify says so.
+#[test]
+fn a_forged_pruning_of_old_events_is_detected() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 2, 4000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    t.vault.checkpoint().expect("checkpoint");
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    // The schema refuses; the attacker drops the triggers first.
+    assert!(
+        conn.execute("UPDATE audit_log SET event = X'' WHERE idx < 3", [])
+            .is_err()
+    );
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_only_pruned;
+         DROP TRIGGER audit_pruned_approved_insert;
+         DROP TRIGGER audit_pruned_five_years_insert;
+         INSERT INTO audit_prune_orders (id, before_us, min_index, state, registered_by,
+           registered_at_us, executed_by, executed_at_us, pruned)
+           VALUES ('forged', 0, 3, 'executed', 'x', 0, 'x', 0, 3);
+         INSERT INTO audit_pruned (id, min_index, before_us, order_id) VALUES (1, 3, 0, 'forged');
+         UPDATE audit_log SET event = X'', recording_id = NULL, patient_bidx = NULL WHERE idx < 3;",
+    )
+    .expect("forge");
+    drop(conn);
+    let report = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("no audit.prune event")),
+        "{:?}",
+        report.problems
+    );
 }
