@@ -284,6 +284,28 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         admin("admin-a2")
     );
     println!("  {} review --format text", admin("admin-a2"));
+    let reviewer = format!(
+        "callvault review --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/reviewer-a.pem --key {pki_s}/reviewer-a-key.pem"
+    );
+    let month_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(30))
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    println!("  # log follow-up (logguppföljning) of the last month, as the log reviewer:");
+    println!("  {reviewer} follow-up --care-provider {sthlm} --from {month_ago} --to {soon}");
+    println!(
+        "  {reviewer} judge <run> <n> --care-provider {sthlm} --verdict justified --comment 'Återuppringning'"
+    );
+    println!(
+        "  {reviewer} report <run> --care-provider {sthlm} --format html --out uppfoljning.html"
+    );
+    println!("  # the patient's log extract (loggutdrag) as a Swedish PDF:");
+    println!(
+        "  {reviewer} extract --care-provider {sthlm} --patient-file {} --format pdf --out loggutdrag.pdf",
+        patient_file.display()
+    );
     println!("  # without a client certificate the TLS handshake is refused:");
     println!("  curl --cacert {pki_s}/root-ca.pem https://{listen}/healthz");
     println!(

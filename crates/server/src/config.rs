@@ -49,6 +49,14 @@ struct Raw {
     scrub: RawScrub,
     #[serde(default)]
     syslog: Vec<RawSyslog>,
+    #[serde(default)]
+    checkpoint: RawCheckpoint,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpoint {
+    interval_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -332,6 +340,9 @@ pub struct ServerConfig {
     pub scrub: ScrubSettings,
     /// Syslog receivers of the audit events (`[[syslog]]`).
     pub syslog: Vec<crate::syslog::SyslogReceiver>,
+    /// How often the server signs a checkpoint of a grown log and submits it to the
+    /// witnesses (`[checkpoint] interval_secs`, default 300; 0 turns it off).
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -420,10 +431,21 @@ impl ServerConfig {
             }
             syslog.push(r);
         }
+        let checkpoint_interval = match raw.checkpoint.interval_secs {
+            Some(0) => None,
+            Some(s) if s > 86_400 => {
+                return Err(ServerConfigError::Invalid(
+                    "checkpoint.interval_secs is at most 86400 (a day), or 0 for off".into(),
+                ));
+            }
+            Some(s) => Some(Duration::from_secs(s)),
+            None => Some(Duration::from_secs(300)),
+        };
         Ok(Self {
             limits,
             scrub,
             syslog,
+            checkpoint_interval,
             data_dir: abs(&raw.data_dir),
             listen,
             tls: TlsSettings {
@@ -520,6 +542,16 @@ mod tests {
                 .contains("revocation must be checked")
         );
         assert!(c.syslog.is_empty());
+        assert_eq!(c.checkpoint_interval, Some(Duration::from_secs(300)));
+        let off = format!("{base}\n[checkpoint]\ninterval_secs = 0\n");
+        assert_eq!(parse(&off).expect("off").checkpoint_interval, None);
+        let long = format!("{base}\n[checkpoint]\ninterval_secs = 100000\n");
+        assert!(
+            parse(&long)
+                .expect_err("long")
+                .to_string()
+                .contains("interval_secs")
+        );
         let siem = format!(
             "{base}\n[[syslog]]\nname = \"siem\"\naddress = \"siem.region.example:6514\"\nca = \"pki/siem-ca.pem\"\nclient_chain = \"pki/node.pem\"\nclient_key = \"pki/node.key\"\ncare_providers = [\"SE2321000016-0001\"]\n"
         );

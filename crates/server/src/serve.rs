@@ -177,6 +177,51 @@ fn spawn_scrub(vault: Arc<callvault_vault::Vault>, s: crate::ScrubSettings) {
     }
 }
 
+/// Every `interval`: when the log has grown past the latest checkpoint, sign a new one and
+/// submit it to the configured witnesses (their cosignatures are stored; a refusal is
+/// recorded as `audit.witness-refused` and logged loudly).
+fn spawn_checkpoints(vault: Arc<callvault_vault::Vault>, interval: std::time::Duration) {
+    let run = move || {
+        loop {
+            std::thread::sleep(interval);
+            let grown = match (
+                vault.catalog().audit_size(),
+                vault.catalog().latest_checkpoint(),
+            ) {
+                (Ok(size), Ok(latest)) => latest.is_none_or(|c| size > c.size),
+                _ => false,
+            };
+            if !grown {
+                continue;
+            }
+            match vault.checkpoint() {
+                Ok(c) => eprintln!("callvault-server: checkpoint signed at size {}", c.size),
+                Err(e) => {
+                    eprintln!("callvault-server: signing a checkpoint failed: {e}");
+                    continue;
+                }
+            }
+            for (name, outcome) in crate::witnessing::submit_to_witnesses(&vault) {
+                match outcome {
+                    crate::witnessing::WitnessOutcome::Refused(status, m) => eprintln!(
+                        "callvault-server: WITNESS REFUSED: {name} answered {status}: {m} (recorded in the audit log)"
+                    ),
+                    crate::witnessing::WitnessOutcome::Failed(m) => {
+                        eprintln!("callvault-server: witness {name} not reached: {m}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("checkpoints".into())
+        .spawn(run)
+    {
+        eprintln!("callvault-server: the checkpoint job could not start: {e}");
+    }
+}
+
 /// Runs the server of `config` until SIGINT or SIGTERM; SIGHUP reloads the TLS material
 /// (certificates and CRLs) for new connections, keeping the old if the new is bad. The
 /// policy comes from the vault's approved assignments; governance routes apply approvals
@@ -194,6 +239,9 @@ pub fn run(
     }
     if config.scrub.enabled {
         spawn_scrub(Arc::clone(&vault), config.scrub);
+    }
+    if let Some(interval) = config.checkpoint_interval {
+        spawn_checkpoints(Arc::clone(&vault), interval);
     }
     let mut forwarders = Vec::new();
     for r in &config.syslog {
