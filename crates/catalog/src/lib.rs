@@ -114,6 +114,10 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         to: OffsetDateTime,
         f: &mut AuditLeafVisitor<'_>,
     ) -> Result<(), CatalogError>;
+    /// Index and encoded event of every audit event with one of these action codes, in log
+    /// order (pruned leaves excluded).
+    fn audit_events_by_action(&self, actions: &[&str])
+    -> Result<Vec<(u64, Vec<u8>)>, CatalogError>;
     /// Prune orders of the audit log (or one), oldest first, with their approvals.
     fn audit_prunes(&self, id: Option<&str>) -> Result<Vec<AuditPruneRow>, CatalogError>;
     /// The minimum index (leaves below it keep only hash, time and action) and the time

@@ -378,4 +378,8 @@ CREATE TRIGGER audit_log_only_pruned BEFORE UPDATE ON audit_log
       OR OLD.idx >= COALESCE((SELECT min_index FROM audit_pruned WHERE id = 1), 0)
     BEGIN SELECT RAISE(ABORT, 'audit log leaves change only by pruning below the minimum index'); END;
 "#,
+    // 7: events by action (verify finds every approval of an assignment among them).
+    r#"
+CREATE INDEX audit_action ON audit_log (action, idx);
+"#,
 ];

@@ -865,6 +865,28 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn audit_events_by_action(
+        &self,
+        actions: &[&str],
+    ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, event FROM audit_log WHERE action = ?1 AND length(event) > 0 ORDER BY idx",
+            )?;
+            let mut out = Vec::new();
+            for a in actions {
+                let rows = stmt.query_map([a], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            out.sort_by_key(|(i, _)| *i);
+            Ok(out)
+        })
+    }
+
     fn audit_prunes(&self, id: Option<&str>) -> Result<Vec<AuditPruneRow>, CatalogError> {
         self.read(|c| pruning::orders(c, id))
     }

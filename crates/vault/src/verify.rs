@@ -151,6 +151,7 @@ impl Vault {
             }
         }
         self.verify_audit(&mut report)?;
+        self.verify_approvals(&mut report)?;
         let e = AuditEvent::new(crate::vault::operator(), Action::Verify, "cli")
             .detail("deep", deep)
             .detail("recordings", report.recordings)
@@ -159,6 +160,52 @@ impl Vault {
             .detail("problems", report.problems.len());
         self.catalog.commit(Change::new(e))?;
         Ok(report)
+    }
+
+    /// Every assignment the catalog holds as approved (or revoked after approval) must have
+    /// its approval in the audit log: an `assignment.approve` event naming it, or the
+    /// `governance.bootstrap` event listing it. A row approved behind the vault's back has
+    /// neither. Approvals whose events were pruned (beyond the log's retention) are exempt.
+    fn verify_approvals(&self, report: &mut VerifyReport) -> Result<(), VaultError> {
+        use callvault_catalog::AssignmentState;
+        let mut recorded = std::collections::HashSet::new();
+        for (_, data) in self.catalog.audit_events_by_action(&[
+            Action::AssignmentApprove.code(),
+            Action::GovernanceBootstrap.code(),
+        ])? {
+            let Ok(e) = AuditEvent::decode(&data) else {
+                continue; // reported by verify_audit
+            };
+            for (k, v) in &e.details {
+                if k == "assignment" || k == "assignments" {
+                    recorded.extend(v.split(',').map(str::to_owned));
+                }
+            }
+        }
+        let pruned_before = self.catalog.audit_min_index()?.map(|m| m.1);
+        for row in self.catalog.assignments(None, None)? {
+            let approved = matches!(row.state, AssignmentState::Approved)
+                || (row.state == AssignmentState::Revoked && row.decision.is_some());
+            let Some(decision) = &row.decision else {
+                continue;
+            };
+            if !approved
+                || recorded.contains(&row.assignment.id)
+                || pruned_before.is_some_and(|b| decision.at < b)
+            {
+                continue;
+            }
+            report.problems.push(Problem {
+                recording: None,
+                site: None,
+                what: format!(
+                    "assignment {} is approved in the catalog, but no audit event records its approval (forged)",
+                    row.assignment.id
+                ),
+                marked: None,
+            });
+        }
+        Ok(())
     }
 
     /// Compares a catalog row with the audit event that acknowledged it: an edited row

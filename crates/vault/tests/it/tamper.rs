@@ -382,3 +382,47 @@ fn a_forged_pruning_of_old_events_is_detected() {
         report.problems
     );
 }
+
+/// An assignment approved behind the vault's back (a row written into the catalog file,
+/// passing the four-eyes `CHECK` with two made-up names) has no approval in the audit log,
+/// and verify says so; the bootstrap's approvals are recorded and pass.
+#[test]
+fn a_forged_approved_assignment_is_reported() {
+    let t = TestVault::new();
+    let cp = callvault_types::CareProvider::parse(CP_A).expect("cp");
+    let admin = |h: &str| {
+        callvault_auth::UserEntry::new(h, "Admin", "Behörighetsadministratör", CP_A).expect("admin")
+    };
+    let (a1, a2) = (admin("SE2321000016-A001"), admin("SE2321000016-A002"));
+    t.vault
+        .bootstrap_administrators(&cp, [&a1, &a2], &callvault_vault::vault_operator())
+        .expect("bootstrap");
+    let clean = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(
+        !clean.problems.iter().any(|p| p.what.contains("forged")),
+        "{:?}",
+        clean.problems
+    );
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    conn.execute_batch(&format!(
+        "INSERT INTO users (hsa_id, name, title, care_provider, registered_at_us, registered_by)
+           VALUES ('SE2321000016-X001', 'Mallory', 'Sjuksköterska', '{CP_A}', 0, 'person:SE2321000016-A001');
+         INSERT INTO assignments (id, holder, care_provider, care_units, purpose, rights,
+           valid_from_us, valid_until_us, justification, origin, state, requested_by,
+           requested_at_us, decided_by, decided_at_us)
+           VALUES ('forged-1', 'SE2321000016-X001', '{CP_A}', '', 'vård och behandling',
+             'search,view-metadata,play', 0, 4102444800000000, 'x', 'request', 'approved',
+             'person:SE2321000016-A001', 0, 'person:SE2321000016-A002', 0);"
+    ))
+    .expect("forge");
+    drop(conn);
+    let report = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("assignment forged-1") && p.what.contains("forged")),
+        "{:?}",
+        report.problems
+    );
+}
