@@ -218,9 +218,11 @@ pub(crate) fn first_leaf_since(c: &Connection, t: OffsetDateTime) -> Result<u64,
     )?;
     match first {
         Some(i) => Ok(i as u64),
-        None => {
-            Ok(c.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get::<_, i64>(0))? as u64)
-        }
+        None => Ok(
+            c.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        ),
     }
 }
 
