@@ -64,3 +64,26 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Runs the independent FHIR R4 validator (`scripts/validate_fhir.py` under the pinned
+/// `fhir.resources` that `scripts/test` installs in `target/fhir-venv`, or the Python named
+/// by `CALLVAULT_FHIR_PYTHON`) over `files`; returns whether all are valid, and its output.
+pub fn validate_fhir(files: &[&Path]) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("CALLVAULT_FHIR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/fhir-venv/bin/python"));
+    let out = std::process::Command::new(&python)
+        .arg(root.join("scripts/validate_fhir.py"))
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the FHIR validator's environment; scripts/test sets it up)",
+                python.display()
+            )
+        });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}

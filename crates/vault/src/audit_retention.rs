@@ -117,6 +117,19 @@ impl Vault {
         self.prune_view(&r)
     }
 
+    /// A registered (not yet executed) order, for a records manager's decision.
+    fn pending_prune(&self, authz: &Authorized, id: &str) -> Result<AuditPruneView, VaultError> {
+        Self::check_prune(authz)?;
+        let view = self.prune_order(id)?;
+        if view.state != "registered" {
+            return Err(VaultError::Refused(format!(
+                "prune order {id} is {}",
+                view.state
+            )));
+        }
+        Ok(view)
+    }
+
     fn check_prune(authz: &Authorized) -> Result<(), VaultError> {
         Self::check_decision(
             authz,
@@ -174,20 +187,13 @@ impl Vault {
         authz: &Authorized,
         id: &str,
     ) -> Result<AuditPruneView, VaultError> {
-        Self::check_prune(authz)?;
-        let view = self.prune_order(id)?;
+        let view = self.pending_prune(authz, id)?;
         let event = Self::decided_event(authz, EventAction::AuditPruneApprove).detail("order", id);
         let by = event.actor.to_string();
         if by == view.registered_by {
             return Err(VaultError::FourEyes(
                 "the person who registered a prune order does not approve it".into(),
             ));
-        }
-        if view.state != "registered" {
-            return Err(VaultError::Refused(format!(
-                "prune order {id} is {}",
-                view.state
-            )));
         }
         let at = event.time;
         self.commit_step(Change::new(event).with(Mutation::ApproveAuditPrune {
@@ -206,14 +212,7 @@ impl Vault {
         authz: &Authorized,
         id: &str,
     ) -> Result<AuditPruneView, VaultError> {
-        Self::check_prune(authz)?;
-        let view = self.prune_order(id)?;
-        if view.state != "registered" {
-            return Err(VaultError::Refused(format!(
-                "prune order {id} is {}",
-                view.state
-            )));
-        }
+        let view = self.pending_prune(authz, id)?;
         if !view.awaiting.is_empty() {
             return Err(VaultError::Refused(format!(
                 "prune order {id} awaits approval for {}",

@@ -284,7 +284,7 @@ async fn a_reviewer_follows_up_judges_and_prints_the_report() {
     assert_eq!(r.headers["content-type"], "application/fhir+json");
     let one = dir.path().join("one.json");
     std::fs::write(&one, &r.body).expect("write");
-    let (ok, out) = validate_fhir(&[&file, &one]);
+    let (ok, out) = callvault_testkit::validate_fhir(&[&file, &one]);
     assert!(ok && out.contains("0 invalid"), "{out}");
     let r = get(
         &w,
@@ -351,23 +351,6 @@ async fn a_reviewer_follows_up_judges_and_prints_the_report() {
     )
     .await;
     assert_eq!(s, 400);
-}
-
-/// Runs the independent FHIR validator (scripts/validate_fhir.py under the pinned
-/// fhir.resources that scripts/test installs in target/fhir-venv).
-fn validate_fhir(files: &[&std::path::Path]) -> (bool, String) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var("CALLVAULT_FHIR_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/fhir-venv/bin/python"));
-    let out = std::process::Command::new(&python)
-        .arg(root.join("scripts/validate_fhir.py"))
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test sets it up)", python.display()));
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
 }
 
 #[tokio::test]

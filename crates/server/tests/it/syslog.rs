@@ -111,6 +111,27 @@ fn wait_for_all(dir: &Path, size: u64) {
     }
 }
 
+/// A receiver on loopback `port`, pseudonymous, confirming after one second.
+fn loopback_receiver(
+    name: &str,
+    port: u16,
+    ca: &Path,
+    client: Option<(PathBuf, PathBuf)>,
+) -> SyslogReceiver {
+    SyslogReceiver {
+        name: name.into(),
+        address: format!("127.0.0.1:{port}"),
+        server_name: "localhost".into(),
+        ca: ca.to_owned(),
+        client,
+        patient_identifiers: PatientIdentifiers::Pseudonym,
+        care_providers: Vec::new(),
+        hostname: "callvault-test".into(),
+        confirm_after: Duration::from_secs(1),
+        from_beginning: true,
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -147,18 +168,7 @@ async fn rsyslog_receives_every_event_over_tls_across_a_restart() {
         .find(|c| c.0 == "recorder-a")
         .expect("function certificate")
         .clone();
-    let r = SyslogReceiver {
-        name: "siem".into(),
-        address: format!("127.0.0.1:{port}"),
-        server_name: "localhost".into(),
-        ca: w.pki.root_ca.clone(),
-        client: Some((chain, key)),
-        patient_identifiers: PatientIdentifiers::Pseudonym,
-        care_providers: Vec::new(),
-        hostname: "callvault-test".into(),
-        confirm_after: Duration::from_secs(1),
-        from_beginning: true,
-    };
+    let r = loopback_receiver("siem", port, &w.pki.root_ca, Some((chain, key)));
     let data_dir = w._dir.path().join("data");
     let fwd = Forwarder::spawn(Arc::clone(&w.vault), &data_dir, r.clone()).expect("forwarder");
     let size = w.vault.catalog().audit_size().expect("size");
@@ -257,18 +267,7 @@ async fn an_unreachable_receiver_loses_nothing_and_is_retried() {
     let w = world().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let r = SyslogReceiver {
-        name: "later".into(),
-        address: format!("127.0.0.1:{port}"),
-        server_name: "localhost".into(),
-        ca: w.pki.root_ca.clone(),
-        client: None,
-        patient_identifiers: PatientIdentifiers::Pseudonym,
-        care_providers: Vec::new(),
-        hostname: "callvault-test".into(),
-        confirm_after: Duration::from_secs(1),
-        from_beginning: true,
-    };
+    let r = loopback_receiver("later", port, &w.pki.root_ca, None);
     let data_dir = w._dir.path().join("data");
     let fwd = Forwarder::spawn(Arc::clone(&w.vault), &data_dir, r).expect("forwarder");
     tokio::time::sleep(Duration::from_secs(2)).await;

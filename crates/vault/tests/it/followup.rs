@@ -619,28 +619,6 @@ fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
     ));
 }
 
-/// Runs the independent FHIR validator (scripts/validate_fhir.py under the pinned
-/// fhir.resources in target/fhir-venv) over `files`; returns (success, output).
-pub fn validate_fhir(files: &[&std::path::Path]) -> (bool, String) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var("CALLVAULT_FHIR_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/fhir-venv/bin/python"));
-    let out = std::process::Command::new(&python)
-        .arg(root.join("scripts/validate_fhir.py"))
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the FHIR validator's environment; scripts/test sets it up)",
-                python.display()
-            )
-        });
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
     use callvault_vault::fhir::PatientIdentifiers;
@@ -761,7 +739,7 @@ fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
     assert_eq!(single, read);
     let c = dir.path().join("one.json");
     std::fs::write(&c, single.to_string()).expect("write");
-    let (ok, out) = validate_fhir(&[&a, &b, &c]);
+    let (ok, out) = callvault_testkit::validate_fhir(&[&a, &b, &c]);
     assert!(ok, "{out}");
     assert!(out.contains("(FHIR 4.0.1); 0 invalid"), "{out}");
 
@@ -785,7 +763,7 @@ fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
     ] {
         let p = dir.path().join(format!("{name}.ndjson"));
         std::fs::write(&p, format!("{bad}\n")).expect("write");
-        let (ok, out) = validate_fhir(&[&p]);
+        let (ok, out) = callvault_testkit::validate_fhir(&[&p]);
         assert!(!ok, "{name} accepted: {out}");
     }
 }
