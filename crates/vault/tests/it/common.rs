@@ -70,6 +70,14 @@ impl TestVault {
         Self { dir, vault }
     }
 
+    /// Writes an archive of `n` recordings (see [`archive`]) and imports it as the operator.
+    pub fn import_archive(&self, n: u64, frames: usize) {
+        let m = archive(&self.archive(), n, frames);
+        self.vault
+            .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+            .expect("import");
+    }
+
     /// Closes the vault, keeping its files.
     pub fn close(self) -> tempfile::TempDir {
         drop(self.vault);

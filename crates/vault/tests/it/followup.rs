@@ -174,11 +174,8 @@ fn settings() -> FollowUpSettings {
 #[test]
 fn a_months_follow_up_finds_reviews_and_reports() {
     let t = TestVault::new();
-    let m = archive(&t.archive(), 10, 8_000);
+    t.import_archive(10, 8_000);
     let operator = callvault_vault::vault_operator();
-    t.vault
-        .import_manifest(&m, &operator, |_, _, _| {})
-        .expect("import");
     // Rows 0, 2, 4, 6, 8 are care provider A's, at UNIT_A, patients pnr(0), pnr(2), ….
     let ids: Vec<RecordingId> = [0, 2, 4, 6, 8].map(|i| id_of(&t, i)).to_vec();
     let policy = policy();
@@ -476,11 +473,8 @@ fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
     ));
     std::fs::write(&config, text).expect("config");
     let t = t.reopen();
-    let m = archive(&t.archive(), 4, 8_000);
+    t.import_archive(4, 8_000);
     let operator = callvault_vault::vault_operator();
-    t.vault
-        .import_manifest(&m, &operator, |_, _, _| {})
-        .expect("import");
     let users = t.archive().join("users.toml");
     std::fs::write(
         &users,
@@ -623,11 +617,7 @@ fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
 fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
     use callvault_vault::fhir::PatientIdentifiers;
     let t = TestVault::new();
-    let m = archive(&t.archive(), 4, 8_000);
-    let operator = callvault_vault::vault_operator();
-    t.vault
-        .import_manifest(&m, &operator, |_, _, _| {})
-        .expect("import");
+    t.import_archive(4, 8_000);
     let policy = policy();
     let id = id_of(&t, 0);
     view(&t, &policy, NURSE, id, None);
