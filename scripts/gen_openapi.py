@@ -19,6 +19,7 @@ purpose_params = [
     qp("purpose", "Purpose of use (required here or as header X-Callvault-Purpose).", schema={"$ref": "#/components/schemas/Purpose"}),
     qp("emergency_reason", "Emergency access (nödåtkomst) reason, free text (at least 10 characters); required to reach another care unit of the same care provider. Sealed in the audit event; the access is flagged."),
     qp("case_number", "Investigation case number; required with purpose kvalitetssakring and recorded in the audit event."),
+    qp("assignment", "The assignment (medarbetaruppdrag) to act under, when the caller holds several for the purpose."),
     hp("X-Callvault-Purpose", "Purpose of use, instead of the query parameter (UTF-8)."),
     hp("X-Callvault-Emergency-Reason", "Emergency access reason, instead of the query parameter (UTF-8)."),
     hp("X-Callvault-Case-Number", "Investigation case number, instead of the query parameter."),
@@ -100,7 +101,7 @@ doc = {
   "/api/v1/audit/events": {"get": {
     "operationId": "auditEvents",
     "summary": "The latest audit events concerning a care provider (log reviewers; audited).",
-    "parameters": [cp_param, qp("limit", "How many events (1 to 1000, default 100).", schema={"type": "integer", "minimum": 1, "maximum": 1000})] + purpose_params[:1] + purpose_params[3:4],
+    "parameters": [cp_param, qp("limit", "How many events (1 to 1000, default 100).", schema={"type": "integer", "minimum": 1, "maximum": 1000})] + purpose_params[:1] + purpose_params[4:5],
     "responses": {"200": {"description": "Events, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditEventView")}}}}, **errors}}},
   "/api/v1/audit/proof/{kind}": {"get": {
     "operationId": "auditProof",
@@ -298,7 +299,7 @@ doc = {
   "/api/v1/patients/{patient_id}/access-log": {"get": {
     "operationId": "patientAccessLog",
     "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
-    "parameters": [{"name": "patient_id", "in": "path", "required": True, "description": "Personnummer, samordningsnummer or reserve number.", "schema": {"type": "string"}}, cp_param] + purpose_params[:1] + purpose_params[3:4],
+    "parameters": [{"name": "patient_id", "in": "path", "required": True, "description": "Personnummer, samordningsnummer or reserve number.", "schema": {"type": "string"}}, cp_param] + purpose_params[:1] + purpose_params[4:5],
     "responses": {"200": {"description": "Events, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditEventView")}}}}, **errors}}}
  },
  "components": {

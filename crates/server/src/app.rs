@@ -34,6 +34,8 @@ pub struct AppState {
     pub audio_streams: Arc<tokio::sync::Semaphore>,
     /// Free upload slots.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// The web UI's form secret and emergency-access grants.
+    pub web: Arc<crate::web::WebState>,
 }
 
 /// The policy in force. A request takes the current one once and decides with it; a reload
@@ -75,6 +77,7 @@ impl AppState {
             limits,
             audio_streams: Arc::new(tokio::sync::Semaphore::new(limits.max_audio_streams)),
             uploads: Arc::new(tokio::sync::Semaphore::new(limits.max_uploads)),
+            web: Arc::new(crate::web::WebState::new()),
         }
     }
 }
@@ -201,6 +204,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/records/deletions/{id}/document",
             get(crate::records::document),
         )
+        .merge(crate::web::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -262,6 +266,21 @@ pub struct PurposeParams {
     pub(crate) emergency_reason: Option<String>,
     /// Investigation case number.
     pub(crate) case_number: Option<String>,
+    /// The assignment to act under, when the caller holds several for the purpose.
+    pub(crate) assignment: Option<String>,
+}
+
+impl PurposeParams {
+    /// The chosen assignment, checked.
+    pub(crate) fn assignment_id(&self) -> Result<Option<callvault_auth::AssignmentId>, Problem> {
+        self.assignment
+            .as_deref()
+            .map(|a| {
+                callvault_auth::AssignmentId::parse(a)
+                    .map_err(|e| Problem::bad_request(format!("assignment: {e}")))
+            })
+            .transpose()
+    }
 }
 
 /// Header names that may carry the purpose and its companions instead of the query.
@@ -345,7 +364,7 @@ pub(crate) async fn decide(
         action,
         resource,
         purpose,
-        assignment: None,
+        assignment: params.assignment_id()?,
         emergency_reason: params.emergency_reason.clone(),
         case_number: params.case_number.clone(),
     };
@@ -661,7 +680,7 @@ async fn search(
             care_unit: None,
         },
         purpose,
-        assignment: None,
+        assignment: params.purpose.assignment_id()?,
         emergency_reason: params.purpose.emergency_reason.clone(),
         case_number: params.purpose.case_number.clone(),
     };

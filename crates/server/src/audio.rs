@@ -137,6 +137,19 @@ pub(crate) async fn audio(
 ) -> Result<Response, Problem> {
     let id = recording_id(&id)?;
     let params = params.with_headers(&headers)?;
+    stream_audio(state, who, id, params, &headers).await
+}
+
+/// Decides, audits the byte range and streams it: the API route's body, shared with the web
+/// UI's player (which brings the purpose, and for emergency access the reason, from its own
+/// grant instead of the query).
+pub(crate) async fn stream_audio(
+    state: AppState,
+    who: AuthenticatedPrincipal,
+    id: callvault_types::RecordingId,
+    params: PurposeParams,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
     let requested = parse_range(headers.get(header::RANGE))?;
     let partial = requested.is_some();
     let slot = stream_slot(&state.audio_streams)?;

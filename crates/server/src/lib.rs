@@ -28,6 +28,7 @@ pub mod serve;
 pub mod syslog;
 pub mod tls;
 pub mod upload;
+pub mod web;
 pub mod witness;
 pub mod witnessing;
 

@@ -1,0 +1,899 @@
+//! The web UI: server-rendered pages (askama templates) on the same mutual-TLS listener as
+//! the API. The browser presents the person's SITHS certificate in the handshake, so every
+//! page knows who is asking; every page that shows patient data goes through the same
+//! policy decision and audit event as the API, and a refusal is audited too.
+//!
+//! Nothing is fetched from outside: one stylesheet served by callvault, no scripts, a
+//! Content-Security-Policy of `default-src 'none'` plus `'self'` for styles and media.
+//! Forms that change anything carry a token bound to the client certificate (and the
+//! browser's `Sec-Fetch-Site` must not be cross-site). Swedish by default, English by a
+//! cookie. A call opened through emergency access gets a short-lived grant, so that the
+//! audio player's Range requests carry the reason without putting it in a URL.
+
+mod i18n;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use callvault_auth::{
+    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Authorized, Denial, Purpose,
+    Resource,
+};
+use callvault_types::{CareUnit, PatientId, RecordingId};
+use callvault_vault::access::{AccessTarget, SearchFilter};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+pub use i18n::{Lang, Texts};
+
+use crate::AppState;
+use crate::app::PurposeParams;
+
+/// The pages' Content-Security-Policy: nothing but callvault's own stylesheet and audio.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; media-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// How long an emergency-access grant lets the player fetch the call's audio.
+const GRANT_TTL: Duration = Duration::from_secs(30 * 60);
+const STYLESHEET: &str = include_str!("../../static/app.css");
+
+/// State of the web UI: the secret that binds form tokens to client certificates, and the
+/// emergency-access grants of open call pages.
+#[derive(Debug)]
+pub struct WebState {
+    secret: [u8; 32],
+    grants: Mutex<HashMap<String, Grant>>,
+}
+
+#[derive(Debug, Clone)]
+struct Grant {
+    fingerprint: [u8; 32],
+    recording: RecordingId,
+    purpose: Purpose,
+    assignment: Option<String>,
+    reason: String,
+    expires: Instant,
+}
+
+impl WebState {
+    /// A fresh state (a new secret: tokens of an earlier process stop working).
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        // The secret only binds forms to a certificate; if the system RNG fails the
+        // process has bigger problems, and a zero secret still binds to the fingerprint.
+        let _ = callvault_crypto::random_bytes(&mut secret);
+        Self {
+            secret,
+            grants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn csrf(&self, who: &AuthenticatedPrincipal) -> String {
+        let mut input = self.secret.to_vec();
+        input.extend_from_slice(who.fingerprint());
+        hex::encode(callvault_crypto::sha256(&input))
+    }
+
+    fn grant(&self, g: Grant) -> String {
+        let mut b = [0u8; 16];
+        let _ = callvault_crypto::random_bytes(&mut b);
+        let token = hex::encode(b);
+        let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        grants.retain(|_, g| g.expires > Instant::now());
+        grants.insert(token.clone(), g);
+        token
+    }
+
+    fn take_grant(
+        &self,
+        token: &str,
+        who: &AuthenticatedPrincipal,
+        id: &RecordingId,
+    ) -> Option<Grant> {
+        let grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        grants
+            .get(token)
+            .filter(|g| {
+                g.expires > Instant::now()
+                    && &g.fingerprint == who.fingerprint()
+                    && &g.recording == id
+            })
+            .cloned()
+    }
+}
+
+impl Default for WebState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The UI's routes (merged into the API router).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/app.css", get(stylesheet))
+        .route("/ui/lang", get(language))
+        .route("/ui/assignment", post(choose_assignment))
+        .route("/ui/search", get(search_form).post(search))
+        .route("/ui/calls/{id}", get(call))
+        .route("/ui/calls/{id}/emergency", post(emergency))
+        .route("/ui/calls/{id}/audio", get(audio))
+}
+
+// ---------------------------------------------------------------------------------------
+// Who is asking, in which language, under which assignment.
+
+/// One of the person's assignments, as shown.
+#[derive(Debug, Clone)]
+pub struct AssignmentView {
+    id: String,
+    label: String,
+    active: bool,
+}
+
+/// The logged-in person.
+#[derive(Debug)]
+pub struct WhoView {
+    name: String,
+    hsa_id: String,
+    assignments: Vec<AssignmentView>,
+    active: Option<AssignmentView>,
+}
+
+/// What every page shows around its content.
+#[derive(Debug)]
+pub struct Chrome {
+    lang: &'static str,
+    other_lang: &'static str,
+    t: &'static Texts,
+    who: WhoView,
+    csrf: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie(headers, "cv_lang")
+        .and_then(Lang::parse)
+        .unwrap_or(Lang::Sv)
+}
+
+fn label(a: &Assignment, lang: Lang) -> String {
+    let units: Vec<String> = a.care_units.iter().map(ToString::to_string).collect();
+    let scope = if units.is_empty() {
+        match lang {
+            Lang::Sv => "hela vårdgivaren".to_owned(),
+            Lang::En => "the whole care provider".to_owned(),
+        }
+    } else {
+        units.join(", ")
+    };
+    format!(
+        "{} – {} ({}, {})",
+        a.id,
+        a.purpose.as_str(),
+        a.care_provider,
+        scope
+    )
+}
+
+/// The person's active assignments, and the one they act under (the `cv_asg` cookie if it
+/// names one of theirs, else the first).
+fn assignments(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    headers: &HeaderMap,
+) -> (Vec<Assignment>, Option<Assignment>) {
+    let now = OffsetDateTime::now_utc();
+    let policy = state.policy.current();
+    let mine: Vec<Assignment> = policy
+        .assignments()
+        .held_by(who.hsa_id())
+        .filter(|a| a.is_active(now))
+        .cloned()
+        .collect();
+    let chosen = cookie(headers, "cv_asg");
+    let active = mine
+        .iter()
+        .find(|a| Some(a.id.as_str()) == chosen)
+        .or_else(|| mine.first())
+        .cloned();
+    (mine, active)
+}
+
+fn chrome(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    headers: &HeaderMap,
+) -> (Chrome, Option<Assignment>, Vec<Assignment>) {
+    let lang = lang_of(headers);
+    let (mine, active) = assignments(state, who, headers);
+    let name = state
+        .vault
+        .catalog()
+        .user(who.hsa_id())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| who.hsa_id().to_string());
+    let views: Vec<AssignmentView> = mine
+        .iter()
+        .map(|a| AssignmentView {
+            id: a.id.to_string(),
+            label: label(a, lang),
+            active: active.as_ref().is_some_and(|x| x.id == a.id),
+        })
+        .collect();
+    let c = Chrome {
+        lang: lang.code(),
+        other_lang: lang.other().code(),
+        t: lang.t(),
+        who: WhoView {
+            name,
+            hsa_id: who.hsa_id().to_string(),
+            active: views.iter().find(|v| v.active).cloned(),
+            assignments: views,
+        },
+        csrf: state.web.csrf(who),
+    };
+    (c, active, mine)
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses.
+
+fn page(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(CSP),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
+                (
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            eprintln!("callvault-server: rendering a page failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    status: u16,
+    message: &'static str,
+    detail: String,
+}
+
+/// An error as a page: status, a plain message in the reader's language, and a detail that
+/// never holds patient data or internals.
+fn error_page(c: Chrome, status: StatusCode, detail: String) -> Response {
+    let message = match status {
+        StatusCode::FORBIDDEN => c.t.forbidden,
+        StatusCode::NOT_FOUND => c.t.not_found,
+        StatusCode::BAD_REQUEST => c.t.bad_request,
+        _ => c.t.failure,
+    };
+    let mut r = page(ErrorPage {
+        status: status.as_u16(),
+        message,
+        detail,
+        c,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+fn set_cookie(name: &str, value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=31536000"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A state-changing form must come from callvault's own pages: the token bound to this
+/// client certificate, and no cross-site fetch.
+fn check_form(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    headers: &HeaderMap,
+    token: &str,
+) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "same-origin" && v != "none");
+    !cross_site && token == state.web.csrf(who)
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages.
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    c: Chrome,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, _, _) = chrome(&state, &who, &headers);
+    page(HomePage { c })
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: String,
+}
+
+async fn language(Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(&q.to).unwrap_or(Lang::Sv);
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie("cv_lang", lang.code()));
+    r
+}
+
+#[derive(Deserialize)]
+struct AssignmentForm {
+    assignment: String,
+    csrf: String,
+}
+
+async fn choose_assignment(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+    Form(f): Form<AssignmentForm>,
+) -> Response {
+    let (c, _, mine) = chrome(&state, &who, &headers);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    if !mine.iter().any(|a| a.id.as_str() == f.assignment) {
+        return error_page(c, StatusCode::BAD_REQUEST, "assignment".into());
+    }
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie("cv_asg", &f.assignment));
+    r
+}
+
+/// A search hit, as shown.
+#[derive(Debug)]
+pub struct HitView {
+    id: String,
+    started: String,
+    care_unit: String,
+    duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    c: Chrome,
+    units: Vec<String>,
+    needs_case: bool,
+    patient: String,
+    from: String,
+    to: String,
+    care_unit: String,
+    case_number: String,
+    case_query: String,
+    hits: Option<Vec<HitView>>,
+}
+
+fn swedish_time(t: OffsetDateTime) -> String {
+    callvault_vault::followup::rules::swedish_local(t)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap_or_default()
+}
+
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+fn units_of(active: Option<&Assignment>) -> Vec<String> {
+    active
+        .map(|a| a.care_units.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn empty_search(c: Chrome, active: Option<&Assignment>) -> SearchPage {
+    SearchPage {
+        units: units_of(active),
+        needs_case: active.is_some_and(|a| a.purpose == Purpose::QualityAssurance),
+        c,
+        patient: String::new(),
+        from: String::new(),
+        to: String::new(),
+        care_unit: String::new(),
+        case_number: String::new(),
+        case_query: String::new(),
+        hits: None,
+    }
+}
+
+async fn search_form(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, active, _) = chrome(&state, &who, &headers);
+    page(empty_search(c, active.as_ref()))
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    csrf: String,
+    patient: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    care_unit: String,
+    #[serde(default)]
+    case_number: String,
+}
+
+fn date(s: &str, end: bool) -> Result<Option<OffsetDateTime>, ()> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let d = time::Date::parse(
+        s.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| ())?;
+    let d = if end { d.next_day().ok_or(())? } else { d };
+    Ok(Some(d.midnight().assume_utc()))
+}
+
+/// Decides; a refusal is audited and returned with its reason.
+async fn decide(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    req: &AccessRequest,
+    recording: Option<&RecordingId>,
+) -> Result<Result<Authorized, Denial>, Response> {
+    match state
+        .policy
+        .current()
+        .decide(who, req, OffsetDateTime::now_utc())
+    {
+        Ok(a) => Ok(Ok(a)),
+        Err(d) => {
+            if let Err(e) = state
+                .vault
+                .record_denial_async(who, req, &d, recording)
+                .await
+            {
+                eprintln!("callvault-server: recording a refusal failed: {e}");
+                return Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
+            }
+            Ok(Err(d))
+        }
+    }
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+    Form(f): Form<SearchForm>,
+) -> Response {
+    let (c, active, _) = chrome(&state, &who, &headers);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let Some(active) = active else {
+        return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
+    };
+    // Never echo the patient id in an error.
+    let Ok(patient) = PatientId::parse_any(&f.patient) else {
+        let d = c.t.patient_hint.to_owned();
+        return error_page(c, StatusCode::BAD_REQUEST, d);
+    };
+    let (Ok(from), Ok(to)) = (date(&f.from, false), date(&f.to, true)) else {
+        return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
+    };
+    let care_unit = if f.care_unit.trim().is_empty() {
+        None
+    } else {
+        match CareUnit::parse(f.care_unit.trim()) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                let d = c.t.care_unit.to_owned();
+                return error_page(c, StatusCode::BAD_REQUEST, d);
+            }
+        }
+    };
+    let case = Some(f.case_number.trim().to_owned()).filter(|s| !s.is_empty());
+    let req = AccessRequest {
+        action: Action::Search,
+        resource: Resource {
+            care_provider: active.care_provider.clone(),
+            care_unit: None,
+        },
+        purpose: active.purpose,
+        assignment: Some(active.id.clone()),
+        emergency_reason: None,
+        case_number: case.clone(),
+    };
+    let authz = match decide(&state, &who, &req, None).await {
+        Err(r) => return r,
+        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        Ok(Ok(a)) => a,
+    };
+    let filter = SearchFilter {
+        from,
+        to,
+        care_unit,
+        nurse: None,
+        after: None,
+        limit: Some(200),
+    };
+    let receipt = match state
+        .vault
+        .record_access_async(&authz, AccessTarget::PatientSearch { patient, filter })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("callvault-server: audit event failed: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let hits = match state.vault.search_patient(&authz, &receipt) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("callvault-server: search failed: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let case_query = case
+        .as_deref()
+        .map(|k| format!("?case_number={}", urlencode(k)))
+        .unwrap_or_default();
+    let mut p = empty_search(c, Some(&active));
+    p.patient = f.patient;
+    p.from = f.from;
+    p.to = f.to;
+    p.care_unit = f.care_unit;
+    p.case_number = f.case_number;
+    p.case_query = case_query;
+    p.hits = Some(
+        hits.into_iter()
+            .map(|h| HitView {
+                id: h.id.to_string(),
+                started: swedish_time(h.started_at),
+                care_unit: h.care_unit.to_string(),
+                duration: duration(h.duration_ms),
+            })
+            .collect(),
+    );
+    page(p)
+}
+
+fn c_no_assignment(lang: Lang) -> String {
+    lang.t().no_assignment.to_owned()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A call's metadata, as shown.
+#[derive(Debug)]
+pub struct MetaView {
+    call_id: String,
+    patient: String,
+    started: String,
+    duration: String,
+    care_unit: String,
+    caller: String,
+    nurse: String,
+    retention: String,
+    legal_hold: bool,
+}
+
+#[derive(Template)]
+#[template(path = "call.html")]
+struct CallPage {
+    c: Chrome,
+    m: MetaView,
+    purpose: &'static str,
+    audio_src: String,
+    emergency: bool,
+}
+
+#[derive(Template)]
+#[template(path = "emergency.html")]
+struct EmergencyPage {
+    c: Chrome,
+    id: String,
+    purpose: &'static str,
+}
+
+#[derive(Deserialize)]
+struct CallQuery {
+    #[serde(default)]
+    case_number: Option<String>,
+}
+
+fn view_request(
+    resource: Resource,
+    active: &Assignment,
+    reason: Option<String>,
+    case: Option<String>,
+) -> AccessRequest {
+    AccessRequest {
+        action: Action::ViewMetadata,
+        resource,
+        purpose: active.purpose,
+        assignment: Some(active.id.clone()),
+        emergency_reason: reason,
+        case_number: case,
+    }
+}
+
+/// Audits the view and renders the call page.
+async fn show_call(
+    state: &AppState,
+    c: Chrome,
+    authz: Authorized,
+    id: RecordingId,
+    audio_src: String,
+) -> Response {
+    let receipt = match state
+        .vault
+        .record_access_async(&authz, AccessTarget::Recording { id, range: None })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("callvault-server: audit event failed: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let m = match state.vault.read_metadata(&authz, &receipt, &id) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("callvault-server: reading metadata failed: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let dash = || "–".to_owned();
+    page(CallPage {
+        m: MetaView {
+            call_id: m.call_id,
+            patient: m
+                .patient
+                .map(|p| p.expose_value().to_owned())
+                .unwrap_or_else(dash),
+            started: swedish_time(m.started_at),
+            duration: duration(m.duration_ms),
+            care_unit: m.care_unit.to_string(),
+            caller: m
+                .caller
+                .map(|p| p.expose_value().to_owned())
+                .unwrap_or_else(dash),
+            nurse: m.nurse.map(|n| n.to_string()).unwrap_or_else(dash),
+            retention: swedish_time(m.retention_until),
+            legal_hold: m.legal_hold,
+        },
+        purpose: authz.purpose().as_str(),
+        emergency: authz.is_emergency(),
+        audio_src,
+        c,
+    })
+}
+
+async fn call(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    Query(q): Query<CallQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, active, _) = chrome(&state, &who, &headers);
+    let Ok(id) = RecordingId::parse(&id) else {
+        return error_page(c, StatusCode::NOT_FOUND, String::new());
+    };
+    let Some(active) = active else {
+        return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
+    };
+    let resource = match state.vault.recording_resource(&id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return error_page(c, StatusCode::NOT_FOUND, String::new()),
+        Err(e) => {
+            eprintln!("callvault-server: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    // A call of another unit of the same care provider: ask for emergency access first
+    // (the request that carries the reason is the one decided and audited).
+    let other_unit = resource.care_provider == active.care_provider
+        && active.purpose == Purpose::CareAndTreatment
+        && !active.care_units.is_empty()
+        && resource
+            .care_unit
+            .as_ref()
+            .is_some_and(|u| !active.care_units.contains(u));
+    if other_unit {
+        return page(EmergencyPage {
+            c,
+            id: id.to_string(),
+            purpose: active.purpose.slug(),
+        });
+    }
+    let case = q.case_number.filter(|s| !s.trim().is_empty());
+    let req = view_request(resource, &active, None, case.clone());
+    let authz = match decide(&state, &who, &req, Some(&id)).await {
+        Err(r) => return r,
+        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        Ok(Ok(a)) => a,
+    };
+    let mut src = format!(
+        "/ui/calls/{id}/audio?purpose={}&assignment={}",
+        active.purpose.slug(),
+        urlencode(active.id.as_str())
+    );
+    if let Some(k) = &case {
+        src.push_str(&format!("&case_number={}", urlencode(k)));
+    }
+    show_call(&state, c, authz, id, src).await
+}
+
+#[derive(Deserialize)]
+struct EmergencyForm {
+    csrf: String,
+    reason: String,
+}
+
+async fn emergency(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<EmergencyForm>,
+) -> Response {
+    let (c, active, _) = chrome(&state, &who, &headers);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let Ok(id) = RecordingId::parse(&id) else {
+        return error_page(c, StatusCode::NOT_FOUND, String::new());
+    };
+    let Some(active) = active else {
+        return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
+    };
+    let resource = match state.vault.recording_resource(&id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return error_page(c, StatusCode::NOT_FOUND, String::new()),
+        Err(e) => {
+            eprintln!("callvault-server: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let reason = f.reason.trim().to_owned();
+    let req = view_request(resource, &active, Some(reason.clone()), None);
+    let authz = match decide(&state, &who, &req, Some(&id)).await {
+        Err(r) => return r,
+        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        Ok(Ok(a)) => a,
+    };
+    let token = state.web.grant(Grant {
+        fingerprint: *who.fingerprint(),
+        recording: id,
+        purpose: active.purpose,
+        assignment: Some(active.id.to_string()),
+        reason,
+        expires: Instant::now() + GRANT_TTL,
+    });
+    let src = format!("/ui/calls/{id}/audio?grant={token}");
+    show_call(&state, c, authz, id, src).await
+}
+
+#[derive(Deserialize)]
+struct AudioQuery {
+    purpose: Option<String>,
+    assignment: Option<String>,
+    case_number: Option<String>,
+    grant: Option<String>,
+}
+
+/// The player's source: the same decision, audit event (with the byte range) and stream as
+/// `GET /api/v1/recordings/{id}/audio`; for emergency access the reason comes from the
+/// grant of the page that asked for it.
+async fn audio(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    Query(q): Query<AudioQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = RecordingId::parse(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let params = match &q.grant {
+        Some(token) => match state.web.take_grant(token, &who, &id) {
+            Some(g) => PurposeParams {
+                purpose: Some(g.purpose.slug().to_owned()),
+                emergency_reason: Some(g.reason),
+                case_number: None,
+                assignment: g.assignment,
+            },
+            None => return StatusCode::FORBIDDEN.into_response(),
+        },
+        None => PurposeParams {
+            purpose: q.purpose,
+            emergency_reason: None,
+            case_number: q.case_number,
+            assignment: q.assignment,
+        },
+    };
+    match crate::audio::stream_audio(state, who, id, params, &headers).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
