@@ -158,6 +158,18 @@ impl PatientId {
     pub fn expose_value(&self) -> &str {
         &self.value
     }
+
+    /// The form people read: `YYYYMMDD-NNNN` for personnummer and samordningsnummer, the
+    /// reserve number as registered. Patient data: only for an authorized person's page or
+    /// document.
+    pub fn expose_display(&self) -> String {
+        let v = &self.value;
+        match self.kind {
+            PatientIdKind::ReserveNumber => v.clone(),
+            _ if v.len() == 12 && v.is_ascii() => format!("{}-{}", &v[..8], &v[8..]),
+            _ => v.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for PatientId {

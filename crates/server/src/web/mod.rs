@@ -726,10 +726,7 @@ async fn show_call(
     page(CallPage {
         m: MetaView {
             call_id: m.call_id,
-            patient: m
-                .patient
-                .map(|p| p.expose_value().to_owned())
-                .unwrap_or_else(dash),
+            patient: m.patient.map(|p| p.expose_display()).unwrap_or_else(dash),
             started: swedish_time(m.started_at),
             duration: duration(m.duration_ms),
             care_unit: m.care_unit.to_string(),

@@ -142,17 +142,6 @@ fn action_sv(a: EventAction) -> Option<&'static str> {
     })
 }
 
-/// The patient as written on the extract: `YYYYMMDD-NNNN` for personnummer and
-/// samordningsnummer, the reserve number as registered.
-fn patient_display(p: &PatientId) -> String {
-    let v = p.expose_value();
-    match p.kind() {
-        callvault_types::PatientIdKind::ReserveNumber => v.to_owned(),
-        _ if v.len() == 12 && v.is_ascii() => format!("{}-{}", &v[..8], &v[8..]),
-        _ => v.to_owned(),
-    }
-}
-
 fn t(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
@@ -304,7 +293,7 @@ impl Vault {
         }
         Ok(LogExtract {
             care_provider: cp.to_string(),
-            patient: patient_display(patient),
+            patient: patient.expose_display(),
             from: from.map(t),
             to: to.map(t),
             generated_at: t(generated_at),

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the web UI in a real browser: Debian's chromium, driven by Debian's
+chromedriver through Selenium (which is told where the driver is, so it downloads nothing).
+
+The browser itself presents the demo person's client certificate in the TLS handshake: the
+certificate and key are imported into the browser's NSS store (as from a SITHS card), and
+the managed policy AutoSelectCertificateForUrls selects it for the server.
+
+    browser_test.py CALLVAULT_BINARY ARTIFACT_DIR
+
+Run by scripts/browser-test (which installs chromium, chromedriver, NSS tools and Selenium).
+Screenshots of the pages go to ARTIFACT_DIR.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+POLICY_DIR = "/etc/chromium/policies/managed"
+POLICY_FILE = os.path.join(POLICY_DIR, "callvault-browser-test.json")
+P12_PASSWORD = "callvault-dev"
+STHLM = "SE2321000016-0001"
+
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+    print(f"  ok: {what}")
+
+
+class Browser:
+    """A headless chromium whose NSS store holds one person's certificate (or none)."""
+
+    def __init__(self, work, name, pki, p12=None):
+        self.home = os.path.join(work, "home-" + name)
+        nssdb = os.path.join(self.home, ".pki", "nssdb")
+        os.makedirs(nssdb)
+        run("certutil", "-N", "-d", "sql:" + nssdb, "--empty-password")
+        run("certutil", "-A", "-d", "sql:" + nssdb, "-n", "callvault-dev-root", "-t", "C,,",
+            "-i", os.path.join(pki, "root-ca.pem"))
+        if p12:
+            run("pk12util", "-i", os.path.join(pki, p12), "-d", "sql:" + nssdb, "-W", P12_PASSWORD)
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000",
+                  "--user-data-dir=" + os.path.join(self.home, "profile"),
+                  "--autoplay-policy=no-user-gesture-required"]:
+            opts.add_argument(a)
+        env = dict(os.environ, HOME=self.home)
+        service = Service(executable_path="/usr/bin/chromedriver", env=env)
+        self.d = webdriver.Chrome(service=service, options=opts)
+        self.d.set_page_load_timeout(30)
+
+    def quit(self):
+        self.d.quit()
+
+
+def main(callvault, artifacts):
+    if os.geteuid() != 0:
+        print("browser_test: the certificate auto-selection policy lives in /etc/chromium; run as root")
+        return 1
+    os.makedirs(artifacts, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="callvault-browser-")
+    data = os.path.join(work, "demo")
+    server = None
+    browsers = []
+    try:
+        out = run(callvault, "demo", "--data-dir", data, "--recordings", "6", "--no-serve",
+                  "--listen", "127.0.0.1:0").stdout
+        pki = os.path.join(data, "pki")
+        os.makedirs(POLICY_DIR, exist_ok=True)
+        with open(POLICY_FILE, "w") as f:
+            json.dump({"AutoSelectCertificateForUrls": [
+                json.dumps({"pattern": "https://127.0.0.1:*", "filter": {}})]}, f)
+        server = subprocess.Popen([callvault, "serve", "--config", os.path.join(data, "server.toml")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = server.stdout.readline()
+        m = re.search(r"https://(127\.0\.0\.1:\d+)", line)
+        if not m:
+            raise Failure("server did not start: " + line)
+        base = "https://" + m.group(1)
+        print("server at", base)
+
+        def api(who, path):
+            r = run("curl", "-sS", "--cacert", os.path.join(pki, "root-ca.pem"),
+                    "--cert", os.path.join(pki, who + ".pem"), "--key", os.path.join(pki, who + "-key.pem"),
+                    base + path)
+            return json.loads(r.stdout)
+
+        with open(os.path.join(data + ".examples", "patient.txt")) as f:
+            patient = f.read().strip()  # demo call 0: Region Stockholm, unit 1177
+
+        def shot(b, name):
+            b.d.save_screenshot(os.path.join(artifacts, name + ".png"))
+
+        def wait(b, cond, what, seconds=20):
+            end = time.time() + seconds
+            while time.time() < end:
+                v = cond()
+                if v:
+                    return v
+                time.sleep(0.2)
+            raise Failure("timed out waiting for " + what)
+
+        # --- The nurse of Region Stockholm: search, open, play (Range requests).
+        print("nurse-a: search, open a call, play")
+        nurse = Browser(work, "nurse-a", pki, "nurse-a.p12")
+        browsers.append(nurse)
+        d = nurse.d
+        d.get(base + "/")
+        check("Anna Andersson" in d.page_source and "SE2321000016-N001" in d.page_source,
+              "the page shows who is logged in (name, HSA-ID) with the browser's certificate")
+        check(d.find_element(By.ID, "active-assignment").text.startswith("nurse-a"),
+              "the active assignment is shown")
+        check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv", "Swedish by default")
+        shot(nurse, "01-home-nurse")
+        d.get(base + "/ui/search")
+        d.find_element(By.ID, "patient").send_keys(patient)
+        shot(nurse, "02-search-form")
+        d.find_element(By.ID, "search").click()
+        links = wait(nurse, lambda: d.find_elements(By.CLASS_NAME, "open-call"), "search results")
+        check(len(links) >= 1, "the search finds the patient's call")
+        shot(nurse, "03-search-results")
+        links[0].click()
+        wait(nurse, lambda: d.find_elements(By.ID, "player"), "the call page")
+        check(d.find_element(By.ID, "patient").text.replace("-", "") in patient.replace("-", ""),
+              "the call page shows the call's metadata")
+        d.execute_script("const p = document.getElementById('player'); p.muted = true; p.currentTime = 5; p.play();")
+        wait(nurse, lambda: d.execute_script(
+            "const p = document.getElementById('player'); return p.readyState >= 2 && p.duration > 0;"),
+            "the audio element to load")
+        check(True, "the audio element loaded and seeks (currentTime set)")
+        shot(nurse, "04-call-page")
+
+        # --- Emergency access: a call of the other unit (1178) of the same care provider.
+        print("nurse-a: emergency access")
+        # The import events name each recording's care unit.
+        imports = [e for e in api("reviewer-a", f"/api/v1/audit/events?care_provider={STHLM}&purpose=logguppfoljning&limit=1000")
+                   if e["action"] == "recording.import"]
+        ids = {e["recording"] for e in imports}
+        other = next((e["recording"] for e in imports
+                      if ["care_unit", "SE2321000016-1178"] in [list(x) for x in e["details"]]), None)
+        check(other is not None, "a call of unit 1178 exists")
+        d.get(f"{base}/ui/calls/{other}")
+        check(d.find_elements(By.ID, "reason"), "opening it asks for an emergency-access reason")
+        check("loggas" in d.page_source, "with a notice that the access is logged and reviewed")
+        shot(nurse, "05-emergency-dialog")
+        # The browser enforces the reason's presence; the server enforces its length too.
+        d.execute_script("const r = document.getElementById('reason'); r.removeAttribute('required'); r.removeAttribute('minlength'); r.value = 'kort';")
+        d.find_element(By.ID, "emergency-submit").click()
+        wait(nurse, lambda: d.find_elements(By.ID, "error-message"), "the refusal page")
+        check("403" in d.find_element(By.TAG_NAME, "h1").text, "a too short reason is refused (403)")
+        d.get(f"{base}/ui/calls/{other}")
+        d.find_element(By.ID, "reason").send_keys("Patienten ringde tillbaka med bröstsmärta")
+        d.find_element(By.ID, "emergency-submit").click()
+        wait(nurse, lambda: d.find_elements(By.ID, "emergency-flag"), "the flagged call page")
+        d.execute_script("const p = document.getElementById('player'); p.muted = true; p.play();")
+        wait(nurse, lambda: d.execute_script(
+            "const p = document.getElementById('player'); return p.readyState >= 2 && p.duration > 0;"),
+            "the emergency call's audio")
+        shot(nurse, "06-emergency-call")
+
+        # The log reviewer sees the plays (with byte ranges) and the flagged emergency access.
+        events = api("reviewer-a", f"/api/v1/audit/events?care_provider={STHLM}&purpose=logguppfoljning&limit=200")
+        plays = [e for e in events if e["action"] == "recording.play" and e["actor"] == "person:SE2321000016-N001"]
+        check(any(any(k == "range" for k, _ in e["details"]) for e in plays),
+              "the reviewer sees the nurse's plays with their byte ranges (Range requests)")
+        check(any(e["emergency_access"] and e["recording"] == other for e in events),
+              "the emergency access is flagged in the audit log")
+
+        # --- English.
+        d.get(base + "/ui/lang?to=en")
+        check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en" and "Logged in as" in d.page_source,
+              "English is available")
+
+        # --- The nurse of Region Värmland: no results, 403 on a direct link.
+        print("nurse-b: another region")
+        nurse_b = Browser(work, "nurse-b", pki, "nurse-b.p12")
+        browsers.append(nurse_b)
+        d = nurse_b.d
+        d.get(base + "/ui/search")
+        d.find_element(By.ID, "patient").send_keys(patient)
+        d.find_element(By.ID, "search").click()
+        wait(nurse_b, lambda: d.find_elements(By.ID, "no-results"), "an empty result")
+        check(True, "the other region's nurse finds nothing")
+        first = sorted(ids)[0]
+        d.get(f"{base}/ui/calls/{first}")
+        check("403" in d.find_element(By.TAG_NAME, "h1").text and "Traceback" not in d.page_source,
+              "a direct link is a clear 403 page")
+        shot(nurse_b, "07-forbidden")
+        d.get(f"{base}/ui/calls/not-a-call")
+        check("404" in d.find_element(By.TAG_NAME, "h1").text, "an unknown call is a 404 page")
+
+        # --- No client certificate: nothing loads.
+        print("a browser without a certificate")
+        anon = Browser(work, "anonymous", pki, None)
+        browsers.append(anon)
+        try:
+            anon.d.get(base + "/")
+        except Exception:
+            pass
+        check("Inloggad" not in anon.d.page_source and "Logged in" not in anon.d.page_source,
+              "a browser without a client certificate cannot load any page")
+        print("all browser tests passed")
+        return 0
+    except Failure as e:
+        print("FAILED:", e)
+        for i, b in enumerate(browsers):
+            try:
+                b.d.save_screenshot(os.path.join(artifacts, f"failure-{i}.png"))
+                with open(os.path.join(artifacts, f"failure-{i}.html"), "w") as f:
+                    f.write(b.d.page_source)
+            except Exception:
+                pass
+        return 1
+    finally:
+        for b in browsers:
+            try:
+                b.quit()
+            except Exception:
+                pass
+        if server:
+            server.terminate()
+            server.wait(timeout=30)
+        if os.path.exists(POLICY_FILE):
+            os.remove(POLICY_FILE)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
