@@ -47,14 +47,32 @@ def check(cond, what):
 class Browser:
     """A headless chromium whose NSS store holds one person's certificate (or none)."""
 
-    def __init__(self, work, name, pki, p12=None):
+    def __init__(self, work, name, pki, p12=None, card=None):
+        """`card` = (pinpad module, SoftHSM2 config, PIN): the key goes onto a PKCS#11 token
+        registered in the NSS store with modutil, as a SITHS card's middleware is."""
         self.home = os.path.join(work, "home-" + name)
         nssdb = os.path.join(self.home, ".pki", "nssdb")
         os.makedirs(nssdb)
+        env = dict(os.environ, HOME=self.home)
         run("certutil", "-N", "-d", "sql:" + nssdb, "--empty-password")
         run("certutil", "-A", "-d", "sql:" + nssdb, "-n", "callvault-dev-root", "-t", "C,,",
             "-i", os.path.join(pki, "root-ca.pem"))
-        if p12:
+        if card:
+            module, conf, pin = card
+            env.update(SOFTHSM2_CONF=conf, CALLVAULT_TOKEN_PIN=pin)
+            run("softhsm2-util", "--init-token", "--free", "--label", "SITHS", "--pin", pin,
+                "--so-pin", "12345678", env=env)
+            subprocess.run(["modutil", "-force", "-dbdir", "sql:" + nssdb, "-add", "siths-card",
+                            "-libfile", module], input="\n", check=True, capture_output=True,
+                           text=True, env=env)
+            run("pk12util", "-i", os.path.join(pki, p12), "-d", "sql:" + nssdb, "-h", "SITHS",
+                "-W", P12_PASSWORD, "-K", pin, env=env)
+            soft = subprocess.run(["certutil", "-K", "-d", "sql:" + nssdb], capture_output=True,
+                                  text=True, env=env)
+            on_card = run("certutil", "-K", "-d", "sql:" + nssdb, "-h", "SITHS", env=env).stdout
+            check("no keys found" in soft.stdout + soft.stderr and "serialNumber" in on_card,
+                  "the private key is on the PKCS#11 token, none in the browser's own store")
+        elif p12:
             run("pk12util", "-i", os.path.join(pki, p12), "-d", "sql:" + nssdb, "-W", P12_PASSWORD)
         opts = webdriver.ChromeOptions()
         opts.binary_location = "/usr/bin/chromium"
@@ -62,7 +80,6 @@ class Browser:
                   "--user-data-dir=" + os.path.join(self.home, "profile"),
                   "--autoplay-policy=no-user-gesture-required"]:
             opts.add_argument(a)
-        env = dict(os.environ, HOME=self.home)
         service = Service(executable_path="/usr/bin/chromedriver", env=env)
         self.d = webdriver.Chrome(service=service, options=opts)
         self.d.set_page_load_timeout(30)
@@ -71,7 +88,7 @@ class Browser:
         self.d.quit()
 
 
-def main(callvault, artifacts):
+def main(callvault, pinpad, artifacts):
     if os.geteuid() != 0:
         print("browser_test: the certificate auto-selection policy lives in /etc/chromium; run as root")
         return 1
@@ -207,6 +224,33 @@ def main(callvault, artifacts):
         d.get(f"{base}/ui/calls/not-a-call")
         check("404" in d.find_element(By.TAG_NAME, "h1").text, "an unknown call is a 404 page")
 
+        # --- The smart-card path: the investigator's key on a PKCS#11 token (SoftHSM2).
+        print("investigator-a: certificate on a PKCS#11 token")
+        conf = os.path.join(work, "softhsm2.conf")
+        tokens = os.path.join(work, "tokens")
+        os.makedirs(tokens)
+        with open(conf, "w") as f:
+            f.write(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        card = Browser(work, "investigator-a", pki, "investigator-a.p12", card=(pinpad, conf, "123456"))
+        browsers.append(card)
+        d = card.d
+        d.get(base + "/")
+        check("Cecilia Carlsson" in d.page_source and "SE2321000016-Q001" in d.page_source,
+              "login with the key on the token succeeds")
+        d.get(base + "/ui/search")
+        check(d.find_elements(By.ID, "case_number"), "an investigator is asked for a case number")
+        d.find_element(By.ID, "patient").send_keys(patient)
+        d.find_element(By.ID, "case_number").send_keys("Lex Maria 2026/14")
+        d.find_element(By.ID, "search").click()
+        links = wait(card, lambda: d.find_elements(By.CLASS_NAME, "open-call"), "the investigator's results")
+        check(len(links) >= 1, "the investigator searches across the care provider")
+        links[0].click()
+        wait(card, lambda: d.find_elements(By.ID, "player"), "the call page")
+        shot(card, "08-investigator-smart-card")
+        events = api("reviewer-a", f"/api/v1/audit/events?care_provider={STHLM}&purpose=logguppfoljning&limit=50")
+        check(any(e["actor"] == "person:SE2321000016-Q001" and ["case_number", "Lex Maria 2026/14"] in [list(x) for x in e["details"]]
+                  for e in events), "the investigator's access is audited with the case number")
+
         # --- No client certificate: nothing loads.
         print("a browser without a certificate")
         anon = Browser(work, "anonymous", pki, None)
@@ -244,4 +288,4 @@ def main(callvault, artifacts):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))
