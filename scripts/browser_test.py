@@ -76,6 +76,10 @@ class Browser:
             run("pk12util", "-i", os.path.join(pki, p12), "-d", "sql:" + nssdb, "-W", P12_PASSWORD)
         opts = webdriver.ChromeOptions()
         opts.binary_location = "/usr/bin/chromium"
+        self.downloads = os.path.join(self.home, "downloads")
+        os.makedirs(self.downloads)
+        opts.add_experimental_option("prefs", {"download.default_directory": self.downloads,
+                                               "download.prompt_for_download": False})
         for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000",
                   "--user-data-dir=" + os.path.join(self.home, "profile"),
                   "--autoplay-policy=no-user-gesture-required"]:
@@ -201,7 +205,43 @@ def main(callvault, pinpad, artifacts):
         check(any(e["emergency_access"] and e["recording"] == other for e in events),
               "the emergency access is flagged in the audit log")
 
+        # --- The log reviewer, in the browser: the access above, a follow-up, a verdict, an
+        # extract.
+        print("reviewer-a: audit view, follow-up, log extract")
+        rev = Browser(work, "reviewer-a", pki, "reviewer-a.p12")
+        browsers.append(rev)
+        d = rev.d
+        d.get(base + "/ui/review")
+        rows = d.find_element(By.ID, "events").text
+        check("SE2321000016-N001" in rows and "recording.play" in rows,
+              "the reviewer sees the nurse's plays in the audit view")
+        check("Nödåtkomst" in rows, "and the emergency access, flagged")
+        shot(rev, "09-review-audit")
+        d.find_element(By.ID, "run-follow-up").click()
+        wait(rev, lambda: d.find_elements(By.CLASS_NAME, "finding"), "the follow-up's findings")
+        check("Nödåtkomst" in d.page_source, "the follow-up lists the emergency access")
+        shot(rev, "10-follow-up")
+        first = d.find_elements(By.CLASS_NAME, "finding")[0]
+        fid = first.get_attribute("id")
+        first.find_element(By.CSS_SELECTOR, "input[value=justified]").click()
+        first.find_element(By.TAG_NAME, "textarea").send_keys("Återuppringning, journalfört")
+        first.find_element(By.TAG_NAME, "button").click()
+        wait(rev, lambda: "Återuppringning, journalfört" in d.page_source, "the saved verdict")
+        check("Befogad" in d.find_element(By.ID, fid).text, "the verdict is saved")
+        d.get(base + "/ui/review/extract")
+        d.find_element(By.ID, "patient").send_keys(patient)
+        d.find_element(By.ID, "download").click()
+        pdf = wait(rev, lambda: [f for f in os.listdir(rev.downloads) if f.endswith(".pdf")], "the PDF download")
+        with open(os.path.join(rev.downloads, pdf[0]), "rb") as f:
+            check(f.read(5) == b"%PDF-", "the patient's log extract downloads as a PDF")
+        check(patient[:8] not in pdf[0], "its file name does not name the patient")
+        d.get(base + "/ui/review/follow-up/no-such-run")
+        check("404" in d.find_element(By.TAG_NAME, "h1").text, "an unknown run is a 404 page")
+        nurse.d.get(base + "/ui/review")
+        check("403" in nurse.d.find_element(By.TAG_NAME, "h1").text, "a nurse gets 403 on the review pages")
+
         # --- English.
+        d = nurse.d
         d.get(base + "/ui/lang?to=en")
         check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en" and "Logged in as" in d.page_source,
               "English is available")

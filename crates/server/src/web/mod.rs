@@ -11,6 +11,7 @@
 //! audio player's Range requests carry the reason without putting it in a URL.
 
 mod i18n;
+mod review;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -124,6 +125,17 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/calls/{id}", get(call))
         .route("/ui/calls/{id}/emergency", post(emergency))
         .route("/ui/calls/{id}/audio", get(audio))
+        .route("/ui/review", get(review::overview))
+        .route("/ui/review/follow-up", post(review::run))
+        .route("/ui/review/follow-up/{id}", get(review::show))
+        .route(
+            "/ui/review/follow-up/{id}/findings/{n}",
+            post(review::judge),
+        )
+        .route(
+            "/ui/review/extract",
+            get(review::extract_form).post(review::extract),
+        )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -144,6 +156,8 @@ pub struct WhoView {
     hsa_id: String,
     assignments: Vec<AssignmentView>,
     active: Option<AssignmentView>,
+    /// Holds an active log-review assignment (the log review pages are offered).
+    reviewer: bool,
 }
 
 /// What every page shows around its content.
@@ -248,6 +262,7 @@ fn chrome(
             hsa_id: who.hsa_id().to_string(),
             active: views.iter().find(|v| v.active).cloned(),
             assignments: views,
+            reviewer: mine.iter().any(|a| a.purpose == Purpose::LogReview),
         },
         csrf: state.web.csrf(who),
     };

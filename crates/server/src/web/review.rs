@@ -1,0 +1,384 @@
+//! The log reviewer's pages: the audit log with filters, follow-up runs with the review
+//! workflow, the patient log extract, and the checkpoint with its cosignatures. Each read
+//! is the same audited vault call as the API's; the reports and the extract are the same
+//! documents.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use callvault_audit::event::Outcome;
+use callvault_auth::{
+    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Resource,
+};
+use callvault_catalog::Verdict;
+use callvault_types::PatientId;
+use callvault_vault::access::AccessTarget;
+use callvault_vault::extract::ExtractFormat;
+use callvault_vault::followup::{FollowUpReport, FollowUpRequest, RunView};
+use serde::Deserialize;
+
+use super::{Chrome, check_form, chrome, date, decide, error_page, page, swedish_time};
+use crate::AppState;
+
+/// The log-review assignment to act under: the active one if it is one, else the first the
+/// person holds.
+fn log_review(active: Option<Assignment>, mine: Vec<Assignment>) -> Option<Assignment> {
+    active
+        .filter(|a| a.purpose == Purpose::LogReview)
+        .or_else(|| mine.into_iter().find(|a| a.purpose == Purpose::LogReview))
+}
+
+/// The reviewer's decision for `action` at the active assignment's care provider, or the
+/// page to answer instead (no log-review assignment active, or a refusal — audited).
+async fn reviewer(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    c: Chrome,
+    active: Option<Assignment>,
+    action: Action,
+) -> Result<(Chrome, Authorized), Response> {
+    let Some(active) = active.filter(|a| a.purpose == Purpose::LogReview) else {
+        let d = c.t.review.to_owned();
+        return Err(error_page(c, StatusCode::FORBIDDEN, d));
+    };
+    let req = AccessRequest {
+        action,
+        resource: Resource {
+            care_provider: active.care_provider.clone(),
+            care_unit: None,
+        },
+        purpose: Purpose::LogReview,
+        assignment: Some(active.id.clone()),
+        emergency_reason: None,
+        case_number: None,
+    };
+    match decide(state, who, &req, None).await {
+        Err(r) => Err(r),
+        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
+        Ok(Ok(a)) => Ok((c, a)),
+    }
+}
+
+fn failed(c: Chrome, e: &dyn std::fmt::Display) -> Response {
+    eprintln!("callvault-server: log review page failed: {e}");
+    error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
+}
+
+/// One audit event, as the reviewer sees it (no sealed values).
+#[derive(Debug)]
+pub struct EventRow {
+    index: u64,
+    time: String,
+    actor: String,
+    action: &'static str,
+    outcome: String,
+    recording: String,
+    emergency: bool,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    c: Chrome,
+    care_provider: String,
+    checkpoint: Option<(u64, String, usize)>,
+    events: Vec<EventRow>,
+    action: String,
+    actor: String,
+    runs: Vec<RunView>,
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct EventFilter {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+}
+
+pub(super) async fn overview(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Query(f): Query<EventFilter>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    let active = log_review(active, mine);
+    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let receipt = match state
+        .vault
+        .record_access_async(&authz, AccessTarget::AuditLog { limit: 200 })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(c, &e),
+    };
+    let events = match state.vault.read_audit_events(&authz, &receipt) {
+        Ok(e) => e,
+        Err(e) => return failed(c, &e),
+    };
+    let rows: Vec<EventRow> = events
+        .into_iter()
+        .rev()
+        .filter(|(_, e)| f.action.is_empty() || e.action.code().contains(f.action.trim()))
+        .filter(|(_, e)| f.actor.is_empty() || e.actor.to_string().contains(f.actor.trim()))
+        .map(|(i, e)| EventRow {
+            index: i,
+            time: swedish_time(e.time),
+            actor: e.actor.to_string(),
+            action: e.action.code(),
+            outcome: match &e.outcome {
+                Outcome::Granted => "granted".into(),
+                Outcome::Denied(r) => format!("denied: {r}"),
+                Outcome::Failed(r) => format!("failed: {r}"),
+            },
+            recording: e.recording.map(|r| r.id.to_string()).unwrap_or_default(),
+            emergency: e
+                .details
+                .iter()
+                .any(|(k, v)| k == "emergency_access" && v == "true"),
+        })
+        .collect();
+    let runs = state.vault.follow_up_runs(&authz).unwrap_or_default();
+    let checkpoint = state
+        .vault
+        .catalog()
+        .latest_checkpoint()
+        .ok()
+        .flatten()
+        .map(|cp| {
+            let n = state
+                .vault
+                .catalog()
+                .cosignatures(cp.size)
+                .map(|c| c.len())
+                .unwrap_or(0);
+            (cp.size, swedish_time(cp.created_at), n)
+        });
+    let now = time::OffsetDateTime::now_utc();
+    let day = |t: time::OffsetDateTime| {
+        t.format(time::macros::format_description!("[year]-[month]-[day]"))
+            .unwrap_or_default()
+    };
+    page(ReviewPage {
+        care_provider: authz.resource().care_provider.to_string(),
+        c,
+        checkpoint,
+        events: rows,
+        action: f.action,
+        actor: f.actor,
+        runs,
+        from: day(now - time::Duration::days(30)),
+        to: day(now),
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct RunForm {
+    csrf: String,
+    from: String,
+    to: String,
+}
+
+pub(super) async fn run(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+    Form(f): Form<RunForm>,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    let active = log_review(active, mine);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let (Ok(Some(from)), Ok(Some(to))) = (date(&f.from, false), date(&f.to, true)) else {
+        return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
+    };
+    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let req = FollowUpRequest {
+        from,
+        to,
+        settings: None,
+        seed: None,
+    };
+    let v = std::sync::Arc::clone(&state.vault);
+    match tokio::task::spawn_blocking(move || v.run_follow_up(&authz, req)).await {
+        Ok(Ok(r)) => Redirect::to(&format!("/ui/review/follow-up/{}", r.run.id)).into_response(),
+        Ok(Err(callvault_vault::VaultError::InvalidRequest(m))) => {
+            error_page(c, StatusCode::BAD_REQUEST, m)
+        }
+        Ok(Err(e)) => failed(c, &e),
+        Err(e) => failed(c, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "followup.html")]
+struct FollowUpPage {
+    c: Chrome,
+    r: FollowUpReport,
+    care_provider: String,
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    let active = log_review(active, mine);
+    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match state.vault.follow_up(&authz, &id, "page") {
+        Ok(r) => page(FollowUpPage {
+            care_provider: authz.resource().care_provider.to_string(),
+            c,
+            r,
+        }),
+        Err(callvault_vault::VaultError::NoSuch(_)) => {
+            error_page(c, StatusCode::NOT_FOUND, String::new())
+        }
+        Err(e) => failed(c, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct JudgeForm {
+    csrf: String,
+    verdict: String,
+    comment: String,
+}
+
+pub(super) async fn judge(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path((id, n)): Path<(String, u32)>,
+    headers: HeaderMap,
+    Form(f): Form<JudgeForm>,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    let active = log_review(active, mine);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let Some(verdict) = Verdict::parse(&f.verdict) else {
+        return error_page(c, StatusCode::BAD_REQUEST, c_verdict(&f.verdict));
+    };
+    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match state
+        .vault
+        .review_finding(&authz, &id, n, verdict, &f.comment)
+    {
+        Ok(_) => Redirect::to(&format!("/ui/review/follow-up/{id}#finding-{n}")).into_response(),
+        Err(callvault_vault::VaultError::FourEyes(m)) => error_page(c, StatusCode::FORBIDDEN, m),
+        Err(callvault_vault::VaultError::InvalidRequest(m)) => {
+            error_page(c, StatusCode::BAD_REQUEST, m)
+        }
+        Err(callvault_vault::VaultError::NoSuch(_)) => {
+            error_page(c, StatusCode::NOT_FOUND, String::new())
+        }
+        Err(e) => failed(c, &e),
+    }
+}
+
+fn c_verdict(v: &str) -> String {
+    format!("verdict {v:?}")
+}
+
+#[derive(Template)]
+#[template(path = "extract.html")]
+struct ExtractPage {
+    c: Chrome,
+}
+
+pub(super) async fn extract_form(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, _, _) = chrome(&state, &who, &headers);
+    page(ExtractPage { c })
+}
+
+#[derive(Deserialize)]
+pub(super) struct ExtractForm {
+    csrf: String,
+    patient: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    format: String,
+}
+
+/// The extract itself, as a download (the patient came in the form body, never a URL).
+pub(super) async fn extract(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+    Form(f): Form<ExtractForm>,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    let active = log_review(active, mine);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let Ok(patient) = PatientId::parse_any(&f.patient) else {
+        let d = c.t.patient_hint.to_owned();
+        return error_page(c, StatusCode::BAD_REQUEST, d);
+    };
+    let (Ok(from), Ok(to)) = (date(&f.from, false), date(&f.to, true)) else {
+        return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
+    };
+    let Some(format) = ExtractFormat::parse(&f.format) else {
+        return error_page(c, StatusCode::BAD_REQUEST, "pdf, csv, json".into());
+    };
+    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAccessLog).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let x = match state.vault.log_extract(&authz, &patient, from, to, format) {
+        Ok(x) => x,
+        Err(callvault_vault::VaultError::InvalidRequest(m)) => {
+            return error_page(c, StatusCode::BAD_REQUEST, m);
+        }
+        Err(e) => return failed(c, &e),
+    };
+    let (ctype, ext, bytes) = match format {
+        ExtractFormat::Pdf => ("application/pdf", "pdf", x.to_pdf()),
+        ExtractFormat::Csv => match x.to_csv() {
+            Ok(t) => ("text/csv; charset=utf-8", "csv", t.into_bytes()),
+            Err(e) => return failed(c, &e),
+        },
+        ExtractFormat::Json => ("application/json", "json", x.to_json().into_bytes()),
+    };
+    let name = format!(
+        "attachment; filename=\"loggutdrag-{}-{}.{ext}\"",
+        x.care_provider,
+        x.generated_at.get(..10).unwrap_or("")
+    );
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
