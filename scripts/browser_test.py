@@ -240,6 +240,34 @@ def main(callvault, pinpad, artifacts):
         nurse.d.get(base + "/ui/review")
         check("403" in nurse.d.find_element(By.TAG_NAME, "h1").text, "a nurse gets 403 on the review pages")
 
+        # --- Privilege administrators: a request, never approved by its requester; approved
+        # by the second administrator.
+        print("admin-a and admin-a2: four eyes")
+        adm = Browser(work, "admin-a", pki, "admin-a.p12")
+        browsers.append(adm)
+        d = adm.d
+        d.get(base + "/ui/admin")
+        check("access-review" in d.page_source, "the administrator sees the access review")
+        from selenium.webdriver.support.ui import Select
+        Select(d.find_element(By.ID, "holder")).select_by_value("SE2321000016-Q001")
+        Select(d.find_element(By.ID, "purpose")).select_by_value("kvalitetssakring")
+        d.find_element(By.ID, "justification").send_keys("Utredning enligt Lex Maria")
+        d.find_element(By.ID, "request-submit").click()
+        rows = wait(adm, lambda: d.find_elements(By.CSS_SELECTOR, "#pending tbody tr"), "the pending request")
+        check(len(rows) >= 1, "the request is pending")
+        shot(adm, "11-admin")
+        req_id = rows[-1].get_attribute("id")
+        rows[-1].find_element(By.CLASS_NAME, "approve").click()
+        wait(adm, lambda: d.find_elements(By.ID, "error-message"), "the refusal")
+        check("403" in d.find_element(By.TAG_NAME, "h1").text, "nobody approves their own request (403)")
+        adm2 = Browser(work, "admin-a2", pki, "admin-a2.p12")
+        browsers.append(adm2)
+        d = adm2.d
+        d.get(base + "/ui/admin")
+        d.find_element(By.CSS_SELECTOR, f"#{req_id} .approve").click()
+        wait(adm2, lambda: not d.find_elements(By.ID, req_id), "the approval")
+        check(True, "the second administrator approves it")
+
         # --- English.
         d = nurse.d
         d.get(base + "/ui/lang?to=en")

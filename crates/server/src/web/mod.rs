@@ -10,6 +10,7 @@
 //! cookie. A call opened through emergency access gets a short-lived grant, so that the
 //! audio player's Range requests carry the reason without putting it in a URL.
 
+mod admin;
 mod i18n;
 mod review;
 
@@ -125,6 +126,12 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/calls/{id}", get(call))
         .route("/ui/calls/{id}/emergency", post(emergency))
         .route("/ui/calls/{id}/audio", get(audio))
+        .route("/ui/admin", get(admin::overview))
+        .route("/ui/admin/assignments", post(admin::request))
+        .route(
+            "/ui/admin/assignments/{id}/{step}",
+            post(admin::decide_request),
+        )
         .route("/ui/review", get(review::overview))
         .route("/ui/review/follow-up", post(review::run))
         .route("/ui/review/follow-up/{id}", get(review::show))
@@ -158,6 +165,8 @@ pub struct WhoView {
     active: Option<AssignmentView>,
     /// Holds an active log-review assignment (the log review pages are offered).
     reviewer: bool,
+    /// Holds an active privilege-administration assignment.
+    administrator: bool,
 }
 
 /// What every page shows around its content.
@@ -263,6 +272,10 @@ fn chrome(
             active: views.iter().find(|v| v.active).cloned(),
             assignments: views,
             reviewer: mine.iter().any(|a| a.purpose == Purpose::LogReview),
+            administrator: mine.iter().any(|a| {
+                a.purpose == Purpose::Administration
+                    && a.rights.contains(&callvault_auth::Right::ManagePrivileges)
+            }),
         },
         csrf: state.web.csrf(who),
     };
