@@ -268,6 +268,50 @@ def main(callvault, pinpad, artifacts):
         wait(adm2, lambda: not d.find_elements(By.ID, req_id), "the approval")
         check(True, "the second administrator approves it")
 
+        # --- Records managers: a legal hold; an IVO decision registered by one, refused to
+        # her own approval, approved by the other, executed, its certificate fetched.
+        print("records-a and records-a2: hold, IVO decision, four eyes, execution")
+        victim = next((e["recording"] for e in imports
+                       if ["call_id", "demo-call-0004"] in [list(x) for x in e["details"]]), None)
+        check(victim is not None, "demo call 4 exists")
+        rm = Browser(work, "records-a", pki, "records-a.p12")
+        browsers.append(rm)
+        d = rm.d
+        d.get(base + "/ui/records")
+        d.find_element(By.ID, "hold_recordings").send_keys(other)
+        d.find_element(By.ID, "hold_reason").send_keys("Klagomål under utredning")
+        d.find_element(By.ID, "case_reference").send_keys("Dnr 2026/77")
+        d.find_element(By.ID, "hold-submit").click()
+        wait(rm, lambda: d.find_elements(By.ID, "holds"), "the hold")
+        check("Dnr 2026/77" in d.find_element(By.ID, "holds").text, "a legal hold is set")
+        doc = os.path.join(work, "ivo-beslut.pdf")
+        with open(doc, "wb") as f:
+            f.write(b"%PDF-1.7 IVO beslut (test)")
+        d.find_element(By.ID, "case_number").send_keys("IVO 3.5.1-77/2026")
+        d.execute_script("document.getElementById('decision_date').value = '2026-11-20';")
+        d.find_element(By.ID, "ivo_recordings").send_keys(victim)
+        d.find_element(By.ID, "document").send_keys(doc)
+        d.find_element(By.ID, "ivo-submit").click()
+        order_row = wait(rm, lambda: d.find_elements(By.CSS_SELECTOR, "#orders tbody tr"), "the order")[-1]
+        order_id = order_row.get_attribute("id")
+        check("registered" in order_row.text, "the IVO decision is registered")
+        shot(rm, "12-records")
+        order_row.find_element(By.CLASS_NAME, "approve").click()
+        wait(rm, lambda: d.find_elements(By.ID, "error-message"), "the refusal")
+        check("403" in d.find_element(By.TAG_NAME, "h1").text, "she cannot approve her own order (403)")
+        rm2 = Browser(work, "records-a2", pki, "records-a2.p12")
+        browsers.append(rm2)
+        d = rm2.d
+        d.get(base + "/ui/records")
+        d.find_element(By.CSS_SELECTOR, f"#{order_id} .approve").click()
+        wait(rm2, lambda: d.find_elements(By.CSS_SELECTOR, f"#{order_id} .execute"), "the approval")
+        d.find_element(By.CSS_SELECTOR, f"#{order_id} .execute").click()
+        link = wait(rm2, lambda: d.find_elements(By.CSS_SELECTOR, f"#{order_id} .certificate"), "the execution")
+        check("executed" in d.find_element(By.ID, order_id).text, "the order is executed by crypto-shredding")
+        link[0].click()
+        wait(rm2, lambda: "callvault deletion certificate" in d.page_source, "the certificate")
+        check(victim in d.page_source, "the deletion certificate names the destroyed recording")
+
         # --- English.
         d = nurse.d
         d.get(base + "/ui/lang?to=en")

@@ -48,6 +48,8 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
             sthlm,
         ),
         ("SE2321000016-L001", "David Dahl", "Loggranskare", sthlm),
+        ("SE2321000016-M001", "Rut Ros", "Arkivansvarig", sthlm),
+        ("SE2321000016-M002", "Sven Sjö", "Arkivansvarig", sthlm),
         (
             "SE2321000016-R001",
             "Inspelningssystem Region Stockholm",
@@ -84,6 +86,20 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
         "logguppföljning",
         &["read-audit", "read-access-log"],
     );
+    // Two records managers, so that one registers a deletion order and the other approves it.
+    for (id, holder) in [
+        ("records-a", "SE2321000016-M001"),
+        ("records-a2", "SE2321000016-M002"),
+    ] {
+        out += &a(
+            id,
+            holder,
+            sthlm,
+            &[],
+            "administration",
+            &["manage-records"],
+        );
+    }
     out += &a(
         "recorder-a",
         "SE2321000016-R001",

@@ -215,6 +215,18 @@ pub fn demo_clients() -> Vec<ClientSpec> {
             "SE2321000156-R001",
             ClientKind::Function,
         ),
+        spec(
+            "records-a",
+            "Rut Ros (arkivansvarig, Region Stockholm)",
+            "SE2321000016-M001",
+            ClientKind::Person,
+        ),
+        spec(
+            "records-a2",
+            "Sven Sjö (arkivansvarig, Region Stockholm)",
+            "SE2321000016-M002",
+            ClientKind::Person,
+        ),
     ]
 }
 

@@ -114,7 +114,7 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
         "{out}"
     );
 
-    let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "30"]);
+    let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "60"]);
     assert!(o.status.success(), "{}", text(&o));
     let events = text(&o);
     assert!(

@@ -12,6 +12,7 @@
 
 mod admin;
 mod i18n;
+mod records;
 mod review;
 
 use std::collections::HashMap;
@@ -132,6 +133,22 @@ pub fn routes() -> Router<AppState> {
             "/ui/admin/assignments/{id}/{step}",
             post(admin::decide_request),
         )
+        .route("/ui/records", get(records::overview))
+        .route("/ui/records/holds", post(records::set_hold))
+        .route(
+            "/ui/records/holds/{id}/release",
+            post(records::release_hold),
+        )
+        .route(
+            "/ui/records/ivo",
+            post(records::register_ivo).layer(axum::extract::DefaultBodyLimit::max(
+                callvault_vault::records::MAX_DOCUMENT_BYTES + (64 << 10),
+            )),
+        )
+        .route(
+            "/ui/records/deletions/{id}/{step}",
+            post(records::order_step),
+        )
         .route("/ui/review", get(review::overview))
         .route("/ui/review/follow-up", post(review::run))
         .route("/ui/review/follow-up/{id}", get(review::show))
@@ -167,6 +184,8 @@ pub struct WhoView {
     reviewer: bool,
     /// Holds an active privilege-administration assignment.
     administrator: bool,
+    /// Holds an active records-management assignment.
+    records_manager: bool,
 }
 
 /// What every page shows around its content.
@@ -272,6 +291,10 @@ fn chrome(
             active: views.iter().find(|v| v.active).cloned(),
             assignments: views,
             reviewer: mine.iter().any(|a| a.purpose == Purpose::LogReview),
+            records_manager: mine.iter().any(|a| {
+                a.purpose == Purpose::Administration
+                    && a.rights.contains(&callvault_auth::Right::ManageRecords)
+            }),
             administrator: mine.iter().any(|a| {
                 a.purpose == Purpose::Administration
                     && a.rights.contains(&callvault_auth::Right::ManagePrivileges)
