@@ -231,7 +231,12 @@ def main(callvault, pinpad, artifacts):
         d.get(base + "/ui/review/extract")
         d.find_element(By.ID, "patient").send_keys(patient)
         d.find_element(By.ID, "download").click()
-        pdf = wait(rev, lambda: [f for f in os.listdir(rev.downloads) if f.endswith(".pdf")], "the PDF download")
+        def finished_pdf():
+            names = os.listdir(rev.downloads)
+            done = [f for f in names if f.endswith(".pdf")
+                    and os.path.getsize(os.path.join(rev.downloads, f)) > 0]
+            return done if done and not any(f.endswith(".crdownload") for f in names) else None
+        pdf = wait(rev, finished_pdf, "the PDF download")
         with open(os.path.join(rev.downloads, pdf[0]), "rb") as f:
             check(f.read(5) == b"%PDF-", "the patient's log extract downloads as a PDF")
         check(patient[:8] not in pdf[0], "its file name does not name the patient")
@@ -311,6 +316,21 @@ def main(callvault, pinpad, artifacts):
         link[0].click()
         wait(rm2, lambda: "callvault deletion certificate" in d.page_source, "the certificate")
         check(victim in d.page_source, "the deletion certificate names the destroyed recording")
+
+        # --- The operator: status and volumes, counts only.
+        print("operator-a: operations")
+        op = Browser(work, "operator-a", pki, "operator-a.p12")
+        browsers.append(op)
+        d = op.d
+        d.get(base + "/ui/operations")
+        check(d.find_elements(By.CSS_SELECTOR, "svg.chart rect"), "the volume chart is drawn (SVG, served by callvault)")
+        check(d.find_element(By.ID, "under-replicated").text == "0", "no recording is under-replicated")
+        check(len(d.find_elements(By.CSS_SELECTOR, "#sites tbody tr")) == 2, "both sites are listed")
+        check(patient not in d.page_source and patient.replace("-", "") not in d.page_source,
+              "the operator's page holds no patient data")
+        shot(op, "13-operations")
+        nurse.d.get(base + "/ui/operations")
+        check("403" in nurse.d.find_element(By.TAG_NAME, "h1").text, "a nurse gets 403 on the operations page")
 
         # --- English.
         d = nurse.d

@@ -378,7 +378,7 @@ doc = {
      "holder": {"type": "string", "description": "HSA-ID of a registered user."}, "care_provider": {"type": "string"},
      "care_units": {"type": "array", "items": {"type": "string"}, "description": "Own care units (required for vård och behandling)."},
      "purpose": ref("Purpose"),
-     "rights": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["ingest", "search", "view-metadata", "play", "download", "read-audit", "read-access-log", "manage-privileges"]}},
+     "rights": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["ingest", "search", "view-metadata", "play", "download", "read-audit", "read-access-log", "manage-privileges", "manage-records", "operate"]}},
      "valid_from": {"type": "string", "format": "date-time"}, "valid_until": {"type": "string", "format": "date-time", "description": "At most governance.max_assignment_days (default 366) after valid_from."},
      "justification": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "Why the access is needed (never patient data). Kept in the catalog; the audit event carries its SHA-256."}}},
    "Decision": {"type": "object", "additionalProperties": False, "properties": {"comment": {"type": "string", "maxLength": 1000, "description": "Required for a rejection."}}},

@@ -239,6 +239,8 @@ actions! {
     AuditPruneApprove = "audit.prune-approve",
     /// The audit log was pruned below a new minimum index (hashes kept, proofs valid).
     AuditPrune = "audit.prune",
+    /// The operational status (counts only) was read, or an attempt was refused.
+    StatusRead = "status.read",
 }
 
 /// How the action ended.

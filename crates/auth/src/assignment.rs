@@ -103,11 +103,14 @@ pub enum Right {
     /// Legal holds, retention reports, deletion orders (IVO decisions, retention purges):
     /// register, approve (never one's own), execute (records managers).
     ManageRecords,
+    /// The operational status page: sites, repair and scrub progress, key versions,
+    /// checkpoints, volumes — counts only, never patient data (operators).
+    Operate,
 }
 
 impl Right {
     /// All rights.
-    pub const ALL: [Right; 9] = [
+    pub const ALL: [Right; 10] = [
         Right::Ingest,
         Right::Search,
         Right::ViewMetadata,
@@ -117,6 +120,7 @@ impl Right {
         Right::ReadAccessLog,
         Right::ManagePrivileges,
         Right::ManageRecords,
+        Right::Operate,
     ];
 
     /// The name used in files.
@@ -131,6 +135,7 @@ impl Right {
             Self::ReadAccessLog => "read-access-log",
             Self::ManagePrivileges => "manage-privileges",
             Self::ManageRecords => "manage-records",
+            Self::Operate => "operate",
         }
     }
 
@@ -495,7 +500,11 @@ pub fn check(a: &Assignment) -> Result<(), AssignmentError> {
             ));
         }
     }
-    for r in [Right::ManagePrivileges, Right::ManageRecords] {
+    for r in [
+        Right::ManagePrivileges,
+        Right::ManageRecords,
+        Right::Operate,
+    ] {
         if a.rights.contains(&r) && a.purpose != Purpose::Administration {
             return Err(invalid(
                 id,

@@ -35,6 +35,9 @@ pub enum Action {
     ManagePrivileges,
     /// Legal holds, retention reports and deletion orders (purpose administration only).
     ManageRecords,
+    /// Read the vault's operational status: sites, repair and scrub progress, key versions,
+    /// checkpoints, volumes (counts only; purpose administration only).
+    Operate,
 }
 
 impl Action {
@@ -50,6 +53,7 @@ impl Action {
             Self::ReadAccessLog => Right::ReadAccessLog,
             Self::ManagePrivileges => Right::ManagePrivileges,
             Self::ManageRecords => Right::ManageRecords,
+            Self::Operate => Right::Operate,
         }
     }
 
@@ -381,7 +385,10 @@ fn decide_under(
         // Administration manages privileges; it never gets audio, identifying metadata or
         // logs of patients.
         Purpose::Administration => {
-            if !matches!(req.action, Action::ManagePrivileges | Action::ManageRecords) {
+            if !matches!(
+                req.action,
+                Action::ManagePrivileges | Action::ManageRecords | Action::Operate
+            ) {
                 return Err(Denial::NotForPurpose {
                     purpose: req.purpose,
                 });

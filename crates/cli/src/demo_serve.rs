@@ -50,6 +50,7 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
         ("SE2321000016-L001", "David Dahl", "Loggranskare", sthlm),
         ("SE2321000016-M001", "Rut Ros", "Arkivansvarig", sthlm),
         ("SE2321000016-M002", "Sven Sjö", "Arkivansvarig", sthlm),
+        ("SE2321000016-O001", "Olle Ohlsson", "Driftansvarig", sthlm),
         (
             "SE2321000016-R001",
             "Inspelningssystem Region Stockholm",
@@ -100,6 +101,14 @@ pub fn assignments(now: OffsetDateTime) -> Result<String> {
             &["manage-records"],
         );
     }
+    out += &a(
+        "operator-a",
+        "SE2321000016-O001",
+        sthlm,
+        &[],
+        "administration",
+        &["operate"],
+    );
     out += &a(
         "recorder-a",
         "SE2321000016-R001",

@@ -227,6 +227,12 @@ pub fn demo_clients() -> Vec<ClientSpec> {
             "SE2321000016-M002",
             ClientKind::Person,
         ),
+        spec(
+            "operator-a",
+            "Olle Ohlsson (drift, Region Stockholm)",
+            "SE2321000016-O001",
+            ClientKind::Person,
+        ),
     ]
 }
 

@@ -148,6 +148,7 @@ fn event_action(a: Action) -> EventAction {
         Action::ReadAudit | Action::ReadAccessLog => EventAction::AuditRead,
         Action::ManagePrivileges => EventAction::ManagePrivileges,
         Action::ManageRecords => EventAction::ManageRecords,
+        Action::Operate => EventAction::StatusRead,
     }
 }
 

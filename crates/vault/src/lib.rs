@@ -18,6 +18,7 @@ pub mod governance;
 pub mod import;
 mod maintenance;
 pub mod manifest;
+pub mod operations;
 pub mod records;
 pub mod scrub;
 mod tables;

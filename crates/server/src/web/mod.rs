@@ -12,6 +12,7 @@
 
 mod admin;
 mod i18n;
+mod operations;
 mod records;
 mod review;
 
@@ -133,6 +134,7 @@ pub fn routes() -> Router<AppState> {
             "/ui/admin/assignments/{id}/{step}",
             post(admin::decide_request),
         )
+        .route("/ui/operations", get(operations::overview))
         .route("/ui/records", get(records::overview))
         .route("/ui/records/holds", post(records::set_hold))
         .route(
@@ -186,6 +188,8 @@ pub struct WhoView {
     administrator: bool,
     /// Holds an active records-management assignment.
     records_manager: bool,
+    /// Holds an active operator assignment.
+    operator: bool,
 }
 
 /// What every page shows around its content.
@@ -291,6 +295,10 @@ fn chrome(
             active: views.iter().find(|v| v.active).cloned(),
             assignments: views,
             reviewer: mine.iter().any(|a| a.purpose == Purpose::LogReview),
+            operator: mine.iter().any(|a| {
+                a.purpose == Purpose::Administration
+                    && a.rights.contains(&callvault_auth::Right::Operate)
+            }),
             records_manager: mine.iter().any(|a| {
                 a.purpose == Purpose::Administration
                     && a.rights.contains(&callvault_auth::Right::ManageRecords)
