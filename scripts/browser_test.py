@@ -162,6 +162,8 @@ def main(callvault, pinpad, artifacts):
         wait(nurse, lambda: d.find_elements(By.ID, "player"), "the call page")
         check(d.find_element(By.ID, "patient").text.replace("-", "") in patient.replace("-", ""),
               "the call page shows the call's metadata")
+        check(d.find_element(By.ID, "listen-heading") is not None and "vård och behandling" in d.page_source,
+              "the purpose the call is opened under is shown before playing")
         d.execute_script("const p = document.getElementById('player'); p.muted = true; p.currentTime = 5; p.play();")
         wait(nurse, lambda: d.execute_script(
             "const p = document.getElementById('player'); return p.readyState >= 2 && p.duration > 0;"),
@@ -253,6 +255,12 @@ def main(callvault, pinpad, artifacts):
         d = adm.d
         d.get(base + "/ui/admin")
         check("access-review" in d.page_source, "the administrator sees the access review")
+        d.find_element(By.ID, "new-hsa").send_keys("SE2321000016-N777")
+        d.find_element(By.ID, "new-name").send_keys("Nils Nyström")
+        d.find_element(By.ID, "new-title").send_keys("Sjuksköterska")
+        d.find_element(By.ID, "user-submit").click()
+        wait(adm, lambda: "Nils Nyström" in d.find_element(By.ID, "users").text, "the new user")
+        check(True, "the administrator registers a user")
         from selenium.webdriver.support.ui import Select
         Select(d.find_element(By.ID, "holder")).select_by_value("SE2321000016-Q001")
         Select(d.find_element(By.ID, "purpose")).select_by_value("kvalitetssakring")
@@ -348,8 +356,7 @@ def main(callvault, pinpad, artifacts):
         d.find_element(By.ID, "search").click()
         wait(nurse_b, lambda: d.find_elements(By.ID, "no-results"), "an empty result")
         check(True, "the other region's nurse finds nothing")
-        first = sorted(ids)[0]
-        d.get(f"{base}/ui/calls/{first}")
+        d.get(f"{base}/ui/calls/{other}")
         check("403" in d.find_element(By.TAG_NAME, "h1").text and "Traceback" not in d.page_source,
               "a direct link is a clear 403 page")
         shot(nurse_b, "07-forbidden")

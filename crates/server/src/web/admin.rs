@@ -267,3 +267,41 @@ pub(super) async fn request(
         Err(e) => refused(c, e),
     }
 }
+
+#[derive(Deserialize)]
+pub(super) struct UserForm {
+    csrf: String,
+    hsa_id: String,
+    name: String,
+    title: String,
+}
+
+/// Registers a user employed by the administrator's care provider.
+pub(super) async fn register_user(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    headers: HeaderMap,
+    Form(f): Form<UserForm>,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let (c, authz) = match administrator(&state, &who, c, admin_assignment(active, mine)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let user = match callvault_auth::UserEntry::new(
+        &f.hsa_id,
+        &f.name,
+        &f.title,
+        authz.resource().care_provider.as_str(),
+    ) {
+        Ok(u) => u,
+        Err(m) => return error_page(c, StatusCode::BAD_REQUEST, m),
+    };
+    match state.vault.register_user(&authz, &user) {
+        Ok(_) => Redirect::to("/ui/admin").into_response(),
+        Err(e) => refused(c, e),
+    }
+}

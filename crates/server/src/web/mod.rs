@@ -130,6 +130,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/calls/{id}/audio", get(audio))
         .route("/ui/admin", get(admin::overview))
         .route("/ui/admin/assignments", post(admin::request))
+        .route("/ui/admin/users", post(admin::register_user))
         .route(
             "/ui/admin/assignments/{id}/{step}",
             post(admin::decide_request),
@@ -721,6 +722,9 @@ struct CallPage {
     c: Chrome,
     m: MetaView,
     purpose: &'static str,
+    purpose_slug: &'static str,
+    purposes: Vec<(&'static str, &'static str)>,
+    call: String,
     audio_src: String,
     emergency: bool,
 }
@@ -737,6 +741,9 @@ struct EmergencyPage {
 struct CallQuery {
     #[serde(default)]
     case_number: Option<String>,
+    /// The purpose picked on the call page (an assignment of the person's with it).
+    #[serde(default)]
+    purpose: Option<String>,
 }
 
 fn view_request(
@@ -762,6 +769,7 @@ async fn show_call(
     authz: Authorized,
     id: RecordingId,
     audio_src: String,
+    purposes: Vec<Purpose>,
 ) -> Response {
     let receipt = match state
         .vault
@@ -798,6 +806,9 @@ async fn show_call(
             legal_hold: m.legal_hold,
         },
         purpose: authz.purpose().as_str(),
+        purpose_slug: authz.purpose().slug(),
+        purposes: purposes.iter().map(|p| (p.slug(), p.as_str())).collect(),
+        call: id.to_string(),
         emergency: authz.is_emergency(),
         audio_src,
         c,
@@ -811,9 +822,25 @@ async fn call(
     Query(q): Query<CallQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (c, active, _) = chrome(&state, &who, &headers);
+    let (c, active, mine) = chrome(&state, &who, &headers);
     let Ok(id) = RecordingId::parse(&id) else {
         return error_page(c, StatusCode::NOT_FOUND, String::new());
+    };
+    // The purposes under which this person may open calls; the one picked (else the active
+    // assignment's) chooses the assignment acted under.
+    let purposes: Vec<Purpose> = {
+        let mut p: Vec<Purpose> = mine
+            .iter()
+            .map(|a| a.purpose)
+            .filter(|p| matches!(p, Purpose::CareAndTreatment | Purpose::QualityAssurance))
+            .collect();
+        p.dedup();
+        p
+    };
+    let picked = q.purpose.as_deref().and_then(Purpose::parse);
+    let active = match picked {
+        Some(p) => mine.iter().find(|a| a.purpose == p).cloned(),
+        None => active,
     };
     let Some(active) = active else {
         return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
@@ -857,7 +884,7 @@ async fn call(
     if let Some(k) = &case {
         src.push_str(&format!("&case_number={}", urlencode(k)));
     }
-    show_call(&state, c, authz, id, src).await
+    show_call(&state, c, authz, id, src, purposes).await
 }
 
 #[derive(Deserialize)]
@@ -907,7 +934,7 @@ async fn emergency(
         expires: Instant::now() + GRANT_TTL,
     });
     let src = format!("/ui/calls/{id}/audio?grant={token}");
-    show_call(&state, c, authz, id, src).await
+    show_call(&state, c, authz, id, src, Vec::new()).await
 }
 
 #[derive(Deserialize)]
