@@ -87,9 +87,26 @@ class Browser:
         service = Service(executable_path="/usr/bin/chromedriver", env=env)
         self.d = webdriver.Chrome(service=service, options=opts)
         self.d.set_page_load_timeout(30)
+        self.d.set_script_timeout(30)
 
     def quit(self):
         self.d.quit()
+
+
+AXE = os.environ.get("CALLVAULT_AXE", "")
+
+
+def accessibility(b, page):
+    """axe-core (a test tool injected by WebDriver, not served by callvault) on the current
+    page: no serious or critical violation of WCAG 2 A/AA rules."""
+    with open(AXE) as f:
+        b.d.execute_script(f.read())
+    result = b.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => done(r.violations.map("
+        "v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))));")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    check(not bad, f"{page}: no serious accessibility violation (axe-core, WCAG 2 AA): {bad}")
 
 
 def main(callvault, pinpad, artifacts):
@@ -133,7 +150,10 @@ def main(callvault, pinpad, artifacts):
         def wait(b, cond, what, seconds=20):
             end = time.time() + seconds
             while time.time() < end:
-                v = cond()
+                try:
+                    v = cond()
+                except Exception:  # the page is still loading or was replaced
+                    v = None
                 if v:
                     return v
                 time.sleep(0.2)
@@ -151,6 +171,7 @@ def main(callvault, pinpad, artifacts):
               "the active assignment is shown")
         check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv", "Swedish by default")
         shot(nurse, "01-home-nurse")
+        accessibility(nurse, "home")
         d.get(base + "/ui/search")
         d.find_element(By.ID, "patient").send_keys(patient)
         shot(nurse, "02-search-form")
@@ -158,6 +179,7 @@ def main(callvault, pinpad, artifacts):
         links = wait(nurse, lambda: d.find_elements(By.CLASS_NAME, "open-call"), "search results")
         check(len(links) >= 1, "the search finds the patient's call")
         shot(nurse, "03-search-results")
+        accessibility(nurse, "search results")
         links[0].click()
         wait(nurse, lambda: d.find_elements(By.ID, "player"), "the call page")
         check(d.find_element(By.ID, "patient").text.replace("-", "") in patient.replace("-", ""),
@@ -170,6 +192,7 @@ def main(callvault, pinpad, artifacts):
             "the audio element to load")
         check(True, "the audio element loaded and seeks (currentTime set)")
         shot(nurse, "04-call-page")
+        accessibility(nurse, "call page")
 
         # --- Emergency access: a call of the other unit (1178) of the same care provider.
         print("nurse-a: emergency access")
@@ -184,6 +207,7 @@ def main(callvault, pinpad, artifacts):
         check(d.find_elements(By.ID, "reason"), "opening it asks for an emergency-access reason")
         check("loggas" in d.page_source, "with a notice that the access is logged and reviewed")
         shot(nurse, "05-emergency-dialog")
+        accessibility(nurse, "emergency dialog")
         # The browser enforces the reason's presence; the server enforces its length too.
         d.execute_script("const r = document.getElementById('reason'); r.removeAttribute('required'); r.removeAttribute('minlength'); r.value = 'kort';")
         d.find_element(By.ID, "emergency-submit").click()
@@ -219,10 +243,12 @@ def main(callvault, pinpad, artifacts):
               "the reviewer sees the nurse's plays in the audit view")
         check("Nödåtkomst" in rows, "and the emergency access, flagged")
         shot(rev, "09-review-audit")
+        accessibility(rev, "audit view")
         d.find_element(By.ID, "run-follow-up").click()
         wait(rev, lambda: d.find_elements(By.CLASS_NAME, "finding"), "the follow-up's findings")
         check("Nödåtkomst" in d.page_source, "the follow-up lists the emergency access")
         shot(rev, "10-follow-up")
+        accessibility(rev, "follow-up")
         first = d.find_elements(By.CLASS_NAME, "finding")[0]
         fid = first.get_attribute("id")
         first.find_element(By.CSS_SELECTOR, "input[value=justified]").click()
@@ -269,6 +295,7 @@ def main(callvault, pinpad, artifacts):
         rows = wait(adm, lambda: d.find_elements(By.CSS_SELECTOR, "#pending tbody tr"), "the pending request")
         check(len(rows) >= 1, "the request is pending")
         shot(adm, "11-admin")
+        accessibility(adm, "administration")
         req_id = rows[-1].get_attribute("id")
         rows[-1].find_element(By.CLASS_NAME, "approve").click()
         wait(adm, lambda: d.find_elements(By.ID, "error-message"), "the refusal")
@@ -309,6 +336,7 @@ def main(callvault, pinpad, artifacts):
         order_id = order_row.get_attribute("id")
         check("registered" in order_row.text, "the IVO decision is registered")
         shot(rm, "12-records")
+        accessibility(rm, "records")
         order_row.find_element(By.CLASS_NAME, "approve").click()
         wait(rm, lambda: d.find_elements(By.ID, "error-message"), "the refusal")
         check("403" in d.find_element(By.TAG_NAME, "h1").text, "she cannot approve her own order (403)")
@@ -337,6 +365,7 @@ def main(callvault, pinpad, artifacts):
         check(patient not in d.page_source and patient.replace("-", "") not in d.page_source,
               "the operator's page holds no patient data")
         shot(op, "13-operations")
+        accessibility(op, "operations")
         nurse.d.get(base + "/ui/operations")
         check("403" in nurse.d.find_element(By.TAG_NAME, "h1").text, "a nurse gets 403 on the operations page")
 
@@ -360,6 +389,7 @@ def main(callvault, pinpad, artifacts):
         check("403" in d.find_element(By.TAG_NAME, "h1").text and "Traceback" not in d.page_source,
               "a direct link is a clear 403 page")
         shot(nurse_b, "07-forbidden")
+        accessibility(nurse_b, "error page")
         d.get(f"{base}/ui/calls/not-a-call")
         check("404" in d.find_element(By.TAG_NAME, "h1").text, "an unknown call is a 404 page")
 
@@ -376,6 +406,13 @@ def main(callvault, pinpad, artifacts):
         d.get(base + "/")
         check("Cecilia Carlsson" in d.page_source and "SE2321000016-Q001" in d.page_source,
               "login with the key on the token succeeds")
+        # The administrators approved her a second assignment above: she chooses it.
+        before = d.find_element(By.ID, "active-assignment").text
+        choices = d.find_elements(By.CSS_SELECTOR, "ul.assignments form button")
+        check(len(choices) >= 1, "a person with several assignments is offered the others")
+        choices[0].click()
+        wait(card, lambda: d.find_element(By.ID, "active-assignment").text != before, "the switch")
+        check(True, "she acts under the assignment she chose")
         d.get(base + "/ui/search")
         check(d.find_elements(By.ID, "case_number"), "an investigator is asked for a case number")
         d.find_element(By.ID, "patient").send_keys(patient)
@@ -402,8 +439,8 @@ def main(callvault, pinpad, artifacts):
               "a browser without a client certificate cannot load any page")
         print("all browser tests passed")
         return 0
-    except Failure as e:
-        print("FAILED:", e)
+    except Exception as e:
+        print("FAILED:", type(e).__name__, e)
         for i, b in enumerate(browsers):
             try:
                 b.d.save_screenshot(os.path.join(artifacts, f"failure-{i}.png"))
