@@ -8,18 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::args::{AdminCommand, ApiConn, RecordsCommand, ReviewCommand, ScopeArgs};
 
-/// Percent-encodes a query value.
-fn q(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+use callvault_server::client::percent_encode as q;
 
 fn query(pairs: &[(&str, Option<&str>)]) -> String {
     let parts: Vec<String> = pairs

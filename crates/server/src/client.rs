@@ -60,6 +60,19 @@ fn pem_err(path: &Path, e: impl std::fmt::Display) -> ClientError {
     }
 }
 
+/// Percent-encodes a query or path value (RFC 3986: every byte but the unreserved ones).
+pub fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// A TLS client configuration (TLS 1.2 and 1.3, aws-lc-rs) that trusts the CA certificates
 /// in `ca` and, with `identity`, presents that certificate chain and private key (PEM).
 pub fn tls_client_config(

@@ -10,9 +10,7 @@ use axum::Extension;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use callvault_auth::{
-    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Resource, Right,
-};
+use callvault_auth::{Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Right};
 use callvault_catalog::AssignmentState;
 use callvault_types::{CareUnit, HsaId};
 use callvault_vault::VaultError;
@@ -20,18 +18,11 @@ use callvault_vault::governance::{AssignmentRequest, ReviewEntry};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Chrome, check_form, chrome, date, decide, error_page, page};
+use super::{Chrome, check_form, chrome, date, decide_role, error_page, page, role_assignment};
 use crate::AppState;
 
-/// The administration assignment with the right `manage-privileges`: the active one if it
-/// is one, else the first the person holds.
-fn admin_assignment(active: Option<Assignment>, mine: Vec<Assignment>) -> Option<Assignment> {
-    let is_admin = |a: &Assignment| {
-        a.purpose == Purpose::Administration && a.rights.contains(&Right::ManagePrivileges)
-    };
-    active
-        .filter(is_admin)
-        .or_else(|| mine.into_iter().find(is_admin))
+fn is_admin(a: &Assignment) -> bool {
+    a.purpose == Purpose::Administration && a.rights.contains(&Right::ManagePrivileges)
 }
 
 async fn administrator(
@@ -39,27 +30,11 @@ async fn administrator(
     who: &AuthenticatedPrincipal,
     c: Chrome,
     active: Option<Assignment>,
+    mine: Vec<Assignment>,
 ) -> Result<(Chrome, Authorized), Response> {
-    let Some(a) = active else {
-        let d = c.t.admin.to_owned();
-        return Err(error_page(c, StatusCode::FORBIDDEN, d));
-    };
-    let req = AccessRequest {
-        action: Action::ManagePrivileges,
-        resource: Resource {
-            care_provider: a.care_provider.clone(),
-            care_unit: None,
-        },
-        purpose: Purpose::Administration,
-        assignment: Some(a.id.clone()),
-        emergency_reason: None,
-        case_number: None,
-    };
-    match decide(state, who, &req, None).await {
-        Err(r) => Err(r),
-        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
-        Ok(Ok(authz)) => Ok((c, authz)),
-    }
+    let role = c.t.admin;
+    let a = role_assignment(active, mine, is_admin);
+    decide_role(state, who, c, a, Action::ManagePrivileges, role).await
 }
 
 fn refused(c: Chrome, e: VaultError) -> Response {
@@ -105,7 +80,7 @@ pub(super) async fn overview(
     headers: HeaderMap,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let (c, authz) = match administrator(&state, &who, c, admin_assignment(active, mine)).await {
+    let (c, authz) = match administrator(&state, &who, c, active, mine).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -182,7 +157,7 @@ pub(super) async fn decide_request(
         "reject" => false,
         _ => return error_page(c, StatusCode::NOT_FOUND, String::new()),
     };
-    let (c, authz) = match administrator(&state, &who, c, admin_assignment(active, mine)).await {
+    let (c, authz) = match administrator(&state, &who, c, active, mine).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -248,7 +223,7 @@ pub(super) async fn request(
     let Ok(Some(valid_until)) = date(&f.valid_until, true) else {
         return error_page(c, StatusCode::BAD_REQUEST, t.valid_until.to_owned());
     };
-    let (c, authz) = match administrator(&state, &who, c, admin_assignment(active, mine)).await {
+    let (c, authz) = match administrator(&state, &who, c, active, mine).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -287,7 +262,7 @@ pub(super) async fn register_user(
     if !check_form(&state, &who, &headers, &f.csrf) {
         return error_page(c, StatusCode::FORBIDDEN, String::new());
     }
-    let (c, authz) = match administrator(&state, &who, c, admin_assignment(active, mine)).await {
+    let (c, authz) = match administrator(&state, &who, c, active, mine).await {
         Ok(x) => x,
         Err(r) => return r,
     };

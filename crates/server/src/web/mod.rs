@@ -560,6 +560,50 @@ fn date(s: &str, end: bool) -> Result<Option<OffsetDateTime>, ()> {
     Ok(Some(d.midnight().assume_utc()))
 }
 
+/// The assignment a role's page acts under: the active one if it qualifies, else the first
+/// the person holds that does.
+fn role_assignment(
+    active: Option<Assignment>,
+    mine: Vec<Assignment>,
+    qualifies: impl Fn(&Assignment) -> bool,
+) -> Option<Assignment> {
+    active
+        .filter(|a| qualifies(a))
+        .or_else(|| mine.into_iter().find(|a| qualifies(a)))
+}
+
+/// The decision for a care-provider-wide `action` under `assignment` (its purpose), or the
+/// page to answer instead: a 403 naming `role` when the person holds no such assignment, or
+/// the policy's refusal (audited).
+async fn decide_role(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    c: Chrome,
+    assignment: Option<Assignment>,
+    action: Action,
+    role: &'static str,
+) -> Result<(Chrome, Authorized), Response> {
+    let Some(a) = assignment else {
+        return Err(error_page(c, StatusCode::FORBIDDEN, role.to_owned()));
+    };
+    let req = AccessRequest {
+        action,
+        resource: Resource {
+            care_provider: a.care_provider.clone(),
+            care_unit: None,
+        },
+        purpose: a.purpose,
+        assignment: Some(a.id.clone()),
+        emergency_reason: None,
+        case_number: None,
+    };
+    match decide(state, who, &req, None).await {
+        Err(r) => Err(r),
+        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
+        Ok(Ok(authz)) => Ok((c, authz)),
+    }
+}
+
 /// Decides; a refusal is audited and returned with its reason.
 async fn decide(
     state: &AppState,
@@ -664,7 +708,7 @@ async fn search(
     };
     let case_query = case
         .as_deref()
-        .map(|k| format!("?case_number={}", urlencode(k)))
+        .map(|k| format!("?case_number={}", crate::client::percent_encode(k)))
         .unwrap_or_default();
     let mut p = empty_search(c, Some(&active));
     p.patient = f.patient;
@@ -688,18 +732,6 @@ async fn search(
 
 fn c_no_assignment(lang: Lang) -> String {
     lang.t().no_assignment.to_owned()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// A call's metadata, as shown.
@@ -879,10 +911,13 @@ async fn call(
     let mut src = format!(
         "/ui/calls/{id}/audio?purpose={}&assignment={}",
         active.purpose.slug(),
-        urlencode(active.id.as_str())
+        crate::client::percent_encode(active.id.as_str())
     );
     if let Some(k) = &case {
-        src.push_str(&format!("&case_number={}", urlencode(k)));
+        src.push_str(&format!(
+            "&case_number={}",
+            crate::client::percent_encode(k)
+        ));
     }
     show_call(&state, c, authz, id, src, purposes).await
 }

@@ -10,21 +10,11 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use callvault_auth::{
-    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Purpose, Resource, Right,
-};
+use callvault_auth::{Action, AuthenticatedPrincipal, Purpose, Right};
 use callvault_vault::operations::DayVolume;
 
-use super::{Chrome, chrome, decide, error_page, page, swedish_time};
+use super::{Chrome, chrome, decide_role, error_page, page, role_assignment, swedish_time};
 use crate::AppState;
-
-fn operator_assignment(active: Option<Assignment>, mine: Vec<Assignment>) -> Option<Assignment> {
-    let is_op =
-        |a: &Assignment| a.purpose == Purpose::Administration && a.rights.contains(&Right::Operate);
-    active
-        .filter(is_op)
-        .or_else(|| mine.into_iter().find(is_op))
-}
 
 /// The volumes as an SVG bar chart: per day three bars (in, accesses, refused), scaled to
 /// the largest count, a label every seventh day.
@@ -99,25 +89,13 @@ pub(super) async fn overview(
     headers: HeaderMap,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let Some(a) = operator_assignment(active, mine) else {
-        let d = c.t.operations.to_owned();
-        return error_page(c, StatusCode::FORBIDDEN, d);
-    };
-    let req = AccessRequest {
-        action: Action::Operate,
-        resource: Resource {
-            care_provider: a.care_provider.clone(),
-            care_unit: None,
-        },
-        purpose: Purpose::Administration,
-        assignment: Some(a.id.clone()),
-        emergency_reason: None,
-        case_number: None,
-    };
-    let authz = match decide(&state, &who, &req, None).await {
+    let role = c.t.operations;
+    let a = role_assignment(active, mine, |a| {
+        a.purpose == Purpose::Administration && a.rights.contains(&Right::Operate)
+    });
+    let (c, authz) = match decide_role(&state, &who, c, a, Action::Operate, role).await {
+        Ok(x) => x,
         Err(r) => return r,
-        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
-        Ok(Ok(a)) => a,
     };
     let v = std::sync::Arc::clone(&state.vault);
     let ops = match tokio::task::spawn_blocking(move || v.operations(&authz, 30)).await {

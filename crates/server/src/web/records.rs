@@ -7,9 +7,7 @@ use axum::Extension;
 use axum::extract::{Form, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use callvault_auth::{
-    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Resource, Right,
-};
+use callvault_auth::{Action, AuthenticatedPrincipal, Authorized, Purpose, Right};
 use callvault_types::RecordingId;
 use callvault_vault::VaultError;
 use callvault_vault::records::{
@@ -17,17 +15,8 @@ use callvault_vault::records::{
 };
 use serde::Deserialize;
 
-use super::{Chrome, check_form, chrome, decide, error_page, page};
+use super::{Chrome, check_form, chrome, decide_role, error_page, page, role_assignment};
 use crate::AppState;
-
-fn records_assignment(active: Option<Assignment>, mine: Vec<Assignment>) -> Option<Assignment> {
-    let is_rm = |a: &Assignment| {
-        a.purpose == Purpose::Administration && a.rights.contains(&Right::ManageRecords)
-    };
-    active
-        .filter(is_rm)
-        .or_else(|| mine.into_iter().find(is_rm))
-}
 
 async fn records_manager(
     state: &AppState,
@@ -35,26 +24,11 @@ async fn records_manager(
     headers: &HeaderMap,
 ) -> Result<(Chrome, Authorized), Response> {
     let (c, active, mine) = chrome(state, who, headers);
-    let Some(a) = records_assignment(active, mine) else {
-        let d = c.t.records.to_owned();
-        return Err(error_page(c, StatusCode::FORBIDDEN, d));
-    };
-    let req = AccessRequest {
-        action: Action::ManageRecords,
-        resource: Resource {
-            care_provider: a.care_provider.clone(),
-            care_unit: None,
-        },
-        purpose: Purpose::Administration,
-        assignment: Some(a.id.clone()),
-        emergency_reason: None,
-        case_number: None,
-    };
-    match decide(state, who, &req, None).await {
-        Err(r) => Err(r),
-        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
-        Ok(Ok(authz)) => Ok((c, authz)),
-    }
+    let role = c.t.records;
+    let a = role_assignment(active, mine, |a| {
+        a.purpose == Purpose::Administration && a.rights.contains(&Right::ManageRecords)
+    });
+    decide_role(state, who, c, a, Action::ManageRecords, role).await
 }
 
 fn refused(c: Chrome, e: VaultError) -> Response {

@@ -9,9 +9,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use callvault_audit::event::Outcome;
-use callvault_auth::{
-    AccessRequest, Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Resource,
-};
+use callvault_auth::{Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose};
 use callvault_catalog::Verdict;
 use callvault_types::PatientId;
 use callvault_vault::access::AccessTarget;
@@ -19,46 +17,24 @@ use callvault_vault::extract::ExtractFormat;
 use callvault_vault::followup::{FollowUpReport, FollowUpRequest, RunView};
 use serde::Deserialize;
 
-use super::{Chrome, check_form, chrome, date, decide, error_page, page, swedish_time};
+use super::{
+    Chrome, check_form, chrome, date, decide_role, error_page, page, role_assignment, swedish_time,
+};
 use crate::AppState;
 
-/// The log-review assignment to act under: the active one if it is one, else the first the
-/// person holds.
-fn log_review(active: Option<Assignment>, mine: Vec<Assignment>) -> Option<Assignment> {
-    active
-        .filter(|a| a.purpose == Purpose::LogReview)
-        .or_else(|| mine.into_iter().find(|a| a.purpose == Purpose::LogReview))
-}
-
-/// The reviewer's decision for `action` at the active assignment's care provider, or the
-/// page to answer instead (no log-review assignment active, or a refusal — audited).
+/// The log reviewer's decision for `action`, under the active log-review assignment (or
+/// the first the person holds).
 async fn reviewer(
     state: &AppState,
     who: &AuthenticatedPrincipal,
     c: Chrome,
     active: Option<Assignment>,
+    mine: Vec<Assignment>,
     action: Action,
 ) -> Result<(Chrome, Authorized), Response> {
-    let Some(active) = active.filter(|a| a.purpose == Purpose::LogReview) else {
-        let d = c.t.review.to_owned();
-        return Err(error_page(c, StatusCode::FORBIDDEN, d));
-    };
-    let req = AccessRequest {
-        action,
-        resource: Resource {
-            care_provider: active.care_provider.clone(),
-            care_unit: None,
-        },
-        purpose: Purpose::LogReview,
-        assignment: Some(active.id.clone()),
-        emergency_reason: None,
-        case_number: None,
-    };
-    match decide(state, who, &req, None).await {
-        Err(r) => Err(r),
-        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
-        Ok(Ok(a)) => Ok((c, a)),
-    }
+    let role = c.t.review;
+    let a = role_assignment(active, mine, |a| a.purpose == Purpose::LogReview);
+    decide_role(state, who, c, a, action, role).await
 }
 
 fn failed(c: Chrome, e: &dyn std::fmt::Display) -> Response {
@@ -107,8 +83,7 @@ pub(super) async fn overview(
     headers: HeaderMap,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let active = log_review(active, mine);
-    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+    let (c, authz) = match reviewer(&state, &who, c, active, mine, Action::ReadAudit).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -194,14 +169,13 @@ pub(super) async fn run(
     Form(f): Form<RunForm>,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let active = log_review(active, mine);
     if !check_form(&state, &who, &headers, &f.csrf) {
         return error_page(c, StatusCode::FORBIDDEN, String::new());
     }
     let (Ok(Some(from)), Ok(Some(to))) = (date(&f.from, false), date(&f.to, true)) else {
         return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
     };
-    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+    let (c, authz) = match reviewer(&state, &who, c, active, mine, Action::ReadAudit).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -237,8 +211,7 @@ pub(super) async fn show(
     headers: HeaderMap,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let active = log_review(active, mine);
-    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+    let (c, authz) = match reviewer(&state, &who, c, active, mine, Action::ReadAudit).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -270,14 +243,13 @@ pub(super) async fn judge(
     Form(f): Form<JudgeForm>,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let active = log_review(active, mine);
     if !check_form(&state, &who, &headers, &f.csrf) {
         return error_page(c, StatusCode::FORBIDDEN, String::new());
     }
     let Some(verdict) = Verdict::parse(&f.verdict) else {
         return error_page(c, StatusCode::BAD_REQUEST, c_verdict(&f.verdict));
     };
-    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAudit).await {
+    let (c, authz) = match reviewer(&state, &who, c, active, mine, Action::ReadAudit).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -335,7 +307,6 @@ pub(super) async fn extract(
     Form(f): Form<ExtractForm>,
 ) -> Response {
     let (c, active, mine) = chrome(&state, &who, &headers);
-    let active = log_review(active, mine);
     if !check_form(&state, &who, &headers, &f.csrf) {
         return error_page(c, StatusCode::FORBIDDEN, String::new());
     }
@@ -349,7 +320,7 @@ pub(super) async fn extract(
     let Some(format) = ExtractFormat::parse(&f.format) else {
         return error_page(c, StatusCode::BAD_REQUEST, "pdf, csv, json".into());
     };
-    let (c, authz) = match reviewer(&state, &who, c, active, Action::ReadAccessLog).await {
+    let (c, authz) = match reviewer(&state, &who, c, active, mine, Action::ReadAccessLog).await {
         Ok(x) => x,
         Err(r) => return r,
     };
