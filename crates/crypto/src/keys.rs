@@ -74,6 +74,14 @@ pub enum KeyError {
     /// The random generator or a primitive failed.
     #[error("cryptographic primitive failed")]
     Primitive,
+    /// The PKCS#11 token refused or failed an operation.
+    #[error("PKCS#11 {op}: {detail}")]
+    Hsm {
+        /// What was being done.
+        op: &'static str,
+        /// The token's answer.
+        detail: String,
+    },
     /// The current KEK version cannot be destroyed (new data keys are wrapped under it).
     #[error("KEK version {version} of care provider {care_provider} is current; rotate first")]
     CurrentKek {
@@ -276,7 +284,7 @@ fn open(
     Ok(body)
 }
 
-fn wrap_aad(cp: &CareProvider, version: KekVersion, b: &WrapBinding) -> Vec<u8> {
+pub(crate) fn wrap_aad(cp: &CareProvider, version: KekVersion, b: &WrapBinding) -> Vec<u8> {
     let mut aad = Vec::with_capacity(96);
     aad.extend_from_slice(WRAP_LABEL);
     aad.push(0);
@@ -288,7 +296,7 @@ fn wrap_aad(cp: &CareProvider, version: KekVersion, b: &WrapBinding) -> Vec<u8> 
     aad
 }
 
-fn field_aad(kind: FieldKind, context: &[u8]) -> Vec<u8> {
+pub(crate) fn field_aad(kind: FieldKind, context: &[u8]) -> Vec<u8> {
     let mut aad = Vec::with_capacity(64 + context.len());
     aad.extend_from_slice(FIELD_LABEL);
     aad.push(0);
@@ -296,6 +304,17 @@ fn field_aad(kind: FieldKind, context: &[u8]) -> Vec<u8> {
     aad.push(0);
     aad.extend_from_slice(context);
     aad
+}
+
+/// The input of a blind index: domain label, field kind and value.
+pub(crate) fn bidx_input(kind: FieldKind, value: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(BIDX_LABEL.len() + 16 + value.len());
+    input.extend_from_slice(BIDX_LABEL);
+    input.push(0);
+    input.extend_from_slice(kind.label());
+    input.push(0);
+    input.extend_from_slice(value);
+    input
 }
 
 fn kek_file_name(version: u32) -> String {
@@ -654,14 +673,9 @@ impl KeyProvider for KeyFileProvider {
         value: &[u8],
     ) -> Result<BlindIndex, KeyError> {
         self.with_keys(cp, |k| {
-            let mut ctx = hmac::Context::with_key(&k.index);
-            ctx.update(BIDX_LABEL);
-            ctx.update(&[0]);
-            ctx.update(kind.label());
-            ctx.update(&[0]);
-            ctx.update(value);
+            let input = Zeroizing::new(bidx_input(kind, value));
             let mut out = [0u8; 32];
-            out.copy_from_slice(ctx.sign().as_ref());
+            out.copy_from_slice(hmac::sign(&k.index, &input).as_ref());
             Ok(BlindIndex(out))
         })
     }

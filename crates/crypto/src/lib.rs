@@ -13,6 +13,7 @@
 
 pub mod envelope;
 pub mod keys;
+pub mod pkcs11;
 pub mod secret;
 pub mod stream;
 
@@ -24,6 +25,7 @@ pub use keys::{
     BlindIndex, FieldKind, KekInfo, KekVersion, KeyError, KeyFileProvider, KeyProvider,
     WrapBinding, WrappedDek,
 };
+pub use pkcs11::{Pkcs11Provider, Pkcs11Settings};
 pub use secret::{DataKey, check_secret_file_mode, read_secret_file, write_secret_file};
 
 /// SHA-256 of a byte string.
