@@ -32,6 +32,11 @@ pub enum Command {
         /// Register a care provider (HSA-ID) and create its keys; repeatable.
         #[arg(long = "care-provider", value_name = "HSA-ID")]
         care_providers: Vec<String>,
+        /// Use this configuration file (validated, then written as the data directory's
+        /// `callvault.toml`) instead of the embedded default: a PKCS#11 token, S3 sites or
+        /// a PostgreSQL catalog (docs/configuration.md). Its `[audit] origin` wins.
+        #[arg(long, conflicts_with = "origin")]
+        config: Option<PathBuf>,
     },
     /// Serve the HTTPS access API: mutual TLS with SITHS certificates, the access policy,
     /// every access audited. Listens only on the configured addresses.
@@ -765,6 +770,17 @@ pub enum SiteCommand {
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Create a care provider's keys in the configured key backend (key files or the
+    /// PKCS#11 token: KEK v1, field key, index key, all non-extractable in a token) and
+    /// register the care provider; idempotent, like `care-provider add`.
+    Create {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Care provider HSA-ID.
+        #[arg(long)]
+        care_provider: String,
+    },
     /// List key-encryption keys (ids and versions, never key material).
     List {
         /// Data directory.

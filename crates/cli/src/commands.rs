@@ -48,13 +48,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             data_dir,
             origin,
             care_providers,
+            config,
         } => {
             let cps = care_providers
                 .iter()
                 .map(|c| CareProvider::parse(c).with_context(|| format!("--care-provider {c:?}")))
                 .collect::<Result<Vec<_>>>()?;
-            let v = Vault::init(&data_dir, &origin, &cps)
-                .with_context(|| format!("initialising {}", data_dir.display()))?;
+            let v = match config {
+                None => Vault::init(&data_dir, &origin, &cps),
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    Vault::init_with_config(&data_dir, &text, &cps)
+                }
+            }
+            .with_context(|| format!("initialising {}", data_dir.display()))?;
             println!("initialised {}", data_dir.display());
             println!("audit verifier key: {}", v.verifier_key());
             Ok(ExitCode::SUCCESS)
@@ -678,8 +686,34 @@ fn governance(cmd: GovernanceCommand) -> Result<ExitCode> {
 
 fn keys(cmd: KeysCommand) -> Result<ExitCode> {
     match cmd {
+        KeysCommand::Create {
+            data_dir,
+            care_provider,
+        } => {
+            let cp = CareProvider::parse(&care_provider)
+                .with_context(|| format!("--care-provider {care_provider:?}"))?;
+            let v = open(&data_dir)?;
+            v.ensure_care_provider(&cp, &callvault_vault::vault_operator())?;
+            let years = v
+                .catalog()
+                .care_provider_retention(&cp)?
+                .unwrap_or_default();
+            let s = v.status()?;
+            println!(
+                "{cp}: keys in {} (KEK v{} current); registered, retention {years} years",
+                s.key_backend,
+                s.keks
+                    .iter()
+                    .filter(|k| k.care_provider == cp && k.current)
+                    .map(|k| k.version.0)
+                    .next()
+                    .unwrap_or(1)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCommand::List { data_dir } => {
             let s = open(&data_dir)?.status()?;
+            println!("key backend: {}", s.key_backend);
             for k in &s.keks {
                 println!(
                     "{} v{}{}",

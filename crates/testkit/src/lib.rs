@@ -2,6 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod softhsm;
+
+/// A suffix unique within this machine's test runs (process id, time and a counter).
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:x}{:x}{:x}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Makes a directory unwritable even for root while alive: `chattr +i` when mode bits do not
 /// stop the current user (root), mode 0555 otherwise. Dropping it restores both.
 #[derive(Debug)]

@@ -16,7 +16,8 @@ use callvault_catalog::{
 use callvault_crypto::stream::CiphertextSource;
 use callvault_crypto::{
     CryptoError, DataKey, DekId, EnvelopeHeader, FieldKind, KekInfo, KeyFileProvider, KeyProvider,
-    Sha256, WrapBinding, WrappedDek, read_secret_file, write_secret_file,
+    Pkcs11Provider, Pkcs11Settings, Sha256, WrapBinding, WrappedDek, read_secret_file,
+    write_secret_file,
 };
 use callvault_types::{
     CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId,
@@ -24,7 +25,7 @@ use callvault_types::{
 use time::OffsetDateTime;
 
 use crate::VaultError;
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::{CONFIG_FILE, Config, ConfigError, KeysConfig, PinSource};
 
 /// Context bound into sealed patient ids inside audit events. Do not change.
 pub(crate) const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
@@ -231,6 +232,41 @@ pub fn operator() -> Actor {
     ))
 }
 
+/// Opens the configured key backend.
+fn open_key_provider(keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, VaultError> {
+    Ok(match keys {
+        KeysConfig::Files { dir } => Arc::new(KeyFileProvider::open(dir)?),
+        KeysConfig::Pkcs11(p) => {
+            let pin = match &p.pin {
+                PinSource::File(path) => {
+                    let raw = read_secret_file(path)?;
+                    let text = std::str::from_utf8(&raw).map_err(|_| {
+                        VaultError::Config(ConfigError::Invalid(format!(
+                            "PIN file {} is not text",
+                            path.display()
+                        )))
+                    })?;
+                    zeroize::Zeroizing::new(text.lines().next().unwrap_or("").to_owned())
+                }
+                PinSource::Env(var) => {
+                    zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                        VaultError::Config(ConfigError::Invalid(format!(
+                            "keys.pin_env names {var}, which is not set"
+                        )))
+                    })?)
+                }
+            };
+            Arc::new(Pkcs11Provider::open(Pkcs11Settings {
+                module: p.module.clone(),
+                token_label: p.token_label.clone(),
+                pin,
+                label_prefix: p.label_prefix.clone(),
+                max_sessions: p.max_sessions,
+            })?)
+        }
+    })
+}
+
 /// A blob at one site, read on demand by the decryptor.
 pub(crate) struct SiteBlob<'a> {
     pub(crate) store: &'a dyn BlobStore,
@@ -250,11 +286,22 @@ impl CiphertextSource for SiteBlob<'_> {
 }
 
 impl Vault {
-    /// Creates a data directory: configuration, keys, two site directories, catalog and
-    /// audit signing key; records the `init` event and a first signed checkpoint.
+    /// Creates a data directory with the embedded default configuration: key files, two
+    /// site directories, SQLite catalog and audit signing key; records the `init` event and
+    /// a first signed checkpoint.
     pub fn init(
         data_dir: &Path,
         origin: &str,
+        care_providers: &[CareProvider],
+    ) -> Result<Self, VaultError> {
+        Self::init_with_config(data_dir, &Config::default_toml(origin), care_providers)
+    }
+
+    /// Creates a data directory from a configuration text (validated first; written as
+    /// `callvault.toml`), e.g. one with a PKCS#11 token, S3 sites or a PostgreSQL catalog.
+    pub fn init_with_config(
+        data_dir: &Path,
+        text: &str,
         care_providers: &[CareProvider],
     ) -> Result<Self, VaultError> {
         if data_dir.join(CONFIG_FILE).exists() {
@@ -271,16 +318,24 @@ impl Vault {
             fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
                 .map_err(io("chmod", data_dir))?;
         }
-        let text = Config::default_toml(origin);
-        let config = Config::parse(&text, data_dir, &data_dir.join(CONFIG_FILE))?;
-        for dir in [
-            config.keys_dir.clone(),
+        let config = Config::parse(text, data_dir, &data_dir.join(CONFIG_FILE))?;
+        let origin = config.audit_origin.as_str();
+        let mut dirs = vec![
+            config
+                .audit_signing_key
+                .parent()
+                .map(Path::to_owned)
+                .unwrap_or_default(),
             config
                 .catalog_path
                 .parent()
                 .map(Path::to_owned)
                 .unwrap_or_default(),
-        ] {
+        ];
+        if let KeysConfig::Files { dir } = &config.keys {
+            dirs.push(dir.clone());
+        }
+        for dir in dirs {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -342,7 +397,7 @@ impl Vault {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
-        let keys = Arc::new(KeyFileProvider::open(&config.keys_dir)?);
+        let keys = open_key_provider(&config.keys)?;
 
         let signer_text = read_secret_file(&config.audit_signing_key)?;
         let signer_text = std::str::from_utf8(&signer_text)

@@ -12,13 +12,13 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use crate::conformance::cp;
-use crate::token::{MODULE, TestToken, USER_PIN};
+use crate::token::{MODULE, TestToken};
 
 fn user_session(token: &TestToken) -> Session {
     let ctx = module_context(Path::new(MODULE)).expect("module");
     let slot = find_token(&ctx, &token.label).expect("token");
     let s = ctx.open_rw_session(slot).expect("session");
-    match s.login(UserType::User, Some(&AuthPin::from(USER_PIN))) {
+    match s.login(UserType::User, Some(&AuthPin::from(token.pin.as_str()))) {
         Ok(())
         | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
         }

@@ -54,6 +54,40 @@ impl TestVault {
         Self { dir, vault }
     }
 
+    /// A vault whose keys are in a fresh SoftHSM2 token (`[keys] backend = "pkcs11"`, PIN
+    /// in an owner-only file).
+    pub fn with_token() -> (Self, callvault_testkit::softhsm::SoftHsmToken) {
+        let token = callvault_testkit::softhsm::softhsm_token();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pin_file = dir.path().join("hsm.pin");
+        callvault_crypto::write_secret_file(&pin_file, format!("{}\n", token.pin).as_bytes())
+            .expect("pin file");
+        let text = callvault_vault::config::Config::default_toml("audit.callvault.test.example")
+            .replace(
+                "[keys]\nbackend = \"files\"\ndir = \"keys\"\n",
+                &format!(
+                    "[keys]\nbackend = \"pkcs11\"\nmodule = \"{}\"\ntoken_label = \"{}\"\npin_file = \"{}\"\nmax_sessions = 4\n",
+                    callvault_testkit::softhsm::SOFTHSM_MODULE,
+                    token.label,
+                    pin_file.display()
+                ),
+            );
+        assert!(
+            text.contains("pkcs11"),
+            "default configuration changed shape"
+        );
+        let vault = Vault::init_with_config(
+            &dir.path().join("data"),
+            &text,
+            &[
+                callvault_types::CareProvider::parse(CP_A).expect("cp"),
+                callvault_types::CareProvider::parse(CP_B).expect("cp"),
+            ],
+        )
+        .expect("init");
+        (Self { dir, vault }, token)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -5,6 +5,7 @@ mod breach;
 mod common;
 mod followup;
 mod governance;
+mod hsm;
 mod import;
 mod keys;
 mod records;
