@@ -64,6 +64,16 @@ pub enum BlobError {
         /// Site named by the marker.
         found: String,
     },
+    /// A remote object store (S3) refused or failed a request, or is not reachable.
+    #[error("site {site}: {op} {detail}")]
+    Remote {
+        /// Site.
+        site: String,
+        /// What was being done.
+        op: &'static str,
+        /// The request and the store's answer.
+        detail: String,
+    },
     /// A site's writer stopped before the upload finished.
     #[error("site {0}: writer stopped unexpectedly")]
     WriterGone(String),

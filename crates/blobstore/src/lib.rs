@@ -8,10 +8,12 @@
 mod dir;
 mod error;
 mod replicate;
+pub mod s3;
 
 pub use dir::{DirStore, SITE_MARKER};
 pub use error::BlobError;
 pub use replicate::{ChunkObserver, SiteOutcome, replicate};
+pub use s3::{S3Settings, S3Store};
 
 use std::fmt;
 use std::ops::Range;

@@ -105,3 +105,53 @@ pub fn validate_fhir(files: &[&Path]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// The two Garage servers `scripts/integration.sh` starts (sites A and B of the integration
+/// suite), read from the variables it exports.
+#[derive(Debug, Clone)]
+pub struct GarageEnv {
+    /// S3 endpoints of site A's and site B's Garage.
+    pub endpoints: [String; 2],
+    /// Bucket names at A and B.
+    pub buckets: [String; 2],
+    /// Access key id (imported into both).
+    pub key_id: String,
+    /// Secret access key.
+    pub secret: String,
+    /// `scripts/garage.sh`, which stops and starts one of them (`stop a`, `start a`).
+    pub control: PathBuf,
+}
+
+/// The Garage servers of the integration suite; panics with instructions outside it.
+pub fn garage_env() -> GarageEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: this test needs the servers scripts/integration.sh starts")
+        })
+    };
+    GarageEnv {
+        endpoints: [
+            var("CALLVAULT_IT_S3_ENDPOINT_A"),
+            var("CALLVAULT_IT_S3_ENDPOINT_B"),
+        ],
+        buckets: [
+            var("CALLVAULT_IT_S3_BUCKET_A"),
+            var("CALLVAULT_IT_S3_BUCKET_B"),
+        ],
+        key_id: var("CALLVAULT_IT_S3_KEY_ID"),
+        secret: var("CALLVAULT_IT_S3_SECRET"),
+        control: PathBuf::from(var("CALLVAULT_IT_GARAGE_CONTROL")),
+    }
+}
+
+impl GarageEnv {
+    /// Runs `scripts/garage.sh <verb> <site>` (`stop` or `start`, site `a` or `b`).
+    pub fn control(&self, verb: &str, site: &str) {
+        let status = std::process::Command::new("bash")
+            .arg(&self.control)
+            .args([verb, site])
+            .status()
+            .expect("scripts/garage.sh");
+        assert!(status.success(), "scripts/garage.sh {verb} {site} failed");
+    }
+}

@@ -1,4 +1,7 @@
-//! Blob store conformance suite (run against every backend) and replication tests.
+//! Blob store conformance suite (run against every backend: directories here, S3 buckets
+//! on Garage in `s3.rs`) and replication tests.
+
+mod s3;
 
 use std::sync::Arc;
 
@@ -8,12 +11,95 @@ use callvault_blobstore::{
 
 use callvault_testkit::Unwritable;
 
+/// A blob larger than `part` bytes, streamed in 1 MiB chunks: several parts of a multipart
+/// upload at an S3 site.
+fn large_blob(store: &dyn BlobStore, part: usize) {
+    let k = key("rec/1f/large.cvr");
+    let len = part * 2 + part / 3;
+    let data: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut put = store.begin_put(&k).expect("begin");
+    for c in data.chunks(1 << 20) {
+        put.write(c).expect("write");
+    }
+    assert_eq!(put.commit().expect("commit"), PutOutcome::Created);
+    assert_eq!(store.head(&k).expect("head"), Some(len as u64));
+    for (a, b) in [(0, 10), (part - 5, part + 5), (len - 100, len), (0, len)] {
+        assert_eq!(
+            store.get_range(&k, a as u64..b as u64).expect("range"),
+            data[a..b],
+            "{a}..{b}"
+        );
+    }
+    // Never overwritten, by a small or a large put.
+    assert_eq!(
+        put_bytes(store, &k, b"x").expect("put"),
+        PutOutcome::AlreadyExists
+    );
+    let mut again = store.begin_put(&k).expect("begin");
+    for c in data.chunks(1 << 20) {
+        again
+            .write(&c.iter().map(|b| !b).collect::<Vec<u8>>())
+            .expect("write");
+    }
+    assert_eq!(again.commit().expect("commit"), PutOutcome::AlreadyExists);
+    assert_eq!(store.get_range(&k, 0..10).expect("range"), data[..10]);
+    // An abandoned large upload leaves nothing.
+    let k2 = key("rec/1f/abandoned-large.cvr");
+    {
+        let mut put = store.begin_put(&k2).expect("begin");
+        for c in data.chunks(1 << 20) {
+            put.write(c).expect("write");
+        }
+    }
+    assert_eq!(store.head(&k2).expect("head"), None);
+    store.delete(&k).expect("delete");
+    assert_eq!(store.head(&k).expect("head"), None);
+}
+
+/// Eight threads put and read at once through one store.
+fn concurrent(store: &dyn BlobStore) {
+    std::thread::scope(|s| {
+        for t in 0..8u8 {
+            s.spawn(move || {
+                for i in 0..4u8 {
+                    let k = key(&format!("rec/{t:02x}/c{i}.cvr"));
+                    let data = vec![t ^ i; 70_000 + usize::from(i)];
+                    assert_eq!(
+                        put_bytes(store, &k, &data).expect("put"),
+                        PutOutcome::Created
+                    );
+                    assert_eq!(
+                        store.get_range(&k, 0..data.len() as u64).expect("get"),
+                        data
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(store.list().expect("list").len(), 32);
+    for k in store.list().expect("list") {
+        store.delete(&k).expect("delete");
+    }
+}
+
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).expect("key")
 }
 
-/// The behaviour every `BlobStore` backend must have.
-fn conformance(store: &dyn BlobStore) {
+/// The behaviour every `BlobStore` backend must have (on an empty store).
+pub(crate) fn conformance(store: &dyn BlobStore, part: usize) {
+    small_blobs(store);
+    for k in store.list().expect("list") {
+        store.delete(&k).expect("delete");
+    }
+    large_blob(store, part);
+    concurrent(store);
+    assert!(store.list().expect("list").is_empty());
+}
+
+fn small_blobs(store: &dyn BlobStore) {
     let k = key("rec/0a/0a1b2c3d.cvr");
     assert_eq!(store.head(&k).expect("head"), None);
     assert!(matches!(
@@ -76,7 +162,7 @@ fn conformance(store: &dyn BlobStore) {
 fn dir_store_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = DirStore::create(SiteId::parse("a").expect("site"), dir.path()).expect("create");
-    conformance(&store);
+    conformance(&store, callvault_blobstore::s3::MIN_PART_SIZE);
     // Nothing left in tmp/.
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp"))
