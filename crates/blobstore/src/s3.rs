@@ -4,13 +4,15 @@
 //! Layout in the bucket (under an optional prefix): `callvault-site` (the marker naming the
 //! site, as in a site directory) and `objects/<key>`.
 //!
-//! * **Put-if-absent.** An object that fits in one part is written with one `PutObject`
-//!   carrying `If-None-Match: *`, so the store itself refuses to overwrite. A larger one is
-//!   a multipart upload (parts of `part_size` bytes); `object_store` does not send the
-//!   precondition on `CompleteMultipartUpload`, so the upload first checks with `HEAD` that
-//!   the key is free. callvault's keys are random per recording and only repair writes an
-//!   existing recording's key (after the catalog says the copy is missing), so no two
-//!   writers race for one key.
+//! * **Put-if-absent.** Every upload first checks with `HEAD` that the key is free. An
+//!   object that fits in one part is then written with one `PutObject` carrying
+//!   `If-None-Match: *`, so a store that implements conditional writes (AWS S3, MinIO,
+//!   Ceph RGW, R2) refuses an overwrite atomically; Garage ignores the header, which the
+//!   `HEAD` covers. A larger object is a multipart upload (parts of `part_size` bytes);
+//!   `object_store` does not send the precondition on `CompleteMultipartUpload`. The `HEAD`
+//!   leaves a window between check and write, which callvault never uses: keys are random
+//!   per recording, one process owns a data directory, and only repair writes an existing
+//!   recording's key, after the catalog says that site's copy is missing.
 //! * **Durability.** A store acknowledges a `PutObject` or `CompleteMultipartUpload` only
 //!   once the object is stored; nothing is visible before.
 //! * **Abandoned uploads** (a dropped handle, a failed part) are aborted, so no parts are
@@ -211,6 +213,30 @@ impl S3Store {
         Ok(s)
     }
 
+    /// Whether the bucket (under the prefix) has a site marker, and whether it holds any
+    /// object at all: `site recreate` makes a site only where there is nothing.
+    pub fn probe(site: SiteId, settings: &S3Settings) -> Result<(bool, bool), BlobError> {
+        use futures_util::StreamExt;
+        let s = Self::connect(site, settings)?;
+        let marker = s.marker();
+        let has_marker = match block_on(s.store.head(&marker)) {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => return Err(s.remote("read site marker", &marker, e)),
+        };
+        let root = ObjectPath::from(s.prefix.trim_end_matches('/'));
+        let root = (!s.prefix.is_empty()).then_some(root);
+        let first = block_on(async { s.store.list(root.as_ref()).next().await });
+        let has_objects = match first {
+            None => false,
+            Some(Ok(_)) => true,
+            Some(Err(e)) => {
+                return Err(s.remote("list", root.as_ref().unwrap_or(&marker), e));
+            }
+        };
+        Ok((has_marker, has_objects))
+    }
+
     /// Endpoint, bucket and prefix, for messages and `status`.
     pub fn location(&self) -> &str {
         &self.location
@@ -268,17 +294,23 @@ impl S3Put {
         }
     }
 
+    /// Whether the key is taken (then nothing more is written).
+    fn taken(&mut self) -> Result<bool, BlobError> {
+        match block_on(self.store.head(&self.path)) {
+            Ok(_) => {
+                self.exists = true;
+                self.buf = Vec::new();
+                Ok(true)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.remote("check", e)),
+        }
+    }
+
     fn flush_part(&mut self) -> Result<(), BlobError> {
         if self.upload.is_none() {
-            // The precondition cannot ride on CompleteMultipartUpload: check first.
-            match block_on(self.store.head(&self.path)) {
-                Ok(_) => {
-                    self.exists = true;
-                    self.buf.clear();
-                    return Ok(());
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.remote("check", e)),
+            if self.taken()? {
+                return Ok(());
             }
             let upload = block_on(self.store.put_multipart(&self.path))
                 .map_err(|e| self.remote("start multipart upload of", e))?;
@@ -316,6 +348,9 @@ impl PutHandle for S3Put {
             return Ok(PutOutcome::AlreadyExists);
         }
         if self.upload.is_none() {
+            if self.taken()? {
+                return Ok(PutOutcome::AlreadyExists);
+            }
             let body = PutPayload::from(std::mem::take(&mut self.buf));
             let opts = PutOptions {
                 mode: PutMode::Create,

@@ -314,7 +314,7 @@ fn print_status(s: &StatusReport) {
     }
     println!("sites:");
     for (name, path, n) in &s.sites {
-        println!("  {name}: {} objects at {}", n, path.display());
+        println!("  {name}: {} objects at {}", n, path);
     }
     println!("keys ({}):", s.key_backend);
     for k in &s.keks {

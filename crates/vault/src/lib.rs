@@ -8,6 +8,7 @@
 pub mod access;
 pub mod atna;
 pub mod audit_retention;
+mod backends;
 pub mod config;
 pub mod demo;
 mod error;

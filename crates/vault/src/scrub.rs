@@ -118,25 +118,26 @@ impl Vault {
                         .join(", ")
                 ))
             })?;
-        if s.path.join(callvault_blobstore::SITE_MARKER).exists() {
-            return Err(VaultError::Refused(format!(
-                "site {site} at {} is present; nothing to recreate",
-                s.path.display()
-            )));
+        match crate::backends::probe_site(s)? {
+            crate::backends::SiteProbe::Present => {
+                return Err(VaultError::Refused(format!(
+                    "site {site} at {} is present; nothing to recreate",
+                    s.location()
+                )));
+            }
+            crate::backends::SiteProbe::NotEmpty => {
+                return Err(VaultError::Refused(format!(
+                    "{} is not empty and has no site marker; refusing to turn it into site {site} (mount the site's disk, or empty the directory or bucket prefix)",
+                    s.location()
+                )));
+            }
+            crate::backends::SiteProbe::Absent => {}
         }
-        if let Ok(mut entries) = std::fs::read_dir(&s.path)
-            && entries.next().is_some()
-        {
-            return Err(VaultError::Refused(format!(
-                "{} is not empty and has no site marker; refusing to turn it into site {site} (mount the site's disk, or empty the directory)",
-                s.path.display()
-            )));
-        }
-        callvault_blobstore::DirStore::create(s.name.clone(), &s.path)?;
+        crate::backends::create_site(s)?;
         let v = Vault::open(data_dir)?;
         let e = AuditEvent::new(actor.clone(), Action::SiteRecreate, "cli")
             .detail("site", site)
-            .detail("path", s.path.display());
+            .detail("path", s.location());
         v.catalog.commit(Change::new(e))?;
         let report = v.verify(false, |_| {})?;
         let marked_missing = report

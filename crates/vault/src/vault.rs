@@ -3,21 +3,20 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient};
 use callvault_audit::note::{NoteSigner, NoteVerifier};
-use callvault_blobstore::{BlobKey, BlobStore, DirStore, PutOutcome, replicate};
+use callvault_blobstore::{BlobKey, BlobStore, PutOutcome, replicate};
 use callvault_catalog::{
     Catalog, CatalogStats, Change, Mutation, NewRecording, Placement, PlacementState,
     RecordingSource, RepairTask, SqliteCatalog, StoredCheckpoint,
 };
 use callvault_crypto::stream::CiphertextSource;
 use callvault_crypto::{
-    CryptoError, DataKey, DekId, EnvelopeHeader, FieldKind, KekInfo, KeyFileProvider, KeyProvider,
-    Pkcs11Provider, Pkcs11Settings, Sha256, WrapBinding, WrappedDek, read_secret_file,
-    write_secret_file,
+    CryptoError, DataKey, DekId, EnvelopeHeader, FieldKind, KekInfo, KeyProvider, Sha256,
+    WrapBinding, WrappedDek, read_secret_file, write_secret_file,
 };
 use callvault_types::{
     CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId,
@@ -25,7 +24,7 @@ use callvault_types::{
 use time::OffsetDateTime;
 
 use crate::VaultError;
-use crate::config::{CONFIG_FILE, Config, ConfigError, KeysConfig, PinSource};
+use crate::config::{CONFIG_FILE, Config, KeysConfig};
 
 /// Context bound into sealed patient ids inside audit events. Do not change.
 pub(crate) const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
@@ -156,8 +155,8 @@ impl<R> Drop for Tee<R> {
 pub struct StatusReport {
     /// Catalog counts.
     pub stats: CatalogStats,
-    /// Sites: name, path, objects present.
-    pub sites: Vec<(String, PathBuf, usize)>,
+    /// Sites: name, location (directory or S3 URL), objects present.
+    pub sites: Vec<(String, String, usize)>,
     /// Open repair tasks.
     pub repair_tasks: Vec<RepairTask>,
     /// KEK versions.
@@ -230,41 +229,6 @@ pub fn operator() -> Actor {
         "{}({uid})@{host}",
         name.as_deref().unwrap_or("unknown")
     ))
-}
-
-/// Opens the configured key backend.
-fn open_key_provider(keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, VaultError> {
-    Ok(match keys {
-        KeysConfig::Files { dir } => Arc::new(KeyFileProvider::open(dir)?),
-        KeysConfig::Pkcs11(p) => {
-            let pin = match &p.pin {
-                PinSource::File(path) => {
-                    let raw = read_secret_file(path)?;
-                    let text = std::str::from_utf8(&raw).map_err(|_| {
-                        VaultError::Config(ConfigError::Invalid(format!(
-                            "PIN file {} is not text",
-                            path.display()
-                        )))
-                    })?;
-                    zeroize::Zeroizing::new(text.lines().next().unwrap_or("").to_owned())
-                }
-                PinSource::Env(var) => {
-                    zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
-                        VaultError::Config(ConfigError::Invalid(format!(
-                            "keys.pin_env names {var}, which is not set"
-                        )))
-                    })?)
-                }
-            };
-            Arc::new(Pkcs11Provider::open(Pkcs11Settings {
-                module: p.module.clone(),
-                token_label: p.token_label.clone(),
-                pin,
-                label_prefix: p.label_prefix.clone(),
-                max_sessions: p.max_sessions,
-            })?)
-        }
-    })
 }
 
 /// A blob at one site, read on demand by the decryptor.
@@ -363,7 +327,7 @@ impl Vault {
             write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
         }
         for site in &config.sites {
-            DirStore::create(site.name.clone(), &site.path)?;
+            crate::backends::create_site(site)?;
         }
         write_durably(&data_dir.join(CONFIG_FILE), text.as_bytes())?;
         let vault = Self::open(data_dir)?;
@@ -397,7 +361,7 @@ impl Vault {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
-        let keys = open_key_provider(&config.keys)?;
+        let keys = crate::backends::open_key_provider(&config.keys)?;
 
         let signer_text = read_secret_file(&config.audit_signing_key)?;
         let signer_text = std::str::from_utf8(&signer_text)
@@ -415,7 +379,7 @@ impl Vault {
         }
         let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
         for s in &config.sites {
-            stores.push(Arc::new(DirStore::open(s.name.clone(), &s.path)?));
+            stores.push(crate::backends::open_site(s)?);
         }
         let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path)?);
         Ok(Self {
@@ -820,7 +784,7 @@ impl Vault {
         let mut sites = Vec::new();
         for (s, c) in self.stores.iter().zip(&self.config.sites) {
             let n = s.list().map(|l| l.len()).unwrap_or(0);
-            sites.push((s.site().to_string(), c.path.clone(), n));
+            sites.push((s.site().to_string(), c.location(), n));
         }
         Ok(StatusReport {
             stats: self.catalog.stats()?,
