@@ -11,13 +11,13 @@ use callvault_vault::access::{AccessTarget, SearchFilter};
 
 use crate::common::*;
 
-fn assignments() -> AssignmentSet {
+pub(crate) fn assignments() -> AssignmentSet {
     let text = care_assignment("nurse-a", "SE2321000016-N001", CP_A, UNIT_A)
         + &care_assignment("nurse-b", "SE2321000156-N001", CP_B, UNIT_B);
     AssignmentSet::parse(&text).expect("assignments")
 }
 
-fn nurse(h: &str) -> AuthenticatedPrincipal {
+pub(crate) fn nurse(h: &str) -> AuthenticatedPrincipal {
     AuthenticatedPrincipal::assert_verified_certificate(
         HsaId::parse(h).expect("hsa"),
         PrincipalKind::Person,
@@ -25,7 +25,7 @@ fn nurse(h: &str) -> AuthenticatedPrincipal {
     )
 }
 
-fn now() -> time::OffsetDateTime {
+pub(crate) fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-27 12:00 UTC)
 }
 
@@ -63,7 +63,7 @@ fn setup() -> Setup {
     }
 }
 
-fn request(action: Action, resource: Resource) -> AccessRequest {
+pub(crate) fn request(action: Action, resource: Resource) -> AccessRequest {
     AccessRequest {
         action,
         resource,

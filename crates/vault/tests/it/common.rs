@@ -54,38 +54,35 @@ impl TestVault {
         Self { dir, vault }
     }
 
-    /// A vault whose keys are in a fresh SoftHSM2 token (`[keys] backend = "pkcs11"`, PIN
-    /// in an owner-only file).
-    pub fn with_token() -> (Self, callvault_testkit::softhsm::SoftHsmToken) {
-        let token = callvault_testkit::softhsm::softhsm_token();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pin_file = dir.path().join("hsm.pin");
-        callvault_crypto::write_secret_file(&pin_file, format!("{}\n", token.pin).as_bytes())
-            .expect("pin file");
-        let text = callvault_vault::config::Config::default_toml("audit.callvault.test.example")
-            .replace(
-                "[keys]\nbackend = \"files\"\ndir = \"keys\"\n",
-                &format!(
-                    "[keys]\nbackend = \"pkcs11\"\nmodule = \"{}\"\ntoken_label = \"{}\"\npin_file = \"{}\"\nmax_sessions = 4\n",
-                    callvault_testkit::softhsm::SOFTHSM_MODULE,
-                    token.label,
-                    pin_file.display()
-                ),
-            );
-        assert!(
-            text.contains("pkcs11"),
-            "default configuration changed shape"
-        );
+    /// A vault initialised from a configuration text (see `Vault::init_with_config`).
+    pub fn init_with(dir: tempfile::TempDir, text: &str) -> Self {
         let vault = Vault::init_with_config(
             &dir.path().join("data"),
-            &text,
+            text,
             &[
                 callvault_types::CareProvider::parse(CP_A).expect("cp"),
                 callvault_types::CareProvider::parse(CP_B).expect("cp"),
             ],
         )
         .expect("init");
-        (Self { dir, vault }, token)
+        Self { dir, vault }
+    }
+
+    /// A vault whose keys are in a fresh SoftHSM2 token (`[keys] backend = "pkcs11"`, PIN
+    /// in an owner-only file).
+    pub fn with_token() -> (Self, callvault_testkit::softhsm::SoftHsmToken) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (text, token) = token_keys(dir.path(), &default_config());
+        (Self::init_with(dir, &text), token)
+    }
+
+    /// A vault whose two sites are buckets on the integration suite's two Garage servers
+    /// (fresh prefixes), keys in a fresh SoftHSM2 token.
+    pub fn with_garage_and_token() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (text, _) = token_keys(dir.path(), &default_config());
+        let text = garage_sites(dir.path(), &text);
+        Self::init_with(dir, &text)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -202,4 +199,55 @@ pub fn id_of(t: &TestVault, i: u64) -> callvault_types::RecordingId {
         .expect("row")
         .rec
         .id
+}
+
+fn default_config() -> String {
+    callvault_vault::config::Config::default_toml("audit.callvault.test.example")
+}
+
+/// Replaces the `[keys]` section with a fresh SoftHSM2 token's (PIN in a 0600 file).
+pub fn token_keys(dir: &Path, text: &str) -> (String, callvault_testkit::softhsm::SoftHsmToken) {
+    let token = callvault_testkit::softhsm::softhsm_token();
+    let pin_file = dir.join("hsm.pin");
+    callvault_crypto::write_secret_file(&pin_file, format!("{}\n", token.pin).as_bytes())
+        .expect("pin file");
+    let replaced = text.replace(
+        "[keys]\nbackend = \"files\"\ndir = \"keys\"\n",
+        &format!(
+            "[keys]\nbackend = \"pkcs11\"\nmodule = \"{}\"\ntoken_label = \"{}\"\npin_file = \"{}\"\nmax_sessions = 4\n",
+            callvault_testkit::softhsm::SOFTHSM_MODULE,
+            token.label,
+            pin_file.display()
+        ),
+    );
+    assert_ne!(replaced, text, "default configuration changed shape");
+    (replaced, token)
+}
+
+/// Replaces the two directory sites with buckets on the two Garage servers, each under a
+/// fresh prefix (secret in a 0600 file).
+pub fn garage_sites(dir: &Path, text: &str) -> String {
+    let g = callvault_testkit::garage_env();
+    let secret_file = dir.join("s3.secret");
+    callvault_crypto::write_secret_file(&secret_file, format!("{}\n", g.secret).as_bytes())
+        .expect("secret file");
+    let prefix = format!("t-{}/", callvault_testkit::unique_suffix());
+    let mut out = text.to_owned();
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let dir_site =
+            format!("[[sites]]\nname = \"{name}\"\nbackend = \"dir\"\npath = \"sites/{name}\"\n");
+        let s3_site = format!(
+            "[[sites]]\nname = \"{name}\"\nbackend = \"s3\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key_file = \"{}\"\nprefix = \"{prefix}\"\npart_size_mib = 5\nallow_http = true\ntimeout_secs = 10\n",
+            g.endpoints[i],
+            g.buckets[i],
+            g.key_id,
+            secret_file.display()
+        );
+        assert!(
+            out.contains(&dir_site),
+            "default configuration changed shape"
+        );
+        out = out.replace(&dir_site, &s3_site);
+    }
+    out
 }

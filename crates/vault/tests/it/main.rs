@@ -10,6 +10,7 @@ mod import;
 mod keys;
 mod records;
 mod registry;
+mod scale_out;
 mod scrub;
 mod sites;
 mod tamper;
