@@ -271,6 +271,8 @@ impl Vault {
         if data_dir.join(CONFIG_FILE).exists() {
             return Err(VaultError::AlreadyInitialised(data_dir.to_owned()));
         }
+        // Validated before anything is created: a bad configuration leaves nothing behind.
+        let config = Config::parse(text, data_dir, &data_dir.join(CONFIG_FILE))?;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -282,7 +284,6 @@ impl Vault {
             fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
                 .map_err(io("chmod", data_dir))?;
         }
-        let config = Config::parse(text, data_dir, &data_dir.join(CONFIG_FILE))?;
         let origin = config.audit_origin.as_str();
         let mut dirs = vec![
             config

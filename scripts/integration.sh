@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The integration suite (run by .ci/run after the README's test command): installs what is
+# missing, starts two independent single-node Garage servers on loopback (sites A and B, see
+# scripts/garage.sh) and gives the tests SoftHSM2 tokens, runs every test marked
+# `#[ignore = "integration: …"]`, and stops the servers again, whatever happened.
+#
+#   scripts/integration.sh [-- <cargo test filter and options>]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v setsid >/dev/null 2>&1 || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+  else
+    echo "scripts/integration.sh: missing ${missing[*]}; install them" >&2
+    exit 1
+  fi
+fi
+
+scripts/garage.sh install
+cleanup() {
+  scripts/garage.sh stop a || true
+  scripts/garage.sh stop b || true
+}
+trap cleanup EXIT
+scripts/garage.sh setup a
+scripts/garage.sh setup b
+eval "$(scripts/garage.sh env)"
+
+# Tests make their own SoftHSM2 tokens under target/softhsm (SOFTHSM2_CONF from
+# .cargo/config.toml); those of earlier runs go.
+rm -rf target/softhsm/tokens
+
+started=$(date +%s)
+cargo test --workspace --all-targets --locked -- --ignored "$@"
+echo "integration suite: passed in $(( $(date +%s) - started )) s (Garage ×2, SoftHSM2)"
