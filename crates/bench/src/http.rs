@@ -52,7 +52,7 @@ impl Load {
     }
 }
 
-fn percentile(v: &mut [Duration], p: f64) -> f64 {
+pub(crate) fn percentile(v: &mut [Duration], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -130,7 +130,7 @@ fn client_config(pki: &callvault_pki::DevPki, who: &str) -> Result<rustls::Clien
     .with_client_auth_cert(certs, key)?)
 }
 
-fn assignments() -> Result<AssignmentSet> {
+pub(crate) fn assignments() -> Result<AssignmentSet> {
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()

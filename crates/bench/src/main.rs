@@ -16,6 +16,8 @@
 //!   on the same connections (target ≥ 10,000 requests/s, p99 < 5 ms).
 //! * play: 64 concurrent whole-recording audio streams vs nginx serving the same plaintext
 //!   file over TLS (target ≥ 0.7× nginx's throughput, time to first byte p99 < 10 ms).
+//! * engines (not in `all`; `scripts/bench-engines.sh`): import and audited playback on two
+//!   Garage S3 sites with keys in SoftHSM2 vs the embedded default (`--recordings N --mib N`).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -30,6 +32,7 @@ use callvault_vault::Vault;
 use callvault_vault::manifest::FIELDS;
 use callvault_vault::wav;
 
+mod engines;
 mod http;
 
 struct Args {
@@ -42,6 +45,7 @@ struct Args {
     seconds: f64,
     mib: u32,
     dir: Option<PathBuf>,
+    recordings: usize,
 }
 
 fn parse_args() -> Result<Args> {
@@ -55,12 +59,14 @@ fn parse_args() -> Result<Args> {
         seconds: 10.0,
         mib: 4,
         dir: None,
+        recordings: 40,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
-            "import" | "audit" | "verify" | "reads" | "play" | "all" => a.what = arg,
+            "import" | "audit" | "verify" | "reads" | "play" | "engines" | "all" => a.what = arg,
+            "--recordings" => a.recordings = val("--recordings")?.parse().context("--recordings")?,
             "--clients" => a.clients = Some(val("--clients")?.parse().context("--clients")?),
             "--seconds" => a.seconds = val("--seconds")?.parse().context("--seconds")?,
             "--mib" => a.mib = val("--mib")?.parse().context("--mib")?,
@@ -71,7 +77,7 @@ fn parse_args() -> Result<Args> {
             "--rounds" => a.rounds = val("--rounds")?.parse().context("--rounds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: callvault-bench [import|audit|verify|reads|play|all] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
+                    "usage: callvault-bench [import|audit|verify|reads|play|engines|all] [--recordings N] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
                 );
                 std::process::exit(0);
             }
@@ -122,10 +128,14 @@ fn main() -> Result<()> {
             args.mib,
         )?;
     }
+    // Not in `all`: it needs the servers and token of scripts/bench-engines.sh.
+    if args.what == "engines" {
+        engines::bench_engines(base.path(), args.recordings, args.mib)?;
+    }
     Ok(())
 }
 
-fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
+pub(crate) fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
     println!(
         "{:<50} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>7.2}x {:>10}",
         figure,
@@ -138,7 +148,7 @@ fn row(figure: &str, ours: f64, base: f64, unit: &str, target: &str) {
 
 /// Writes `n` WAV files (PCM 16-bit stereo 8 kHz, `mib` MiB of samples each) and their
 /// import manifest (calls `bench-0`, `bench-1`, …).
-fn make_archive(dir: &Path, n: usize, mib: u32) -> Result<(PathBuf, Vec<PathBuf>, u64)> {
+pub(crate) fn make_archive(dir: &Path, n: usize, mib: u32) -> Result<(PathBuf, Vec<PathBuf>, u64)> {
     std::fs::create_dir_all(dir)?;
     let per_file: u32 = mib << 20;
     let mut files = Vec::new();
