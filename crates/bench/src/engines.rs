@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Policy, PrincipalKind, Purpose};
+use callvault_auth::{
+    AccessRequest, Action, AuthenticatedPrincipal, Policy, PrincipalKind, Purpose,
+};
 use callvault_types::{CallId, CareProvider, HsaId};
 use callvault_vault::Vault;
 use callvault_vault::access::AccessTarget;

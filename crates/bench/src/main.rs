@@ -66,7 +66,9 @@ fn parse_args() -> Result<Args> {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
             "import" | "audit" | "verify" | "reads" | "play" | "engines" | "all" => a.what = arg,
-            "--recordings" => a.recordings = val("--recordings")?.parse().context("--recordings")?,
+            "--recordings" => {
+                a.recordings = val("--recordings")?.parse().context("--recordings")?
+            }
             "--clients" => a.clients = Some(val("--clients")?.parse().context("--clients")?),
             "--seconds" => a.seconds = val("--seconds")?.parse().context("--seconds")?,
             "--mib" => a.mib = val("--mib")?.parse().context("--mib")?,

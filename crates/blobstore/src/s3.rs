@@ -408,46 +408,46 @@ impl BlobStore for S3Store {
 
     fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Vec<u8>, BlobError> {
         let path = self.object(key);
-        let len = match self.head(key)? {
-            Some(len) => len,
-            None => {
-                return Err(BlobError::NotFound {
-                    site: self.site.to_string(),
-                    key: key.to_string(),
-                });
-            }
+        let out_of_bounds = |len: u64| BlobError::RangeOutOfBounds {
+            site: self.site.to_string(),
+            key: key.to_string(),
+            start: range.start,
+            end: range.end,
+            len,
         };
-        if range.start > range.end || range.end > len {
-            return Err(BlobError::RangeOutOfBounds {
-                site: self.site.to_string(),
-                key: key.to_string(),
-                start: range.start,
-                end: range.end,
-                len,
-            });
+        let not_found = || BlobError::NotFound {
+            site: self.site.to_string(),
+            key: key.to_string(),
+        };
+        if range.start >= range.end {
+            // No bytes to fetch: only whether the object exists and holds the range.
+            return match self.head(key)? {
+                None => Err(not_found()),
+                Some(len) if range.start > range.end || range.end > len => Err(out_of_bounds(len)),
+                Some(_) => Ok(Vec::new()),
+            };
         }
-        if range.start == range.end {
-            return Ok(Vec::new());
-        }
+        // One request: the store answers a range beyond the object with an error (or a
+        // shorter body), and only then is the object's length asked for the message.
         let want = range.end - range.start;
-        let bytes = match block_on(self.store.get_range(&path, range)) {
-            Ok(b) => b,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(BlobError::NotFound {
+        match block_on(self.store.get_range(&path, range.clone())) {
+            Ok(bytes) if bytes.len() as u64 == want => Ok(bytes.to_vec()),
+            Ok(_) | Err(object_store::Error::Generic { .. }) => match self.head(key)? {
+                None => Err(not_found()),
+                Some(len) if range.end > len => Err(out_of_bounds(len)),
+                Some(_) => Err(BlobError::Remote {
                     site: self.site.to_string(),
-                    key: key.to_string(),
-                });
-            }
-            Err(e) => return Err(self.remote("read", &path, e)),
-        };
-        if bytes.len() as u64 != want {
-            return Err(BlobError::Remote {
-                site: self.site.to_string(),
-                op: "read",
-                detail: format!("{path}: asked for {want} bytes, got {}", bytes.len()),
-            });
+                    op: "read",
+                    detail: format!("{path}: short or failed ranged read of {want} bytes"),
+                }),
+            },
+            Err(object_store::Error::NotFound { .. }) => Err(not_found()),
+            Err(e) => match self.head(key) {
+                Ok(None) => Err(not_found()),
+                Ok(Some(len)) if range.end > len => Err(out_of_bounds(len)),
+                _ => Err(self.remote("read", &path, e)),
+            },
         }
-        Ok(bytes.to_vec())
     }
 
     fn head(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {

@@ -33,8 +33,8 @@ pub enum Command {
         #[arg(long = "care-provider", value_name = "HSA-ID")]
         care_providers: Vec<String>,
         /// Use this configuration file (validated, then written as the data directory's
-        /// `callvault.toml`) instead of the embedded default: a PKCS#11 token, S3 sites or
-        /// a PostgreSQL catalog (docs/configuration.md). Its `[audit] origin` wins.
+        /// `callvault.toml`) instead of the embedded default: keys in a PKCS#11 token, S3
+        /// sites (docs/configuration.md). Its `[audit] origin` wins.
         #[arg(long, conflicts_with = "origin")]
         config: Option<PathBuf>,
     },

@@ -546,11 +546,7 @@ impl Vault {
                     continue;
                 }
             };
-            let src = SiteBlob {
-                store: &**store,
-                key: key.clone(),
-                len,
-            };
+            let src = SiteBlob::new(&**store, key.clone(), len);
             match open_blob(src, &expected, &dek) {
                 Ok(blob) => {
                     // Once bytes have gone out, a failure is final (no silent splice of sites).

@@ -29,11 +29,13 @@ fn read_secret(source: Source<'_>, what: &str) -> Result<Zeroizing<String>, Vaul
                 text.lines().next().unwrap_or("").trim().to_owned(),
             ))
         }
-        Source::Env(var) => std::env::var(var).map(Zeroizing::new).map_err(|_| {
-            VaultError::Config(ConfigError::Invalid(format!(
-                "{what} variable {var} is not set"
-            )))
-        }),
+        Source::Env(var) => std::env::var(var)
+            .map(|v| Zeroizing::new(v.trim().to_owned()))
+            .map_err(|_| {
+                VaultError::Config(ConfigError::Invalid(format!(
+                    "{what} variable {var} is not set"
+                )))
+            }),
     }
 }
 

@@ -60,9 +60,9 @@ pub enum VaultError {
         "care provider {0} is not registered; register it with `callvault care-provider add --hsa-id {0}`"
     )]
     UnknownCareProvider(String),
-    /// A registered care provider's keys are missing from the key directory.
+    /// A registered care provider's keys are missing from the key backend.
     #[error(
-        "care provider {0} is registered but its keys are missing; restore the key directory from its backup (new keys would not open its recordings)"
+        "care provider {0} is registered but its keys are missing; restore the key directory or the token from its backup (new keys would not open its recordings)"
     )]
     KeysMissing(String),
     /// Another process has the data directory open.

@@ -231,11 +231,29 @@ pub fn operator() -> Actor {
     ))
 }
 
-/// A blob at one site, read on demand by the decryptor.
+/// How much a [`SiteBlob`] reads at once beyond what is asked (16 ciphertext segments):
+/// a remote site then answers a whole recording in a few requests rather than one per
+/// 64 KiB segment.
+const READ_AHEAD: u64 = 1 << 20;
+
+/// A blob at one site, read on demand by the decryptor, with read-ahead.
 pub(crate) struct SiteBlob<'a> {
     pub(crate) store: &'a dyn BlobStore,
     pub(crate) key: BlobKey,
     pub(crate) len: u64,
+    /// The last bytes read: their offset and the bytes.
+    window: std::cell::RefCell<(u64, Vec<u8>)>,
+}
+
+impl<'a> SiteBlob<'a> {
+    pub(crate) fn new(store: &'a dyn BlobStore, key: BlobKey, len: u64) -> Self {
+        Self {
+            store,
+            key,
+            len,
+            window: std::cell::RefCell::new((0, Vec::new())),
+        }
+    }
 }
 
 impl CiphertextSource for SiteBlob<'_> {
@@ -243,9 +261,27 @@ impl CiphertextSource for SiteBlob<'_> {
         Ok(self.len)
     }
     fn read_range(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, CryptoError> {
-        self.store
-            .get_range(&self.key, range)
-            .map_err(|e| CryptoError::Io(std::io::Error::other(e.to_string())))
+        let mut window = self.window.borrow_mut();
+        let (start, bytes) = &*window;
+        let covered = range.start >= *start && range.end <= *start + bytes.len() as u64;
+        if !covered {
+            let end = range
+                .end
+                .max(range.start.saturating_add(READ_AHEAD))
+                .min(self.len.max(range.end));
+            let fetched = self
+                .store
+                .get_range(&self.key, range.start..end)
+                .map_err(|e| CryptoError::Io(std::io::Error::other(e.to_string())))?;
+            *window = (range.start, fetched);
+        }
+        let (start, bytes) = &*window;
+        let from = (range.start - start) as usize;
+        let to = (range.end - start) as usize;
+        bytes
+            .get(from..to)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| CryptoError::Io(std::io::Error::other("short read from site")))
     }
 }
 
@@ -262,7 +298,9 @@ impl Vault {
     }
 
     /// Creates a data directory from a configuration text (validated first; written as
-    /// `callvault.toml`), e.g. one with a PKCS#11 token, S3 sites or a PostgreSQL catalog.
+    /// `callvault.toml`), e.g. one with keys in a PKCS#11 token or S3 sites. The file is
+    /// validated, and the key backend and every site reached, before `callvault.toml` is
+    /// written.
     pub fn init_with_config(
         data_dir: &Path,
         text: &str,
@@ -326,6 +364,11 @@ impl Vault {
                 NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
             let signer_key = zeroize::Zeroizing::new(signer_key);
             write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
+        }
+        // The key backend is reached before the configuration is written: a wrong PIN or
+        // token label leaves a directory that `init` can be run on again.
+        if !matches!(config.keys, KeysConfig::Files { .. }) {
+            drop(crate::backends::open_key_provider(&config.keys)?);
         }
         for site in &config.sites {
             crate::backends::create_site(site)?;

@@ -402,11 +402,7 @@ impl Vault {
                     }
                 }
                 let Some(k) = dek.as_ref() else { continue };
-                let src = SiteBlob {
-                    store: &**store,
-                    key: key.clone(),
-                    len,
-                };
+                let src = SiteBlob::new(&**store, key.clone(), len);
                 let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
                 let hashed = open_blob(src, &expected, k).and_then(|b| b.hash_all());
                 match hashed {
