@@ -15,6 +15,7 @@ mod model;
 mod pruning;
 mod records;
 mod schema;
+mod sql;
 mod sqlite;
 
 pub use error::CatalogError;
