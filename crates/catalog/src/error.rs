@@ -41,3 +41,14 @@ pub enum CatalogError {
     #[error("catalog writer stopped")]
     WriterStopped,
 }
+
+impl CatalogError {
+    /// The message of a schema trigger or constraint that refused a statement (e.g. "a
+    /// legal hold covers this recording"), if that is what this error is.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        match self {
+            Self::Database(rusqlite::Error::SqliteFailure(_, Some(m))) => Some(m.clone()),
+            _ => None,
+        }
+    }
+}

@@ -5,10 +5,10 @@
 //! decision racing a revocation, cannot both succeed, whatever the caller checked before.
 
 use callvault_types::{CareProvider, CareUnit, HsaId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
 
 /// A registered user (a person who may hold assignments).
@@ -154,15 +154,15 @@ fn corrupt(what: &str) -> CatalogError {
     CatalogError::Corrupt(what.to_owned())
 }
 
-fn user_from_row(r: &Row<'_>) -> Result<UserRow, CatalogError> {
+fn user_from_row(r: &Row) -> Result<UserRow, CatalogError> {
     Ok(UserRow {
-        hsa_id: HsaId::parse(&r.get::<_, String>(0)?).map_err(|_| corrupt("user HSA-ID"))?,
-        name: r.get(1)?,
-        title: r.get(2)?,
-        care_provider: CareProvider::parse(&r.get::<_, String>(3)?)
+        hsa_id: HsaId::parse(&r.text(0)?).map_err(|_| corrupt("user HSA-ID"))?,
+        name: r.text(1)?,
+        title: r.text(2)?,
+        care_provider: CareProvider::parse(&r.text(3)?)
             .map_err(|_| corrupt("user care provider"))?,
-        registered_at: from_micros(r.get(4)?)?,
-        registered_by: r.get(5)?,
+        registered_at: from_micros(r.i64(4)?)?,
+        registered_by: r.text(5)?,
     })
 }
 
@@ -170,7 +170,7 @@ fn split(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|x| !x.is_empty())
 }
 
-fn assignment_from_row(r: &Row<'_>) -> Result<AssignmentRow, CatalogError> {
+fn assignment_from_row(r: &Row) -> Result<AssignmentRow, CatalogError> {
     let decision = |by: Option<String>, at: Option<i64>, comment: Option<String>| {
         Ok::<_, CatalogError>(match (by, at) {
             (Some(by), Some(at)) => Some(AssignmentDecision {
@@ -183,44 +183,44 @@ fn assignment_from_row(r: &Row<'_>) -> Result<AssignmentRow, CatalogError> {
         })
     };
     let mut care_units = Vec::new();
-    for u in split(&r.get::<_, String>(3)?) {
+    for u in split(&r.text(3)?) {
         care_units.push(CareUnit::parse(u).map_err(|_| corrupt("assignment care unit"))?);
     }
     Ok(AssignmentRow {
         assignment: NewAssignment {
-            id: r.get(0)?,
-            holder: HsaId::parse(&r.get::<_, String>(1)?)
-                .map_err(|_| corrupt("assignment holder"))?,
-            care_provider: CareProvider::parse(&r.get::<_, String>(2)?)
+            id: r.text(0)?,
+            holder: HsaId::parse(&r.text(1)?).map_err(|_| corrupt("assignment holder"))?,
+            care_provider: CareProvider::parse(&r.text(2)?)
                 .map_err(|_| corrupt("assignment care provider"))?,
             care_units,
-            purpose: r.get(4)?,
-            rights: split(&r.get::<_, String>(5)?).map(str::to_owned).collect(),
-            valid_from: from_micros(r.get(6)?)?,
-            valid_until: from_micros(r.get(7)?)?,
-            justification: r.get(8)?,
-            origin: AssignmentOrigin::from_db(&r.get::<_, String>(9)?)
+            purpose: r.text(4)?,
+            rights: split(&r.text(5)?).map(str::to_owned).collect(),
+            valid_from: from_micros(r.i64(6)?)?,
+            valid_until: from_micros(r.i64(7)?)?,
+            justification: r.text(8)?,
+            origin: AssignmentOrigin::from_db(&r.text(9)?)
                 .ok_or_else(|| corrupt("assignment origin"))?,
-            requested_by: r.get(11)?,
-            requested_at: from_micros(r.get(12)?)?,
+            requested_by: r.text(11)?,
+            requested_at: from_micros(r.i64(12)?)?,
         },
-        state: AssignmentState::parse(&r.get::<_, String>(10)?)
-            .ok_or_else(|| corrupt("assignment state"))?,
-        decision: decision(r.get(13)?, r.get(14)?, r.get(15)?)?,
-        revocation: decision(r.get(16)?, r.get(17)?, r.get(18)?)?,
+        state: AssignmentState::parse(&r.text(10)?).ok_or_else(|| corrupt("assignment state"))?,
+        decision: decision(r.opt_text(13)?, r.opt_i64(14)?, r.opt_text(15)?)?,
+        revocation: decision(r.opt_text(16)?, r.opt_i64(17)?, r.opt_text(18)?)?,
     })
 }
 
-pub(crate) fn register_user(tx: &Connection, u: &UserRow) -> Result<(), CatalogError> {
+pub(crate) fn register_user(tx: &dyn Sql, u: &UserRow) -> Result<(), CatalogError> {
     let n = tx.execute(
-        &format!("INSERT OR IGNORE INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        params![
+        &format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
+        ),
+        p![
             u.hsa_id.as_str(),
-            u.name,
-            u.title,
+            &u.name,
+            &u.title,
             u.care_provider.as_str(),
             micros(u.registered_at),
-            u.registered_by
+            &u.registered_by
         ],
     )?;
     if n == 0 {
@@ -233,7 +233,7 @@ pub(crate) fn register_user(tx: &Connection, u: &UserRow) -> Result<(), CatalogE
 }
 
 pub(crate) fn insert_assignment(
-    tx: &Connection,
+    tx: &dyn Sql,
     a: &NewAssignment,
     approved: Option<&AssignmentDecision>,
 ) -> Result<(), CatalogError> {
@@ -242,14 +242,13 @@ pub(crate) fn insert_assignment(
             "only the bootstrap of a care provider's first administrators is approved without a second person".into(),
         ));
     }
-    let registered: bool = tx
-        .query_row(
-            "SELECT 1 FROM users WHERE hsa_id = ?1",
-            [a.holder.as_str()],
-            |_| Ok(true),
-        )
-        .optional()?
-        .unwrap_or(false);
+    let registered = tx
+        .query_opt(
+            "SELECT hsa_id FROM users WHERE hsa_id = ?1",
+            p![a.holder.as_str()],
+            |_| Ok(()),
+        )?
+        .is_some();
     if !registered {
         return Err(CatalogError::Conflict(format!(
             "{} is not a registered user; register the user first",
@@ -257,32 +256,34 @@ pub(crate) fn insert_assignment(
         )));
     }
     let units: Vec<&str> = a.care_units.iter().map(CareUnit::as_str).collect();
+    let (units, rights, origin) = (units.join(","), a.rights.join(","), a.origin.to_db());
     let n = tx.execute(
-        "INSERT OR IGNORE INTO assignments (id, holder, care_provider, care_units, purpose, rights,
+        "INSERT INTO assignments (id, holder, care_provider, care_units, purpose, rights,
            valid_from_us, valid_until_us, justification, origin, state, requested_by,
            requested_at_us, decided_by, decided_at_us, decision_comment)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        params![
-            a.id,
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT DO NOTHING",
+        p![
+            &a.id,
             a.holder.as_str(),
             a.care_provider.as_str(),
-            units.join(","),
-            a.purpose,
-            a.rights.join(","),
+            &units,
+            &a.purpose,
+            &rights,
             micros(a.valid_from),
             micros(a.valid_until),
-            a.justification,
-            a.origin.to_db(),
+            &a.justification,
+            &origin,
             if approved.is_some() {
                 "approved"
             } else {
                 "requested"
             },
-            a.requested_by,
+            &a.requested_by,
             micros(a.requested_at),
-            approved.map(|d| d.by.clone()),
+            approved.map(|d| d.by.as_str()),
             approved.map(|d| micros(d.at)),
-            approved.and_then(|d| d.comment.clone()),
+            approved.and_then(|d| d.comment.as_deref()),
         ],
     )?;
     if n == 0 {
@@ -294,14 +295,14 @@ pub(crate) fn insert_assignment(
     Ok(())
 }
 
-fn load(tx: &Connection, id: &str) -> Result<AssignmentRow, CatalogError> {
+fn load(tx: &dyn Sql, id: &str) -> Result<AssignmentRow, CatalogError> {
     assignment(tx, id)?.ok_or_else(|| CatalogError::Conflict(format!("no assignment {id}")))
 }
 
 /// Approves or rejects a request: only while it is requested, and never by its requester or
 /// its holder.
 pub(crate) fn decide(
-    tx: &Connection,
+    tx: &dyn Sql,
     id: &str,
     approve: bool,
     d: &AssignmentDecision,
@@ -326,12 +327,12 @@ pub(crate) fn decide(
     tx.execute(
         "UPDATE assignments SET state = ?2, decided_by = ?3, decided_at_us = ?4, decision_comment = ?5
          WHERE id = ?1 AND state = 'requested'",
-        params![
+        p![
             id,
             if approve { "approved" } else { "rejected" },
-            d.by,
+            &d.by,
             micros(d.at),
-            d.comment
+            d.comment.as_deref()
         ],
     )?;
     Ok(())
@@ -339,7 +340,7 @@ pub(crate) fn decide(
 
 /// Revokes an approved assignment.
 pub(crate) fn revoke(
-    tx: &Connection,
+    tx: &dyn Sql,
     id: &str,
     d: &AssignmentDecision,
 ) -> Result<(), CatalogError> {
@@ -353,74 +354,59 @@ pub(crate) fn revoke(
     tx.execute(
         "UPDATE assignments SET state = 'revoked', revoked_by = ?2, revoked_at_us = ?3, revoke_reason = ?4
          WHERE id = ?1 AND state = 'approved'",
-        params![id, d.by, micros(d.at), d.comment],
+        p![id, &d.by, micros(d.at), d.comment.as_deref()],
     )?;
     Ok(())
 }
 
-pub(crate) fn user(c: &Connection, hsa: &HsaId) -> Result<Option<UserRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE hsa_id = ?1"
-    ))?;
-    let mut rows = stmt.query([hsa.as_str()])?;
-    match rows.next()? {
-        Some(r) => Ok(Some(user_from_row(r)?)),
-        None => Ok(None),
-    }
+pub(crate) fn user(c: &dyn Sql, hsa: &HsaId) -> Result<Option<UserRow>, CatalogError> {
+    c.query_opt(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE hsa_id = ?1"),
+        p![hsa.as_str()],
+        user_from_row,
+    )
 }
 
-pub(crate) fn users(
-    c: &Connection,
-    cp: Option<&CareProvider>,
-) -> Result<Vec<UserRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR care_provider = ?1 ORDER BY hsa_id"
-    ))?;
-    let mut rows = stmt.query([cp.map(CareProvider::as_str)])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(user_from_row(r)?);
-    }
-    Ok(out)
+pub(crate) fn users(c: &dyn Sql, cp: Option<&CareProvider>) -> Result<Vec<UserRow>, CatalogError> {
+    c.query_vec(
+        &format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR care_provider = ?1 ORDER BY hsa_id"
+        ),
+        p![cp.map(CareProvider::as_str)],
+        user_from_row,
+    )
 }
 
-pub(crate) fn assignment(c: &Connection, id: &str) -> Result<Option<AssignmentRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?1"
-    ))?;
-    let mut rows = stmt.query([id])?;
-    match rows.next()? {
-        Some(r) => Ok(Some(assignment_from_row(r)?)),
-        None => Ok(None),
-    }
+pub(crate) fn assignment(c: &dyn Sql, id: &str) -> Result<Option<AssignmentRow>, CatalogError> {
+    c.query_opt(
+        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?1"),
+        p![id],
+        assignment_from_row,
+    )
 }
 
 pub(crate) fn assignments(
-    c: &Connection,
+    c: &dyn Sql,
     cp: Option<&CareProvider>,
     state: Option<AssignmentState>,
 ) -> Result<Vec<AssignmentRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
-         WHERE (?1 IS NULL OR care_provider = ?1) AND (?2 IS NULL OR state = ?2)
-         ORDER BY care_provider, id"
-    ))?;
-    let mut rows = stmt.query(params![
-        cp.map(CareProvider::as_str),
-        state.map(AssignmentState::as_str)
-    ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(assignment_from_row(r)?);
-    }
-    Ok(out)
+    c.query_vec(
+        &format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+             WHERE (?1 IS NULL OR care_provider = ?1) AND (?2 IS NULL OR state = ?2)
+             ORDER BY care_provider, id"
+        ),
+        p![cp.map(CareProvider::as_str), state.map(AssignmentState::as_str)],
+        assignment_from_row,
+    )
 }
 
-pub(crate) fn last_use(c: &Connection, id: &str) -> Result<Option<OffsetDateTime>, CatalogError> {
-    let us: Option<i64> = c.query_row(
+pub(crate) fn last_use(c: &dyn Sql, id: &str) -> Result<Option<OffsetDateTime>, CatalogError> {
+    c.query_one(
         "SELECT MAX(time_us) FROM audit_log WHERE assignment = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
-    us.map(from_micros).transpose()
+        p![id],
+        |r| r.opt_i64(0),
+    )?
+    .map(from_micros)
+    .transpose()
 }

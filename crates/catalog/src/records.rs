@@ -7,10 +7,10 @@
 //! reaches a recording before its retention date.
 
 use callvault_types::{CareProvider, RecordingId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
 
 fn conflict(m: impl Into<String>) -> CatalogError {
@@ -180,7 +180,7 @@ pub struct Tombstone {
 }
 
 pub(crate) fn set_hold(
-    tx: &Connection,
+    tx: &dyn Sql,
     h: &NewLegalHold,
     recordings: &[RecordingId],
 ) -> Result<(), CatalogError> {
@@ -190,36 +190,38 @@ pub(crate) fn set_hold(
     tx.execute(
         "INSERT INTO legal_holds (id, care_provider, reason_sealed, case_reference, set_by, set_at_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            h.id,
+        p![
+            &h.id,
             h.care_provider.as_str(),
-            h.reason_sealed,
-            h.case_reference,
-            h.set_by,
+            &h.reason_sealed,
+            &h.case_reference,
+            &h.set_by,
             micros(h.set_at)
         ],
     )?;
-    let mut item = tx.prepare_cached(
-        "INSERT OR IGNORE INTO legal_hold_items (hold_id, recording_id) VALUES (?1, ?2)",
-    )?;
-    let mut flag = tx.prepare_cached(
-        "UPDATE recordings SET legal_hold = 1 WHERE id = ?1 AND care_provider = ?2",
-    )?;
     for r in recordings {
         let id = r.to_string();
-        if flag.execute(params![id, h.care_provider.as_str()])? != 1 {
+        let flagged = tx.execute(
+            "UPDATE recordings SET legal_hold = 1 WHERE id = ?1 AND care_provider = ?2",
+            p![&id, h.care_provider.as_str()],
+        )?;
+        if flagged != 1 {
             return Err(conflict(format!(
                 "recording {id} is not a recording of {} in the catalog",
                 h.care_provider
             )));
         }
-        item.execute(params![h.id, id])?;
+        tx.execute(
+            "INSERT INTO legal_hold_items (hold_id, recording_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            p![&h.id, &id],
+        )?;
     }
     Ok(())
 }
 
 pub(crate) fn release_hold(
-    tx: &Connection,
+    tx: &dyn Sql,
     id: &str,
     by: &str,
     at: OffsetDateTime,
@@ -228,7 +230,7 @@ pub(crate) fn release_hold(
     let n = tx.execute(
         "UPDATE legal_holds SET released_by = ?2, released_at_us = ?3, release_sealed = ?4
          WHERE id = ?1 AND released_at_us IS NULL",
-        params![id, by, micros(at), reason_sealed],
+        p![id, by, micros(at), reason_sealed],
     )?;
     if n != 1 {
         return Err(conflict(format!(
@@ -236,17 +238,17 @@ pub(crate) fn release_hold(
         )));
     }
     tx.execute(
-        "UPDATE recordings SET legal_hold = EXISTS (
+        "UPDATE recordings SET legal_hold = CASE WHEN EXISTS (
              SELECT 1 FROM legal_hold_items i JOIN legal_holds h ON h.id = i.hold_id
-             WHERE i.recording_id = recordings.id AND h.released_at_us IS NULL)
+             WHERE i.recording_id = recordings.id AND h.released_at_us IS NULL) THEN 1 ELSE 0 END
          WHERE id IN (SELECT recording_id FROM legal_hold_items WHERE hold_id = ?1)",
-        [id],
+        p![id],
     )?;
     Ok(())
 }
 
 pub(crate) fn register_order(
-    tx: &Connection,
+    tx: &dyn Sql,
     o: &NewDeletionOrder,
     recordings: &[RecordingId],
 ) -> Result<(), CatalogError> {
@@ -257,30 +259,26 @@ pub(crate) fn register_order(
         "INSERT INTO deletion_orders (id, kind, care_provider, reference, decision_date, scope,
            document_sealed, document_sha256, state, registered_by, registered_at_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'registered', ?9, ?10)",
-        params![
-            o.id,
+        p![
+            &o.id,
             o.kind.as_str(),
             o.care_provider.as_str(),
-            o.reference,
-            o.decision_date,
-            o.scope,
-            o.document_sealed,
-            o.document_sha256.map(|h| h.to_vec()),
-            o.registered_by,
+            &o.reference,
+            o.decision_date.as_deref(),
+            &o.scope,
+            o.document_sealed.as_deref(),
+            o.document_sha256.as_ref().map(|h| &h[..]),
+            &o.registered_by,
             micros(o.registered_at)
         ],
     )?;
-    let mut check = tx.prepare_cached(
-        "SELECT retention_until_us FROM recordings WHERE id = ?1 AND care_provider = ?2",
-    )?;
-    let mut item = tx.prepare_cached(
-        "INSERT OR IGNORE INTO deletion_order_items (order_id, recording_id, state) VALUES (?1, ?2, 'pending')",
-    )?;
     for r in recordings {
         let id = r.to_string();
-        let until: Option<i64> = check
-            .query_row(params![id, o.care_provider.as_str()], |r| r.get(0))
-            .optional()?;
+        let until = tx.query_opt(
+            "SELECT retention_until_us FROM recordings WHERE id = ?1 AND care_provider = ?2",
+            p![&id, o.care_provider.as_str()],
+            |r| r.i64(0),
+        )?;
         let Some(until) = until else {
             return Err(conflict(format!(
                 "recording {id} is not a recording of {} in the catalog",
@@ -292,19 +290,21 @@ pub(crate) fn register_order(
                 "recording {id} is within its retention period"
             )));
         }
-        item.execute(params![o.id, id])?;
+        tx.execute(
+            "INSERT INTO deletion_order_items (order_id, recording_id, state) VALUES (?1, ?2, 'pending')
+             ON CONFLICT DO NOTHING",
+            p![&o.id, &id],
+        )?;
     }
     Ok(())
 }
 
-fn order_state(tx: &Connection, id: &str) -> Result<(DeletionState, String), CatalogError> {
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT state, registered_by FROM deletion_orders WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+fn order_state(tx: &dyn Sql, id: &str) -> Result<(DeletionState, String), CatalogError> {
+    let row = tx.query_opt(
+        "SELECT state, registered_by FROM deletion_orders WHERE id = ?1",
+        p![id],
+        |r| Ok((r.text(0)?, r.text(1)?)),
+    )?;
     let (state, by) = row.ok_or_else(|| conflict(format!("no deletion order {id}")))?;
     Ok((
         DeletionState::parse(&state).ok_or_else(|| corrupt("deletion order state"))?,
@@ -313,7 +313,7 @@ fn order_state(tx: &Connection, id: &str) -> Result<(DeletionState, String), Cat
 }
 
 pub(crate) fn decide_order(
-    tx: &Connection,
+    tx: &dyn Sql,
     id: &str,
     approve: bool,
     by: &str,
@@ -335,7 +335,7 @@ pub(crate) fn decide_order(
     tx.execute(
         "UPDATE deletion_orders SET state = ?2, decided_by = ?3, decided_at_us = ?4, decision_comment = ?5
          WHERE id = ?1 AND state = 'registered'",
-        params![
+        p![
             id,
             if approve { "approved" } else { "rejected" },
             by,
@@ -346,13 +346,13 @@ pub(crate) fn decide_order(
     Ok(())
 }
 
-pub(crate) fn start_order(tx: &Connection, id: &str, by: &str) -> Result<(), CatalogError> {
+pub(crate) fn start_order(tx: &dyn Sql, id: &str, by: &str) -> Result<(), CatalogError> {
     let (state, _) = order_state(tx, id)?;
     match state {
         DeletionState::Approved => {
             tx.execute(
                 "UPDATE deletion_orders SET state = 'executing', executed_by = ?2 WHERE id = ?1",
-                params![id, by],
+                p![id, by],
             )?;
             Ok(())
         }
@@ -365,10 +365,10 @@ pub(crate) fn start_order(tx: &Connection, id: &str, by: &str) -> Result<(), Cat
 }
 
 /// Destroys one recording of an executing order: tombstone, then the row with its wrapped
-/// data key (overwritten on disk: the catalog runs with `secure_delete`), its placements
-/// and repair tasks.
+/// data key (overwritten on disk: the SQLite catalog runs with `secure_delete`), its
+/// placements and repair tasks.
 pub(crate) fn shred(
-    tx: &Connection,
+    tx: &dyn Sql,
     order_id: &str,
     rid: &RecordingId,
     at: OffsetDateTime,
@@ -381,13 +381,11 @@ pub(crate) fn shred(
         )));
     }
     let id = rid.to_string();
-    let item: Option<String> = tx
-        .query_row(
-            "SELECT state FROM deletion_order_items WHERE order_id = ?1 AND recording_id = ?2",
-            params![order_id, id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let item = tx.query_opt(
+        "SELECT state FROM deletion_order_items WHERE order_id = ?1 AND recording_id = ?2",
+        p![order_id, &id],
+        |r| r.text(0),
+    )?;
     match item.as_deref() {
         Some("pending") => {}
         Some(_) => return Ok(()),
@@ -402,37 +400,37 @@ pub(crate) fn shred(
            ciphertext_size, dek_id, order_id, deleted_at_us)
          SELECT id, care_provider, plaintext_sha256, ciphertext_sha256, ciphertext_size, dek_id, ?2, ?3
          FROM recordings WHERE id = ?1",
-        params![id, order_id, micros(at)],
+        p![&id, order_id, micros(at)],
     )?;
     if n != 1 {
         return Err(conflict(format!("recording {id} is not in the catalog")));
     }
-    tx.execute("DELETE FROM repair_tasks WHERE recording_id = ?1", [&id])?;
-    tx.execute("DELETE FROM placements WHERE recording_id = ?1", [&id])?;
+    tx.execute("DELETE FROM repair_tasks WHERE recording_id = ?1", p![&id])?;
+    tx.execute("DELETE FROM placements WHERE recording_id = ?1", p![&id])?;
     // The triggers refuse this while a legal hold covers the recording, or before its
     // retention date for a purge; the whole change then rolls back, tombstone included.
-    tx.execute("DELETE FROM recordings WHERE id = ?1", [&id])
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(_, Some(m)) => conflict(format!("recording {id}: {m}")),
-            other => other.into(),
+    tx.execute("DELETE FROM recordings WHERE id = ?1", p![&id])
+        .map_err(|e| match e.refusal() {
+            Some(m) => conflict(format!("recording {id}: {m}")),
+            None => e,
         })?;
     tx.execute(
         "UPDATE deletion_order_items SET state = 'shredded' WHERE order_id = ?1 AND recording_id = ?2",
-        params![order_id, id],
+        p![order_id, &id],
     )?;
     Ok(())
 }
 
-pub(crate) fn blobs_deleted(tx: &Connection, rid: &RecordingId) -> Result<(), CatalogError> {
+pub(crate) fn blobs_deleted(tx: &dyn Sql, rid: &RecordingId) -> Result<(), CatalogError> {
     tx.execute(
         "UPDATE tombstones SET blobs_deleted = 1 WHERE recording_id = ?1",
-        [rid.to_string()],
+        p![&rid.to_string()],
     )?;
     Ok(())
 }
 
 pub(crate) fn finish_order(
-    tx: &Connection,
+    tx: &dyn Sql,
     id: &str,
     at: OffsetDateTime,
 ) -> Result<(), CatalogError> {
@@ -443,10 +441,10 @@ pub(crate) fn finish_order(
             state.as_str()
         )));
     }
-    let pending: i64 = tx.query_row(
+    let pending = tx.query_one(
         "SELECT COUNT(*) FROM deletion_order_items WHERE order_id = ?1 AND state = 'pending'",
-        [id],
-        |r| r.get(0),
+        p![id],
+        |r| r.i64(0),
     )?;
     if pending > 0 {
         return Err(conflict(format!(
@@ -455,15 +453,15 @@ pub(crate) fn finish_order(
     }
     tx.execute(
         "UPDATE deletion_orders SET state = 'executed', executed_at_us = ?2 WHERE id = ?1",
-        params![id, micros(at)],
+        p![id, micros(at)],
     )?;
     Ok(())
 }
 
-pub(crate) fn store_certificate(tx: &Connection, id: &str, text: &str) -> Result<(), CatalogError> {
+pub(crate) fn store_certificate(tx: &dyn Sql, id: &str, text: &str) -> Result<(), CatalogError> {
     let n = tx.execute(
         "UPDATE deletion_orders SET certificate = ?2 WHERE id = ?1 AND state = 'executed' AND certificate IS NULL",
-        params![id, text],
+        p![id, text],
     )?;
     if n != 1 {
         return Err(conflict(format!(
@@ -473,37 +471,33 @@ pub(crate) fn store_certificate(tx: &Connection, id: &str, text: &str) -> Result
     Ok(())
 }
 
-pub(crate) fn certificate(c: &Connection, id: &str) -> Result<Option<String>, CatalogError> {
-    Ok(c.query_row(
-        "SELECT certificate FROM deletion_orders WHERE id = ?1",
-        [id],
-        |r| r.get::<_, Option<String>>(0),
-    )
-    .optional()?
-    .flatten())
+pub(crate) fn certificate(c: &dyn Sql, id: &str) -> Result<Option<String>, CatalogError> {
+    Ok(c
+        .query_opt(
+            "SELECT certificate FROM deletion_orders WHERE id = ?1",
+            p![id],
+            |r| r.opt_text(0),
+        )?
+        .flatten())
 }
 
-fn hold_from_row(r: &Row<'_>) -> Result<LegalHoldRow, CatalogError> {
-    let released = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<i64>>(7)?) {
-        (Some(by), Some(at)) => Some((
-            by,
-            from_micros(at)?,
-            r.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default(),
-        )),
+fn hold_from_row(r: &Row) -> Result<LegalHoldRow, CatalogError> {
+    let released = match (r.opt_text(6)?, r.opt_i64(7)?) {
+        (Some(by), Some(at)) => Some((by, from_micros(at)?, r.opt_blob(8)?.unwrap_or_default())),
         _ => None,
     };
     Ok(LegalHoldRow {
         hold: NewLegalHold {
-            id: r.get(0)?,
-            care_provider: CareProvider::parse(&r.get::<_, String>(1)?)
+            id: r.text(0)?,
+            care_provider: CareProvider::parse(&r.text(1)?)
                 .map_err(|_| corrupt("hold care provider"))?,
-            reason_sealed: r.get(2)?,
-            case_reference: r.get(3)?,
-            set_by: r.get(4)?,
-            set_at: from_micros(r.get(5)?)?,
+            reason_sealed: r.blob(2)?,
+            case_reference: r.text(3)?,
+            set_by: r.text(4)?,
+            set_at: from_micros(r.i64(5)?)?,
         },
         released,
-        recordings: r.get::<_, i64>(9)? as u64,
+        recordings: r.i64(9)? as u64,
     })
 }
 
@@ -512,35 +506,26 @@ const HOLD_SELECT: &str = "SELECT h.id, h.care_provider, h.reason_sealed, h.case
     (SELECT COUNT(*) FROM legal_hold_items i WHERE i.hold_id = h.id) FROM legal_holds h";
 
 pub(crate) fn holds(
-    c: &Connection,
+    c: &dyn Sql,
     cp: &CareProvider,
     id: Option<&str>,
 ) -> Result<Vec<LegalHoldRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "{HOLD_SELECT} WHERE h.care_provider = ?1 AND (?2 IS NULL OR h.id = ?2) ORDER BY h.set_at_us, h.id"
-    ))?;
-    let mut rows = stmt.query(params![cp.as_str(), id])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(hold_from_row(r)?);
-    }
-    Ok(out)
+    c.query_vec(
+        &format!(
+            "{HOLD_SELECT} WHERE h.care_provider = ?1 AND (?2 IS NULL OR h.id = ?2) ORDER BY h.set_at_us, h.id"
+        ),
+        p![cp.as_str(), id],
+        hold_from_row,
+    )
 }
 
-pub(crate) fn active_holds_of(
-    c: &Connection,
-    rid: &RecordingId,
-) -> Result<Vec<String>, CatalogError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn active_holds_of(c: &dyn Sql, rid: &RecordingId) -> Result<Vec<String>, CatalogError> {
+    c.query_vec(
         "SELECT h.id FROM legal_hold_items i JOIN legal_holds h ON h.id = i.hold_id
          WHERE i.recording_id = ?1 AND h.released_at_us IS NULL ORDER BY h.id",
-    )?;
-    let rows = stmt.query_map([rid.to_string()], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(r?);
-    }
-    Ok(out)
+        p![&rid.to_string()],
+        |r| r.text(0),
+    )
 }
 
 const ORDER_SELECT: &str = "SELECT o.id, o.kind, o.care_provider, o.reference, o.decision_date,
@@ -550,108 +535,85 @@ const ORDER_SELECT: &str = "SELECT o.id, o.kind, o.care_provider, o.reference, o
     (SELECT COUNT(*) FROM deletion_order_items i WHERE i.order_id = o.id AND i.state = 'shredded')
     FROM deletion_orders o";
 
-fn order_from_row(r: &Row<'_>) -> Result<DeletionOrderRow, CatalogError> {
-    let decision = match (
-        r.get::<_, Option<String>>(11)?,
-        r.get::<_, Option<i64>>(12)?,
-    ) {
-        (Some(by), Some(at)) => Some((by, from_micros(at)?, r.get(13)?)),
+fn order_from_row(r: &Row) -> Result<DeletionOrderRow, CatalogError> {
+    let decision = match (r.opt_text(11)?, r.opt_i64(12)?) {
+        (Some(by), Some(at)) => Some((by, from_micros(at)?, r.opt_text(13)?)),
         _ => None,
     };
-    let executed = match r.get::<_, Option<String>>(14)? {
-        Some(by) => Some((
-            by,
-            r.get::<_, Option<i64>>(15)?.map(from_micros).transpose()?,
-        )),
+    let executed = match r.opt_text(14)? {
+        Some(by) => Some((by, r.opt_i64(15)?.map(from_micros).transpose()?)),
         None => None,
     };
     Ok(DeletionOrderRow {
         order: NewDeletionOrder {
-            id: r.get(0)?,
-            kind: DeletionKind::parse(&r.get::<_, String>(1)?)
-                .ok_or_else(|| corrupt("deletion kind"))?,
-            care_provider: CareProvider::parse(&r.get::<_, String>(2)?)
+            id: r.text(0)?,
+            kind: DeletionKind::parse(&r.text(1)?).ok_or_else(|| corrupt("deletion kind"))?,
+            care_provider: CareProvider::parse(&r.text(2)?)
                 .map_err(|_| corrupt("deletion care provider"))?,
-            reference: r.get(3)?,
-            decision_date: r.get(4)?,
-            scope: r.get(5)?,
-            document_sealed: r.get(6)?,
+            reference: r.text(3)?,
+            decision_date: r.opt_text(4)?,
+            scope: r.text(5)?,
+            document_sealed: r.opt_blob(6)?,
             document_sha256: r
-                .get::<_, Option<Vec<u8>>>(7)?
+                .opt_blob(7)?
                 .map(|v| v.try_into().map_err(|_| corrupt("document hash")))
                 .transpose()?,
-            registered_by: r.get(9)?,
-            registered_at: from_micros(r.get(10)?)?,
+            registered_by: r.text(9)?,
+            registered_at: from_micros(r.i64(10)?)?,
         },
-        state: DeletionState::parse(&r.get::<_, String>(8)?)
-            .ok_or_else(|| corrupt("deletion state"))?,
+        state: DeletionState::parse(&r.text(8)?).ok_or_else(|| corrupt("deletion state"))?,
         decision,
         executed,
-        items: r.get::<_, i64>(16)? as u64,
-        shredded: r.get::<_, i64>(17)? as u64,
+        items: r.i64(16)? as u64,
+        shredded: r.i64(17)? as u64,
     })
 }
 
 pub(crate) fn orders(
-    c: &Connection,
+    c: &dyn Sql,
     cp: Option<&CareProvider>,
     id: Option<&str>,
     state: Option<DeletionState>,
 ) -> Result<Vec<DeletionOrderRow>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "{ORDER_SELECT} WHERE (?1 IS NULL OR o.care_provider = ?1) AND (?2 IS NULL OR o.id = ?2)
-           AND (?3 IS NULL OR o.state = ?3) ORDER BY o.registered_at_us, o.id"
-    ))?;
-    let mut rows = stmt.query(params![
-        cp.map(CareProvider::as_str),
-        id,
-        state.map(DeletionState::as_str)
-    ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(order_from_row(r)?);
-    }
-    Ok(out)
+    c.query_vec(
+        &format!(
+            "{ORDER_SELECT} WHERE (?1 IS NULL OR o.care_provider = ?1) AND (?2 IS NULL OR o.id = ?2)
+               AND (?3 IS NULL OR o.state = ?3) ORDER BY o.registered_at_us, o.id"
+        ),
+        p![cp.map(CareProvider::as_str), id, state.map(DeletionState::as_str)],
+        order_from_row,
+    )
 }
 
-pub(crate) fn order_items(
-    c: &Connection,
-    id: &str,
-) -> Result<Vec<(RecordingId, bool)>, CatalogError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn order_items(c: &dyn Sql, id: &str) -> Result<Vec<(RecordingId, bool)>, CatalogError> {
+    c.query_vec(
         "SELECT recording_id, state FROM deletion_order_items WHERE order_id = ?1 ORDER BY recording_id",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for r in rows {
-        let (rid, state) = r?;
-        out.push((
-            RecordingId::parse(&rid).map_err(|_| corrupt("order item"))?,
-            state == "shredded",
-        ));
-    }
-    Ok(out)
+        p![id],
+        |r| {
+            Ok((
+                RecordingId::parse(&r.text(0)?).map_err(|_| corrupt("order item"))?,
+                r.text(1)? == "shredded",
+            ))
+        },
+    )
 }
 
-fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone, CatalogError> {
+fn tombstone_from_row(r: &Row) -> Result<Tombstone, CatalogError> {
     let arr = |v: Vec<u8>, what: &str| v.try_into().map_err(|_| corrupt(what));
     Ok(Tombstone {
-        recording_id: RecordingId::parse(&r.get::<_, String>(0)?)
-            .map_err(|_| corrupt("tombstone id"))?,
-        care_provider: CareProvider::parse(&r.get::<_, String>(1)?)
+        recording_id: RecordingId::parse(&r.text(0)?).map_err(|_| corrupt("tombstone id"))?,
+        care_provider: CareProvider::parse(&r.text(1)?)
             .map_err(|_| corrupt("tombstone care provider"))?,
-        plaintext_sha256: arr(r.get(2)?, "tombstone hash")?,
-        ciphertext_sha256: arr(r.get(3)?, "tombstone hash")?,
-        ciphertext_size: r.get::<_, i64>(4)? as u64,
+        plaintext_sha256: arr(r.blob(2)?, "tombstone hash")?,
+        ciphertext_sha256: arr(r.blob(3)?, "tombstone hash")?,
+        ciphertext_size: r.i64(4)? as u64,
         dek_id: r
-            .get::<_, Vec<u8>>(5)?
+            .blob(5)?
             .try_into()
             .map_err(|_| corrupt("tombstone dek id"))?,
-        order_id: r.get(6)?,
-        deleted_at: from_micros(r.get(7)?)?,
-        blobs_deleted: r.get::<_, i64>(8)? != 0,
+        order_id: r.text(6)?,
+        deleted_at: from_micros(r.i64(7)?)?,
+        blobs_deleted: r.i64(8)? != 0,
     })
 }
 
@@ -659,23 +621,18 @@ const TOMBSTONE_SELECT: &str = "SELECT recording_id, care_provider, plaintext_sh
     ciphertext_sha256, ciphertext_size, dek_id, order_id, deleted_at_us, blobs_deleted FROM tombstones";
 
 pub(crate) fn tombstones(
-    c: &Connection,
+    c: &dyn Sql,
     order: Option<&str>,
     rid: Option<&RecordingId>,
     pending_blobs_only: bool,
 ) -> Result<Vec<Tombstone>, CatalogError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "{TOMBSTONE_SELECT} WHERE (?1 IS NULL OR order_id = ?1) AND (?2 IS NULL OR recording_id = ?2)
-           AND (?3 = 0 OR blobs_deleted = 0) ORDER BY recording_id"
-    ))?;
-    let mut rows = stmt.query(params![
-        order,
-        rid.map(ToString::to_string),
-        i64::from(pending_blobs_only)
-    ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(tombstone_from_row(r)?);
-    }
-    Ok(out)
+    let rid = rid.map(ToString::to_string);
+    c.query_vec(
+        &format!(
+            "{TOMBSTONE_SELECT} WHERE (?1 IS NULL OR order_id = ?1) AND (?2 IS NULL OR recording_id = ?2)
+               AND (?3 = 0 OR blobs_deleted = 0) ORDER BY recording_id"
+        ),
+        p![order, rid.as_deref(), i64::from(pending_blobs_only)],
+        tombstone_from_row,
+    )
 }
