@@ -6,10 +6,10 @@
 //! `CHECK` in the schema, and again here).
 
 use callvault_types::{CareProvider, HsaId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
 
 fn corrupt(what: &str) -> CatalogError {
@@ -101,7 +101,7 @@ pub struct FindingReview {
 }
 
 pub(crate) fn insert_run(
-    tx: &Connection,
+    tx: &dyn Sql,
     run: &FollowUpRun,
     findings: &[Finding],
 ) -> Result<(), CatalogError> {
@@ -109,22 +109,18 @@ pub(crate) fn insert_run(
         "INSERT INTO followup_runs (id, care_provider, period_from_us, period_to_us, settings,
            seed, audit_size, events_checked, run_by, run_at_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            run.id,
+        p![
+            &run.id,
             run.care_provider.as_str(),
             micros(run.from),
             micros(run.to),
-            run.settings,
-            &run.seed[..],
+            &run.settings,
+            &run.seed,
             run.audit_size as i64,
             run.events_checked as i64,
-            run.run_by,
+            &run.run_by,
             micros(run.run_at),
         ],
-    )?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO followup_findings (run_id, n, rule, leaf_index, time_us, actor, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for f in findings {
         if f.review.is_some() {
@@ -132,32 +128,34 @@ pub(crate) fn insert_run(
                 "a new finding cannot carry a review".into(),
             ));
         }
-        stmt.execute(params![
-            run.id,
-            f.n,
-            f.rule,
-            f.leaf_index as i64,
-            micros(f.time),
-            f.actor,
-            f.summary
-        ])?;
+        tx.execute(
+            "INSERT INTO followup_findings (run_id, n, rule, leaf_index, time_us, actor, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            p![
+                &run.id,
+                i64::from(f.n),
+                &f.rule,
+                f.leaf_index as i64,
+                micros(f.time),
+                &f.actor,
+                &f.summary
+            ],
+        )?;
     }
     Ok(())
 }
 
 pub(crate) fn review(
-    tx: &Connection,
+    tx: &dyn Sql,
     run_id: &str,
     n: u32,
     r: &FindingReview,
 ) -> Result<(), CatalogError> {
-    let actor: Option<String> = tx
-        .query_row(
-            "SELECT actor FROM followup_findings WHERE run_id = ?1 AND n = ?2",
-            params![run_id, n],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let actor = tx.query_opt(
+        "SELECT actor FROM followup_findings WHERE run_id = ?1 AND n = ?2",
+        p![run_id, i64::from(n)],
+        |row| row.text(0),
+    )?;
     let Some(actor) = actor else {
         return Err(CatalogError::Conflict(format!(
             "run {run_id} has no finding {n}"
@@ -171,93 +169,83 @@ pub(crate) fn review(
     tx.execute(
         "UPDATE followup_findings SET verdict = ?3, comment_sealed = ?4, reviewed_by = ?5,
            reviewed_at_us = ?6 WHERE run_id = ?1 AND n = ?2",
-        params![
+        p![
             run_id,
-            n,
+            i64::from(n),
             r.verdict.as_str(),
-            r.comment_sealed,
-            r.by,
+            &r.comment_sealed,
+            &r.by,
             micros(r.at)
         ],
     )?;
     Ok(())
 }
 
-fn run_from_row(r: &Row<'_>) -> Result<FollowUpRun, CatalogError> {
-    let seed: Vec<u8> = r.get(5)?;
+fn run_from_row(r: &Row) -> Result<FollowUpRun, CatalogError> {
     Ok(FollowUpRun {
-        id: r.get(0)?,
-        care_provider: CareProvider::parse(&r.get::<_, String>(1)?)
+        id: r.text(0)?,
+        care_provider: CareProvider::parse(&r.text(1)?)
             .map_err(|_| corrupt("follow-up care provider"))?,
-        from: from_micros(r.get(2)?)?,
-        to: from_micros(r.get(3)?)?,
-        settings: r.get(4)?,
-        seed: seed.try_into().map_err(|_| corrupt("follow-up seed"))?,
-        audit_size: r.get::<_, i64>(6)? as u64,
-        events_checked: r.get::<_, i64>(7)? as u64,
-        run_by: r.get(8)?,
-        run_at: from_micros(r.get(9)?)?,
+        from: from_micros(r.i64(2)?)?,
+        to: from_micros(r.i64(3)?)?,
+        settings: r.text(4)?,
+        seed: r.blob(5)?.try_into().map_err(|_| corrupt("follow-up seed"))?,
+        audit_size: r.i64(6)? as u64,
+        events_checked: r.i64(7)? as u64,
+        run_by: r.text(8)?,
+        run_at: from_micros(r.i64(9)?)?,
     })
 }
 
 pub(crate) fn runs(
-    c: &Connection,
+    c: &dyn Sql,
     cp: &CareProvider,
     id: Option<&str>,
 ) -> Result<Vec<FollowUpRun>, CatalogError> {
-    let mut stmt = c.prepare_cached(
+    c.query_vec(
         "SELECT id, care_provider, period_from_us, period_to_us, settings, seed, audit_size,
            events_checked, run_by, run_at_us
          FROM followup_runs WHERE care_provider = ?1 AND (?2 IS NULL OR id = ?2)
          ORDER BY run_at_us, id",
-    )?;
-    let mut rows = stmt.query(params![cp.as_str(), id])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(run_from_row(r)?);
-    }
-    Ok(out)
+        p![cp.as_str(), id],
+        run_from_row,
+    )
 }
 
-pub(crate) fn findings(c: &Connection, run_id: &str) -> Result<Vec<Finding>, CatalogError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn findings(c: &dyn Sql, run_id: &str) -> Result<Vec<Finding>, CatalogError> {
+    c.query_vec(
         "SELECT n, rule, leaf_index, time_us, actor, summary, verdict, comment_sealed,
            reviewed_by, reviewed_at_us
          FROM followup_findings WHERE run_id = ?1 ORDER BY n",
-    )?;
-    let mut rows = stmt.query([run_id])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let verdict: Option<String> = r.get(6)?;
-        let review = match verdict {
-            None => None,
-            Some(v) => Some(FindingReview {
-                verdict: Verdict::parse(&v).ok_or_else(|| corrupt("finding verdict"))?,
-                comment_sealed: r.get::<_, Option<Vec<u8>>>(7)?.unwrap_or_default(),
-                by: r
-                    .get::<_, Option<String>>(8)?
-                    .ok_or_else(|| corrupt("finding reviewer"))?,
-                at: from_micros(
-                    r.get::<_, Option<i64>>(9)?
-                        .ok_or_else(|| corrupt("finding review time"))?,
-                )?,
-            }),
-        };
-        out.push(Finding {
-            n: r.get(0)?,
-            rule: r.get(1)?,
-            leaf_index: r.get::<_, i64>(2)? as u64,
-            time: from_micros(r.get(3)?)?,
-            actor: r.get(4)?,
-            summary: r.get(5)?,
-            review,
-        });
-    }
-    Ok(out)
+        p![run_id],
+        |r| {
+            let review = match r.opt_text(6)? {
+                None => None,
+                Some(v) => Some(FindingReview {
+                    verdict: Verdict::parse(&v).ok_or_else(|| corrupt("finding verdict"))?,
+                    comment_sealed: r.opt_blob(7)?.unwrap_or_default(),
+                    by: r.opt_text(8)?.ok_or_else(|| corrupt("finding reviewer"))?,
+                    at: from_micros(
+                        r.opt_i64(9)?
+                            .ok_or_else(|| corrupt("finding review time"))?,
+                    )?,
+                }),
+            };
+            Ok(Finding {
+                n: u32::try_from(r.i64(0)?).map_err(|_| corrupt("finding number"))?,
+                rule: r.text(1)?,
+                leaf_index: r.i64(2)? as u64,
+                time: from_micros(r.i64(3)?)?,
+                actor: r.text(4)?,
+                summary: r.text(5)?,
+                review,
+            })
+        },
+    )
 }
 
 pub(crate) fn mark_protected(
-    tx: &Connection,
+    tx: &dyn Sql,
     cp: &CareProvider,
     bidx: &[u8; 32],
     protected: bool,
@@ -271,12 +259,12 @@ pub(crate) fn mark_protected(
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (care_provider, patient_bidx) DO UPDATE SET reference = excluded.reference,
                marked_by = excluded.marked_by, marked_at_us = excluded.marked_at_us",
-            params![cp.as_str(), &bidx[..], reference, by, micros(at)],
+            p![cp.as_str(), bidx, reference, by, micros(at)],
         )?;
     } else {
         let n = tx.execute(
             "DELETE FROM protected_patients WHERE care_provider = ?1 AND patient_bidx = ?2",
-            params![cp.as_str(), &bidx[..]],
+            p![cp.as_str(), bidx],
         )?;
         if n == 0 {
             return Err(CatalogError::Conflict(
@@ -288,32 +276,29 @@ pub(crate) fn mark_protected(
 }
 
 pub(crate) fn protected_patients(
-    c: &Connection,
+    c: &dyn Sql,
     cp: &CareProvider,
 ) -> Result<Vec<[u8; 32]>, CatalogError> {
-    let mut stmt =
-        c.prepare_cached("SELECT patient_bidx FROM protected_patients WHERE care_provider = ?1")?;
-    let mut rows = stmt.query([cp.as_str()])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let b: Vec<u8> = r.get(0)?;
-        out.push(
-            b.try_into()
-                .map_err(|_| corrupt("protected patient index"))?,
-        );
-    }
-    Ok(out)
+    c.query_vec(
+        "SELECT patient_bidx FROM protected_patients WHERE care_provider = ?1",
+        p![cp.as_str()],
+        |r| {
+            r.blob(0)?
+                .try_into()
+                .map_err(|_| corrupt("protected patient index"))
+        },
+    )
 }
 
 pub(crate) fn set_personal_id(
-    tx: &Connection,
+    tx: &dyn Sql,
     hsa: &HsaId,
     sealed: &[u8],
     bidx: &[u8; 32],
 ) -> Result<(), CatalogError> {
     let n = tx.execute(
         "UPDATE users SET personal_id_sealed = ?2, personal_id_bidx = ?3 WHERE hsa_id = ?1",
-        params![hsa.as_str(), sealed, &bidx[..]],
+        p![hsa.as_str(), sealed, bidx],
     )?;
     if n == 0 {
         return Err(CatalogError::Conflict(format!(
@@ -324,23 +309,20 @@ pub(crate) fn set_personal_id(
 }
 
 pub(crate) fn personal_ids(
-    c: &Connection,
+    c: &dyn Sql,
     cp: &CareProvider,
 ) -> Result<Vec<(HsaId, [u8; 32])>, CatalogError> {
-    let mut stmt = c.prepare_cached(
+    c.query_vec(
         "SELECT hsa_id, personal_id_bidx FROM users
          WHERE care_provider = ?1 AND personal_id_bidx IS NOT NULL ORDER BY hsa_id",
-    )?;
-    let mut rows = stmt.query([cp.as_str()])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let h = HsaId::parse(&r.get::<_, String>(0)?).map_err(|_| corrupt("user HSA-ID"))?;
-        let b: Vec<u8> = r.get(1)?;
-        out.push((
-            h,
-            b.try_into()
-                .map_err(|_| corrupt("user personal id index"))?,
-        ));
-    }
-    Ok(out)
+        p![cp.as_str()],
+        |r| {
+            let h = HsaId::parse(&r.text(0)?).map_err(|_| corrupt("user HSA-ID"))?;
+            let b = r
+                .blob(1)?
+                .try_into()
+                .map_err(|_| corrupt("user personal id index"))?;
+            Ok((h, b))
+        },
+    )
 }

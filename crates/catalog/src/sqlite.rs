@@ -899,7 +899,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn audit_min_index(&self) -> Result<Option<(u64, OffsetDateTime)>, CatalogError> {
-        self.read(pruning::min_index)
+        self.read(|c| pruning::min_index(c))
     }
 
     fn first_audit_leaf_since(&self, t: OffsetDateTime) -> Result<u64, CatalogError> {
@@ -907,7 +907,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn care_providers(&self) -> Result<Vec<CareProvider>, CatalogError> {
-        self.read(pruning::care_providers)
+        self.read(|c| pruning::care_providers(c))
     }
 
     fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError> {
