@@ -51,4 +51,18 @@ impl CatalogError {
             _ => None,
         }
     }
+
+    /// Whether a constraint (unique key, check, trigger) refused the statement.
+    pub(crate) fn is_constraint_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation
+        )
+    }
+}
+
+/// A stored value that does not parse (the database was edited or is corrupt).
+pub(crate) fn corrupt(what: &str) -> CatalogError {
+    CatalogError::Corrupt(what.to_owned())
 }

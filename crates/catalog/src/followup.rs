@@ -9,12 +9,9 @@ use callvault_types::{CareProvider, HsaId};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::error::corrupt;
 use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
-
-fn corrupt(what: &str) -> CatalogError {
-    CatalogError::Corrupt(what.to_owned())
-}
 
 /// A reviewer's judgement of a finding.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -189,7 +186,10 @@ fn run_from_row(r: &Row) -> Result<FollowUpRun, CatalogError> {
         from: from_micros(r.i64(2)?)?,
         to: from_micros(r.i64(3)?)?,
         settings: r.text(4)?,
-        seed: r.blob(5)?.try_into().map_err(|_| corrupt("follow-up seed"))?,
+        seed: r
+            .blob(5)?
+            .try_into()
+            .map_err(|_| corrupt("follow-up seed"))?,
         audit_size: r.i64(6)? as u64,
         events_checked: r.i64(7)? as u64,
         run_by: r.text(8)?,

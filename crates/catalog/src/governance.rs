@@ -8,6 +8,7 @@ use callvault_types::{CareProvider, CareUnit, HsaId};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::error::corrupt;
 use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
 
@@ -149,10 +150,6 @@ const USER_COLUMNS: &str = "hsa_id, name, title, care_provider, registered_at_us
 const ASSIGNMENT_COLUMNS: &str = "id, holder, care_provider, care_units, purpose, rights,
     valid_from_us, valid_until_us, justification, origin, state, requested_by, requested_at_us,
     decided_by, decided_at_us, decision_comment, revoked_by, revoked_at_us, revoke_reason";
-
-fn corrupt(what: &str) -> CatalogError {
-    CatalogError::Corrupt(what.to_owned())
-}
 
 fn user_from_row(r: &Row) -> Result<UserRow, CatalogError> {
     Ok(UserRow {
@@ -339,11 +336,7 @@ pub(crate) fn decide(
 }
 
 /// Revokes an approved assignment.
-pub(crate) fn revoke(
-    tx: &dyn Sql,
-    id: &str,
-    d: &AssignmentDecision,
-) -> Result<(), CatalogError> {
+pub(crate) fn revoke(tx: &dyn Sql, id: &str, d: &AssignmentDecision) -> Result<(), CatalogError> {
     let row = load(tx, id)?;
     if row.state != AssignmentState::Approved {
         return Err(CatalogError::Conflict(format!(
@@ -396,7 +389,10 @@ pub(crate) fn assignments(
              WHERE (?1 IS NULL OR care_provider = ?1) AND (?2 IS NULL OR state = ?2)
              ORDER BY care_provider, id"
         ),
-        p![cp.map(CareProvider::as_str), state.map(AssignmentState::as_str)],
+        p![
+            cp.map(CareProvider::as_str),
+            state.map(AssignmentState::as_str)
+        ],
         assignment_from_row,
     )
 }

@@ -13,6 +13,7 @@ mod followup;
 mod governance;
 mod model;
 mod pruning;
+mod queries;
 mod records;
 mod schema;
 mod sql;

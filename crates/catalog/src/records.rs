@@ -10,15 +10,12 @@ use callvault_types::{CareProvider, RecordingId};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
+use crate::error::corrupt;
 use crate::sql::{Row, Sql, SqlExt, p};
 use crate::sqlite::{from_micros, micros};
 
 fn conflict(m: impl Into<String>) -> CatalogError {
     CatalogError::Conflict(m.into())
-}
-
-fn corrupt(what: &str) -> CatalogError {
-    CatalogError::Corrupt(what.to_owned())
 }
 
 /// A legal hold (rättslig spärr) as set.
@@ -429,11 +426,7 @@ pub(crate) fn blobs_deleted(tx: &dyn Sql, rid: &RecordingId) -> Result<(), Catal
     Ok(())
 }
 
-pub(crate) fn finish_order(
-    tx: &dyn Sql,
-    id: &str,
-    at: OffsetDateTime,
-) -> Result<(), CatalogError> {
+pub(crate) fn finish_order(tx: &dyn Sql, id: &str, at: OffsetDateTime) -> Result<(), CatalogError> {
     let (state, _) = order_state(tx, id)?;
     if state != DeletionState::Executing {
         return Err(conflict(format!(
@@ -472,13 +465,12 @@ pub(crate) fn store_certificate(tx: &dyn Sql, id: &str, text: &str) -> Result<()
 }
 
 pub(crate) fn certificate(c: &dyn Sql, id: &str) -> Result<Option<String>, CatalogError> {
-    Ok(c
-        .query_opt(
-            "SELECT certificate FROM deletion_orders WHERE id = ?1",
-            p![id],
-            |r| r.opt_text(0),
-        )?
-        .flatten())
+    Ok(c.query_opt(
+        "SELECT certificate FROM deletion_orders WHERE id = ?1",
+        p![id],
+        |r| r.opt_text(0),
+    )?
+    .flatten())
 }
 
 fn hold_from_row(r: &Row) -> Result<LegalHoldRow, CatalogError> {
@@ -580,7 +572,11 @@ pub(crate) fn orders(
             "{ORDER_SELECT} WHERE (?1 IS NULL OR o.care_provider = ?1) AND (?2 IS NULL OR o.id = ?2)
                AND (?3 IS NULL OR o.state = ?3) ORDER BY o.registered_at_us, o.id"
         ),
-        p![cp.map(CareProvider::as_str), id, state.map(DeletionState::as_str)],
+        p![
+            cp.map(CareProvider::as_str),
+            id,
+            state.map(DeletionState::as_str)
+        ],
         order_from_row,
     )
 }

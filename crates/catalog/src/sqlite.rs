@@ -12,16 +12,18 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use callvault_audit::merkle::{Hash, leaf_hash};
-use callvault_types::{CallId, CareProvider, CareUnit, HsaId, RecordingId};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use callvault_audit::merkle::Hash;
+use callvault_types::{CallId, CareProvider, HsaId, RecordingId};
+use rusqlite::{Connection, OpenFlags, params};
 use time::OffsetDateTime;
 
+use crate::error::corrupt;
+use crate::queries;
 use crate::schema::MIGRATIONS;
+use crate::sql::p;
 use crate::{
     AssignmentRow, AssignmentState, AuditLeafVisitor, Catalog, CatalogError, CatalogStats, Change,
-    Committed, Mutation, NewRecording, PendingCommit, Placement, PlacementState, RecordingRow,
-    RecordingSource, RepairTask, SealedField, StoredCheckpoint, UserRow,
+    Committed, PendingCommit, Placement, RecordingRow, RepairTask, StoredCheckpoint, UserRow,
 };
 use crate::{AuditPruneRow, Finding, FollowUpRun, followup, pruning};
 use crate::{DeletionOrderRow, DeletionState, LegalHoldRow, Tombstone};
@@ -108,10 +110,6 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
 pub(crate) fn from_micros(us: i64) -> Result<OffsetDateTime, CatalogError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .map_err(|_| CatalogError::Corrupt(format!("timestamp {us}")))
-}
-
-fn now_us() -> i64 {
-    micros(OffsetDateTime::now_utc())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
@@ -223,15 +221,8 @@ impl Drop for SqliteCatalog {
     }
 }
 
-fn next_index(conn: &Connection) -> Result<u64, CatalogError> {
-    let n: i64 = conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log", [], |r| {
-        r.get(0)
-    })?;
-    Ok(n as u64)
-}
-
 fn writer_loop(mut conn: Connection, rx: Receiver<(Change, Reply)>, transactions: &AtomicU64) {
-    let mut next = match next_index(&conn) {
+    let mut next = match queries::next_index(&conn) {
         Ok(n) => n,
         Err(e) => {
             // Answer every request with the startup error.
@@ -260,7 +251,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<(Change, Reply)>, transactions
             }
             Err(e) => {
                 // The transaction did not commit: nothing of the batch is durable.
-                next = next_index(&conn).unwrap_or(start);
+                next = queries::next_index(&conn).unwrap_or(start);
                 let msg = e.to_string();
                 for (_, reply) in batch {
                     reply.send(Err(CatalogError::Corrupt(format!("commit failed: {msg}"))));
@@ -282,7 +273,7 @@ fn apply_batch(
         // Savepoints by cached statements: parsing them anew for every change was a
         // measurable share of the writer's time.
         tx.prepare_cached("SAVEPOINT change")?.execute([])?;
-        match apply_change(&tx, change, next) {
+        match queries::apply_change(&*tx, change, next) {
             Ok(c) => {
                 tx.prepare_cached("RELEASE change")?.execute([])?;
                 results.push(Ok(c));
@@ -300,349 +291,6 @@ fn apply_batch(
     // behaviour): every change of the batch then reports failure and none is durable.
     tx.commit()?;
     Ok(results)
-}
-
-fn apply_change(
-    tx: &Connection,
-    change: &Change,
-    next: &mut u64,
-) -> Result<Committed, CatalogError> {
-    for m in &change.mutations {
-        apply_mutation(tx, m)?;
-    }
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO audit_log (idx, leaf_hash, event, time_us, action, recording_id, patient_bidx,
-           assignment)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    let mut leaf_indexes = Vec::with_capacity(change.events.len());
-    for e in &change.events {
-        let enc = e.encode()?;
-        let lh = leaf_hash(&enc);
-        stmt.execute(params![
-            *next as i64,
-            &lh[..],
-            &enc,
-            micros(e.time),
-            e.action.code(),
-            e.recording.as_ref().map(|r| r.id.to_string()),
-            e.patient.as_ref().map(|p| p.blind_index.to_vec()),
-            e.assignment.as_deref(),
-        ])?;
-        leaf_indexes.push(*next);
-        *next += 1;
-    }
-    Ok(Committed { leaf_indexes })
-}
-
-fn add_repair_task(
-    tx: &Connection,
-    rid: &RecordingId,
-    site: &str,
-    reason: &str,
-) -> Result<(), CatalogError> {
-    tx.execute(
-        "INSERT INTO repair_tasks (recording_id, site, reason, created_at_us) VALUES (?1, ?2, ?3, ?4)",
-        params![rid.to_string(), site, reason, now_us()],
-    )?;
-    Ok(())
-}
-
-fn apply_mutation(tx: &Connection, m: &Mutation) -> Result<(), CatalogError> {
-    match m {
-        Mutation::InsertRecording {
-            recording: r,
-            placements,
-            repair_reason,
-        } => {
-            let res = tx.execute(
-                "INSERT INTO recordings (id, care_provider, care_unit, call_id, started_at_us, ended_at_us,
-                   duration_ms, codec, sample_rate, channels, plaintext_size, plaintext_sha256,
-                   ciphertext_size, ciphertext_sha256, dek_id, wrapped_dek, kek_version,
-                   patient_sealed, patient_bidx, caller_sealed, caller_bidx, nurse_hsa_id,
-                   retention_until_us, source, created_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                   ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-                params![
-                    r.id.to_string(),
-                    r.care_provider.as_str(),
-                    r.care_unit.as_str(),
-                    r.call_id.as_str(),
-                    micros(r.started_at),
-                    micros(r.ended_at),
-                    r.duration_ms as i64,
-                    r.codec,
-                    r.sample_rate,
-                    r.channels,
-                    r.plaintext_size as i64,
-                    &r.plaintext_sha256[..],
-                    r.ciphertext_size as i64,
-                    &r.ciphertext_sha256[..],
-                    &r.dek_id[..],
-                    r.wrapped_dek,
-                    r.kek_version,
-                    r.patient.as_ref().map(|p| p.0.clone()),
-                    r.patient.as_ref().map(|p| p.1.to_vec()),
-                    r.caller.as_ref().map(|p| p.0.clone()),
-                    r.caller.as_ref().map(|p| p.1.to_vec()),
-                    r.nurse.as_ref().map(|n| n.as_str().to_owned()),
-                    micros(r.retention_until),
-                    r.source.as_str(),
-                    now_us(),
-                ],
-            );
-            if let Err(rusqlite::Error::SqliteFailure(e, _)) = &res
-                && e.code == rusqlite::ErrorCode::ConstraintViolation
-            {
-                return Err(CatalogError::DuplicateCall {
-                    care_provider: r.care_provider.to_string(),
-                    call_id: r.call_id.to_string(),
-                });
-            }
-            res?;
-            for p in placements {
-                tx.execute(
-                    "INSERT INTO placements (recording_id, site, state, updated_at_us) VALUES (?1, ?2, ?3, ?4)",
-                    params![r.id.to_string(), p.site, p.state.as_str(), now_us()],
-                )?;
-                if p.state != PlacementState::Ok {
-                    add_repair_task(tx, &r.id, &p.site, repair_reason)?;
-                }
-            }
-        }
-        Mutation::SetPlacement {
-            recording_id,
-            placement,
-            reason,
-        } => {
-            let rid = recording_id.to_string();
-            let exists: bool = tx
-                .query_row("SELECT 1 FROM recordings WHERE id = ?1", [&rid], |_| {
-                    Ok(true)
-                })
-                .optional()?
-                .unwrap_or(false);
-            if !exists {
-                return Err(CatalogError::UnknownRecording(rid));
-            }
-            tx.execute(
-                "INSERT INTO placements (recording_id, site, state, updated_at_us) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (recording_id, site) DO UPDATE SET state = excluded.state, updated_at_us = excluded.updated_at_us",
-                params![rid, placement.site, placement.state.as_str(), now_us()],
-            )?;
-            if placement.state == PlacementState::Ok {
-                tx.execute(
-                    "UPDATE repair_tasks SET done_at_us = ?3 WHERE recording_id = ?1 AND site = ?2 AND done_at_us IS NULL",
-                    params![rid, placement.site, now_us()],
-                )?;
-            } else {
-                let open: bool = tx
-                    .query_row(
-                        "SELECT 1 FROM repair_tasks WHERE recording_id = ?1 AND site = ?2 AND done_at_us IS NULL",
-                        params![rid, placement.site],
-                        |_| Ok(true),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                if !open {
-                    add_repair_task(tx, recording_id, &placement.site, reason)?;
-                }
-            }
-        }
-        Mutation::Rewrap(items) => {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE recordings SET wrapped_dek = ?2, kek_version = ?3 WHERE id = ?1",
-            )?;
-            for w in items {
-                let n = stmt.execute(params![
-                    w.recording_id.to_string(),
-                    w.wrapped_dek,
-                    w.kek_version
-                ])?;
-                if n != 1 {
-                    return Err(CatalogError::UnknownRecording(w.recording_id.to_string()));
-                }
-            }
-        }
-        Mutation::StoreCheckpoint(c) => {
-            tx.execute(
-                "INSERT OR IGNORE INTO checkpoints (size, root_hash, note, created_at_us) VALUES (?1, ?2, ?3, ?4)",
-                params![c.size as i64, &c.root_hash[..], c.note, micros(c.created_at)],
-            )?;
-        }
-        Mutation::RegisterUser(u) => governance::register_user(tx, u)?,
-        Mutation::InsertAssignment {
-            assignment,
-            approved,
-        } => governance::insert_assignment(tx, assignment, approved.as_ref())?,
-        Mutation::DecideAssignment {
-            id,
-            approve,
-            decision,
-        } => governance::decide(tx, id, *approve, decision)?,
-        Mutation::RevokeAssignment { id, revocation } => governance::revoke(tx, id, revocation)?,
-        Mutation::SetLegalHold { hold, recordings } => records::set_hold(tx, hold, recordings)?,
-        Mutation::ReleaseLegalHold {
-            id,
-            by,
-            at,
-            reason_sealed,
-        } => records::release_hold(tx, id, by, *at, reason_sealed)?,
-        Mutation::RegisterDeletion { order, recordings } => {
-            records::register_order(tx, order, recordings)?
-        }
-        Mutation::DecideDeletion {
-            id,
-            approve,
-            by,
-            at,
-            comment,
-        } => records::decide_order(tx, id, *approve, by, *at, comment.as_deref())?,
-        Mutation::StartDeletion { id, by } => records::start_order(tx, id, by)?,
-        Mutation::ShredRecording {
-            order_id,
-            recording_id,
-            at,
-        } => records::shred(tx, order_id, recording_id, *at)?,
-        Mutation::BlobsDeleted(rid) => records::blobs_deleted(tx, rid)?,
-        Mutation::FinishDeletion { id, at } => records::finish_order(tx, id, *at)?,
-        Mutation::StoreCertificate { id, text } => records::store_certificate(tx, id, text)?,
-        Mutation::StoreCosignature {
-            size,
-            witness,
-            line,
-            time,
-        } => {
-            tx.execute(
-                "INSERT OR IGNORE INTO cosignatures (size, witness, line, time_s) VALUES (?1, ?2, ?3, ?4)",
-                params![*size as i64, witness, line, *time as i64],
-            )?;
-        }
-        Mutation::InsertFollowUp { run, findings } => followup::insert_run(tx, run, findings)?,
-        Mutation::ReviewFinding { run_id, n, review } => followup::review(tx, run_id, *n, review)?,
-        Mutation::MarkProtected {
-            care_provider,
-            patient_bidx,
-            protected,
-            reference,
-            by,
-            at,
-        } => followup::mark_protected(
-            tx,
-            care_provider,
-            patient_bidx,
-            *protected,
-            reference,
-            by,
-            *at,
-        )?,
-        Mutation::SetUserPersonalId {
-            hsa_id,
-            personal_id,
-        } => followup::set_personal_id(tx, hsa_id, &personal_id.0, &personal_id.1)?,
-        Mutation::RegisterAuditPrune(o) => pruning::register(tx, o)?,
-        Mutation::ApproveAuditPrune {
-            id,
-            care_provider,
-            by,
-            at,
-        } => pruning::approve(tx, id, care_provider, by, *at)?,
-        Mutation::ExecuteAuditPrune { id, by, at } => {
-            pruning::execute(tx, id, by, *at)?;
-        }
-        Mutation::AddCareProvider {
-            care_provider,
-            retention_years,
-        } => {
-            tx.execute(
-                "INSERT INTO care_providers (hsa_id, retention_years, added_at_us) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (hsa_id) DO UPDATE SET retention_years = MAX(retention_years, excluded.retention_years)",
-                params![care_provider.as_str(), retention_years, now_us()],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-const RECORDING_COLUMNS: &str = "id, care_provider, care_unit, call_id, started_at_us, ended_at_us,
-    duration_ms, codec, sample_rate, channels, plaintext_size, plaintext_sha256, ciphertext_size,
-    ciphertext_sha256, dek_id, wrapped_dek, kek_version, patient_sealed, patient_bidx,
-    caller_sealed, caller_bidx, nurse_hsa_id, retention_until_us, source, legal_hold, state,
-    created_at_us";
-
-fn corrupt(what: &str) -> CatalogError {
-    CatalogError::Corrupt(what.to_owned())
-}
-
-fn arr<const N: usize>(v: Vec<u8>, what: &str) -> Result<[u8; N], CatalogError> {
-    v.try_into().map_err(|_| corrupt(what))
-}
-
-fn sealed_pair(
-    s: Option<Vec<u8>>,
-    b: Option<Vec<u8>>,
-    what: &str,
-) -> Result<Option<SealedField>, CatalogError> {
-    match (s, b) {
-        (Some(s), Some(b)) => Ok(Some((s, arr(b, what)?))),
-        (None, None) => Ok(None),
-        _ => Err(corrupt(what)),
-    }
-}
-
-fn recording_from_row(row: &Row<'_>) -> Result<RecordingRow, CatalogError> {
-    let id: String = row.get(0)?;
-    let rec = NewRecording {
-        id: RecordingId::parse(&id).map_err(|_| corrupt("recording id"))?,
-        care_provider: CareProvider::parse(&row.get::<_, String>(1)?)
-            .map_err(|_| corrupt("care provider"))?,
-        care_unit: CareUnit::parse(&row.get::<_, String>(2)?).map_err(|_| corrupt("care unit"))?,
-        call_id: CallId::parse(&row.get::<_, String>(3)?).map_err(|_| corrupt("call id"))?,
-        started_at: from_micros(row.get(4)?)?,
-        ended_at: from_micros(row.get(5)?)?,
-        duration_ms: row.get::<_, i64>(6)? as u64,
-        codec: row.get(7)?,
-        sample_rate: row.get(8)?,
-        channels: row.get(9)?,
-        plaintext_size: row.get::<_, i64>(10)? as u64,
-        plaintext_sha256: arr(row.get(11)?, "plaintext hash")?,
-        ciphertext_size: row.get::<_, i64>(12)? as u64,
-        ciphertext_sha256: arr(row.get(13)?, "ciphertext hash")?,
-        dek_id: arr(row.get(14)?, "key id")?,
-        wrapped_dek: row.get(15)?,
-        kek_version: row.get(16)?,
-        patient: sealed_pair(row.get(17)?, row.get(18)?, "patient")?,
-        caller: sealed_pair(row.get(19)?, row.get(20)?, "caller")?,
-        nurse: row
-            .get::<_, Option<String>>(21)?
-            .map(|s| HsaId::parse(&s).map_err(|_| corrupt("nurse")))
-            .transpose()?,
-        retention_until: from_micros(row.get(22)?)?,
-        source: RecordingSource::parse(&row.get::<_, String>(23)?)
-            .ok_or_else(|| corrupt("source"))?,
-    };
-    Ok(RecordingRow {
-        rec,
-        legal_hold: row.get::<_, i64>(24)? != 0,
-        state: row.get(25)?,
-        created_at: from_micros(row.get(26)?)?,
-    })
-}
-
-fn query_recordings(
-    conn: &Connection,
-    where_sql: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<RecordingRow>, CatalogError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RECORDING_COLUMNS} FROM recordings {where_sql}"
-    ))?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(recording_from_row(row)?);
-    }
-    Ok(out)
 }
 
 impl Catalog for SqliteCatalog {
@@ -673,7 +321,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn recording(&self, id: &RecordingId) -> Result<Option<RecordingRow>, CatalogError> {
-        self.read(|c| Ok(query_recordings(c, "WHERE id = ?1", &[&id.to_string()])?.pop()))
+        self.read(|c| Ok(queries::recordings(c, "WHERE id = ?1", p![&id.to_string()])?.pop()))
     }
 
     fn recording_by_call(
@@ -682,10 +330,10 @@ impl Catalog for SqliteCatalog {
         call_id: &CallId,
     ) -> Result<Option<RecordingRow>, CatalogError> {
         self.read(|c| {
-            Ok(query_recordings(
+            Ok(queries::recordings(
                 c,
                 "WHERE care_provider = ?1 AND call_id = ?2",
-                &[&cp.as_str(), &call_id.as_str()],
+                p![cp.as_str(), call_id.as_str()],
             )?
             .pop())
         })
@@ -697,10 +345,10 @@ impl Catalog for SqliteCatalog {
         bidx: &[u8; 32],
     ) -> Result<Vec<RecordingRow>, CatalogError> {
         self.read(|c| {
-            query_recordings(
+            queries::recordings(
                 c,
                 "WHERE care_provider = ?1 AND patient_bidx = ?2 ORDER BY started_at_us",
-                &[&cp.as_str(), &&bidx[..]],
+                p![cp.as_str(), bidx],
             )
         })
     }
@@ -712,8 +360,9 @@ impl Catalog for SqliteCatalog {
         // Page through by id so that the read lock is not held while `f` does I/O.
         let mut after = String::new();
         loop {
-            let page = self
-                .read(|c| query_recordings(c, "WHERE id > ?1 ORDER BY id LIMIT 256", &[&after]))?;
+            let page = self.read(|c| {
+                queries::recordings(c, "WHERE id > ?1 ORDER BY id LIMIT 256", p![&after])
+            })?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
@@ -731,10 +380,10 @@ impl Catalog for SqliteCatalog {
         limit: usize,
     ) -> Result<Vec<RecordingRow>, CatalogError> {
         self.read(|c| {
-            query_recordings(
+            queries::recordings(
                 c,
                 "WHERE care_provider = ?1 AND kek_version < ?2 ORDER BY id LIMIT ?3",
-                &[&cp.as_str(), &version, &(limit as i64)],
+                p![cp.as_str(), i64::from(version), limit as i64],
             )
         })
     }
@@ -744,83 +393,22 @@ impl Catalog for SqliteCatalog {
         id: &RecordingId,
         actions: &[&str],
     ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, event, action FROM audit_log WHERE recording_id = ?1 ORDER BY idx",
-            )?;
-            let rows = stmt.query_map([id.to_string()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (idx, event, action) = row?;
-                if actions.contains(&action.as_str()) {
-                    out.push((idx, event));
-                }
-            }
-            Ok(out)
-        })
+        self.read(|c| queries::recording_events(c, id, actions))
     }
 
     fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                // Sorted here: with ORDER BY, SQLite re-prepared this statement on every run.
-                "SELECT site, state FROM placements WHERE recording_id = ?1",
-            )?;
-            let rows = stmt.query_map([id.to_string()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (site, state) = row?;
-                let state =
-                    PlacementState::parse(&state).ok_or_else(|| corrupt("placement state"))?;
-                out.push(Placement { site, state });
-            }
-            out.sort_by(|a, b| a.site.cmp(&b.site));
-            Ok(out)
-        })
+        self.read(|c| queries::placements(c, id))
     }
 
     fn open_repair_tasks(&self) -> Result<Vec<RepairTask>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, recording_id, site, reason, created_at_us FROM repair_tasks WHERE done_at_us IS NULL ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, rid, site, reason, at) = row?;
-                out.push(RepairTask {
-                    id,
-                    recording_id: RecordingId::parse(&rid).map_err(|_| corrupt("repair task recording"))?,
-                    site,
-                    reason,
-                    created_at: from_micros(at)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read(|c| queries::open_repair_tasks(c))
     }
 
     fn audit_size(&self) -> Result<u64, CatalogError> {
         // Leaves are contiguous from 0 (a trigger refuses gaps), so the size is the largest
         // index plus one: a lookup at the end of the rowid tree, not a count of every row
         // (the syslog forwarders and the checkpoint job ask often).
-        self.read(|c| {
-            Ok(
-                c.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log", [], |r| {
-                    r.get::<_, i64>(0)
-                })? as u64,
-            )
-        })
+        self.read(|c| queries::next_index(c))
     }
 
     fn for_each_audit_leaf(
@@ -876,22 +464,7 @@ impl Catalog for SqliteCatalog {
         &self,
         actions: &[&str],
     ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, event FROM audit_log WHERE action = ?1 AND length(event) > 0 ORDER BY idx",
-            )?;
-            let mut out = Vec::new();
-            for a in actions {
-                let rows = stmt.query_map([a], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
-                })?;
-                for row in rows {
-                    out.push(row?);
-                }
-            }
-            out.sort_by_key(|(i, _)| *i);
-            Ok(out)
-        })
+        self.read(|c| queries::audit_events_by_action(c, actions))
     }
 
     fn audit_prunes(&self, id: Option<&str>) -> Result<Vec<AuditPruneRow>, CatalogError> {
@@ -911,14 +484,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn audit_event(&self, idx: u64) -> Result<Option<Vec<u8>>, CatalogError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT event FROM audit_log WHERE idx = ?1",
-                [idx as i64],
-                |r| r.get::<_, Vec<u8>>(0),
-            )
-            .optional()?)
-        })
+        self.read(|c| queries::audit_event(c, idx))
     }
 
     fn followup_runs(
@@ -945,19 +511,7 @@ impl Catalog for SqliteCatalog {
         &self,
         bidx: &[u8; 32],
     ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, event FROM audit_log WHERE patient_bidx = ?1 ORDER BY idx",
-            )?;
-            let rows = stmt.query_map([&bidx[..]], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row?);
-            }
-            Ok(out)
-        })
+        self.read(|c| queries::audit_events_by_patient(c, bidx))
     }
 
     fn audit_leaf_hashes(&self, end: u64) -> Result<Vec<Hash>, CatalogError> {
@@ -974,66 +528,15 @@ impl Catalog for SqliteCatalog {
     }
 
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT size, root_hash, note, created_at_us FROM checkpoints ORDER BY size",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (size, root, note, at) = row?;
-                out.push(StoredCheckpoint {
-                    size: size as u64,
-                    root_hash: arr(root, "checkpoint root")?,
-                    note,
-                    created_at: from_micros(at)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read(|c| queries::checkpoints(c))
     }
 
     fn care_provider_retention(&self, cp: &CareProvider) -> Result<Option<u32>, CatalogError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT retention_years FROM care_providers WHERE hsa_id = ?1",
-                [cp.as_str()],
-                |r| r.get::<_, u32>(0),
-            )
-            .optional()?)
-        })
+        self.read(|c| queries::care_provider_retention(c, cp))
     }
 
     fn stats(&self) -> Result<CatalogStats, CatalogError> {
-        self.read(|c| {
-            let count = |sql: &str| -> Result<u64, CatalogError> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
-            let mut s = CatalogStats {
-                recordings: count("SELECT COUNT(*) FROM recordings")?,
-                under_replicated: count("SELECT COUNT(DISTINCT recording_id) FROM placements WHERE state != 'ok'")?,
-                open_repair_tasks: count("SELECT COUNT(*) FROM repair_tasks WHERE done_at_us IS NULL")?,
-                plaintext_bytes: count("SELECT COALESCE(SUM(plaintext_size), 0) FROM recordings")?,
-                audit_events: count("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log")?,
-                ..Default::default()
-            };
-            let mut stmt = c.prepare("SELECT care_provider, COUNT(*) FROM recordings GROUP BY care_provider ORDER BY care_provider")?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))? {
-                s.per_care_provider.push(row?);
-            }
-            let mut stmt = c.prepare(
-                "SELECT care_provider, kek_version, COUNT(*) FROM recordings GROUP BY care_provider, kek_version ORDER BY 1, 2",
-            )?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)? as u64)))? {
-                s.per_kek_version.push(row?);
-            }
-            Ok(s)
-        })
+        self.read(|c| queries::stats(c))
     }
 
     fn user(&self, hsa_id: &HsaId) -> Result<Option<UserRow>, CatalogError> {
@@ -1103,10 +606,10 @@ impl Catalog for SqliteCatalog {
     ) -> Result<Vec<RecordingRow>, CatalogError> {
         let after = after.map(ToString::to_string).unwrap_or_default();
         self.read(|c| {
-            query_recordings(
+            queries::recordings(
                 c,
                 "WHERE care_provider = ?1 AND retention_until_us <= ?2 AND id > ?3 ORDER BY id LIMIT ?4",
-                &[&cp.as_str(), &micros(now), &after, &(limit as i64)],
+                p![cp.as_str(), micros(now), &after, limit as i64],
             )
         })
     }
@@ -1122,37 +625,20 @@ impl Catalog for SqliteCatalog {
     ) -> Result<Vec<RecordingRow>, CatalogError> {
         let after = after.map(ToString::to_string).unwrap_or_default();
         self.read(|c| {
-            query_recordings(
+            queries::recordings(
                 c,
                 "WHERE id > ?1 ORDER BY id LIMIT ?2",
-                &[&after, &(limit as i64)],
+                p![&after, limit as i64],
             )
         })
     }
 
     fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, CatalogError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT witness, line FROM cosignatures WHERE size = ?1 ORDER BY witness",
-            )?;
-            let rows = stmt.query_map([size as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r?);
-            }
-            Ok(out)
-        })
+        self.read(|c| queries::cosignatures(c, size))
     }
 
     fn witness_size(&self, witness: &str) -> Result<Option<u64>, CatalogError> {
-        self.read(|c| {
-            let v: Option<i64> = c.query_row(
-                "SELECT MAX(size) FROM cosignatures WHERE witness = ?1",
-                [witness],
-                |r| r.get(0),
-            )?;
-            Ok(v.map(|x| x as u64))
-        })
+        self.read(|c| queries::witness_size(c, witness))
     }
 
     fn truncate_wal(&self) -> Result<(), CatalogError> {
