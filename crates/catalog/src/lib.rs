@@ -8,6 +8,7 @@
 //! The catalog never sees plaintext patient data or keys: identifying fields arrive sealed
 //! with their blind indexes, data keys arrive wrapped.
 
+mod engine;
 mod error;
 mod followup;
 mod governance;
@@ -19,6 +20,7 @@ mod schema;
 mod sql;
 mod sqlite;
 
+pub use engine::Store;
 pub use error::CatalogError;
 pub use followup::{Finding, FindingReview, FollowUpRun, Verdict};
 pub use governance::{
@@ -33,7 +35,7 @@ pub use records::{
     DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, NewDeletionOrder, NewLegalHold,
     Tombstone,
 };
-pub use sqlite::{SqliteCatalog, raw_connection};
+pub use sqlite::{SqliteCatalog, SqliteEngine, raw_connection};
 
 use callvault_audit::merkle::Hash;
 use callvault_types::{CallId, CareProvider, HsaId, RecordingId};
