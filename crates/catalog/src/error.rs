@@ -8,6 +8,14 @@ pub enum CatalogError {
     /// The database reported an error.
     #[error("catalog database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL server reported an error (or could not be reached).
+    #[error("catalog database (PostgreSQL): {message}")]
+    Postgres {
+        /// SQLSTATE, empty when the error is not the server's.
+        code: String,
+        /// The server's message (with its detail), or the client's.
+        message: String,
+    },
     /// A recording with this care provider and call id exists already.
     #[error("care provider {care_provider} already has a recording with call id {call_id}")]
     DuplicateCall {
@@ -48,17 +56,22 @@ impl CatalogError {
     pub(crate) fn refusal(&self) -> Option<String> {
         match self {
             Self::Database(rusqlite::Error::SqliteFailure(_, Some(m))) => Some(m.clone()),
+            // check_violation: a schema guard's RAISE (pg_schema.rs).
+            Self::Postgres { code, message } if code == "23514" => Some(message.clone()),
             _ => None,
         }
     }
 
     /// Whether a constraint (unique key, check, trigger) refused the statement.
     pub(crate) fn is_constraint_violation(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation
-        )
+        match self {
+            Self::Database(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            // Class 23: integrity constraint violation.
+            Self::Postgres { code, .. } => code.starts_with("23"),
+            _ => false,
+        }
     }
 }
 

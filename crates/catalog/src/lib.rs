@@ -13,6 +13,8 @@ mod error;
 mod followup;
 mod governance;
 mod model;
+mod pg_schema;
+mod postgres;
 mod pruning;
 mod queries;
 mod records;
@@ -30,6 +32,7 @@ pub use model::{
     CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
     RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
 };
+pub use postgres::{PostgresCatalog, PostgresEngine, PostgresSettings};
 pub use pruning::{AuditPruneRow, NewAuditPrune};
 pub use records::{
     DeletionKind, DeletionOrderRow, DeletionState, LegalHoldRow, NewDeletionOrder, NewLegalHold,

@@ -1,12 +1,18 @@
-//! Catalog tests over a real SQLite file: atomic changes with their audit events, group
-//! commit under concurrency, placements and repair tasks, re-wrapping, migrations.
+//! The catalog conformance suite, run against a SQLite file and (in the integration suite)
+//! a PostgreSQL database: atomic changes with their audit events, group commit under
+//! concurrency, placements and repair tasks, re-wrapping, migrations, governance, pruning,
+//! and the schema's own refusals of edits made behind the catalog's back.
+
+mod db;
 
 use std::sync::Arc;
+
+use db::Db;
 
 use callvault_audit::event::{Action, Actor, AuditEvent};
 use callvault_catalog::{
     Catalog, CatalogError, Change, Mutation, NewRecording, Placement, PlacementState,
-    RecordingSource, Rewrap, SqliteCatalog, raw_connection,
+    RecordingSource, Rewrap,
 };
 use callvault_types::{CallId, CareProvider, CareUnit, RecordingId};
 use time::OffsetDateTime;
@@ -61,15 +67,8 @@ fn insert(r: NewRecording, sites: &[(&str, PlacementState)]) -> Change {
     })
 }
 
-fn open() -> (tempfile::TempDir, SqliteCatalog) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cat = SqliteCatalog::open(&dir.path().join("c.sqlite3")).expect("open");
-    (dir, cat)
-}
-
-#[test]
-fn a_change_commits_with_its_events_or_not_at_all() {
-    let (_d, cat) = open();
+fn a_change_commits_with_its_events_or_not_at_all(db: &dyn Db) {
+    let cat = db.open();
     let r = recording("call-1");
     let id = r.id;
     let c = cat
@@ -111,10 +110,8 @@ fn a_change_commits_with_its_events_or_not_at_all() {
     assert_eq!(c.leaf_indexes, vec![1, 2]);
 }
 
-#[test]
-fn concurrent_writers_share_transactions_and_get_contiguous_indexes() {
-    let (_d, cat) = open();
-    let cat = Arc::new(cat);
+fn concurrent_writers_share_transactions_and_get_contiguous_indexes(db: &dyn Db) {
+    let cat = db.open();
     let writers = 32;
     let per = 40;
     let mut all: Vec<u64> = std::thread::scope(|s| {
@@ -154,14 +151,6 @@ fn concurrent_writers_share_transactions_and_get_contiguous_indexes() {
     all.sort_unstable();
     let expected = (writers * per * 9 / 10) as u64;
     assert_eq!(all, (0..expected).collect::<Vec<_>>());
-    // Group commit: the 1,280 changes shared far fewer transactions (fsyncs).
-    let txs = cat.transactions_committed();
-    println!("{} changes in {txs} transactions", writers * per);
-    assert!(
-        txs < (writers * per) as u64,
-        "{txs} transactions for {} changes",
-        writers * per
-    );
     assert_eq!(cat.audit_size().expect("size"), expected);
     // Stored leaf hashes are the hashes of the stored events.
     cat.for_each_audit_leaf(0, expected, &mut |_, e, h| {
@@ -171,9 +160,8 @@ fn concurrent_writers_share_transactions_and_get_contiguous_indexes() {
     .expect("leaves");
 }
 
-#[test]
-fn placements_repair_tasks_and_rewrap() {
-    let (_d, cat) = open();
+fn placements_repair_tasks_and_rewrap(db: &dyn Db) {
+    let cat = db.open();
     let r = recording("call-2");
     let id = r.id;
     cat.commit(insert(
@@ -245,19 +233,16 @@ fn placements_repair_tasks_and_rewrap() {
     );
 }
 
-#[test]
-fn data_survives_reopen_and_a_newer_schema_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("c.sqlite3");
+fn data_survives_reopen_and_a_newer_schema_is_refused(db: &dyn Db) {
     let r = recording("call-3");
     let id = r.id;
     {
-        let cat = SqliteCatalog::open(&path).expect("open");
+        let cat = db.open();
         cat.commit(insert(r, &[("a", PlacementState::Ok)]))
             .expect("commit");
     }
     {
-        let cat = SqliteCatalog::open(&path).expect("reopen");
+        let cat = db.open();
         assert!(cat.recording(&id).expect("get").is_some());
         // The writer resumes at the next index.
         let c = cat
@@ -265,18 +250,34 @@ fn data_survives_reopen_and_a_newer_schema_is_refused() {
             .expect("commit");
         assert_eq!(c.leaf_indexes, vec![1]);
     }
-    let conn = raw_connection(&path).expect("raw");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .expect("mode");
-    assert_eq!(mode, "wal");
-    conn.pragma_update(None, "user_version", 99).expect("bump");
-    drop(conn);
-    let err = SqliteCatalog::open(&path).expect_err("newer schema");
-    assert!(
-        matches!(err, CatalogError::SchemaTooNew { found: 99, .. }),
-        "{err:?}"
+    db.set_schema_version(99);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.open()));
+    assert!(err.is_err(), "a newer schema is refused");
+}
+
+/// Group commit: concurrent changes share transactions (one durable flush each).
+#[test]
+fn concurrent_changes_share_sqlite_transactions() {
+    let db = db::Sqlite::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cat = Arc::new(
+        callvault_catalog::SqliteCatalog::open(&dir.path().join("c.sqlite3")).expect("open"),
     );
+    std::thread::scope(|s| {
+        for w in 0..32 {
+            let cat = Arc::clone(&cat);
+            s.spawn(move || {
+                for _ in 0..40 {
+                    cat.commit(Change::new(event(Action::View).detail("w", w)))
+                        .expect("commit");
+                }
+            });
+        }
+    });
+    let txs = cat.transactions_committed();
+    println!("1280 changes in {txs} transactions");
+    assert!(txs < 1280, "{txs} transactions for 1280 changes");
+    drop(db);
 }
 
 mod governance {
@@ -333,9 +334,8 @@ mod governance {
     const A1: &str = "person:SE2321000016-A001";
     const A2: &str = "person:SE2321000016-A002";
 
-    #[test]
-    fn the_catalog_itself_refuses_self_approval_and_steps_out_of_order() {
-        let (_d, cat) = open();
+    pub fn the_catalog_itself_refuses_self_approval_and_steps_out_of_order(db: &dyn Db) {
+        let cat = db.open();
         let audit = || event(Action::AssignmentRequest);
         cat.commit(Change::new(audit()).with(Mutation::RegisterUser(user("SE2321000016-N001"))))
             .expect("register");
@@ -413,12 +413,9 @@ mod governance {
         );
     }
 
-    #[test]
-    fn the_schema_refuses_a_self_approval_written_behind_the_catalogs_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("c.sqlite3");
+    pub fn the_schema_refuses_a_self_approval_written_behind_the_catalogs_back(db: &dyn Db) {
         {
-            let cat = SqliteCatalog::open(&path).expect("open");
+            let cat = db.open();
             cat.commit(
                 Change::new(event(Action::UserRegister))
                     .with(Mutation::RegisterUser(user("SE2321000016-N001"))),
@@ -432,29 +429,23 @@ mod governance {
             ))
             .expect("request");
         }
-        let raw = raw_connection(&path).expect("raw");
         for by in [A1, "person:SE2321000016-N001"] {
-            let err = raw
-                .execute(
-                    "UPDATE assignments SET state = 'approved', decided_by = ?1, decided_at_us = 1 WHERE id = 'nurse-1'",
-                    [by],
-                )
+            let err = db
+                .raw(&format!(
+                    "UPDATE assignments SET state = 'approved', decided_by = '{by}', decided_at_us = 1 WHERE id = 'nurse-1'"
+                ))
                 .expect_err("four eyes");
-            assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+            assert!(err.to_lowercase().contains("check constraint"), "{err}");
         }
         // A state without its decision, or a revocation without who revoked, is refused too.
         assert!(
-            raw.execute(
-                "UPDATE assignments SET state = 'approved' WHERE id = 'nurse-1'",
-                []
-            )
-            .is_err()
+            db.raw("UPDATE assignments SET state = 'approved' WHERE id = 'nurse-1'")
+                .is_err()
         );
     }
 
-    #[test]
-    fn last_use_comes_from_the_audit_log() {
-        let (_d, cat) = open();
+    pub fn last_use_comes_from_the_audit_log(db: &dyn Db) {
+        let cat = db.open();
         assert_eq!(cat.assignment_last_use("nurse-1").expect("q"), None);
         let mut e = event(Action::View);
         e.assignment = Some("nurse-1".into());
@@ -470,15 +461,14 @@ mod governance {
 /// Pruning of the audit log: old events lose their bytes below the minimum index, every
 /// proof stays valid, and the schema refuses any other change (too young, not approved
 /// for every care provider, above the minimum index, a shrinking minimum index).
-#[test]
-fn pruning_keeps_every_proof_and_nothing_younger_than_five_years() {
+fn pruning_keeps_every_proof_and_nothing_younger_than_five_years(db: &dyn Db) {
     use callvault_audit::merkle::{
         consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
     };
     use callvault_catalog::NewAuditPrune;
     let cp_b = CareProvider::parse("SE2321000156-0001").expect("cp");
     // Pruning goes by prefix: the log starts with seven years old events, then young ones.
-    let (d, cat) = open();
+    let cat = db.open();
     let old = OffsetDateTime::now_utc() - time::Duration::days(7 * 366);
     for i in 0..20u8 {
         let mut e = event(Action::View);
@@ -598,16 +588,104 @@ fn pruning_keeps_every_proof_and_nothing_younger_than_five_years() {
     // Behind the catalog's back: leaves at or above the minimum index, and every other
     // column, stay untouchable; the minimum index never shrinks.
     drop(cat);
-    let raw = raw_connection(&d.path().join("c.sqlite3")).expect("raw");
     for sql in [
-        "UPDATE audit_log SET event = X'' WHERE idx = 20",
-        "UPDATE audit_log SET leaf_hash = X'00' WHERE idx = 3",
+        "UPDATE audit_log SET event = substr(event, 1, 0) WHERE idx = 20",
+        "UPDATE audit_log SET leaf_hash = substr(leaf_hash, 1, 1) WHERE idx = 3",
         "UPDATE audit_log SET time_us = 0 WHERE idx = 3",
         "DELETE FROM audit_log WHERE idx = 3",
         "UPDATE audit_pruned SET min_index = 5",
         "DELETE FROM audit_pruned",
         "UPDATE audit_pruned SET min_index = 25, order_id = 'p2'",
     ] {
-        assert!(raw.execute(sql, []).is_err(), "{sql} was allowed");
+        assert!(db.raw(sql).is_err(), "{sql} was allowed");
     }
 }
+
+/// Tables that only grow refuse changes and deletions made behind the catalog's back.
+fn append_only_tables_refuse_edits(db: &dyn Db) {
+    let cat = db.open();
+    cat.commit(insert(recording("call-9"), &[("a", PlacementState::Ok)]))
+        .expect("commit");
+    cat.commit(
+        Change::new(event(Action::Verify)).with(Mutation::StoreCheckpoint(
+            callvault_catalog::StoredCheckpoint {
+                size: 1,
+                root_hash: [7; 32],
+                note: "note".into(),
+                created_at: OffsetDateTime::now_utc(),
+            },
+        )),
+    )
+    .expect("checkpoint");
+    drop(cat);
+    for sql in [
+        "UPDATE audit_log SET action = 'view' WHERE idx = 0",
+        "DELETE FROM audit_log",
+        "INSERT INTO audit_log (idx, leaf_hash, event, time_us, action) SELECT 7, leaf_hash, event, time_us, action FROM audit_log WHERE idx = 0",
+        "UPDATE checkpoints SET note = 'forged'",
+        "DELETE FROM checkpoints",
+        "DELETE FROM recordings",
+    ] {
+        assert!(db.raw(sql).is_err(), "{sql} was allowed");
+    }
+}
+
+/// The conformance suite once per engine: SQLite always, PostgreSQL in the integration suite.
+macro_rules! conformance {
+    ($module:ident, $db:expr $(, #[$attr:meta])?) => {
+        mod $module {
+            $(#[$attr])?
+            #[test]
+            fn a_change_commits_with_its_events_or_not_at_all() {
+                super::a_change_commits_with_its_events_or_not_at_all(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn concurrent_writers_share_transactions_and_get_contiguous_indexes() {
+                super::concurrent_writers_share_transactions_and_get_contiguous_indexes(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn placements_repair_tasks_and_rewrap() {
+                super::placements_repair_tasks_and_rewrap(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn data_survives_reopen_and_a_newer_schema_is_refused() {
+                super::data_survives_reopen_and_a_newer_schema_is_refused(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn the_catalog_itself_refuses_self_approval_and_steps_out_of_order() {
+                super::governance::the_catalog_itself_refuses_self_approval_and_steps_out_of_order(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn the_schema_refuses_a_self_approval_written_behind_the_catalogs_back() {
+                super::governance::the_schema_refuses_a_self_approval_written_behind_the_catalogs_back(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn last_use_comes_from_the_audit_log() {
+                super::governance::last_use_comes_from_the_audit_log(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn pruning_keeps_every_proof_and_nothing_younger_than_five_years() {
+                super::pruning_keeps_every_proof_and_nothing_younger_than_five_years(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn append_only_tables_refuse_edits() {
+                super::append_only_tables_refuse_edits(&$db);
+            }
+        }
+    };
+}
+
+conformance!(sqlite, super::db::Sqlite::new());
+conformance!(
+    postgres,
+    super::db::Postgres::new(),
+    #[ignore = "integration: needs the PostgreSQL server scripts/integration.sh starts"]
+);
