@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The integration suite (run by .ci/run after the README's test command): installs what is
-# missing, starts two independent single-node Garage servers on loopback (sites A and B, see
-# scripts/garage.sh) and gives the tests SoftHSM2 tokens, runs every test marked
-# `#[ignore = "integration: …"]`, and stops the servers again, whatever happened.
+# missing, starts PostgreSQL (scripts/postgres.sh) and two independent single-node Garage
+# servers on loopback (sites A and B, scripts/garage.sh), gives the tests SoftHSM2 tokens,
+# runs every test marked `#[ignore = "integration: …"]`, and stops the servers again,
+# whatever happened.
 #
 #   scripts/integration.sh [-- <cargo test filter and options>]
 set -euo pipefail
@@ -13,6 +14,8 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v setsid >/dev/null 2>&1 || missing+=(util-linux)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
@@ -26,10 +29,13 @@ scripts/garage.sh install
 cleanup() {
   scripts/garage.sh stop a || true
   scripts/garage.sh stop b || true
+  scripts/postgres.sh stop || true
 }
 trap cleanup EXIT
+scripts/postgres.sh setup
 scripts/garage.sh setup a
 scripts/garage.sh setup b
+eval "$(scripts/postgres.sh env)"
 eval "$(scripts/garage.sh env)"
 
 # Tests make their own SoftHSM2 tokens under target/softhsm (SOFTHSM2_CONF from
@@ -38,4 +44,4 @@ rm -rf target/softhsm/tokens
 
 started=$(date +%s)
 cargo test --workspace --all-targets --locked -- --ignored "$@"
-echo "integration suite: passed in $(( $(date +%s) - started )) s (Garage ×2, SoftHSM2)"
+echo "integration suite: passed in $(( $(date +%s) - started )) s (PostgreSQL, Garage ×2, SoftHSM2)"

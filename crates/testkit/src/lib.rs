@@ -155,3 +155,54 @@ impl GarageEnv {
         assert!(status.success(), "scripts/garage.sh {verb} {site} failed");
     }
 }
+
+/// A database of its own on the integration suite's PostgreSQL server
+/// (`scripts/postgres.sh`), dropped when this is dropped.
+#[derive(Debug)]
+pub struct PgDatabase {
+    /// Its connection string (without the password).
+    pub conninfo: String,
+    /// The password of the `callvault` role.
+    pub password: String,
+    name: String,
+    server: String,
+}
+
+/// Connects to the integration suite's PostgreSQL server (or a database on it).
+pub fn pg_client(conninfo: &str, password: &str) -> postgres::Client {
+    let mut config: postgres::Config = conninfo.parse().expect("conninfo");
+    config.password(password);
+    config
+        .connect(postgres::NoTls)
+        .expect("connect to PostgreSQL")
+}
+
+/// Creates a fresh database; panics with instructions outside the integration suite.
+pub fn pg_database() -> PgDatabase {
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| {
+            panic!("{n} is not set: this test needs the PostgreSQL server scripts/integration.sh starts")
+        })
+    };
+    let (server, password) = (var("CALLVAULT_IT_PG"), var("CALLVAULT_IT_PG_PASSWORD"));
+    let name = format!("cv_{}", unique_suffix());
+    pg_client(&server, &password)
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    PgDatabase {
+        // The server's conninfo names a database; the last `dbname` wins.
+        conninfo: format!("{server} dbname={name}"),
+        password,
+        name,
+        server,
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = pg_client(&self.server, &self.password).batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}

@@ -1,5 +1,6 @@
 //! From configuration to the engines behind the traits: the key provider (key files or a
-//! PKCS#11 token), the blob store of each site (a directory or an S3 bucket).
+//! PKCS#11 token), the blob store of each site (a directory or an S3 bucket), the catalog
+//! (an SQLite file or a PostgreSQL database).
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::VaultError;
 use crate::config::{
-    ConfigError, KeysConfig, PinSource, S3SiteConfig, SecretSource, SiteBackend, SiteConfig,
+    CatalogConfig, ConfigError, KeysConfig, PinSource, S3SiteConfig, SecretSource, SiteBackend,
+    SiteConfig,
 };
 
 /// The first line of an owner-only secret file, or the value of an environment variable.
@@ -127,4 +129,31 @@ pub(crate) enum SiteProbe {
     NotEmpty,
     /// Nothing at all.
     Absent,
+}
+
+/// Opens the configured catalog (creating or migrating its schema).
+pub(crate) fn open_catalog(
+    c: &CatalogConfig,
+) -> Result<Arc<dyn callvault_catalog::Catalog>, VaultError> {
+    Ok(match c {
+        CatalogConfig::Sqlite { path } => Arc::new(callvault_catalog::SqliteCatalog::open(path)?),
+        CatalogConfig::Postgres(p) => {
+            let password = match &p.password {
+                None => None,
+                Some(SecretSource::File(path)) => {
+                    Some(read_secret(Source::File(path), "PostgreSQL password")?)
+                }
+                Some(SecretSource::Env(var)) => {
+                    Some(read_secret(Source::Env(var), "PostgreSQL password")?)
+                }
+            };
+            Arc::new(callvault_catalog::PostgresCatalog::open(
+                &callvault_catalog::PostgresSettings {
+                    conninfo: p.conninfo.clone(),
+                    password,
+                    readers: p.readers,
+                },
+            )?)
+        }
+    })
 }

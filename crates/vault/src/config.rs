@@ -110,7 +110,107 @@ struct RawAudit {
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
     backend: String,
-    path: PathBuf,
+    path: Option<PathBuf>,
+    conninfo: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    readers: Option<usize>,
+}
+
+/// Where the catalog is (`[catalog]`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CatalogConfig {
+    /// An SQLite file (`backend = "sqlite"`, the embedded default).
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database (`backend = "postgres"`).
+    Postgres(PostgresConfig),
+}
+
+/// A PostgreSQL catalog's settings.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// libpq-style connection string without the password
+    /// (`host=… port=… user=… dbname=…`).
+    pub conninfo: String,
+    /// Where the password comes from, if the server asks for one.
+    pub password: Option<SecretSource>,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+/// Default `readers` of a PostgreSQL catalog.
+pub const DEFAULT_PG_READERS: usize = 8;
+
+impl RawCatalog {
+    fn validate(self, abs: &dyn Fn(&Path) -> PathBuf) -> Result<CatalogConfig, ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        match self.backend.as_str() {
+            "sqlite" => {
+                let extra = [
+                    ("conninfo", self.conninfo.is_some()),
+                    ("password_file", self.password_file.is_some()),
+                    ("password_env", self.password_env.is_some()),
+                    ("readers", self.readers.is_some()),
+                ];
+                if let Some((key, _)) = extra.iter().find(|(_, set)| *set) {
+                    return invalid(format!(
+                        "catalog.{key} is a setting of backend \"postgres\", not of \"sqlite\""
+                    ));
+                }
+                match self.path {
+                    Some(p) => Ok(CatalogConfig::Sqlite { path: abs(&p) }),
+                    None => invalid("catalog.path is required with backend \"sqlite\"".into()),
+                }
+            }
+            "postgres" => {
+                if self.path.is_some() {
+                    return invalid(
+                        "catalog.path is a setting of backend \"sqlite\"; a PostgreSQL catalog has a conninfo".into(),
+                    );
+                }
+                let Some(conninfo) = self.conninfo.filter(|c| !c.trim().is_empty()) else {
+                    return invalid("catalog.conninfo is required with backend \"postgres\" (e.g. \"host=db1 port=5432 user=callvault dbname=callvault\")".into());
+                };
+                if conninfo
+                    .split_whitespace()
+                    .any(|kv| kv.starts_with("password="))
+                {
+                    return invalid(
+                        "catalog.conninfo must not contain the password; use catalog.password_file or catalog.password_env".into(),
+                    );
+                }
+                let password = match (self.password_file, self.password_env) {
+                    (Some(f), None) => Some(SecretSource::File(abs(&f))),
+                    (None, Some(v)) if !v.is_empty() => Some(SecretSource::Env(v)),
+                    (None, None) => None,
+                    (None, Some(_)) => return invalid("catalog.password_env is empty".into()),
+                    (Some(_), Some(_)) => {
+                        return invalid(
+                            "set catalog.password_file or catalog.password_env, not both".into(),
+                        );
+                    }
+                };
+                let readers = self.readers.unwrap_or(DEFAULT_PG_READERS);
+                if !(1..=64).contains(&readers) {
+                    return invalid(format!(
+                        "catalog.readers is {readers}; it must be between 1 and 64"
+                    ));
+                }
+                Ok(CatalogConfig::Postgres(PostgresConfig {
+                    conninfo,
+                    password,
+                    readers,
+                }))
+            }
+            other => invalid(format!(
+                "catalog.backend {other:?} is not known; use \"sqlite\" or \"postgres\""
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -511,8 +611,8 @@ pub struct Config {
     pub audit_origin: String,
     /// Audit signing key file.
     pub audit_signing_key: PathBuf,
-    /// SQLite catalog file.
-    pub catalog_path: PathBuf,
+    /// Where the catalog is.
+    pub catalog: CatalogConfig,
     /// Where the keys are kept.
     pub keys: KeysConfig,
     /// Default retention in years (at least 10).
@@ -570,12 +670,6 @@ impl Config {
                 "audit.origin must be a non-empty name without spaces, e.g. audit.callvault.region-stockholm.example".into(),
             ));
         }
-        if raw.catalog.backend != "sqlite" {
-            return Err(ConfigError::Invalid(format!(
-                "catalog.backend {:?} is not available in this build; use \"sqlite\"",
-                raw.catalog.backend
-            )));
-        }
         if raw.retention.default_years < MIN_RETENTION_YEARS {
             return Err(ConfigError::Invalid(format!(
                 "retention.default_years is {}; the law requires at least {MIN_RETENTION_YEARS}",
@@ -622,8 +716,11 @@ impl Config {
             }
         }
         let keys = raw.keys.validate(&abs)?;
-        let catalog_path = abs(&raw.catalog.path);
-        let mut private = vec![("catalog.path", &catalog_path)];
+        let catalog = raw.catalog.validate(&abs)?;
+        let mut private = Vec::new();
+        if let CatalogConfig::Sqlite { path } = &catalog {
+            private.push(("catalog.path", path));
+        }
         if let KeysConfig::Files { dir } = &keys {
             private.push(("keys.dir", dir));
         }
@@ -722,7 +819,7 @@ impl Config {
             audit_origin: raw.audit.origin,
             audit_retention_years,
             audit_signing_key: abs(&raw.audit.signing_key),
-            catalog_path,
+            catalog,
             keys,
             default_retention_years: raw.retention.default_years,
             care_provider_retention: cps,
@@ -830,7 +927,9 @@ mod tests {
     fn default_config_parses() {
         let c = parse(&Config::default_toml("audit.example")).expect("default");
         assert_eq!(c.sites.len(), 2);
-        assert_eq!(c.catalog_path, Path::new("/data/catalog/catalog.sqlite3"));
+        assert!(
+            matches!(&c.catalog, CatalogConfig::Sqlite { path } if path == Path::new("/data/catalog/catalog.sqlite3"))
+        );
         assert_eq!(c.default_retention_years, 10);
         assert_eq!(c.max_assignment_days, 366);
         for bad in ["0", "-5", "5000"] {

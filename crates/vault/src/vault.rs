@@ -11,7 +11,7 @@ use callvault_audit::note::{NoteSigner, NoteVerifier};
 use callvault_blobstore::{BlobKey, BlobStore, PutOutcome, replicate};
 use callvault_catalog::{
     Catalog, CatalogStats, Change, Mutation, NewRecording, Placement, PlacementState,
-    RecordingSource, RepairTask, SqliteCatalog, StoredCheckpoint,
+    RecordingSource, RepairTask, StoredCheckpoint,
 };
 use callvault_crypto::stream::CiphertextSource;
 use callvault_crypto::{
@@ -24,7 +24,7 @@ use callvault_types::{
 use time::OffsetDateTime;
 
 use crate::VaultError;
-use crate::config::{CONFIG_FILE, Config, KeysConfig};
+use crate::config::{CONFIG_FILE, CatalogConfig, Config, KeysConfig};
 
 /// Context bound into sealed patient ids inside audit events. Do not change.
 pub(crate) const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
@@ -329,12 +329,10 @@ impl Vault {
                 .parent()
                 .map(Path::to_owned)
                 .unwrap_or_default(),
-            config
-                .catalog_path
-                .parent()
-                .map(Path::to_owned)
-                .unwrap_or_default(),
         ];
+        if let CatalogConfig::Sqlite { path } = &config.catalog {
+            dirs.push(path.parent().map(Path::to_owned).unwrap_or_default());
+        }
         if let KeysConfig::Files { dir } = &config.keys {
             dirs.push(dir.clone());
         }
@@ -425,7 +423,7 @@ impl Vault {
         for s in &config.sites {
             stores.push(crate::backends::open_site(s)?);
         }
-        let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path)?);
+        let catalog = crate::backends::open_catalog(&config.catalog)?;
         Ok(Self {
             config,
             keys,

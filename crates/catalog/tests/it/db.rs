@@ -53,47 +53,11 @@ impl Db for Sqlite {
 }
 
 /// A database of its own on the integration suite's PostgreSQL server, dropped afterwards.
-pub struct Postgres {
-    name: String,
-    server: String,
-    password: String,
-}
-
-fn pg_env() -> (String, String) {
-    let var = |n: &str| {
-        std::env::var(n).unwrap_or_else(|_| {
-            panic!("{n} is not set: this test needs the PostgreSQL server scripts/integration.sh starts")
-        })
-    };
-    (var("CALLVAULT_IT_PG"), var("CALLVAULT_IT_PG_PASSWORD"))
-}
-
-fn client(conninfo: &str, password: &str) -> postgres::Client {
-    let mut config: postgres::Config = conninfo.parse().expect("conninfo");
-    config.password(password);
-    config
-        .connect(postgres::NoTls)
-        .expect("connect to PostgreSQL")
-}
+pub struct Postgres(callvault_testkit::PgDatabase);
 
 impl Postgres {
     pub fn new() -> Self {
-        let (server, password) = pg_env();
-        let name = format!("cv_{}", callvault_testkit::unique_suffix());
-        client(&server, &password)
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        Self {
-            name,
-            server,
-            password,
-        }
-    }
-
-    fn conninfo(&self) -> String {
-        // The server's conninfo names the `callvault` database; ours is appended last, and
-        // the last `dbname` wins.
-        format!("{} dbname={}", self.server, self.name)
+        Self(callvault_testkit::pg_database())
     }
 }
 
@@ -101,15 +65,15 @@ impl Db for Postgres {
     fn open(&self) -> Arc<dyn Catalog> {
         Arc::new(
             PostgresCatalog::open(&PostgresSettings {
-                conninfo: self.conninfo(),
-                password: Some(zeroize::Zeroizing::new(self.password.clone())),
+                conninfo: self.0.conninfo.clone(),
+                password: Some(zeroize::Zeroizing::new(self.0.password.clone())),
                 readers: 4,
             })
             .expect("open PostgreSQL catalog"),
         )
     }
     fn raw(&self, sql: &str) -> Result<u64, String> {
-        client(&self.conninfo(), &self.password)
+        callvault_testkit::pg_client(&self.0.conninfo, &self.0.password)
             .execute(sql, &[])
             .map_err(|e| match e.as_db_error() {
                 Some(db) => db.message().to_owned(),
@@ -117,17 +81,8 @@ impl Db for Postgres {
             })
     }
     fn set_schema_version(&self, v: i64) {
-        client(&self.conninfo(), &self.password)
+        callvault_testkit::pg_client(&self.0.conninfo, &self.0.password)
             .execute("UPDATE callvault_schema SET version = $1", &[&v])
             .expect("bump");
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = client(&self.server, &self.password).batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
     }
 }

@@ -118,9 +118,14 @@ fn init_refuses_a_bad_configuration_and_creates_nothing() {
 
 #[test]
 #[ignore = "integration: needs the Garage servers scripts/integration.sh starts"]
-fn the_demo_runs_on_two_garage_sites_with_keys_in_a_token() {
+fn the_demo_runs_on_postgres_two_garage_sites_and_keys_in_a_token() {
     let g = callvault_testkit::garage_env();
+    let db = callvault_testkit::pg_database();
     let dir = tempfile::tempdir().expect("tempdir");
+    let pg_password = dir.path().join("pg.password");
+    std::fs::write(&pg_password, format!("{}\n", db.password)).expect("password");
+    std::fs::set_permissions(&pg_password, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     let secret = dir.path().join("s3.secret");
     std::fs::write(&secret, format!("{}\n", g.secret)).expect("secret");
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
@@ -139,7 +144,16 @@ fn the_demo_runs_on_two_garage_sites_with_keys_in_a_token() {
             ),
         );
     }
+    config = config.replace(
+        "[catalog]\nbackend = \"sqlite\"\npath = \"catalog/catalog.sqlite3\"\n",
+        &format!(
+            "[catalog]\nbackend = \"postgres\"\nconninfo = \"{}\"\npassword_file = \"{}\"\n",
+            db.conninfo,
+            p(&pg_password)
+        ),
+    );
     assert!(!config.contains("backend = \"dir\""));
+    assert!(config.contains("backend = \"postgres\""));
     let conf = dir.path().join("callvault.toml");
     std::fs::write(&conf, config).expect("config");
     let data = dir.path().join("data");
@@ -173,8 +187,10 @@ fn the_demo_runs_on_two_garage_sites_with_keys_in_a_token() {
         )),
         "{status}"
     );
-    // Nothing under the data directory is a site: the blobs are in the buckets.
+    // Nothing under the data directory is a site or the catalog: the blobs are in the
+    // buckets, the catalog in PostgreSQL.
     assert!(!data.join("sites").exists());
+    assert!(!data.join("catalog").exists());
     let o = callvault(&["verify", "--data-dir", p(&data), "--deep"]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -76,13 +76,15 @@ impl TestVault {
         (Self::init_with(dir, &text), token)
     }
 
-    /// A vault whose two sites are buckets on the integration suite's two Garage servers
-    /// (fresh prefixes), keys in a fresh SoftHSM2 token.
-    pub fn with_garage_and_token() -> Self {
+    /// The whole scale-out stack: a fresh database on the integration suite's PostgreSQL
+    /// server as the catalog, two buckets on its two Garage servers as the sites (fresh
+    /// prefixes), keys in a fresh SoftHSM2 token.
+    pub fn with_scale_out() -> (Self, callvault_testkit::PgDatabase) {
         let dir = tempfile::tempdir().expect("tempdir");
         let (text, _) = token_keys(dir.path(), &default_config());
         let text = garage_sites(dir.path(), &text);
-        Self::init_with(dir, &text)
+        let (text, db) = postgres_catalog(dir.path(), &text);
+        (Self::init_with(dir, &text), db)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -250,4 +252,22 @@ pub fn garage_sites(dir: &Path, text: &str) -> String {
         out = out.replace(&dir_site, &s3_site);
     }
     out
+}
+
+/// Replaces the SQLite catalog with a fresh PostgreSQL database (password in a 0600 file).
+pub fn postgres_catalog(dir: &Path, text: &str) -> (String, callvault_testkit::PgDatabase) {
+    let db = callvault_testkit::pg_database();
+    let password_file = dir.join("pg.password");
+    callvault_crypto::write_secret_file(&password_file, format!("{}\n", db.password).as_bytes())
+        .expect("password file");
+    let replaced = text.replace(
+        "[catalog]\nbackend = \"sqlite\"\npath = \"catalog/catalog.sqlite3\"\n",
+        &format!(
+            "[catalog]\nbackend = \"postgres\"\nconninfo = \"{}\"\npassword_file = \"{}\"\nreaders = 4\n",
+            db.conninfo,
+            password_file.display()
+        ),
+    );
+    assert_ne!(replaced, text, "default configuration changed shape");
+    (replaced, db)
 }

@@ -153,3 +153,65 @@ fn the_keys_section_is_validated() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_catalog_section_is_validated() {
+    let base = Config::default_toml("audit.example");
+    let with_catalog = |catalog: &str| {
+        base.replace(
+            "[catalog]\nbackend = \"sqlite\"\npath = \"catalog/catalog.sqlite3\"\n",
+            &format!("[catalog]\n{catalog}\n"),
+        )
+    };
+    let dir = std::path::Path::new("/srv/callvault");
+    let file = dir.join("callvault.toml");
+    for (catalog, expected) in [
+        (
+            "backend = \"mysql\"",
+            "catalog.backend \"mysql\" is not known",
+        ),
+        ("backend = \"sqlite\"", "catalog.path is required"),
+        (
+            "backend = \"sqlite\"\npath = \"c.db\"\nconninfo = \"host=x\"",
+            "catalog.conninfo is a setting of backend \"postgres\"",
+        ),
+        ("backend = \"postgres\"", "catalog.conninfo is required"),
+        (
+            "backend = \"postgres\"\nconninfo = \"host=db user=cv password=secret\"",
+            "must not contain the password",
+        ),
+        (
+            "backend = \"postgres\"\nconninfo = \"host=db\"\npath = \"c.db\"",
+            "catalog.path is a setting of backend \"sqlite\"",
+        ),
+        (
+            "backend = \"postgres\"\nconninfo = \"host=db\"\npassword_file = \"p\"\npassword_env = \"P\"",
+            "not both",
+        ),
+        (
+            "backend = \"postgres\"\nconninfo = \"host=db\"\nreaders = 0",
+            "catalog.readers is 0",
+        ),
+    ] {
+        let err = Config::parse(&with_catalog(catalog), dir, &file).expect_err(catalog);
+        assert!(err.to_string().contains(expected), "{catalog}: {err}");
+    }
+    let ok = Config::parse(
+        &with_catalog(
+            "backend = \"postgres\"\nconninfo = \"host=db1 user=callvault dbname=callvault\"\npassword_file = \"pg.password\"",
+        ),
+        dir,
+        &file,
+    )
+    .expect("valid");
+    match ok.catalog {
+        callvault_vault::config::CatalogConfig::Postgres(p) => {
+            assert_eq!(p.readers, callvault_vault::config::DEFAULT_PG_READERS);
+            assert!(matches!(
+                p.password,
+                Some(callvault_vault::config::SecretSource::File(f)) if f == dir.join("pg.password")
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+}
