@@ -43,6 +43,10 @@ pub struct PostgresSettings {
     pub password: Option<Zeroizing<String>>,
     /// Read connections kept open.
     pub readers: usize,
+    /// PEM of the CA(s) the server's certificate must chain to: the connection is then TLS
+    /// (1.2 or 1.3, host name verified) and never falls back to plaintext. Without it, only
+    /// a loopback or Unix-socket host is accepted.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PostgresSettings {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for PostgresSettings {
             .field("conninfo", &self.conninfo)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("readers", &self.readers)
+            .field("tls", &self.tls_ca_pem.is_some())
             .finish()
     }
 }
@@ -121,7 +126,49 @@ fn connect(settings: &PostgresSettings) -> Result<Client, CatalogError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    Ok(config.connect(NoTls)?)
+    let plain_error = |m: String| CatalogError::Postgres {
+        code: String::new(),
+        message: m,
+    };
+    match &settings.tls_ca_pem {
+        Some(pem) => {
+            use rustls_pki_types::CertificateDer;
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| plain_error(format!("TLS CA file: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| plain_error(format!("TLS CA file: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(plain_error("TLS CA file holds no certificate".into()));
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| plain_error(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            // TLS or nothing: no fallback to a plaintext connection.
+            config.ssl_mode(postgres::config::SslMode::Require);
+            Ok(config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))?)
+        }
+        None => {
+            for host in config.get_hosts() {
+                if let postgres::config::Host::Tcp(h) = host
+                    && !matches!(h.as_str(), "127.0.0.1" | "::1" | "localhost")
+                {
+                    return Err(plain_error(format!(
+                        "the catalog connection to {h} would be unencrypted; set catalog.tls_ca (plaintext is allowed only to loopback or a Unix socket)"
+                    )));
+                }
+            }
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            Ok(config.connect(NoTls)?)
+        }
+    }
 }
 
 /// `?1` … placeholders (the catalog's SQL) become `$1` …; nothing else in the text changes

@@ -147,11 +147,21 @@ pub(crate) fn open_catalog(
                     Some(read_secret(Source::Env(var), "PostgreSQL password")?)
                 }
             };
+            let tls_ca_pem = match &p.tls_ca {
+                None => None,
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    VaultError::Config(ConfigError::Invalid(format!(
+                        "catalog.tls_ca {}: {e}",
+                        path.display()
+                    )))
+                })?),
+            };
             Arc::new(callvault_catalog::PostgresCatalog::open(
                 &callvault_catalog::PostgresSettings {
                     conninfo: p.conninfo.clone(),
                     password,
                     readers: p.readers,
+                    tls_ca_pem,
                 },
             )?)
         }

@@ -115,6 +115,7 @@ struct RawCatalog {
     password_file: Option<PathBuf>,
     password_env: Option<String>,
     readers: Option<usize>,
+    tls_ca: Option<PathBuf>,
 }
 
 /// Where the catalog is (`[catalog]`).
@@ -140,6 +141,9 @@ pub struct PostgresConfig {
     pub password: Option<SecretSource>,
     /// Read connections kept open.
     pub readers: usize,
+    /// PEM file of the CA the server's certificate must chain to (TLS, required for any
+    /// host but loopback).
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Default `readers` of a PostgreSQL catalog.
@@ -155,6 +159,7 @@ impl RawCatalog {
                     ("password_file", self.password_file.is_some()),
                     ("password_env", self.password_env.is_some()),
                     ("readers", self.readers.is_some()),
+                    ("tls_ca", self.tls_ca.is_some()),
                 ];
                 if let Some((key, _)) = extra.iter().find(|(_, set)| *set) {
                     return invalid(format!(
@@ -204,6 +209,7 @@ impl RawCatalog {
                     conninfo,
                     password,
                     readers,
+                    tls_ca: self.tls_ca.map(|p| abs(&p)),
                 }))
             }
             other => invalid(format!(

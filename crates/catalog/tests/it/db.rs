@@ -68,6 +68,7 @@ impl Db for Postgres {
                 conninfo: self.0.conninfo.clone(),
                 password: Some(zeroize::Zeroizing::new(self.0.password.clone())),
                 readers: 4,
+                tls_ca_pem: None,
             })
             .expect("open PostgreSQL catalog"),
         )

@@ -4,6 +4,7 @@
 //! and the schema's own refusals of edits made behind the catalog's back.
 
 mod db;
+mod tls;
 
 use std::sync::Arc;
 

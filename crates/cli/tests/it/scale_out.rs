@@ -124,8 +124,11 @@ fn the_demo_runs_on_postgres_two_garage_sites_and_keys_in_a_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pg_password = dir.path().join("pg.password");
     std::fs::write(&pg_password, format!("{}\n", db.password)).expect("password");
-    std::fs::set_permissions(&pg_password, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod");
+    std::fs::set_permissions(
+        &pg_password,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
     let secret = dir.path().join("s3.secret");
     std::fs::write(&secret, format!("{}\n", g.secret)).expect("secret");
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
@@ -147,13 +150,15 @@ fn the_demo_runs_on_postgres_two_garage_sites_and_keys_in_a_token() {
     config = config.replace(
         "[catalog]\nbackend = \"sqlite\"\npath = \"catalog/catalog.sqlite3\"\n",
         &format!(
-            "[catalog]\nbackend = \"postgres\"\nconninfo = \"{}\"\npassword_file = \"{}\"\n",
+            "[catalog]\nbackend = \"postgres\"\nconninfo = \"{}\"\npassword_file = \"{}\"\ntls_ca = \"{}\"\n",
             db.conninfo,
-            p(&pg_password)
+            p(&pg_password),
+            std::env::var("CALLVAULT_IT_PG_TLS_CA").expect("the integration suite's CA")
         ),
     );
     assert!(!config.contains("backend = \"dir\""));
-    assert!(config.contains("backend = \"postgres\""));
+    // The catalog connection is TLS, verified against the server's CA.
+    assert!(config.contains("backend = \"postgres\"") && config.contains("tls_ca"));
     let conf = dir.path().join("callvault.toml");
     std::fs::write(&conf, config).expect("config");
     let data = dir.path().join("data");
