@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The engines benchmark of BENCHMARKS.md: import and audited playback on two Garage S3 sites
-# with the keys in a SoftHSM2 token, beside the embedded default, in one run.
+# The engines benchmark of BENCHMARKS.md: import and audited playback with the catalog in
+# PostgreSQL, two Garage S3 sites and the keys in a SoftHSM2 token, beside the embedded
+# default, in one run.
 #
 #   scripts/bench-engines.sh [--recordings N] [--mib N]
 set -euo pipefail
@@ -10,10 +11,13 @@ scripts/garage.sh install
 cleanup() {
   scripts/garage.sh stop a || true
   scripts/garage.sh stop b || true
+  scripts/postgres.sh stop || true
 }
 trap cleanup EXIT
+scripts/postgres.sh setup
 scripts/garage.sh setup a
 scripts/garage.sh setup b
+eval "$(scripts/postgres.sh env)"
 eval "$(scripts/garage.sh env)"
 
 # A token of its own (the benchmark process initialises SoftHSM2 after it exists).

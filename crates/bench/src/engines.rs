@@ -1,9 +1,11 @@
-//! Import and playback on the scale-out engines — two S3 sites on two Garage servers and the
-//! keys in a SoftHSM2 token — beside the embedded default (two site directories, key files),
-//! in the same run on the same machine and the same archive. The catalog is SQLite in both.
+//! Import and playback on the scale-out engines — the catalog in PostgreSQL, two S3 sites on
+//! two Garage servers and the keys in a SoftHSM2 token — beside the embedded default (SQLite,
+//! two site directories, key files), in the same run on the same machine and the same
+//! archive.
 //!
 //! Needs the servers and the token `scripts/bench-engines.sh` prepares (it exports
-//! `CALLVAULT_IT_S3_*`, `CALLVAULT_BENCH_TOKEN` and `CALLVAULT_BENCH_PIN`).
+//! `CALLVAULT_IT_PG*`, `CALLVAULT_IT_S3_*`, `CALLVAULT_BENCH_TOKEN` and
+//! `CALLVAULT_BENCH_PIN`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,8 +27,8 @@ fn var(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set; run scripts/bench-engines.sh"))
 }
 
-/// `callvault.toml` with both sites on the Garage servers (a fresh prefix) and the keys in
-/// the benchmark's token.
+/// `callvault.toml` with the catalog in PostgreSQL, both sites on the Garage servers (a
+/// fresh prefix) and the keys in the benchmark's token.
 fn scale_out_config(dir: &Path) -> Result<String> {
     let secret = dir.join("s3.secret");
     callvault_crypto_secret(&secret, &var("CALLVAULT_IT_S3_SECRET")?)?;
@@ -55,7 +57,20 @@ fn scale_out_config(dir: &Path) -> Result<String> {
             ),
         );
     }
-    if text.contains("backend = \"dir\"") || !text.contains("pkcs11") {
+    let pg_password = dir.join("pg.password");
+    callvault_crypto_secret(&pg_password, &var("CALLVAULT_IT_PG_PASSWORD")?)?;
+    text = text.replace(
+        "[catalog]\nbackend = \"sqlite\"\npath = \"catalog/catalog.sqlite3\"\n",
+        &format!(
+            "[catalog]\nbackend = \"postgres\"\nconninfo = \"{}\"\npassword_file = \"{}\"\n",
+            var("CALLVAULT_IT_PG")?,
+            pg_password.display()
+        ),
+    );
+    if text.contains("backend = \"dir\"")
+        || !text.contains("pkcs11")
+        || !text.contains("backend = \"postgres\"")
+    {
         bail!("the default configuration changed shape");
     }
     Ok(text)
@@ -170,7 +185,7 @@ pub fn bench_engines(base: &Path, n: usize, mib: u32) -> Result<()> {
     };
     let label = format!("{n} x {mib} MiB");
     row(
-        &format!("import {label}: Garage x2 + HSM vs embedded"),
+        &format!("import {label}: PG + Garage x2 + HSM vs embedded"),
         scale_out.import_mib_s,
         embedded.import_mib_s,
         "MiB/s",
@@ -192,7 +207,7 @@ pub fn bench_engines(base: &Path, n: usize, mib: u32) -> Result<()> {
         "",
     );
     row(
-        &format!("play {label} whole, audited: Garage x2 + HSM vs embedded"),
+        &format!("play {label} whole, audited: PG + Garage x2 + HSM vs embedded"),
         scale_out.play_mib_s,
         embedded.play_mib_s,
         "MiB/s",
