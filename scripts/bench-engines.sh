@@ -7,18 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/garage.sh install
-cleanup() {
-  scripts/garage.sh stop a || true
-  scripts/garage.sh stop b || true
-  scripts/postgres.sh stop || true
-}
-trap cleanup EXIT
-scripts/postgres.sh setup
-scripts/garage.sh setup a
-scripts/garage.sh setup b
-eval "$(scripts/postgres.sh env)"
-eval "$(scripts/garage.sh env)"
+# shellcheck source=scripts/lib/servers.sh
+. scripts/lib/servers.sh
+servers_up
 
 # A token of its own (the benchmark process initialises SoftHSM2 after it exists).
 export SOFTHSM2_CONF="$PWD/target/bench-softhsm/softhsm2.conf"

@@ -25,18 +25,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-scripts/garage.sh install
-cleanup() {
-  scripts/garage.sh stop a || true
-  scripts/garage.sh stop b || true
-  scripts/postgres.sh stop || true
-}
-trap cleanup EXIT
-scripts/postgres.sh setup
-scripts/garage.sh setup a
-scripts/garage.sh setup b
-eval "$(scripts/postgres.sh env)"
-eval "$(scripts/garage.sh env)"
+# shellcheck source=scripts/lib/servers.sh
+. scripts/lib/servers.sh
+servers_up
 
 # Tests make their own SoftHSM2 tokens under target/softhsm (SOFTHSM2_CONF from
 # .cargo/config.toml); those of earlier runs go.

@@ -160,6 +160,73 @@ pub struct KekInfo {
     pub current: bool,
 }
 
+/// A care provider's KEK versions, whatever holds them (in-memory keys or token handles):
+/// the highest version is current.
+#[derive(Clone, Debug)]
+pub(crate) struct KekRing<K>(pub(crate) BTreeMap<u32, K>);
+
+impl<K> Default for KekRing<K> {
+    fn default() -> Self {
+        Self(BTreeMap::new())
+    }
+}
+
+impl<K> KekRing<K> {
+    /// The current version and its key.
+    pub(crate) fn current(&self, cp: &CareProvider) -> Result<(KekVersion, &K), KeyError> {
+        self.0
+            .iter()
+            .next_back()
+            .map(|(v, k)| (KekVersion(*v), k))
+            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))
+    }
+
+    /// One version's key.
+    pub(crate) fn get(&self, cp: &CareProvider, version: KekVersion) -> Result<&K, KeyError> {
+        self.0
+            .get(&version.0)
+            .ok_or_else(|| KeyError::UnknownKekVersion {
+                care_provider: cp.to_string(),
+                version: version.0,
+            })
+    }
+
+    /// The version a rotation adds (never a destroyed version's number).
+    pub(crate) fn next(&self) -> u32 {
+        self.0.keys().next_back().copied().unwrap_or(0) + 1
+    }
+
+    /// Refuses to destroy the current version.
+    pub(crate) fn check_retired(&self, cp: &CareProvider, v: KekVersion) -> Result<(), KeyError> {
+        if self.0.keys().next_back().copied() == Some(v.0) {
+            return Err(KeyError::CurrentKek {
+                care_provider: cp.to_string(),
+                version: v.0,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Every KEK version of every care provider, sorted, the current ones marked.
+pub(crate) fn list_rings<'a, K: 'a>(
+    rings: impl Iterator<Item = (&'a CareProvider, &'a KekRing<K>)>,
+) -> Vec<KekInfo> {
+    let mut out = Vec::new();
+    for (cp, ring) in rings {
+        let current = ring.0.keys().next_back().copied();
+        for v in ring.0.keys() {
+            out.push(KekInfo {
+                care_provider: cp.clone(),
+                version: KekVersion(*v),
+                current: Some(*v) == current,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.care_provider, a.version).cmp(&(&b.care_provider, b.version)));
+    out
+}
+
 /// Storage and use of per-care-provider keys. Implementations keep key material inside.
 pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// Name of the backend, for `status`.
@@ -215,7 +282,7 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
 }
 
 struct CareProviderKeys {
-    keks: BTreeMap<u32, LessSafeKey>,
+    keks: KekRing<LessSafeKey>,
     field: LessSafeKey,
     index: hmac::Key,
 }
@@ -467,7 +534,11 @@ impl KeyFileProvider {
         let field = aes_key(&read_key_file(&dir.join("field.key"), "field")?)?;
         let index_raw = read_key_file(&dir.join("index.key"), "index")?;
         let index = hmac::Key::new(hmac::HMAC_SHA256, &index_raw);
-        Ok(CareProviderKeys { keks, field, index })
+        Ok(CareProviderKeys {
+            keks: KekRing(keks),
+            field,
+            index,
+        })
     }
 
     fn with_keys<T>(
@@ -518,13 +589,7 @@ impl KeyProvider for KeyFileProvider {
     }
 
     fn current_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError> {
-        self.with_keys(cp, |k| {
-            k.keks
-                .keys()
-                .next_back()
-                .map(|v| KekVersion(*v))
-                .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))
-        })
+        self.with_keys(cp, |k| Ok(k.keks.current(cp)?.0))
     }
 
     fn wrap_dek(
@@ -534,12 +599,7 @@ impl KeyProvider for KeyFileProvider {
         binding: &WrapBinding,
     ) -> Result<WrappedDek, KeyError> {
         self.with_keys(cp, |k| {
-            let (version, kek) = k
-                .keks
-                .iter()
-                .next_back()
-                .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-            let version = KekVersion(*version);
+            let (version, kek) = k.keks.current(cp)?;
             let aad = wrap_aad(cp, version, binding);
             Ok(WrappedDek {
                 kek_version: version,
@@ -555,13 +615,7 @@ impl KeyProvider for KeyFileProvider {
         binding: &WrapBinding,
     ) -> Result<DataKey, KeyError> {
         self.with_keys(cp, |k| {
-            let kek =
-                k.keks
-                    .get(&wrapped.kek_version.0)
-                    .ok_or_else(|| KeyError::UnknownKekVersion {
-                        care_provider: cp.to_string(),
-                        version: wrapped.kek_version.0,
-                    })?;
+            let kek = k.keks.get(cp, wrapped.kek_version)?;
             let aad = wrap_aad(cp, wrapped.kek_version, binding);
             let raw = open(kek, WRAPPED_DEK_V1, &aad, &wrapped.bytes)?;
             let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
@@ -574,7 +628,7 @@ impl KeyProvider for KeyFileProvider {
         let keys = guard
             .get_mut(cp)
             .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-        let next = keys.keks.keys().next_back().copied().unwrap_or(0) + 1;
+        let next = keys.keks.next();
         let dir = self.dir.join(cp.as_str());
         let path = dir.join(kek_file_name(next));
         // Written under a hidden name, then linked into place (never over an existing
@@ -587,7 +641,7 @@ impl KeyProvider for KeyFileProvider {
         std::fs::remove_file(&tmp).map_err(|e| KeyError::io(&tmp, e))?;
         sync_dir(&dir)?;
         let raw = read_key_file(&path, "kek")?;
-        keys.keks.insert(next, aes_key(&raw)?);
+        keys.keks.0.insert(next, aes_key(&raw)?);
         Ok(KekVersion(next))
     }
 
@@ -596,12 +650,7 @@ impl KeyProvider for KeyFileProvider {
         let keys = guard
             .get_mut(cp)
             .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-        if keys.keks.keys().next_back().copied() == Some(version.0) {
-            return Err(KeyError::CurrentKek {
-                care_provider: cp.to_string(),
-                version: version.0,
-            });
-        }
+        keys.keks.check_retired(cp, version)?;
         let dir = self.dir.join(cp.as_str());
         let path = dir.join(kek_file_name(version.0));
         let io = |source| KeyError::Io {
@@ -621,25 +670,13 @@ impl KeyProvider for KeyFileProvider {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
         }
-        keys.keks.remove(&version.0);
+        keys.keks.0.remove(&version.0);
         Ok(())
     }
 
     fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError> {
         let guard = self.keys.read().map_err(|_| KeyError::Primitive)?;
-        let mut out = Vec::new();
-        for (cp, keys) in guard.iter() {
-            let current = keys.keks.keys().next_back().copied();
-            for v in keys.keks.keys() {
-                out.push(KekInfo {
-                    care_provider: cp.clone(),
-                    version: KekVersion(*v),
-                    current: Some(*v) == current,
-                });
-            }
-        }
-        out.sort_by(|a, b| (&a.care_provider, a.version).cmp(&(&b.care_provider, b.version)));
-        Ok(out)
+        Ok(list_rings(guard.iter().map(|(cp, k)| (cp, &k.keks))))
     }
 
     fn seal_field(

@@ -42,8 +42,8 @@ use zeroize::Zeroizing;
 
 use crate::DataKey;
 use crate::keys::{
-    BlindIndex, FieldKind, KekInfo, KekVersion, KeyError, KeyProvider, SEALED_FIELD_V1,
-    WRAPPED_DEK_V1, WrapBinding, WrappedDek, bidx_input, field_aad, wrap_aad,
+    BlindIndex, FieldKind, KekInfo, KekRing, KekVersion, KeyError, KeyProvider, SEALED_FIELD_V1,
+    WRAPPED_DEK_V1, WrapBinding, WrappedDek, bidx_input, field_aad, list_rings, wrap_aad,
 };
 
 /// GCM IV length (bytes), as in the key-file backend's layout. Do not change.
@@ -81,14 +81,14 @@ impl fmt::Debug for Pkcs11Settings {
 /// Handles of one care provider's keys in the token.
 #[derive(Debug, Default, Clone)]
 struct TokenKeys {
-    keks: BTreeMap<u32, ObjectHandle>,
+    keks: KekRing<ObjectHandle>,
     field: Option<ObjectHandle>,
     index: Option<ObjectHandle>,
 }
 
 impl TokenKeys {
     fn complete(&self) -> bool {
-        !self.keks.is_empty() && self.field.is_some() && self.index.is_some()
+        !self.keks.0.is_empty() && self.field.is_some() && self.index.is_some()
     }
 }
 
@@ -323,7 +323,7 @@ impl Pkcs11Provider {
                             .strip_prefix('v')
                             .and_then(|n| n.parse().ok())
                             .ok_or_else(malformed)?;
-                        if entry.keks.insert(version, h).is_some() {
+                        if entry.keks.0.insert(version, h).is_some() {
                             return Err(duplicate());
                         }
                     }
@@ -331,7 +331,7 @@ impl Pkcs11Provider {
                 }
             }
             for (cp, keys) in &out {
-                if !keys.keks.is_empty() && !keys.complete() {
+                if !keys.keks.0.is_empty() && !keys.complete() {
                     return Err(KeyError::Hsm {
                         op: "load keys",
                         detail: format!(
@@ -509,7 +509,7 @@ impl KeyProvider for Pkcs11Provider {
             // Last: the care provider exists from this call on.
             let kek = self.generate(s, kek_label(prefix, cp, 1), KeyKind::Aes)?;
             Ok(TokenKeys {
-                keks: BTreeMap::from([(1, kek)]),
+                keks: KekRing(BTreeMap::from([(1, kek)])),
                 field: Some(field),
                 index: Some(index),
             })
@@ -519,12 +519,7 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn current_kek(&self, cp: &CareProvider) -> Result<KekVersion, KeyError> {
-        let keys = self.handles(cp)?;
-        keys.keks
-            .keys()
-            .next_back()
-            .map(|v| KekVersion(*v))
-            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))
+        Ok(self.handles(cp)?.keks.current(cp)?.0)
     }
 
     fn wrap_dek(
@@ -534,12 +529,7 @@ impl KeyProvider for Pkcs11Provider {
         binding: &WrapBinding,
     ) -> Result<WrappedDek, KeyError> {
         let keys = self.handles(cp)?;
-        let (version, kek) = keys
-            .keks
-            .iter()
-            .next_back()
-            .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-        let version = KekVersion(*version);
+        let (version, kek) = keys.keks.current(cp)?;
         let aad = wrap_aad(cp, version, binding);
         Ok(WrappedDek {
             kek_version: version,
@@ -554,13 +544,7 @@ impl KeyProvider for Pkcs11Provider {
         binding: &WrapBinding,
     ) -> Result<DataKey, KeyError> {
         let keys = self.handles(cp)?;
-        let kek =
-            keys.keks
-                .get(&wrapped.kek_version.0)
-                .ok_or_else(|| KeyError::UnknownKekVersion {
-                    care_provider: cp.to_string(),
-                    version: wrapped.kek_version.0,
-                })?;
+        let kek = keys.keks.get(cp, wrapped.kek_version)?;
         let aad = wrap_aad(cp, wrapped.kek_version, binding);
         let raw = self.gcm_open(*kek, WRAPPED_DEK_V1, &aad, &wrapped.bytes)?;
         let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
@@ -573,28 +557,21 @@ impl KeyProvider for Pkcs11Provider {
             .get_mut(cp)
             .filter(|k| k.complete())
             .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-        let next = keys.keks.keys().next_back().copied().unwrap_or(0) + 1;
+        let next = keys.keks.next();
         let label = kek_label(&self.settings.label_prefix, cp, next);
         let handle = self.with_session(|s| self.generate(s, label, KeyKind::Aes))?;
-        keys.keks.insert(next, handle);
+        keys.keks.0.insert(next, handle);
         Ok(KekVersion(next))
     }
 
     fn list_keks(&self) -> Result<Vec<KekInfo>, KeyError> {
         let guard = self.keys.read().map_err(|_| KeyError::Primitive)?;
-        let mut out = Vec::new();
-        for (cp, keys) in guard.iter().filter(|(_, k)| k.complete()) {
-            let current = keys.keks.keys().next_back().copied();
-            for v in keys.keks.keys() {
-                out.push(KekInfo {
-                    care_provider: cp.clone(),
-                    version: KekVersion(*v),
-                    current: Some(*v) == current,
-                });
-            }
-        }
-        out.sort_by(|a, b| (&a.care_provider, a.version).cmp(&(&b.care_provider, b.version)));
-        Ok(out)
+        Ok(list_rings(
+            guard
+                .iter()
+                .filter(|(_, k)| k.complete())
+                .map(|(cp, k)| (cp, &k.keks)),
+        ))
     }
 
     fn destroy_kek(&self, cp: &CareProvider, version: KekVersion) -> Result<(), KeyError> {
@@ -603,15 +580,10 @@ impl KeyProvider for Pkcs11Provider {
             .get_mut(cp)
             .filter(|k| k.complete())
             .ok_or_else(|| KeyError::UnknownCareProvider(cp.to_string()))?;
-        if keys.keks.keys().next_back().copied() == Some(version.0) {
-            return Err(KeyError::CurrentKek {
-                care_provider: cp.to_string(),
-                version: version.0,
-            });
-        }
-        if let Some(handle) = keys.keks.get(&version.0).copied() {
+        keys.keks.check_retired(cp, version)?;
+        if let Some(handle) = keys.keks.0.get(&version.0).copied() {
             self.with_session(|s| s.destroy_object(handle).map_err(hsm("C_DestroyObject")))?;
-            keys.keks.remove(&version.0);
+            keys.keks.0.remove(&version.0);
         }
         Ok(())
     }
