@@ -137,17 +137,9 @@ impl Drop for Writer {
 }
 
 fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transactions: &AtomicU64) {
-    let mut next = match conn.next_index() {
-        Ok(n) => n,
-        Err(e) => {
-            // Answer every request with the startup error.
-            let msg = e.to_string();
-            for (_, reply) in rx.iter() {
-                reply.send(Err(CatalogError::Corrupt(msg.clone())));
-            }
-            return;
-        }
-    };
+    // The next leaf index; read again after any failed batch (and after a failure to read
+    // it), so a database that was unreachable for a while is written again once it is back.
+    let mut next: Option<u64> = conn.next_index().ok();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -156,18 +148,32 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
                 Err(_) => break,
             }
         }
-        let start = next;
+        let start = match next {
+            Some(n) => n,
+            None => match conn.next_index() {
+                Ok(n) => n,
+                Err(e) => {
+                    let msg = e.to_string();
+                    for (_, reply) in batch {
+                        reply.send(Err(CatalogError::CommitFailed(msg.clone())));
+                    }
+                    continue;
+                }
+            },
+        };
+        let mut index = start;
         let changes: Vec<&Change> = batch.iter().map(|(c, _)| c).collect();
         let result = conn.batch(&changes, &mut |tx, change| {
-            let before = next;
-            let r = queries::apply_change(tx, change, &mut next);
+            let before = index;
+            let r = queries::apply_change(tx, change, &mut index);
             if r.is_err() {
-                next = before;
+                index = before;
             }
             r
         });
         match result {
             Ok(results) => {
+                next = Some(index);
                 transactions.fetch_add(1, Ordering::Relaxed);
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     reply.send(result);
@@ -175,10 +181,10 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
             }
             Err(e) => {
                 // The transaction did not commit: nothing of the batch is durable.
-                next = conn.next_index().unwrap_or(start);
+                next = conn.next_index().ok();
                 let msg = e.to_string();
                 for (_, reply) in batch {
-                    reply.send(Err(CatalogError::Corrupt(format!("commit failed: {msg}"))));
+                    reply.send(Err(CatalogError::CommitFailed(msg.clone())));
                 }
             }
         }
@@ -188,10 +194,7 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
 /// What an engine supplies to the shared `Catalog` implementation.
 pub(crate) trait Engine: Send + Sync + 'static {
     /// Runs a point read on a pooled read connection.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&dyn Sql) -> Result<T, CatalogError>,
-    ) -> Result<T, CatalogError>;
+    fn read<T>(&self, f: impl Fn(&dyn Sql) -> Result<T, CatalogError>) -> Result<T, CatalogError>;
     /// Visits audit leaves by index (`[from, to)`) or by time (`[from, to)` in
     /// microseconds), in order.
     fn audit_leaves(

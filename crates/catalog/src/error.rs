@@ -45,6 +45,10 @@ pub enum CatalogError {
         /// Newest this build knows.
         supported: i64,
     },
+    /// The transaction holding a change did not commit (the database refused or could not
+    /// be reached); nothing of the change is durable.
+    #[error("catalog commit failed: {0}")]
+    CommitFailed(String),
     /// The writer thread is gone (the process is shutting down or it panicked).
     #[error("catalog writer stopped")]
     WriterStopped,

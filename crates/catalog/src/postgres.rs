@@ -60,10 +60,52 @@ impl std::fmt::Debug for PostgresSettings {
     }
 }
 
-/// A connection with its prepared statements.
+/// A connection with its prepared statements; reconnected when the server closed it (a
+/// restart, a failover), so one outage does not stop the catalog until callvault restarts.
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    settings: std::sync::Arc<PostgresSettings>,
+    /// The writer's connection holds the catalog's session lock.
+    writer: bool,
+}
+
+/// Session advisory lock a writer holds: one callvault process writes a catalog at a time
+/// (two writers would each believe they append at the next index).
+const WRITER_LOCK: i64 = 7_368_373_712_346;
+
+impl Conn {
+    fn open(
+        settings: &std::sync::Arc<PostgresSettings>,
+        writer: bool,
+    ) -> Result<Self, CatalogError> {
+        let mut client = connect(settings)?;
+        if writer {
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?
+                .get(0);
+            if !locked {
+                return Err(CatalogError::Postgres {
+                    code: String::new(),
+                    message: "another callvault process is writing this catalog (its session lock is held); one vault writes a catalog at a time".into(),
+                });
+            }
+        }
+        Ok(Self {
+            client,
+            statements: HashMap::new(),
+            settings: std::sync::Arc::clone(settings),
+            writer,
+        })
+    }
+
+    /// Reconnects if the server closed the connection.
+    fn ensure_open(&mut self) -> Result<(), CatalogError> {
+        if self.client.is_closed() {
+            *self = Self::open(&self.settings, self.writer)?;
+        }
+        Ok(())
+    }
 }
 
 /// The PostgreSQL engine: its read connections.
@@ -117,8 +159,17 @@ fn connect(settings: &PostgresSettings) -> Result<Client, CatalogError> {
             .parse()
             .map_err(|e: postgres::Error| CatalogError::Postgres {
                 code: String::new(),
-                message: format!("connection string: {e}"),
+                message: match e.source() {
+                    Some(cause) => format!("connection string: {e}: {cause}"),
+                    None => format!("connection string: {e}"),
+                },
             })?;
+    if config.get_password().is_some() {
+        return Err(CatalogError::Postgres {
+            code: String::new(),
+            message: "the connection string holds a password; give it in catalog.password_file or catalog.password_env".into(),
+        });
+    }
     if let Some(p) = &settings.password {
         config.password(p.as_bytes());
     }
@@ -156,6 +207,7 @@ fn connect(settings: &PostgresSettings) -> Result<Client, CatalogError> {
             Ok(config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))?)
         }
         None => {
+            // Without TLS: loopback or a Unix socket only — by name and by address.
             for host in config.get_hosts() {
                 if let postgres::config::Host::Tcp(h) = host
                     && !matches!(h.as_str(), "127.0.0.1" | "::1" | "localhost")
@@ -164,6 +216,11 @@ fn connect(settings: &PostgresSettings) -> Result<Client, CatalogError> {
                         "the catalog connection to {h} would be unencrypted; set catalog.tls_ca (plaintext is allowed only to loopback or a Unix socket)"
                     )));
                 }
+            }
+            if let Some(a) = config.get_hostaddrs().iter().find(|a| !a.is_loopback()) {
+                return Err(plain_error(format!(
+                    "the catalog connection to {a} would be unencrypted; set catalog.tls_ca (plaintext is allowed only to loopback or a Unix socket)"
+                )));
             }
             config.ssl_mode(postgres::config::SslMode::Disable);
             Ok(config.connect(NoTls)?)
@@ -316,6 +373,7 @@ fn with_sql<T>(
     conn: &mut Conn,
     f: impl FnOnce(&dyn Sql) -> Result<T, CatalogError>,
 ) -> Result<T, CatalogError> {
+    conn.ensure_open()?;
     let statements = RefCell::new(&mut conn.statements);
     let sql = PgSql {
         client: RefCell::new(&mut conn.client),
@@ -376,7 +434,10 @@ impl WriteConn for PgWrite {
         changes: &[&Change],
         apply: &mut dyn FnMut(&dyn Sql, &Change) -> Result<Committed, CatalogError>,
     ) -> Result<Vec<Result<Committed, CatalogError>>, CatalogError> {
-        let Conn { client, statements } = &mut self.0;
+        self.0.ensure_open()?;
+        let Conn {
+            client, statements, ..
+        } = &mut self.0;
         let statements = RefCell::new(statements);
         let mut tx = client.transaction()?;
         let mut results = Vec::with_capacity(changes.len());
@@ -409,21 +470,14 @@ impl WriteConn for PgWrite {
 impl Store<PostgresEngine> {
     /// Connects, creates or migrates the schema, and starts the writer.
     pub fn open(settings: &PostgresSettings) -> Result<Self, CatalogError> {
-        let mut client = connect(settings)?;
-        migrate(&mut client)?;
+        let settings = std::sync::Arc::new(settings.clone());
+        let mut writer = Conn::open(&settings, true)?;
+        migrate(&mut writer.client)?;
         let readers = (0..settings.readers.max(1))
-            .map(|_| {
-                Ok(Mutex::new(Conn {
-                    client: connect(settings)?,
-                    statements: HashMap::new(),
-                }))
-            })
+            .map(|_| Ok(Mutex::new(Conn::open(&settings, false)?)))
             .collect::<Result<Vec<_>, CatalogError>>()?;
         Ok(Self {
-            writer: Writer::start(PgWrite(Conn {
-                client,
-                statements: HashMap::new(),
-            }))?,
+            writer: Writer::start(PgWrite(writer))?,
             engine: PostgresEngine {
                 conninfo: settings.conninfo.clone(),
                 readers,
@@ -433,22 +487,31 @@ impl Store<PostgresEngine> {
     }
 }
 
-impl Engine for PostgresEngine {
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&dyn Sql) -> Result<T, CatalogError>,
-    ) -> Result<T, CatalogError> {
+impl PostgresEngine {
+    /// A pooled read connection: the first idle one, or wait for one.
+    fn reader(&self) -> Result<std::sync::MutexGuard<'_, Conn>, CatalogError> {
         let n = self.readers.len();
         let start = (self.next_reader.fetch_add(1, Ordering::Relaxed) as usize) % n;
         for i in 0..n {
-            if let Ok(mut conn) = self.readers[(start + i) % n].try_lock() {
-                return with_sql(&mut conn, f);
+            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
+                return Ok(conn);
             }
         }
-        let mut conn = self.readers[start]
+        self.readers[start]
             .lock()
-            .map_err(|_| CatalogError::WriterStopped)?;
-        with_sql(&mut conn, f)
+            .map_err(|_| CatalogError::WriterStopped)
+    }
+}
+
+impl Engine for PostgresEngine {
+    fn read<T>(&self, f: impl Fn(&dyn Sql) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
+        let mut conn = self.reader()?;
+        // A read on a connection the server has just closed (a restart, a failover) fails
+        // once; reads change nothing, so it runs again on a new connection.
+        match with_sql(&mut conn, &f) {
+            Err(_) if conn.client.is_closed() => with_sql(&mut conn, &f),
+            other => other,
+        }
     }
 
     fn audit_leaves(
@@ -463,7 +526,9 @@ impl Engine for PostgresEngine {
         } else {
             "SELECT idx, event, leaf_hash FROM audit_log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"
         };
-        self.read(|c| {
+        // Not retried: the visitor may have seen some leaves already.
+        let mut conn = self.reader()?;
+        with_sql(&mut conn, |c| {
             c.query_each(sql, crate::sql::p![from, to], &mut |r| {
                 let lh: Hash = r
                     .blob(2)?

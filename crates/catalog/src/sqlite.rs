@@ -175,10 +175,7 @@ impl Store<SqliteEngine> {
 }
 
 impl Engine for SqliteEngine {
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&dyn Sql) -> Result<T, CatalogError>,
-    ) -> Result<T, CatalogError> {
+    fn read<T>(&self, f: impl Fn(&dyn Sql) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
         // Take the first idle connection, starting at a rotating position; if all are busy,
         // wait for the one at the starting position.
         let n = self.readers.len();

@@ -298,9 +298,9 @@ impl Vault {
     }
 
     /// Creates a data directory from a configuration text (validated first; written as
-    /// `callvault.toml`), e.g. one with keys in a PKCS#11 token or S3 sites. The file is
-    /// validated, and the key backend and every site reached, before `callvault.toml` is
-    /// written.
+    /// `callvault.toml`), e.g. one with the catalog in PostgreSQL, keys in a PKCS#11 token or
+    /// S3 sites. The file is validated, and the key backend, every site and the (empty)
+    /// catalog reached, before `callvault.toml` is written.
     pub fn init_with_config(
         data_dir: &Path,
         text: &str,
@@ -370,6 +370,17 @@ impl Vault {
         }
         for site in &config.sites {
             crate::backends::create_site(site)?;
+        }
+        // The catalog too (a PostgreSQL server, its password and TLS are checked here), and
+        // it must be empty: a new vault never continues another vault's audit log.
+        {
+            let catalog = crate::backends::open_catalog(&config.catalog)?;
+            let events = catalog.audit_size()?;
+            if events > 0 {
+                return Err(VaultError::Refused(format!(
+                    "the configured catalog already holds {events} audit events; a new vault needs an empty catalog"
+                )));
+            }
         }
         write_durably(&data_dir.join(CONFIG_FILE), text.as_bytes())?;
         let vault = Self::open(data_dir)?;

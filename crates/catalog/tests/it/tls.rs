@@ -88,3 +88,81 @@ fn the_catalog_connects_over_verified_tls_only() {
         "{err}"
     );
 }
+
+#[test]
+fn a_remote_address_or_a_password_in_the_connection_string_is_refused() {
+    for (conninfo, expected) in [
+        (
+            "host=localhost hostaddr=10.0.0.5 user=callvault dbname=callvault",
+            "the catalog connection to 10.0.0.5 would be unencrypted",
+        ),
+        (
+            "host=127.0.0.1 user=callvault password=secret dbname=callvault",
+            "the connection string holds a password",
+        ),
+        (
+            "postgresql://callvault:secret@127.0.0.1/callvault",
+            "the connection string holds a password",
+        ),
+        (
+            "host=127.0.0.1 no_such_key=1",
+            "connection string: invalid connection string",
+        ),
+    ] {
+        let err = PostgresCatalog::open(&settings(conninfo, None)).expect_err(conninfo);
+        assert!(err.to_string().contains(expected), "{conninfo}: {err}");
+    }
+}
+
+#[test]
+#[ignore = "integration: needs the PostgreSQL server scripts/integration.sh starts"]
+fn one_writer_per_catalog_and_it_survives_its_connections_being_closed() {
+    let db = callvault_testkit::pg_database();
+    let open = || {
+        PostgresCatalog::open(&PostgresSettings {
+            conninfo: db.conninfo.clone(),
+            password: Some(zeroize::Zeroizing::new(db.password.clone())),
+            readers: 2,
+            tls_ca_pem: None,
+        })
+    };
+    let cat = open().expect("first");
+    let err = open().expect_err("a second writer");
+    assert!(
+        err.to_string()
+            .contains("another callvault process is writing this catalog"),
+        "{err}"
+    );
+    cat.commit(Change::new(event(Action::View)))
+        .expect("before");
+
+    // The server closes every connection of this catalog, as a restart or a failover
+    // would (only this test's database and only callvault's connections: the other tests
+    // share the server).
+    let killed: i64 = callvault_testkit::pg_client(&db.conninfo, &db.password)
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'callvault'
+               AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert!(killed >= 3, "writer and readers: {killed}");
+    // A write in flight when the connection broke fails whole; the next ones go through on
+    // a new connection, at the next index.
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        if let Ok(c) = cat.commit(Change::new(event(Action::View))) {
+            written.extend(c.leaf_indexes);
+        }
+    }
+    assert!(!written.is_empty(), "no write after the restart");
+    assert_eq!(written[0], 1, "the log continues at the next index");
+    assert_eq!(cat.audit_size().expect("size"), 1 + written.len() as u64);
+    assert!(
+        cat.recording(&callvault_types::RecordingId::new_random())
+            .expect("read")
+            .is_none()
+    );
+}
