@@ -18,6 +18,9 @@
 //!   file over TLS (target ≥ 0.7× nginx's throughput, time to first byte p99 < 10 ms).
 //! * engines (not in `all`; `scripts/bench-engines.sh`): import and audited playback on two
 //!   Garage S3 sites with keys in SoftHSM2 vs the embedded default (`--recordings N --mib N`).
+//! * scale (not in `all`): patient search and a five-year log extract in a generated
+//!   catalog (`--engine sqlite|postgres --recordings N --events M [--patients P]
+//!   [--samples S]`; targets p99 < 20 ms and < 100 ms).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -34,6 +37,7 @@ use callvault_vault::wav;
 
 mod engines;
 mod http;
+mod scale;
 
 struct Args {
     what: String,
@@ -46,6 +50,10 @@ struct Args {
     mib: u32,
     dir: Option<PathBuf>,
     recordings: usize,
+    engine: String,
+    patients: Option<u64>,
+    samples: usize,
+    events_given: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -60,12 +68,21 @@ fn parse_args() -> Result<Args> {
         mib: 4,
         dir: None,
         recordings: 40,
+        engine: "sqlite".into(),
+        patients: None,
+        samples: 200,
+        events_given: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
-            "import" | "audit" | "verify" | "reads" | "play" | "engines" | "all" => a.what = arg,
+            "import" | "audit" | "verify" | "reads" | "play" | "engines" | "scale" | "all" => {
+                a.what = arg
+            }
+            "--engine" => a.engine = val("--engine")?,
+            "--patients" => a.patients = Some(val("--patients")?.parse().context("--patients")?),
+            "--samples" => a.samples = val("--samples")?.parse().context("--samples")?,
             "--recordings" => {
                 a.recordings = val("--recordings")?.parse().context("--recordings")?
             }
@@ -73,13 +90,16 @@ fn parse_args() -> Result<Args> {
             "--seconds" => a.seconds = val("--seconds")?.parse().context("--seconds")?,
             "--mib" => a.mib = val("--mib")?.parse().context("--mib")?,
             "--gib" => a.gib = val("--gib")?.parse().context("--gib")?,
-            "--events" => a.events = val("--events")?.parse().context("--events")?,
+            "--events" => {
+                a.events = val("--events")?.parse().context("--events")?;
+                a.events_given = true;
+            }
             "--writers" => a.writers = val("--writers")?.parse().context("--writers")?,
             "--dir" => a.dir = Some(PathBuf::from(val("--dir")?)),
             "--rounds" => a.rounds = val("--rounds")?.parse().context("--rounds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: callvault-bench [import|audit|verify|reads|play|engines|all] [--recordings N] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
+                    "usage: callvault-bench [import|audit|verify|reads|play|engines|scale|all] [--engine sqlite|postgres] [--patients N] [--samples N] [--recordings N] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
                 );
                 std::process::exit(0);
             }
@@ -133,6 +153,22 @@ fn main() -> Result<()> {
     // Not in `all`: it needs the servers and token of scripts/bench-engines.sh.
     if args.what == "engines" {
         engines::bench_engines(base.path(), args.recordings, args.mib)?;
+    }
+    // Not in `all`: it generates a catalog of the size asked for (tens of GB at full scale).
+    if args.what == "scale" {
+        if !args.events_given {
+            bail!("scale needs --recordings N and --events M");
+        }
+        scale::bench_scale(
+            base.path(),
+            &scale::ScaleArgs {
+                engine: args.engine.clone(),
+                recordings: args.recordings as u64,
+                events: args.events,
+                patients: args.patients,
+                samples: args.samples,
+            },
+        )?;
     }
     Ok(())
 }

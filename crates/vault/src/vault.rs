@@ -498,6 +498,22 @@ impl Vault {
         Ok(())
     }
 
+    /// The sealed patient id and its blind index exactly as ingest stores them — in a
+    /// recording row (`recording` = its id) or in an audit event (`None`) — for a bulk tool
+    /// that writes the catalog itself: the scale benchmark's generator. The plaintext id
+    /// goes no further than here, as in ingest.
+    pub fn seal_patient_for_bulk_load(
+        &self,
+        cp: &CareProvider,
+        p: &PatientId,
+        recording: Option<&RecordingId>,
+    ) -> Result<(Vec<u8>, [u8; 32]), VaultError> {
+        match recording {
+            Some(id) => self.seal_patient(cp, p, id.as_bytes()),
+            None => self.seal_patient(cp, p, AUDIT_SEAL_CONTEXT),
+        }
+    }
+
     pub(crate) fn seal_patient(
         &self,
         cp: &CareProvider,
