@@ -20,7 +20,8 @@
 //!   Garage S3 sites with keys in SoftHSM2 vs the embedded default (`--recordings N --mib N`).
 //! * scale (not in `all`): patient search and a five-year log extract in a generated
 //!   catalog (`--engine sqlite|postgres --recordings N --events M [--patients P]
-//!   [--samples S]`; targets p99 < 20 ms and < 100 ms).
+//!   [--samples S] [--cold]`; targets p99 < 20 ms and < 100 ms; `--cold` empties the page
+//!   cache before measuring).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -54,6 +55,7 @@ struct Args {
     patients: Option<u64>,
     samples: usize,
     events_given: bool,
+    cold: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -72,6 +74,7 @@ fn parse_args() -> Result<Args> {
         patients: None,
         samples: 200,
         events_given: false,
+        cold: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -81,6 +84,7 @@ fn parse_args() -> Result<Args> {
                 a.what = arg
             }
             "--engine" => a.engine = val("--engine")?,
+            "--cold" => a.cold = true,
             "--patients" => a.patients = Some(val("--patients")?.parse().context("--patients")?),
             "--samples" => a.samples = val("--samples")?.parse().context("--samples")?,
             "--recordings" => {
@@ -99,7 +103,7 @@ fn parse_args() -> Result<Args> {
             "--rounds" => a.rounds = val("--rounds")?.parse().context("--rounds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: callvault-bench [import|audit|verify|reads|play|engines|scale|all] [--engine sqlite|postgres] [--patients N] [--samples N] [--recordings N] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
+                    "usage: callvault-bench [import|audit|verify|reads|play|engines|scale|all] [--engine sqlite|postgres] [--cold] [--patients N] [--samples N] [--recordings N] [--gib N] [--events N] [--writers N] [--rounds N] [--clients N] [--seconds S] [--mib N] [--dir DIR]"
                 );
                 std::process::exit(0);
             }
@@ -167,6 +171,7 @@ fn main() -> Result<()> {
                 events: args.events,
                 patients: args.patients,
                 samples: args.samples,
+                cold: args.cold,
             },
         )?;
     }

@@ -58,6 +58,9 @@ pub struct ScaleArgs {
     pub events: u64,
     pub patients: Option<u64>,
     pub samples: usize,
+    /// Empty the kernel's page cache before measuring (root only): every sample then reads
+    /// what it needs from disk, as at a size no cache holds.
+    pub cold: bool,
 }
 
 /// A valid personnummer for each `i` below 23,520,000, all different: year 1940–2009,
@@ -617,6 +620,15 @@ pub fn bench_scale(base: &Path, a: &ScaleArgs) -> Result<()> {
 
     // Reopen: the vault's writer learns the log's new size, its readers the new indexes.
     drop(vault);
+    if a.cold {
+        let synced = std::process::Command::new("sync").status()?;
+        if !synced.success() {
+            bail!("sync failed");
+        }
+        std::fs::write("/proc/sys/vm/drop_caches", "3\n").context(
+            "--cold empties the page cache through /proc/sys/vm/drop_caches (root only)",
+        )?;
+    }
     let vault = Vault::open(&data)?;
 
     // Measure through the vault, as the nurse and the log reviewer.
@@ -683,10 +695,11 @@ pub fn bench_scale(base: &Path, a: &ScaleArgs) -> Result<()> {
         extract.push(start.elapsed());
     }
     let label = format!(
-        "{} rec, {} events, {}",
+        "{} rec, {} events, {}{}",
         human(a.recordings),
         human(a.events),
-        a.engine
+        a.engine,
+        if a.cold { ", cold" } else { "" }
     );
     let p = |v: &mut Vec<Duration>, q| percentile(v, q);
     row(
