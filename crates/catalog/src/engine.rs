@@ -191,6 +191,39 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
     }
 }
 
+/// A pool of read connections: the first idle one, starting at a rotating position (so
+/// concurrent readers do not queue behind one another); if all are busy, the one at the
+/// starting position once it is free.
+pub(crate) struct ReadPool<C> {
+    conns: Vec<std::sync::Mutex<C>>,
+    next: AtomicU64,
+}
+
+impl<C> ReadPool<C> {
+    pub(crate) fn new(conns: Vec<C>) -> Self {
+        Self {
+            conns: conns.into_iter().map(std::sync::Mutex::new).collect(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Result<std::sync::MutexGuard<'_, C>, CatalogError> {
+        let n = self.conns.len();
+        if n == 0 {
+            return Err(CatalogError::WriterStopped);
+        }
+        let start = (self.next.fetch_add(1, Ordering::Relaxed) as usize) % n;
+        for i in 0..n {
+            if let Ok(conn) = self.conns[(start + i) % n].try_lock() {
+                return Ok(conn);
+            }
+        }
+        self.conns[start]
+            .lock()
+            .map_err(|_| CatalogError::WriterStopped)
+    }
+}
+
 /// What an engine supplies to the shared `Catalog` implementation.
 pub(crate) trait Engine: Send + Sync + 'static {
     /// Runs a point read on a pooled read connection.

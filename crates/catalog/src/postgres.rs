@@ -14,15 +14,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use callvault_audit::merkle::Hash;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, GenericClient, NoTls, Statement};
 use zeroize::Zeroizing;
 
-use crate::engine::{Engine, Store, WriteConn, Writer};
+use crate::engine::{Engine, ReadPool, Store, WriteConn, Writer};
 use crate::error::corrupt;
 use crate::pg_schema::PG_MIGRATIONS;
 use crate::queries;
@@ -111,8 +109,7 @@ impl Conn {
 /// The PostgreSQL engine: its read connections.
 pub struct PostgresEngine {
     conninfo: String,
-    readers: Vec<Mutex<Conn>>,
-    next_reader: AtomicU64,
+    readers: ReadPool<Conn>,
 }
 
 impl std::fmt::Debug for PostgresEngine {
@@ -474,14 +471,13 @@ impl Store<PostgresEngine> {
         let mut writer = Conn::open(&settings, true)?;
         migrate(&mut writer.client)?;
         let readers = (0..settings.readers.max(1))
-            .map(|_| Ok(Mutex::new(Conn::open(&settings, false)?)))
+            .map(|_| Conn::open(&settings, false))
             .collect::<Result<Vec<_>, CatalogError>>()?;
         Ok(Self {
             writer: Writer::start(PgWrite(writer))?,
             engine: PostgresEngine {
                 conninfo: settings.conninfo.clone(),
-                readers,
-                next_reader: AtomicU64::new(0),
+                readers: ReadPool::new(readers),
             },
         })
     }
@@ -490,16 +486,7 @@ impl Store<PostgresEngine> {
 impl PostgresEngine {
     /// A pooled read connection: the first idle one, or wait for one.
     fn reader(&self) -> Result<std::sync::MutexGuard<'_, Conn>, CatalogError> {
-        let n = self.readers.len();
-        let start = (self.next_reader.fetch_add(1, Ordering::Relaxed) as usize) % n;
-        for i in 0..n {
-            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
-                return Ok(conn);
-            }
-        }
-        self.readers[start]
-            .lock()
-            .map_err(|_| CatalogError::WriterStopped)
+        self.readers.get()
     }
 }
 

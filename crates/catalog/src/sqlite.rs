@@ -7,13 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use callvault_audit::merkle::Hash;
 use rusqlite::{Connection, OpenFlags, params};
 use time::OffsetDateTime;
 
-use crate::engine::{Engine, Store, WriteConn, Writer};
+use crate::engine::{Engine, ReadPool, Store, WriteConn, Writer};
 use crate::error::corrupt;
 use crate::queries;
 use crate::schema::MIGRATIONS;
@@ -26,8 +25,7 @@ pub type SqliteCatalog = Store<SqliteEngine>;
 /// The SQLite engine: the file, its read connections and its scan connection.
 pub struct SqliteEngine {
     path: PathBuf,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicU64,
+    readers: ReadPool<Connection>,
     scanner: Mutex<Connection>,
 }
 
@@ -154,15 +152,14 @@ impl Store<SqliteEngine> {
         configure(&conn)?;
         migrate(&mut conn)?;
         let readers = (0..READERS)
-            .map(|_| open_reader(path, false).map(Mutex::new))
+            .map(|_| open_reader(path, false))
             .collect::<Result<Vec<_>, CatalogError>>()?;
         let scanner = Mutex::new(open_reader(path, true)?);
         Ok(Self {
             writer: Writer::start(SqliteWrite(conn))?,
             engine: SqliteEngine {
                 path: path.to_owned(),
-                readers,
-                next_reader: AtomicU64::new(0),
+                readers: ReadPool::new(readers),
                 scanner,
             },
         })
@@ -176,18 +173,7 @@ impl Store<SqliteEngine> {
 
 impl Engine for SqliteEngine {
     fn read<T>(&self, f: impl Fn(&dyn Sql) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
-        // Take the first idle connection, starting at a rotating position; if all are busy,
-        // wait for the one at the starting position.
-        let n = self.readers.len();
-        let start = (self.next_reader.fetch_add(1, Ordering::Relaxed) as usize) % n;
-        for i in 0..n {
-            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
-                return f(&*conn);
-            }
-        }
-        let conn = self.readers[start]
-            .lock()
-            .map_err(|_| CatalogError::WriterStopped)?;
+        let conn = self.readers.get()?;
         f(&*conn)
     }
 
