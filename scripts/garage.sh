@@ -13,6 +13,8 @@
 # on 3910 / 3911 / 3913: two independent servers, each with its own data directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/tools.sh
+source scripts/lib/tools.sh
 
 GARAGE_VERSION=2.5.0
 CACHE="${CALLVAULT_TOOL_CACHE:-$HOME/.cache/callvault-tools}"
@@ -25,10 +27,7 @@ SECRET=5e5e7a11c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00
 port_base() { case "$1" in a) echo 3900 ;; b) echo 3910 ;; *) echo "site must be a or b" >&2; exit 2 ;; esac; }
 
 install() {
-  if [ ! -x "$GARAGE" ]; then
-    echo "building garage $GARAGE_VERSION into $CACHE (once; cached for later runs)" >&2
-    cargo install --locked --quiet "garage@$GARAGE_VERSION" --root "$CACHE/garage-$GARAGE_VERSION"
-  fi
+  GARAGE=$(cached_tool garage "$GARAGE_VERSION")
   "$GARAGE" --version >/dev/null
 }
 

@@ -373,6 +373,11 @@ pub fn generate_keeping_person_ca(
     sp.not_after = now + Duration::days(397);
     sp.serial_number = Some(SerialNumber::from(100));
     sp.use_authority_key_identifier_extension = true;
+    // Where relying parties fetch the issuing CA's revocation list, as on a SITHS server
+    // certificate (a name that resolves nowhere: this PKI publishes its CRLs as files).
+    sp.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+        uris: vec!["http://crl.callvault-dev.invalid/function-ca.crl".to_owned()],
+    }];
     let server_pem = sp.signed_by(&server_key, &function_issuer)?.pem();
     let server_chain = write(
         dir,

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod breach;
 mod demo;
 mod keys;
 mod records;
@@ -217,13 +218,19 @@ fn as_person(pki: &Path, server: &str, who: &str, group: &str, args: &[&str]) ->
 
 /// Starts `callvault serve` and returns the child and its address.
 fn serve(config: &Path) -> (std::process::Child, String) {
+    serve_with(config, |_| {})
+}
+
+/// Starts `callvault serve` with `setup` applied to its command (environment, where its
+/// standard error goes) and returns the child and its address.
+fn serve_with(config: &Path, setup: impl FnOnce(&mut Command)) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
-        .args(["serve", "--config", p(config)])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_callvault"));
+    cmd.args(["serve", "--config", p(config)])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        .stderr(std::process::Stdio::piped());
+    setup(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)

@@ -1,0 +1,510 @@
+//! Breach simulation: a deployment does a realistic day's work — the demo's import, uploads
+//! from a recorder, nurses' plays, byte ranges, metadata and patient searches, a log
+//! extract, an IVO deletion order carried out, a key rotation — and then an attacker copies
+//! every file it wrote: the data directory (both sites, the catalog with its WAL and
+//! journal files, keys, configuration), the processes' temporary directory and the server's
+//! log. Twice: while the server runs, and after it stopped. The copies are searched for
+//! every patient's personal identity number in every written form, every caller's phone
+//! number in every form, and byte patterns from every recording's audio. The figure is
+//! printed; the test passes only with zero matches.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::*;
+
+const STHLM: &str = "SE2321000016-0001";
+const UNIT: &str = "SE2321000016-1177";
+/// Recordings the demo imports (and the test regenerates client-side for its needles).
+const DEMO_RECORDINGS: usize = 6;
+/// Seconds per demo recording (as `callvault demo` writes them).
+const DEMO_SECONDS: u32 = 20;
+
+/// Where the deployment writes: data directory, temporary files, logs.
+struct Deployment {
+    data: PathBuf,
+    tmp: PathBuf,
+    logs: PathBuf,
+}
+
+impl Deployment {
+    fn new(root: &Path) -> Self {
+        let root = root.join("deployment");
+        let d = Self {
+            data: root.join("data"),
+            tmp: root.join("tmp"),
+            logs: root.join("logs"),
+        };
+        std::fs::create_dir_all(&d.tmp).expect("tmp");
+        std::fs::create_dir_all(&d.logs).expect("logs");
+        d
+    }
+
+    /// Copies every file the deployment wrote to `to` (what an attacker with file access
+    /// takes): files and bytes copied.
+    fn copy_to(&self, to: &Path) -> (usize, u64) {
+        [&self.data, &self.tmp, &self.logs]
+            .iter()
+            .map(|from| copy_tree(from, &to.join(from.file_name().expect("name"))))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// `callvault ARGS` as the operator on this machine: temporary files in the
+    /// deployment's directory.
+    fn operator(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_callvault"))
+            .args(args)
+            .env("TMPDIR", &self.tmp)
+            .output()
+            .expect("run callvault")
+    }
+
+    /// `callvault serve`, its standard error appended to a log file of the deployment.
+    fn serve(&self, n: u32) -> (std::process::Child, String) {
+        let log = std::fs::File::create(self.logs.join(format!("serve-{n}.log"))).expect("log");
+        serve_with(&self.data.join("server.toml"), |c| {
+            c.env("TMPDIR", &self.tmp).stderr(Stdio::from(log));
+        })
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    assert!(
+        Command::new("kill")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(child.wait().expect("wait").success());
+}
+
+/// curl as a demo certificate holder; returns (status, body).
+fn curl(pki: &Path, who: &str, args: &[&str]) -> (u16, Vec<u8>) {
+    let o = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(pki.join("root-ca.pem"))
+        .arg("--cert")
+        .arg(pki.join(format!("{who}.pem")))
+        .arg("--key")
+        .arg(pki.join(format!("{who}-key.pem")))
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl (Debian package curl)");
+    let out = o.stdout;
+    let split = out.iter().rposition(|b| *b == b'\n').expect("status line");
+    let code = String::from_utf8_lossy(&out[split + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (code, out[..split].to_vec())
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+/// A deterministic, high-entropy A-law WAV of `bytes` audio bytes.
+fn noise_wav(seed: u64, bytes: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<u8> = (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let mut w = callvault_vault::wav::header(6, 1, 8000, 8, data.len() as u32);
+    w.extend_from_slice(&data);
+    w
+}
+
+/// Every written form of a personnummer `YYYYMMDD-NNNN`: twelve and ten digits, with and
+/// without the separator, and the twelve-digit forms in UTF-16 (as some tools write text).
+fn patient_forms(pnr: &str) -> Vec<Vec<u8>> {
+    let digits: String = pnr.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits.len(), 12, "{pnr}");
+    let (long, short) = (digits.clone(), digits[2..].to_owned());
+    let long_dash = format!("{}-{}", &long[..8], &long[8..]);
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    vec![
+        utf16(&long),
+        utf16(&long_dash),
+        long.clone().into_bytes(),
+        long_dash.into_bytes(),
+        short.clone().into_bytes(),
+        format!("{}-{}", &short[..6], &short[6..]).into_bytes(),
+        format!("{}+{}", &short[..6], &short[6..]).into_bytes(),
+    ]
+}
+
+/// Every written form of a Swedish mobile number `+467XXXXXXXX`.
+fn phone_forms(e164: &str) -> Vec<Vec<u8>> {
+    let national = format!("0{}", &e164[3..]);
+    [
+        e164.to_owned(),
+        e164[1..].to_owned(),
+        format!("0046{}", &e164[3..]),
+        national.clone(),
+        format!("{}-{}", &national[..3], &national[3..]),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect()
+}
+
+/// Byte patterns from a WAV's audio: 32-byte windows at eight places, each varied enough
+/// (at least 12 distinct bytes) that it cannot occur by chance in zeroed or regular pages.
+fn audio_patterns(wav: &[u8]) -> Vec<Vec<u8>> {
+    let data = &wav[44..];
+    (0..8)
+        .filter_map(|k| {
+            let at = (data.len() - 64) * k / 8;
+            let w = &data[at..at + 32];
+            let distinct = w.iter().collect::<std::collections::BTreeSet<_>>().len();
+            (distinct >= 12).then(|| w.to_vec())
+        })
+        .collect()
+}
+
+/// Copies every file under `from` to `to` (what an attacker with file access takes).
+fn copy_tree(from: &Path, to: &Path) -> (usize, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    for f in walk(from) {
+        let rel = f.strip_prefix(from).expect("under");
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        // A file removed between listing and copying (a temporary, a WAL) is simply gone.
+        if let Ok(n) = std::fs::copy(&f, &dest) {
+            files += 1;
+            bytes += n;
+        }
+    }
+    (files, bytes)
+}
+
+/// Every (file, needle name) where a needle occurs in a file under `dir`.
+fn search(dir: &Path, needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    let finders: Vec<_> = needles
+        .iter()
+        .map(|(name, n)| (name, memchr::memmem::Finder::new(n)))
+        .collect();
+    let mut found = Vec::new();
+    for f in walk(dir) {
+        let bytes = std::fs::read(&f).expect("read copy");
+        for (name, finder) in &finders {
+            if finder.find(&bytes).is_some() {
+                found.push(format!("{name} in {}", f.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Deployment::new(dir.path());
+    let client = dir.path().join("client");
+    std::fs::create_dir_all(&client).expect("client");
+
+    // The demo: keys, sites, catalog, PKI, governance, and an import of generated calls.
+    let n = DEMO_RECORDINGS.to_string();
+    let o = d.operator(&[
+        "demo",
+        "--data-dir",
+        p(&d.data),
+        "--recordings",
+        &n,
+        "--no-serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pki = d.data.join("pki");
+    // The same archive, regenerated on the client side for its patients, numbers and audio.
+    let archive = client.join("archive");
+    let manifest = callvault_vault::demo::write_archive(&archive, DEMO_RECORDINGS, DEMO_SECONDS)
+        .expect("archive");
+    let mut patients = Vec::new();
+    let mut phones = Vec::new();
+    let mut audio = Vec::new();
+    for row in callvault_vault::manifest::read(&manifest).expect("manifest") {
+        let row = row.expect("row");
+        patients.push(row.patient.expose_display());
+        phones.extend(row.caller.map(|c| c.expose_value().to_owned()));
+        audio.push(std::fs::read(&row.path).expect("wav"));
+    }
+    assert_eq!(patients.len(), DEMO_RECORDINGS);
+
+    let (server, addr) = d.serve(1);
+    let base = format!("https://{addr}/api/v1/recordings");
+    let care = "purpose=vard-och-behandling";
+
+    // A recorder delivers three calls: new patients, new callers, noise as audio.
+    let mut uploaded = Vec::new();
+    for i in 0..3u64 {
+        let pnr = callvault_vault::demo::personnummer(500 + i);
+        let phone = format!("+4670555{:04}", 1000 + i);
+        let wav = noise_wav(i + 1, 48_000);
+        let file = client.join(format!("upload-{i}.wav"));
+        std::fs::write(&file, &wav).expect("wav");
+        let meta = format!(
+            r#"{{"care_provider":"{STHLM}","care_unit":"{UNIT}","call_id":"breach-{i}","started_at":"2026-11-02T10:00:00Z","patient_id":"{pnr}","caller_number":"{phone}","nurse_hsa_id":"SE2321000016-N001"}}"#
+        );
+        let (code, body) = curl(
+            &pki,
+            "recorder-a",
+            &[
+                "-F",
+                &format!("metadata={meta};type=application/json"),
+                "-F",
+                &format!("audio=@{};type=audio/wav", p(&file)),
+                &base,
+            ],
+        );
+        assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+        uploaded.push(json(&body)["id"].as_str().expect("id").to_owned());
+        patients.push(pnr);
+        phones.push(phone);
+        audio.push(wav);
+    }
+
+    // Nurses at work: searches by patient, metadata, whole plays and byte ranges.
+    let play_all = |uploaded: &[String]| {
+        for (k, pnr) in patients.iter().enumerate() {
+            let (code, body) = curl(
+                &pki,
+                "nurse-a",
+                &[
+                    "-G",
+                    "--data-urlencode",
+                    &format!("patient={pnr}"),
+                    &format!("{base}?care_provider={STHLM}&{care}"),
+                ],
+            );
+            // Half the demo's patients are Region Värmland's; nurse-a searches at her own.
+            assert_eq!(
+                code,
+                200,
+                "search for patient {k}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        for id in uploaded {
+            let (code, _) = curl(&pki, "nurse-a", &[&format!("{base}/{id}?{care}")]);
+            assert_eq!(code, 200);
+            let out = client.join(format!("{id}.wav"));
+            let (code, _) = curl(
+                &pki,
+                "nurse-a",
+                &["-o", p(&out), &format!("{base}/{id}/audio?{care}")],
+            );
+            assert_eq!(code, 200);
+            let (code, _) = curl(
+                &pki,
+                "nurse-a",
+                &[
+                    "-H",
+                    "Range: bytes=1000-9999",
+                    "-o",
+                    p(&out),
+                    &format!("{base}/{id}/audio?{care}"),
+                ],
+            );
+            assert_eq!(code, 206);
+        }
+    };
+    play_all(&uploaded);
+
+    // The log reviewer's extract for a patient, written on the client side.
+    let server_url = format!("https://{addr}");
+    let patient_file = client.join("patient.txt");
+    std::fs::write(&patient_file, &patients[6]).expect("patient");
+    let o = as_person(
+        &pki,
+        &server_url,
+        "reviewer-a",
+        "review",
+        &[
+            "extract",
+            "--care-provider",
+            STHLM,
+            "--patient-file",
+            p(&patient_file),
+            "--format",
+            "pdf",
+            "--out",
+            p(&client.join("loggutdrag.pdf")),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    // An IVO decision destroys the first upload: two records managers, four eyes.
+    let as_person =
+        |who: &str, group: &str, args: &[&str]| as_person(&pki, &server_url, who, group, args);
+    let id_of = |o: &Output| {
+        let v = json(&o.stdout);
+        v["assignment"]
+            .as_str()
+            .or(v["id"].as_str())
+            .expect("id")
+            .to_owned()
+    };
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(90))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    for (requester, holder, approver) in [
+        ("admin-a", "SE2321000016-A001", "admin-a2"),
+        ("admin-a2", "SE2321000016-A002", "admin-a"),
+    ] {
+        let o = as_person(
+            requester,
+            "admin",
+            &[
+                "request",
+                "--holder",
+                holder,
+                "--care-provider",
+                STHLM,
+                "--purpose",
+                "administration",
+                "--right",
+                "manage-records",
+                "--valid-until",
+                &until,
+                "--justification",
+                "Arkivansvarig",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let o = as_person(approver, "admin", &["approve", &id_of(&o)]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let decision = client.join("beslut.pdf");
+    std::fs::write(&decision, b"%PDF-1.7 IVO beslut").expect("decision");
+    let o = as_person(
+        "admin-a",
+        "records",
+        &[
+            "register-ivo",
+            "--care-provider",
+            STHLM,
+            "--case-number",
+            "IVO 3.5.1-9/2026",
+            "--decision-date",
+            "2026-11-20",
+            "--document",
+            p(&decision),
+            "--recording",
+            &uploaded[0],
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let order = id_of(&o);
+    let o = as_person("admin-a2", "records", &["approve", &order]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = as_person(
+        "admin-a2",
+        "records",
+        &[
+            "execute",
+            &order,
+            "--certificate",
+            p(&client.join("certificate.json")),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    stop(server);
+
+    // The operator rotates the care provider's key-encryption key, and work goes on.
+    let o = d.operator(&[
+        "keys",
+        "rotate",
+        "--data-dir",
+        p(&d.data),
+        "--care-provider",
+        STHLM,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (server, addr2) = d.serve(2);
+    let base2 = format!("https://{addr2}/api/v1/recordings");
+    for id in &uploaded[1..] {
+        let (code, _) = curl(
+            &pki,
+            "nurse-a",
+            &[
+                "-o",
+                p(&client.join("again.wav")),
+                &format!("{base2}/{id}/audio?{care}"),
+            ],
+        );
+        assert_eq!(code, 200);
+    }
+
+    // The breach: everything the deployment wrote, copied while it runs and after it stops.
+    // (The demo also writes example inputs for its printed curl commands next to the data
+    // directory, in `data.examples`: the client's side, like the files in `client`.)
+    let live = d.copy_to(&dir.path().join("copy-live"));
+    stop(server);
+    let rest = d.copy_to(&dir.path().join("copy-at-rest"));
+
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (k, pnr) in patients.iter().enumerate() {
+        for (f, form) in patient_forms(pnr).into_iter().enumerate() {
+            needles.push((format!("patient {k} form {f}"), form));
+        }
+    }
+    for (k, phone) in phones.iter().enumerate() {
+        for (f, form) in phone_forms(phone).into_iter().enumerate() {
+            needles.push((format!("caller {k} form {f}"), form));
+        }
+    }
+    let mut patterns = 0;
+    for (k, wav) in audio.iter().enumerate() {
+        for (f, pat) in audio_patterns(wav).into_iter().enumerate() {
+            needles.push((format!("audio of recording {k}, window {f}"), pat));
+            patterns += 1;
+        }
+    }
+    // The needles are real: each occurs in the client-side plaintext it came from.
+    let client_hits = search(&client, &needles);
+    for kind in [
+        "patient 0 form 3 ",
+        "caller 0 form 0 ",
+        "audio of recording 0,",
+    ] {
+        assert!(
+            client_hits.iter().any(|h| h.starts_with(kind)),
+            "{kind:?} does not match its own source (the archive's manifest and audio)"
+        );
+    }
+    let mut matches = search(&dir.path().join("copy-live"), &needles);
+    matches.extend(search(&dir.path().join("copy-at-rest"), &needles));
+    eprintln!(
+        "breach simulation: copied {} files ({} KiB) live and {} files ({} KiB) at rest; \
+         searched for {} patients in {} forms each, {} callers in {} forms each and {} audio \
+         patterns from {} recordings ({} needles): {} matches",
+        live.0,
+        live.1 / 1024,
+        rest.0,
+        rest.1 / 1024,
+        patients.len(),
+        patient_forms(&patients[0]).len(),
+        phones.len(),
+        phone_forms(&phones[0]).len(),
+        patterns,
+        audio.len(),
+        needles.len(),
+        matches.len()
+    );
+    assert!(live.0 > 10 && rest.0 > 10, "nothing was copied");
+    assert!(
+        matches.is_empty(),
+        "patient data at rest:\n{}",
+        matches.join("\n")
+    );
+}
