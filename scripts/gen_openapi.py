@@ -45,7 +45,7 @@ doc = {
  "security": [{"sithsClientCertificate": []}],
  "paths": {
   "/healthz": {"get": {"operationId": "health", "summary": "Liveness.", "responses": {"200": {"description": "The server is up.", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-  "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (request counts by route template and status, vault totals; no identifiers).", "responses": {"200": {"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "500": resp("Internal")}}},
+  "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (request counts by route template and status, vault totals; no identifiers), for operators: the caller must hold an assignment in force with the operate right.", "responses": {"200": {"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "403": resp("Forbidden"), "500": resp("Internal")}}},
   "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
   "/api/v1/recordings": {
    "post": {
@@ -97,7 +97,7 @@ doc = {
     "operationId": "auditCheckpoint",
     "summary": "The latest signed checkpoint of the audit log (C2SP signed note, Ed25519).",
     "parameters": [qp("cosigned", "true: append the witnesses' cosignatures (C2SP tlog-cosignature) stored for this checkpoint.", schema={"type": "boolean"})],
-    "responses": {"200": {"description": "Checkpoint text.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "404": resp("NotFound"), "500": resp("Internal")}}},
+    "responses": {"200": {"description": "Checkpoint text.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "400": resp("BadRequest"), "404": resp("NotFound"), "500": resp("Internal")}}},
   "/api/v1/audit/events": {"get": {
     "operationId": "auditEvents",
     "summary": "The latest audit events concerning a care provider (log reviewers; audited).",

@@ -321,6 +321,24 @@ impl UserEntry {
     }
 }
 
+/// A TOML error as line, column and what is wrong, without the text around it: an
+/// assignment file holds employees' personal identity numbers, and the TOML library's own
+/// message quotes the offending line and values. Quoted tokens are kept only when they are
+/// key names ([`callvault_types::redact::parser_message`]).
+fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = callvault_types::redact::parser_message(e.message());
+    let msg = msg.trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        None => msg,
+    }
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
@@ -328,15 +346,21 @@ fn toml_string(s: &str) -> String {
 /// Parses an assignment file: its `[[user]]` tables (validated) and its `[[assignment]]`
 /// tables (validated as by [`AssignmentSet::parse`]).
 pub fn parse_file(text: &str) -> Result<(Vec<UserEntry>, AssignmentSet), AssignmentError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| AssignmentError::Syntax(e.to_string()))?;
+    let raw: RawFile =
+        toml::from_str(text).map_err(|e| AssignmentError::Syntax(toml_error(&e, text)))?;
     let mut users: Vec<UserEntry> = Vec::with_capacity(raw.user.len());
-    for u in raw.user {
+    for (n, u) in raw.user.into_iter().enumerate() {
+        // An HSA-ID may be shown; anything else in its place (a personal number, say) not.
+        let who = match HsaId::parse(&u.hsa_id) {
+            Ok(h) => h.to_string(),
+            Err(_) => format!("number {} of the file", n + 1),
+        };
         let mut entry = UserEntry::new(&u.hsa_id, &u.name, &u.title, &u.care_provider)
-            .map_err(|reason| AssignmentError::Syntax(format!("user {:?}: {reason}", u.hsa_id)))?;
+            .map_err(|reason| AssignmentError::Syntax(format!("user {who}: {reason}")))?;
         if let Some(p) = &u.personal_id {
-            entry = entry.with_personal_id(p).map_err(|reason| {
-                AssignmentError::Syntax(format!("user {:?}: {reason}", u.hsa_id))
-            })?;
+            entry = entry
+                .with_personal_id(p)
+                .map_err(|reason| AssignmentError::Syntax(format!("user {who}: {reason}")))?;
         }
         if users.iter().any(|x| x.hsa_id == entry.hsa_id) {
             return Err(AssignmentError::Syntax(format!(

@@ -204,6 +204,11 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/records/deletions/{id}/document",
             get(crate::records::document),
         )
+        // Extractor rejections (query, path, JSON) answer as problems, like every other
+        // refusal of the API. The web pages below have their own error pages.
+        .layer(axum::middleware::map_response(
+            crate::problem::rejections_as_problems,
+        ))
         .merge(crate::web::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use callvault_auth::{AuthenticatedPrincipal, Right};
 
 use crate::AppState;
 use crate::app::blocking;
@@ -41,8 +44,25 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
-/// The exposition.
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {
+/// The exposition, for operators only: the caller must hold an assignment in force with the
+/// `operate` right (Prometheus scrapes with the operator system's certificate). Counts are
+/// no patient data, so a scrape is not an audit event; they still say how busy the service
+/// is and how often requests are refused, which is no business of a nurse or a recorder.
+pub async fn metrics(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+) -> Result<Response, Problem> {
+    let now = time::OffsetDateTime::now_utc();
+    let policy = state.policy.current();
+    let operator = policy
+        .assignments()
+        .held_by(who.hsa_id())
+        .any(|a| a.is_active(now) && a.rights.contains(&Right::Operate));
+    if !operator {
+        return Err(Problem::forbidden(
+            "metrics are for operators: an assignment in force with the operate right is needed",
+        ));
+    }
     let counts = state
         .metrics
         .requests

@@ -124,3 +124,37 @@ impl IntoResponse for Problem {
         resp
     }
 }
+
+/// Turns the plain-text 4xx answers of axum's extractors (a query string, path or JSON body
+/// that does not deserialize) into problems: `application/problem+json` like every other
+/// refusal of the API, `422` answered as `400`, and the message passed through
+/// [`callvault_types::redact::parser_message`] (serde quotes the values it refuses, and a
+/// value may be a personal number).
+pub async fn rejections_as_problems(resp: axum::response::Response) -> axum::response::Response {
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let detail = callvault_types::redact::parser_message(String::from_utf8_lossy(&body).trim());
+    let problem = match status {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Problem::bad_request(detail),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(status, "too-large", "Payload too large", detail)
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
+            status,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        ),
+        _ => Problem::new(status, "bad-request", "Bad request", detail),
+    };
+    problem.into_response()
+}

@@ -77,7 +77,13 @@ fn validate(raw: &[u8]) -> Result<Validated, Problem> {
         let msg = e.to_string();
         let msg = msg.split(" at line").next().unwrap_or_default();
         if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-            Problem::bad_request(format!("metadata: {}", msg.split(", expected").next().unwrap_or_default()))
+            // An unknown field may be named by anything, a personal number included.
+            Problem::bad_request(format!(
+                "metadata: {}",
+                callvault_types::redact::parser_message(
+                    msg.split(", expected").next().unwrap_or_default()
+                )
+            ))
         } else {
             Problem::bad_request("metadata must be a JSON object of strings: care_provider, care_unit, call_id, started_at, patient_id, caller_number, nurse_hsa_id")
         }
@@ -433,4 +439,19 @@ fn ingest(
             existing: false,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_metadata;
+
+    /// An unknown metadata field is named only if it looks like a key name: a field may be
+    /// named by a personal number (the same finding as in the import manifests).
+    #[test]
+    fn unknown_metadata_fields_named_by_numbers_are_not_echoed() {
+        let p = check_metadata(br#"{"191212121212":"x"}"#).expect_err("unknown");
+        assert_eq!(p.detail, "metadata: unknown field `…`");
+        let p = check_metadata(br#"{"colour":"x"}"#).expect_err("unknown");
+        assert_eq!(p.detail, "metadata: unknown field `colour`");
+    }
 }

@@ -10,6 +10,7 @@ mod hsa;
 mod patient;
 mod phone;
 mod recording;
+pub mod redact;
 
 pub use hsa::{CareProvider, CareUnit, HsaId, HsaIdError};
 pub use patient::{PatientId, PatientIdError, PatientIdKind, check_digit};

@@ -280,10 +280,10 @@ fn json_reason(e: &serde_json::Error) -> String {
             let msg = e.to_string();
             let msg = msg.split(" at line").next().unwrap_or_default();
             if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-                msg.split(", expected")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
+                // A row may name a field by anything, a personal number included.
+                callvault_types::redact::parser_message(
+                    msg.split(", expected").next().unwrap_or_default(),
+                )
             } else {
                 "a field has the wrong type (every field is a string)".into()
             }
@@ -365,5 +365,26 @@ not json
         assert_eq!(rows[2].as_ref().expect_err("syntax").line, 4);
         let typed = rows[3].as_ref().expect_err("number");
         assert!(!typed.reason.contains("1212"), "{}", typed.reason);
+    }
+
+    /// Fuzzing found it: a JSONL row's unknown field was named in the row error, and a
+    /// field may be named by a personal number.
+    #[test]
+    fn jsonl_unknown_fields_are_not_named_unless_they_are_key_names() {
+        let rows = parse(
+            "{\"path\":\"a.wav\",\"19121212-1212\":\"x\"}\n{\"path\":\"a.wav\",\"colour\":\"x\"}\n\
+             {\"path\":\"a.wav\",\"ca`99999999999\":\"x\"}\n",
+            ManifestFormat::Jsonl,
+            Path::new("/m"),
+        )
+        .expect("parse");
+        let reasons: Vec<String> = rows
+            .into_iter()
+            .map(|r| r.expect_err("unknown field").reason)
+            .collect();
+        assert_eq!(reasons[0], "invalid JSON row: unknown field `…`");
+        assert_eq!(reasons[1], "invalid JSON row: unknown field `colour`");
+        // A name with a backtick in it (fuzzing found this one too) is one name.
+        assert_eq!(reasons[2], "invalid JSON row: unknown field `…`");
     }
 }

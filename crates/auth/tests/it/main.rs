@@ -824,3 +824,46 @@ valid_until = "2026-12-31T00:00:00Z"
         Purpose::CareAndTreatment
     );
 }
+
+/// Fuzzing found it: a TOML syntax error on a user's line quoted the line, with the
+/// employee's personal identity number, into the refusal. Refusals now name line, column
+/// and key names only.
+#[test]
+fn assignment_file_refusals_never_quote_a_personal_number() {
+    let pnr = "199403143465";
+    let user = |personal_id: &str| {
+        format!(
+            "[[user]]\nhsa_id = \"SE2321000016-N001\"\nname = \"Anna\"\ntitle = \"Sjuksköterska\"\ncare_provider = \"SE2321000016-0001\"\npersonal_id = {personal_id}\n"
+        )
+    };
+    let cases = [
+        // The input fuzzing found: a value followed by garbage on the same line.
+        user(&format!("\"pnr:{pnr}\"-N001\"signment]]")),
+        // A number where a string belongs (serde quotes the value).
+        user(pnr),
+        // A key named by the number.
+        format!("{}{pnr} = 1\n", user(&format!("\"{pnr}\""))),
+        // The number where an HSA-ID belongs.
+        user(&format!("\"{pnr}\"")).replace("SE2321000016-N001", pnr),
+        // An invalid personal number.
+        user(&format!("\"{}0\"", &pnr[..11])).replace(pnr, "199403143460"),
+    ];
+    for text in &cases {
+        let e = callvault_auth::parse_file(text)
+            .expect_err(text)
+            .to_string();
+        assert!(
+            !e.contains(pnr) && !e.contains(&pnr[2..]) && !e.contains("9403143"),
+            "{e}"
+        );
+        assert!(e.starts_with("assignments: "), "{e}");
+    }
+    let e = callvault_auth::parse_file(&cases[0])
+        .expect_err("syntax")
+        .to_string();
+    assert!(e.contains("line 6, column"), "{e}");
+    let e = callvault_auth::parse_file(&cases[2])
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("unknown field `…`"), "{e}");
+}

@@ -346,44 +346,7 @@ fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
     // An IVO decision destroys the first upload: two records managers, four eyes.
     let as_person =
         |who: &str, group: &str, args: &[&str]| as_person(&pki, &server_url, who, group, args);
-    let id_of = |o: &Output| {
-        let v = json(&o.stdout);
-        v["assignment"]
-            .as_str()
-            .or(v["id"].as_str())
-            .expect("id")
-            .to_owned()
-    };
-    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(90))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
-    for (requester, holder, approver) in [
-        ("admin-a", "SE2321000016-A001", "admin-a2"),
-        ("admin-a2", "SE2321000016-A002", "admin-a"),
-    ] {
-        let o = as_person(
-            requester,
-            "admin",
-            &[
-                "request",
-                "--holder",
-                holder,
-                "--care-provider",
-                STHLM,
-                "--purpose",
-                "administration",
-                "--right",
-                "manage-records",
-                "--valid-until",
-                &until,
-                "--justification",
-                "Arkivansvarig",
-            ],
-        );
-        assert!(o.status.success(), "{}", text(&o));
-        let o = as_person(approver, "admin", &["approve", &id_of(&o)]);
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    make_records_managers(&pki, &server_url);
     let decision = client.join("beslut.pdf");
     std::fs::write(&decision, b"%PDF-1.7 IVO beslut").expect("decision");
     let o = as_person(
@@ -404,7 +367,7 @@ fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let order = id_of(&o);
+    let order = json_id(&o);
     let o = as_person("admin-a2", "records", &["approve", &order]);
     assert!(o.status.success(), "{}", text(&o));
     let o = as_person(

@@ -243,3 +243,51 @@ fn serve_with(config: &Path, setup: impl FnOnce(&mut Command)) -> (std::process:
         .to_owned();
     (child, addr)
 }
+
+/// The `assignment` or `id` of a JSON answer of `callvault admin` or `callvault records`.
+fn json_id(o: &Output) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
+    v["assignment"]
+        .as_str()
+        .or(v["id"].as_str())
+        .expect("id")
+        .to_owned()
+}
+
+/// Region Stockholm's two demo administrators become records managers, each approved by the
+/// other (four eyes), through `callvault admin` against `server`.
+fn make_records_managers(pki: &Path, server: &str) {
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(90))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    for (requester, holder, approver) in [
+        ("admin-a", "SE2321000016-A001", "admin-a2"),
+        ("admin-a2", "SE2321000016-A002", "admin-a"),
+    ] {
+        let o = as_person(
+            pki,
+            server,
+            requester,
+            "admin",
+            &[
+                "request",
+                "--holder",
+                holder,
+                "--care-provider",
+                "SE2321000016-0001",
+                "--purpose",
+                "administration",
+                "--right",
+                "manage-records",
+                "--valid-until",
+                &until,
+                "--justification",
+                "Arkivansvarig",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let o = as_person(pki, server, approver, "admin", &["approve", &json_id(&o)]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}

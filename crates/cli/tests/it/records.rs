@@ -34,48 +34,9 @@ fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() 
     let ca = pki.join("root-ca.pem");
     let as_person =
         |who: &str, group: &str, args: &[&str]| as_person(&pki, &server, who, group, args);
-    let json_id = |o: &Output| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
-        v["assignment"]
-            .as_str()
-            .or(v["id"].as_str())
-            .expect("id")
-            .to_owned()
-    };
     // The two administrators become records managers, each approved by the other.
-    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(90))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
+    make_records_managers(&pki, &server);
     let sthlm = "SE2321000016-0001";
-    for (requester, holder, approver) in [
-        ("admin-a", "SE2321000016-A001", "admin-a2"),
-        ("admin-a2", "SE2321000016-A002", "admin-a"),
-    ] {
-        let o = as_person(
-            requester,
-            "admin",
-            &[
-                "request",
-                "--holder",
-                holder,
-                "--care-provider",
-                sthlm,
-                "--purpose",
-                "administration",
-                "--right",
-                "manage-records",
-                "--valid-until",
-                &until,
-                "--justification",
-                "Arkivansvarig",
-            ],
-        );
-        assert!(o.status.success(), "{}", text(&o));
-        let id = json_id(&o);
-        let o = as_person(approver, "admin", &["approve", &id]);
-        assert!(o.status.success(), "{}", text(&o));
-    }
     // A nurse is no records manager.
     let o = as_person("nurse-a", "records", &["holds", "--care-provider", sthlm]);
     assert!(

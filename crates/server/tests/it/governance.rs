@@ -268,11 +268,11 @@ async fn nobody_approves_their_own_request_or_their_own_access() {
     let count = |code: &str| codes.iter().filter(|(c, _)| c == code).count();
     assert_eq!(
         count("user.register"),
-        5 + 4 + 1,
+        6 + 4 + 1,
         "file users, admins, Nora"
     );
-    assert_eq!(count("assignment.request"), 7 + 2);
-    assert_eq!(count("assignment.approve"), 7 + 1);
+    assert_eq!(count("assignment.request"), 8 + 2);
+    assert_eq!(count("assignment.approve"), 8 + 1);
     assert!(
         count("privileges.manage") >= 4,
         "refusals by the policy: {codes:?}"

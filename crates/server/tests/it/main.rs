@@ -136,6 +136,14 @@ fn assignments_file() -> String {
             "administration",
             &["manage-records"][..],
         ),
+        spec(
+            "operator-a",
+            "SE2321000016-O001",
+            CP_A,
+            &[][..],
+            "administration",
+            &["operate"][..],
+        ),
     ]
     .concat();
     let users: String = [
@@ -144,6 +152,7 @@ fn assignments_file() -> String {
         ("SE2321000016-L001", "David Dahl", CP_A),
         ("SE2321000016-R001", "Inspelningssystem A", CP_A),
         ("SE2321000156-R001", "Inspelningssystem B", CP_B),
+        ("SE2321000016-O001", "Olle Ohlsson", CP_A),
     ]
     .iter()
     .map(|(h, n, cp)| {
@@ -184,7 +193,7 @@ fn govern(vault: &Vault, pki: &callvault_pki::DevPki, settings: &TlsSettings, di
     let done = vault
         .scripted_setup(&admins, &file, &callvault_vault::vault_operator())
         .expect("governance set-up");
-    assert_eq!(done.imported.requested.len(), 7);
+    assert_eq!(done.imported.requested.len(), 8);
 }
 
 async fn world() -> World {
@@ -1080,4 +1089,64 @@ async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
         .expect("read");
     assert!(details.contains(&("nurse".to_owned(), "SE2321000016-N001".to_owned())));
     assert!(details.contains(&("limit".to_owned(), "4".to_owned())));
+}
+
+/// Metrics are for operators: a nurse and a recorder are refused (found by the API fuzzer's
+/// role boundary check), the operator system gets the exposition.
+#[tokio::test]
+async fn metrics_are_for_operators_only() {
+    let w = world().await;
+    for who in ["nurse-a", "recorder-a", "reviewer-a"] {
+        let r = get(&w, &w.pki, Some(who), "/metrics", None)
+            .await
+            .expect("response");
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 403, "{who}: {text}");
+        assert!(text.contains("operate right"), "{text}");
+    }
+    let r = get(&w, &w.pki, Some("operator-a"), "/metrics", None)
+        .await
+        .expect("response");
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 200, "{text}");
+    assert!(text.contains("callvault_recordings "), "{text}");
+}
+
+/// A query string that does not deserialize is answered as a problem like every other
+/// refusal (the API fuzzer found plain-text answers), without the values it refused.
+#[tokio::test]
+async fn extractor_rejections_are_problems_without_the_refused_values() {
+    let w = world().await;
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        "/api/v1/audit/checkpoint?cosigned=191212121212",
+        None,
+    )
+    .await
+    .expect("response");
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 400, "{text}");
+    assert_eq!(
+        r.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/problem+json"[..]),
+        "{text}"
+    );
+    assert!(!text.contains("191212121212"), "{text}");
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        "/api/v1/recordings?care_provider=a&care_provider=b&purpose=vard-och-behandling",
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 400);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("duplicate field `care_provider`"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
