@@ -1,7 +1,7 @@
 //! Records management from the command line: an IVO deletion order carried out by two
 //! records managers, with its certificate.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::*;
 
