@@ -361,10 +361,6 @@ async fn the_openapi_document_is_served_to_authenticated_clients() {
     );
 }
 
-async fn health(w: &World, who: &str) -> Result<Reply, String> {
-    get(w, &w.pki, Some(who), "/healthz", None).await
-}
-
 #[tokio::test]
 async fn a_reloaded_crl_applies_to_new_connections_and_an_expired_one_refuses_everyone() {
     let mut w = world().await;

@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+mod abuse;
 mod followup;
 mod governance;
 mod limits;
@@ -389,6 +390,11 @@ async fn send(
         headers,
         body,
     })
+}
+
+/// `GET /healthz` as `who`.
+async fn health(w: &World, who: &str) -> Result<Reply, String> {
+    get(w, &w.pki, Some(who), "/healthz", None).await
 }
 
 fn audit_size(w: &World) -> u64 {
