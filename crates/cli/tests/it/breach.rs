@@ -68,17 +68,6 @@ impl Deployment {
     }
 }
 
-fn stop(mut child: std::process::Child) {
-    assert!(
-        Command::new("kill")
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill")
-            .success()
-    );
-    assert!(child.wait().expect("wait").success());
-}
-
 /// curl as a demo certificate holder; returns (status, body).
 fn curl(pki: &Path, who: &str, args: &[&str]) -> (u16, Vec<u8>) {
     let o = Command::new("curl")
@@ -381,7 +370,7 @@ fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
-    stop(server);
+    stop_server(server);
 
     // The operator rotates the care provider's key-encryption key, and work goes on.
     let o = d.operator(&[
@@ -412,7 +401,7 @@ fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
     // (The demo also writes example inputs for its printed curl commands next to the data
     // directory, in `data.examples`: the client's side, like the files in `client`.)
     let live = d.copy_to(&dir.path().join("copy-live"));
-    stop(server);
+    stop_server(server);
     let rest = d.copy_to(&dir.path().join("copy-at-rest"));
 
     let mut needles: Vec<(String, Vec<u8>)> = Vec::new();

@@ -291,3 +291,14 @@ fn make_records_managers(pki: &Path, server: &str) {
         assert!(o.status.success(), "{}", text(&o));
     }
 }
+
+/// Stops `callvault serve` with SIGTERM and checks that it exits cleanly.
+fn stop_server(mut child: std::process::Child) {
+    let st = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+}

@@ -28,7 +28,7 @@ fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() 
         .and_then(|r| r.split(['?', '/', '\'']).next())
         .expect("recording id")
         .to_owned();
-    let (mut child, addr) = serve(&data.join("server.toml"));
+    let (child, addr) = serve(&data.join("server.toml"));
     let server = format!("https://{addr}");
     let pki = data.join("pki");
     let ca = pki.join("root-ca.pem");
@@ -150,14 +150,7 @@ fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() 
         "{}",
         text(&o)
     );
-    assert!(
-        Command::new("kill")
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill")
-            .success()
-    );
-    assert!(child.wait().expect("wait").success());
+    stop_server(child);
     // Anyone holding the log's public key can check the certificate offline.
     let o = callvault(&["audit", "verifier-key", "--data-dir", p(&data)]);
     let key = String::from_utf8_lossy(&o.stdout).trim().to_owned();

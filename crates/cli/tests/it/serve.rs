@@ -124,7 +124,7 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         callvault_server::ServerConfig::demo_toml("data", "pki", "127.0.0.1:0"),
     )
     .expect("config");
-    let (mut child, addr) = serve(&root.join("server.toml"));
+    let (child, addr) = serve(&root.join("server.toml"));
     let pki = root.join("pki");
     let curl_as = |who: Option<&str>, method: &str, path: &str, body: Option<&str>| {
         let mut c = Command::new("curl");
@@ -285,13 +285,7 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(reloaded.ends_with("200"), "after reload: {reloaded}");
-    let st = Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "serve exits cleanly on SIGTERM");
+    stop_server(child);
     // Bootstrap, import, request, the refused and the granted approval are in the log.
     let o = callvault(&["audit", "events", "--data-dir", p(&data), "--last", "50"]);
     let log = text(&o);

@@ -118,10 +118,5 @@ fn a_witness_is_set_up_and_served_from_the_command_line() {
         out.ends_with("200") && out.starts_with("\u{2014} witness.example/w1 "),
         "{out}"
     );
-    let st = Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    assert!(child.wait().expect("wait").success());
+    stop_server(child);
 }
