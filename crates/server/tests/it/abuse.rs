@@ -10,6 +10,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 
+/// Resident memory of this process (server and attacking clients together), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Prints the memory an attack cost and checks it stayed bounded: the server and the
+/// attacking clients share this process, so the figure is an upper bound for the server.
+fn memory_bound(what: &str, before: u64) {
+    let after = rss_kib();
+    let grown = after.saturating_sub(before);
+    eprintln!("{what}: resident memory {before} KiB -> {after} KiB (+{grown} KiB)");
+    assert!(
+        grown < 256 << 10,
+        "{what} grew resident memory by {grown} KiB"
+    );
+}
+
 /// Waits for the peer to close the connection (EOF or a reset); false if it stays open.
 async fn closed_by_server<S: tokio::io::AsyncRead + Unpin>(s: &mut S, guard: Duration) -> bool {
     let mut buf = [0u8; 4096];
@@ -34,6 +56,7 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
         ..Limits::default()
     };
     let w = world_with(limits, false).await;
+    let before = rss_kib();
     // 300 TCP connections that never start TLS (ten times the connection limit).
     let mut silent = Vec::new();
     for _ in 0..300 {
@@ -103,6 +126,7 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
         }
     }
     assert_eq!(still_open, 0, "connections that never start TLS stay open");
+    memory_bound("320 silent, slow and idle connections", before);
     let r = health(&w, "nurse-a").await.expect("response");
     assert_eq!(r.status, 200);
 }
@@ -110,6 +134,7 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
 #[tokio::test]
 async fn oversized_headers_and_thousands_of_ranges_are_bounded() {
     let w = world().await;
+    let before = rss_kib();
     // A 200 KiB header: refused (431) or the connection closed, never buffered whole.
     let huge = "a".repeat(200 << 10);
     match send(
@@ -158,6 +183,7 @@ async fn oversized_headers_and_thousands_of_ranges_are_bounded() {
     .expect("response");
     assert_eq!(r.status, 400);
     assert!(r.body.len() < 1024, "{} bytes", r.body.len());
+    memory_bound("a 200 KiB header and 2,000 ranges", before);
     let r = health(&w, "nurse-a").await.expect("response");
     assert_eq!(r.status, 200);
 }
@@ -165,6 +191,7 @@ async fn oversized_headers_and_thousands_of_ranges_are_bounded() {
 #[tokio::test]
 async fn deeply_nested_json_and_thousands_of_parts_are_refused() {
     let w = world().await;
+    let before = rss_kib();
     // 100,000 nested arrays: serde_json's recursion limit refuses it as a bad body.
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let r = send(
@@ -184,7 +211,7 @@ async fn deeply_nested_json_and_thousands_of_parts_are_refused() {
     // Metadata, then 20,000 parts that are not the audio: refused at the second part.
     let pnr = callvault_vault::demo::personnummer(31);
     let boundary = "callvault-test-boundary-7f3a";
-    let before = stored(&w);
+    let stored_before = stored(&w);
     let (head, _) = multipart("", b"");
     let meta_part = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{}\r\n",
@@ -212,8 +239,13 @@ async fn deeply_nested_json_and_thousands_of_parts_are_refused() {
     let text = String::from_utf8_lossy(&r.body);
     assert_eq!(r.status, 400, "{text}");
     assert!(text.contains("second part must be named audio"), "{text}");
-    assert_eq!(stored(&w), before, "a refused upload stored something");
+    assert_eq!(
+        stored(&w),
+        stored_before,
+        "a refused upload stored something"
+    );
     assert_no_temporaries(&w);
+    memory_bound("100,000-deep JSON and 20,000 parts", before);
     let r = health(&w, "nurse-a").await.expect("response");
     assert_eq!(r.status, 200);
 }
