@@ -7,14 +7,7 @@ use crate::*;
 fn demo_imports_verifies_and_prints_no_patient_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("demo");
-    let o = callvault(&[
-        "demo",
-        "--data-dir",
-        p(&data),
-        "--recordings",
-        "6",
-        "--no-serve",
-    ]);
+    let o = demo_no_serve(&data, "6", &[]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("6 imported"), "{out}");
@@ -35,14 +28,7 @@ fn demo_imports_verifies_and_prints_no_patient_data() {
     assert!(!data.join("legacy-archive").exists());
 
     // Running it again reuses the directory and skips what is imported.
-    let o = callvault(&[
-        "demo",
-        "--data-dir",
-        p(&data),
-        "--recordings",
-        "6",
-        "--no-serve",
-    ]);
+    let o = demo_no_serve(&data, "6", &[]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(

@@ -302,3 +302,17 @@ fn stop_server(mut child: std::process::Child) {
     let status = child.wait().expect("wait");
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
 }
+
+/// `callvault demo --data-dir DATA --recordings N --no-serve EXTRA…`.
+fn demo_no_serve(data: &Path, recordings: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "demo",
+        "--data-dir",
+        p(data),
+        "--recordings",
+        recordings,
+        "--no-serve",
+    ];
+    args.extend_from_slice(extra);
+    callvault(&args)
+}

@@ -9,16 +9,7 @@ use crate::*;
 fn records_managers_destroy_a_recording_by_ivo_decision_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("demo");
-    let o = callvault(&[
-        "demo",
-        "--data-dir",
-        p(&data),
-        "--recordings",
-        "4",
-        "--no-serve",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = demo_no_serve(&data, "4", &["--listen", "127.0.0.1:0"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     // The demo prints a Region Stockholm recording's URL.

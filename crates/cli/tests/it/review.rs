@@ -12,16 +12,7 @@ use crate::*;
 fn a_log_reviewer_follows_up_a_month_and_extracts_a_patients_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("demo");
-    let o = callvault(&[
-        "demo",
-        "--data-dir",
-        p(&data),
-        "--recordings",
-        "6",
-        "--no-serve",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = demo_no_serve(&data, "6", &["--listen", "127.0.0.1:0"]);
     assert!(o.status.success(), "{}", text(&o));
     let config = data.join("server.toml");
     let mut toml = std::fs::read_to_string(&config).expect("config");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{callvault, p, text};
+use crate::{callvault, demo_no_serve, p, text};
 
 /// A configuration with keys in a fresh SoftHSM2 token (PIN in a 0600 file in `dir`).
 fn token_config(dir: &Path) -> String {
@@ -166,14 +166,7 @@ fn the_demo_runs_on_postgres_two_garage_sites_and_keys_in_a_token() {
     assert!(o.status.success(), "{}", text(&o));
     // The demo reuses the data directory: registers its care providers (keys in the
     // token), imports, deep-verifies and checkpoints.
-    let o = callvault(&[
-        "demo",
-        "--data-dir",
-        p(&data),
-        "--recordings",
-        "6",
-        "--no-serve",
-    ]);
+    let o = demo_no_serve(&data, "6", &[]);
     assert!(o.status.success(), "{}", text(&o));
     let o = callvault(&["status", "--data-dir", p(&data)]);
     let status = text(&o);
