@@ -203,6 +203,10 @@ actions! {
     Shred = "recording.shred",
     /// A destroyed recording's blobs were deleted at every site.
     BlobsDeleted = "recording.blobs-deleted",
+    /// An object that no recording ever owned was deleted at a site: the ciphertext of an
+    /// upload or import cut short (a crash) before it was acknowledged. No catalog row, no
+    /// tombstone and no audit event named it, and its data key was never stored.
+    OrphanRemoved = "recording.orphan-removed",
     /// Every recording of a deletion order is destroyed.
     DeletionDone = "deletion.done",
     /// The deletion certificate of an order was issued.

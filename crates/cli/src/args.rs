@@ -77,8 +77,10 @@ pub enum Command {
         #[arg(long)]
         deep: bool,
     },
-    /// Copy recordings with open repair tasks from a good site to the site lacking them;
-    /// finish interrupted deletions; delete reappeared blobs of destroyed recordings.
+    /// Recover after a crash or an outage: finish interrupted deletions and key rotations;
+    /// copy recordings with open repair tasks from a good site to the site lacking them;
+    /// delete reappeared blobs of destroyed recordings and the objects of uploads or imports
+    /// cut short before they were acknowledged.
     Repair {
         /// Data directory.
         #[arg(long)]

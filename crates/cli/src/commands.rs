@@ -84,12 +84,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             for id in &finished {
                 println!("finished the interrupted deletion order {id}");
             }
+            for (cp, pending) in v.interrupted_rotations()? {
+                let (version, n) = v.rotate_keys(&cp, &operator, |_, _| {})?;
+                println!(
+                    "finished the interrupted key rotation of {cp}: {n} of {pending} data keys re-wrapped under KEK v{version}"
+                );
+            }
             let (done, open) = v.repair(&operator)?;
             println!("repaired {done} copies; {open} repair tasks still open");
             let gone = v.delete_destroyed_blobs(&operator)?;
             if gone > 0 {
                 println!(
                     "deleted {gone} blobs of destroyed recordings that had reappeared at a site"
+                );
+            }
+            let orphans = v.remove_unacknowledged_objects(&operator)?;
+            if orphans > 0 {
+                println!(
+                    "deleted {orphans} objects of uploads or imports cut short before they were acknowledged"
                 );
             }
             Ok(code(open == 0))
@@ -145,6 +157,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { data_dir } => {
             let v = open(&data_dir)?;
             print_status(&v.status()?);
+            for (cp, pending) in v.interrupted_rotations()? {
+                println!(
+                    "key rotation of {cp} interrupted: {pending} data keys under older KEK versions; `callvault repair` finishes it"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => audit(command),

@@ -237,6 +237,13 @@ pub fn run(
     for id in vault.resume_deletions(&callvault_audit::event::Actor::Vault)? {
         eprintln!("callvault-server: finished the interrupted deletion order {id}");
     }
+    // A rotation re-wraps every data key (hours for millions under an HSM): it is finished
+    // offline, not before serving. Meanwhile every key version still unwraps.
+    for (cp, pending) in vault.interrupted_rotations()? {
+        eprintln!(
+            "callvault-server: WARNING: the key rotation of {cp} is unfinished ({pending} data keys under older KEK versions); stop the server and run `callvault repair` to finish it"
+        );
+    }
     if config.scrub.enabled {
         spawn_scrub(Arc::clone(&vault), config.scrub);
     }

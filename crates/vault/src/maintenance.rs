@@ -8,8 +8,12 @@ use callvault_crypto::{DekId, EnvelopeHeader, WrapBinding};
 use callvault_types::CareProvider;
 use time::OffsetDateTime;
 
-use crate::vault::{blob_key, truncate};
+use crate::vault::{blob_key, recording_of_key, truncate};
 use crate::{Vault, VaultError};
+
+/// The most objects `remove_unacknowledged_objects` deletes at one site in one run: far more
+/// than the uploads in flight when a server or an import dies.
+pub const MAX_UNACKNOWLEDGED_PER_SITE: usize = 256;
 
 impl Vault {
     /// Signs a checkpoint of the whole audit log and stores it (with its own audit event).
@@ -131,6 +135,28 @@ impl Vault {
             progress(done, total);
         }
         Ok((new.0, done))
+    }
+
+    /// Care providers whose key rotation was cut short (a crash, kill -9): data keys remain
+    /// wrapped under a KEK version older than the current one. With each, how many. Such a
+    /// rotation is finished by `rotate_keys` (`callvault repair` or `keys rotate`).
+    pub fn interrupted_rotations(&self) -> Result<Vec<(CareProvider, u64)>, VaultError> {
+        let per_version = self.catalog.stats()?.per_kek_version;
+        let mut out = Vec::new();
+        for k in self.keys.list_keks()? {
+            if !k.current {
+                continue;
+            }
+            let pending: u64 = per_version
+                .iter()
+                .filter(|(c, v, _)| c == k.care_provider.as_str() && *v < k.version.0)
+                .map(|(_, _, n)| n)
+                .sum();
+            if pending > 0 {
+                out.push((k.care_provider, pending));
+            }
+        }
+        Ok(out)
     }
 
     /// Destroys a care provider's retired KEK versions that no data key uses any more (after
@@ -264,5 +290,62 @@ impl Vault {
             repaired += 1;
         }
         Ok((repaired, open))
+    }
+
+    /// Deletes objects at the sites that no recording ever owned: no catalog row, no
+    /// tombstone, and no audit event naming the id. That is the ciphertext of an upload or
+    /// import that a crash cut short after its blobs were written and before its catalog
+    /// commit: never acknowledged, its data key never stored, so it can never be decrypted.
+    /// Each deletion is recorded before it happens. An object that an audit event names but
+    /// the catalog lacks (a catalog restored from an older backup?) is left alone; `verify`
+    /// reports it. Returns how many objects were deleted.
+    ///
+    /// Only for a vault no server is running on (`callvault repair` holds the data
+    /// directory's lock): inside a server, an upload in flight looks the same until its
+    /// commit.
+    ///
+    /// A crash leaves at most one object per upload in flight. More than
+    /// [`MAX_UNACKNOWLEDGED_PER_SITE`] unknown objects at a site is not that — a site shared
+    /// with another vault's data directory would look like this, every object of the other
+    /// vault unknown here — so nothing is deleted and the count is returned as an error.
+    pub fn remove_unacknowledged_objects(&self, actor: &Actor) -> Result<u64, VaultError> {
+        let mut found = Vec::new();
+        for store in &self.stores {
+            let mut unknown = Vec::new();
+            for key in store.list()? {
+                let Some(rid) = recording_of_key(&key) else {
+                    continue;
+                };
+                if self.catalog.recording(&rid)?.is_none()
+                    && self.catalog.tombstones(None, Some(&rid), false)?.is_empty()
+                    && self
+                        .catalog
+                        .recording_events(&rid, &[Action::Import.code(), Action::Ingest.code()])?
+                        .is_empty()
+                {
+                    unknown.push(key);
+                }
+            }
+            if unknown.len() > MAX_UNACKNOWLEDGED_PER_SITE {
+                return Err(VaultError::Refused(format!(
+                    "site {} holds {} objects that this vault never acknowledged, more than interrupted uploads leave (at most {MAX_UNACKNOWLEDGED_PER_SITE}); is the site shared with another vault's data directory? Nothing was deleted",
+                    store.site(),
+                    unknown.len()
+                )));
+            }
+            found.push((store, unknown));
+        }
+        let mut n = 0;
+        for (store, unknown) in found {
+            for key in unknown {
+                let e = AuditEvent::new(actor.clone(), Action::OrphanRemoved, "repair")
+                    .detail("site", store.site())
+                    .detail("object", key.as_str());
+                self.catalog.commit(Change::new(e))?;
+                store.delete(&key)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }

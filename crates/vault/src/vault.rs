@@ -35,6 +35,16 @@ pub fn blob_key(id: &RecordingId) -> Result<BlobKey, VaultError> {
     Ok(BlobKey::parse(&format!("rec/{}/{s}.cvr1", &s[..2]))?)
 }
 
+/// The recording whose blob `key` names (the inverse of [`blob_key`]); `None` for any other
+/// object.
+pub fn recording_of_key(key: &BlobKey) -> Option<RecordingId> {
+    key.as_str()
+        .rsplit('/')
+        .next()
+        .and_then(|f| f.strip_suffix(".cvr1"))
+        .and_then(|id| RecordingId::parse(id).ok())
+}
+
 /// What is known about a call when its recording arrives. Patient data is typed and never
 /// printed.
 #[derive(Debug, Clone)]

@@ -123,31 +123,17 @@ impl Vault {
         // Objects at a site that the catalog does not know.
         for store in &self.stores {
             for key in store.list()? {
-                let id = key
-                    .as_str()
-                    .rsplit('/')
-                    .next()
-                    .and_then(|f| f.strip_suffix(".cvr1"))
-                    .unwrap_or_default();
-                if !known.contains(id) {
-                    let destroyed = match RecordingId::parse(id) {
-                        Ok(rid) => self.catalog.tombstones(None, Some(&rid), false)?.pop(),
-                        Err(_) => None,
-                    };
-                    let what = match destroyed {
-                        Some(t) => format!(
-                            "object {key} belongs to recording {}, destroyed by deletion order {} (its data key no longer exists, so it cannot be decrypted); restored from a backup? `callvault repair` deletes it",
-                            t.recording_id, t.order_id
-                        ),
-                        None => format!("object {key} is not in the catalog"),
-                    };
-                    report.problems.push(Problem {
-                        recording: None,
-                        site: Some(store.site().to_string()),
-                        what,
-                        marked: None,
-                    });
+                let rid = crate::vault::recording_of_key(&key);
+                if rid.is_some_and(|r| known.contains(&r.to_string())) {
+                    continue;
                 }
+                let what = self.unknown_object(&key, rid.as_ref())?;
+                report.problems.push(Problem {
+                    recording: None,
+                    site: Some(store.site().to_string()),
+                    what,
+                    marked: None,
+                });
             }
         }
         self.verify_audit(&mut report)?;
@@ -160,6 +146,36 @@ impl Vault {
             .detail("problems", report.problems.len());
         self.catalog.commit(Change::new(e))?;
         Ok(report)
+    }
+
+    /// What an object at a site that no catalog row owns is: a destroyed recording's blob
+    /// that came back, an interrupted upload's leftover, or an acknowledged recording whose
+    /// catalog row is missing.
+    fn unknown_object(
+        &self,
+        key: &callvault_blobstore::BlobKey,
+        rid: Option<&RecordingId>,
+    ) -> Result<String, VaultError> {
+        let Some(rid) = rid else {
+            return Ok(format!("object {key} is not in the catalog"));
+        };
+        if let Some(t) = self.catalog.tombstones(None, Some(rid), false)?.pop() {
+            return Ok(format!(
+                "object {key} belongs to recording {}, destroyed by deletion order {} (its data key no longer exists, so it cannot be decrypted); restored from a backup? `callvault repair` deletes it",
+                t.recording_id, t.order_id
+            ));
+        }
+        let acked = self
+            .catalog
+            .recording_events(rid, &[Action::Import.code(), Action::Ingest.code()])?;
+        Ok(match acked.first() {
+            Some((idx, _)) => format!(
+                "object {key} belongs to recording {rid}, acknowledged by audit event {idx}, but the catalog has no row for it (a catalog restored from an older backup?); left in place"
+            ),
+            None => format!(
+                "object {key} is not in the catalog and no audit event names it: an upload or import cut short before it was acknowledged (undecryptable: its data key was never stored); `callvault repair` deletes it"
+            ),
+        })
     }
 
     /// Every assignment the catalog holds as approved (or revoked after approval) must have

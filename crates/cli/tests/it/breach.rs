@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::plaintext::*;
 use crate::*;
 
 const STHLM: &str = "SE2321000016-0001";
@@ -68,97 +69,6 @@ impl Deployment {
     }
 }
 
-/// curl as a demo certificate holder; returns (status, body).
-fn curl(pki: &Path, who: &str, args: &[&str]) -> (u16, Vec<u8>) {
-    let o = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--cacert"])
-        .arg(pki.join("root-ca.pem"))
-        .arg("--cert")
-        .arg(pki.join(format!("{who}.pem")))
-        .arg("--key")
-        .arg(pki.join(format!("{who}-key.pem")))
-        .args(["-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl (Debian package curl)");
-    let out = o.stdout;
-    let split = out.iter().rposition(|b| *b == b'\n').expect("status line");
-    let code = String::from_utf8_lossy(&out[split + 1..])
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    (code, out[..split].to_vec())
-}
-
-fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
-}
-
-/// A deterministic, high-entropy A-law WAV of `bytes` audio bytes.
-fn noise_wav(seed: u64, bytes: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let data: Vec<u8> = (0..bytes)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect();
-    let mut w = callvault_vault::wav::header(6, 1, 8000, 8, data.len() as u32);
-    w.extend_from_slice(&data);
-    w
-}
-
-/// Every written form of a personnummer `YYYYMMDD-NNNN`: twelve and ten digits, with and
-/// without the separator, and the twelve-digit forms in UTF-16 (as some tools write text).
-fn patient_forms(pnr: &str) -> Vec<Vec<u8>> {
-    let digits: String = pnr.chars().filter(char::is_ascii_digit).collect();
-    assert_eq!(digits.len(), 12, "{pnr}");
-    let (long, short) = (digits.clone(), digits[2..].to_owned());
-    let long_dash = format!("{}-{}", &long[..8], &long[8..]);
-    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
-    vec![
-        utf16(&long),
-        utf16(&long_dash),
-        long.clone().into_bytes(),
-        long_dash.into_bytes(),
-        short.clone().into_bytes(),
-        format!("{}-{}", &short[..6], &short[6..]).into_bytes(),
-        format!("{}+{}", &short[..6], &short[6..]).into_bytes(),
-    ]
-}
-
-/// Every written form of a Swedish mobile number `+467XXXXXXXX`.
-fn phone_forms(e164: &str) -> Vec<Vec<u8>> {
-    let national = format!("0{}", &e164[3..]);
-    [
-        e164.to_owned(),
-        e164[1..].to_owned(),
-        format!("0046{}", &e164[3..]),
-        national.clone(),
-        format!("{}-{}", &national[..3], &national[3..]),
-    ]
-    .into_iter()
-    .map(String::into_bytes)
-    .collect()
-}
-
-/// Byte patterns from a WAV's audio: 32-byte windows at eight places, each varied enough
-/// (at least 12 distinct bytes) that it cannot occur by chance in zeroed or regular pages.
-fn audio_patterns(wav: &[u8]) -> Vec<Vec<u8>> {
-    let data = &wav[44..];
-    (0..8)
-        .filter_map(|k| {
-            let at = (data.len() - 64) * k / 8;
-            let w = &data[at..at + 32];
-            let distinct = w.iter().collect::<std::collections::BTreeSet<_>>().len();
-            (distinct >= 12).then(|| w.to_vec())
-        })
-        .collect()
-}
-
 /// Copies every file under `from` to `to` (what an attacker with file access takes).
 fn copy_tree(from: &Path, to: &Path) -> (usize, u64) {
     let (mut files, mut bytes) = (0, 0);
@@ -173,24 +83,6 @@ fn copy_tree(from: &Path, to: &Path) -> (usize, u64) {
         }
     }
     (files, bytes)
-}
-
-/// Every (file, needle name) where a needle occurs in a file under `dir`.
-fn search(dir: &Path, needles: &[(String, Vec<u8>)]) -> Vec<String> {
-    let finders: Vec<_> = needles
-        .iter()
-        .map(|(name, n)| (name, memchr::memmem::Finder::new(n)))
-        .collect();
-    let mut found = Vec::new();
-    for f in walk(dir) {
-        let bytes = std::fs::read(&f).expect("read copy");
-        for (name, finder) in &finders {
-            if finder.find(&bytes).is_some() {
-                found.push(format!("{name} in {}", f.display()));
-            }
-        }
-    }
-    found
 }
 
 #[test]

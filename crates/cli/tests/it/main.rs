@@ -5,8 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod breach;
+mod crash;
 mod demo;
 mod keys;
+mod plaintext;
 mod records;
 mod retention;
 mod review;
@@ -196,12 +198,20 @@ use callvault_testkit::files_under as walk;
 /// `callvault GROUP --server … ARGS` as the demo PKI's person `who` (their certificate and
 /// key), against `server`.
 fn as_person(pki: &Path, server: &str, who: &str, group: &str, args: &[&str]) -> Output {
+    person_command(pki, server, who, group, args)
+        .output()
+        .expect("run callvault")
+}
+
+/// The command `callvault GROUP --server … ARGS` as the demo PKI's person `who`.
+fn person_command(pki: &Path, server: &str, who: &str, group: &str, args: &[&str]) -> Command {
     let (cert, key, ca) = (
         pki.join(format!("{who}.pem")),
         pki.join(format!("{who}-key.pem")),
         pki.join("root-ca.pem"),
     );
-    let mut all = vec![
+    let mut c = Command::new(env!("CARGO_BIN_EXE_callvault"));
+    c.args([
         group,
         "--server",
         server,
@@ -209,11 +219,10 @@ fn as_person(pki: &Path, server: &str, who: &str, group: &str, args: &[&str]) ->
         p(&ca),
         "--cert",
         p(&cert),
-        "--key",
-        p(&key),
-    ];
-    all.extend_from_slice(args);
-    callvault(&all)
+    ])
+    .args(["--key", p(&key)])
+    .args(args);
+    c
 }
 
 /// Starts `callvault serve` and returns the child and its address.
@@ -315,4 +324,46 @@ fn demo_no_serve(data: &Path, recordings: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     callvault(&args)
+}
+
+/// curl as a demo certificate holder; returns (status, body).
+pub(crate) fn curl(pki: &Path, who: &str, args: &[&str]) -> (u16, Vec<u8>) {
+    curl_result(
+        curl_command(pki, who, args)
+            .output()
+            .expect("curl (Debian package curl)"),
+    )
+}
+
+/// The curl command as a demo certificate holder, printing the status after the body.
+pub(crate) fn curl_command(pki: &Path, who: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--max-time", "60", "--cacert"])
+        .arg(pki.join("root-ca.pem"))
+        .arg("--cert")
+        .arg(pki.join(format!("{who}.pem")))
+        .arg("--key")
+        .arg(pki.join(format!("{who}-key.pem")))
+        .args(["-w", "\n%{http_code}"])
+        .args(args);
+    c
+}
+
+/// (status, body) of a finished `curl_command`; status 0 when no answer came.
+pub(crate) fn curl_result(o: Output) -> (u16, Vec<u8>) {
+    let out = o.stdout;
+    let Some(split) = out.iter().rposition(|b| *b == b'\n') else {
+        return (0, out);
+    };
+    let code = String::from_utf8_lossy(&out[split + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (code, out[..split].to_vec())
+}
+
+/// A JSON body.
+pub(crate) fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use callvault_audit::event::{Action as EventAction, Actor, AuditEvent, RecordingRef};
 use callvault_auth::Authorized;
 use callvault_catalog::{Change, DeletionState, Mutation};
-use callvault_types::{CareProvider, RecordingId};
+use callvault_types::CareProvider;
 
 use super::DeletionCertificate;
 use crate::vault::blob_key;
@@ -180,19 +180,12 @@ impl Vault {
         let mut n = 0;
         for store in &self.stores {
             for key in store.list()? {
-                let Some(rid) = key
-                    .as_str()
-                    .rsplit('/')
-                    .next()
-                    .and_then(|f| f.strip_suffix(".cvr1"))
-                    .and_then(|id| RecordingId::parse(id).ok())
-                else {
+                let Some(rid) = crate::vault::recording_of_key(&key) else {
                     continue;
                 };
                 let Some(tomb) = self.catalog.tombstones(None, Some(&rid), false)?.pop() else {
                     continue;
                 };
-                store.delete(&key)?;
                 let mut e = AuditEvent::new(actor.clone(), EventAction::BlobsDeleted, "repair")
                     .detail("order", &tomb.order_id)
                     .detail("sites", store.site())
@@ -202,7 +195,9 @@ impl Vault {
                     plaintext_sha256: tomb.plaintext_sha256,
                 });
                 e.care_provider = Some(tomb.care_provider.clone());
+                // Recorded before it happens: no crash leaves a deletion unrecorded.
                 self.commit_records(Change::new(e))?;
+                store.delete(&key)?;
                 n += 1;
             }
         }
