@@ -74,12 +74,23 @@ impl Problem {
         )
     }
 
-    /// A vault error: `503` when the catalog writer is saturated, else `500`.
+    /// A vault error: `503` when the catalog writer is saturated or storage cannot be
+    /// written now, else `500`.
     pub fn from_vault(e: callvault_vault::VaultError) -> Self {
         use callvault_vault::VaultError as V;
         match e {
             V::Catalog(callvault_catalog::CatalogError::Busy) => {
                 Self::busy("the audit log writer is saturated; nothing was returned; retry shortly")
+            }
+            // Storage that cannot be written now (every site full, read-only or gone; the
+            // catalog locked or its disk full): nothing was stored or acknowledged, and the
+            // same request succeeds once the fault is gone. The cause goes to the log.
+            e @ (V::NoSiteWritable(_)
+            | V::Catalog(callvault_catalog::CatalogError::CommitFailed(_))) => {
+                eprintln!("callvault-server: storage unavailable: {e}");
+                Self::busy(
+                    "the vault cannot write its storage now; nothing was stored; retry later",
+                )
             }
             V::InvalidRequest(m) => Self::bad_request(m),
             V::FourEyes(m) => Self::forbidden(m),

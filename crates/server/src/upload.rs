@@ -424,7 +424,7 @@ fn ingest(
                     "the call id was delivered concurrently; retry to get its recording",
                 )
             }
-            other => Problem::internal(&other),
+            other => Problem::from_vault(other),
         })?;
     Ok((
         StatusCode::CREATED,

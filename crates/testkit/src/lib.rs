@@ -206,3 +206,116 @@ impl Drop for PgDatabase {
         ));
     }
 }
+
+/// A real, small filesystem (tmpfs) mounted over a directory while alive, for fault
+/// injection: it fills up, can be remounted read-only, and can vanish (unmount) under a
+/// running vault. Mounting needs root (CAP_SYS_ADMIN); the fault-injection suite
+/// (`scripts/faults`) runs as root in CI.
+#[derive(Debug)]
+pub struct Tmpfs {
+    dir: PathBuf,
+    mounted: bool,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `bytes` over `dir`, keeping what `dir` held (copied onto the new
+    /// filesystem with its modes; the root owner-only).
+    ///
+    /// # Panics
+    ///
+    /// If the mount fails (not root): a fault-injection test cannot mean anything then.
+    pub fn mount_over(dir: &Path, bytes: u64) -> Self {
+        let held = dir.with_extension("before-tmpfs");
+        if dir.exists() {
+            std::fs::rename(dir, &held).expect("move the directory's content aside");
+        }
+        std::fs::create_dir_all(dir).expect("mkdir");
+        mount(&[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={bytes},mode=0700"),
+            "tmpfs",
+            path_str(dir),
+        ]);
+        let fs = Self {
+            dir: dir.to_owned(),
+            mounted: true,
+        };
+        if held.exists() {
+            // Files, empty directories and modes, as they were.
+            let st = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(held.join("."))
+                .arg(dir)
+                .status()
+                .expect("cp");
+            assert!(st.success(), "copying {} onto the tmpfs", held.display());
+            std::fs::remove_dir_all(&held).expect("rm");
+        }
+        fs
+    }
+
+    /// Changes the filesystem's size (to free space, or to take it away).
+    pub fn resize(&self, bytes: u64) {
+        mount(&["-o", &format!("remount,size={bytes}"), path_str(&self.dir)]);
+    }
+
+    /// Remounts read-only (`true`) or read-write (`false`).
+    pub fn read_only(&self, ro: bool) {
+        let opt = if ro { "remount,ro" } else { "remount,rw" };
+        mount(&["-o", opt, path_str(&self.dir)]);
+    }
+
+    /// Unmounts it (lazily, as a disk that goes away): its files are gone from the path,
+    /// which is an empty directory again.
+    pub fn vanish(&mut self) {
+        umount(&self.dir);
+        self.mounted = false;
+    }
+
+    /// Bytes free.
+    pub fn free(&self) -> u64 {
+        let o = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.dir)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df output")
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            umount(&self.dir);
+        }
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn mount(args: &[&str]) {
+    let o = std::process::Command::new("mount")
+        .args(args)
+        .output()
+        .expect("mount (util-linux)");
+    assert!(
+        o.status.success(),
+        "mount {args:?} failed (fault injection mounts filesystems and needs root): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn umount(dir: &Path) {
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(dir)
+        .status();
+}

@@ -740,7 +740,18 @@ impl Vault {
             let mut change = Change::new(e).with(Mutation::InsertRecording {
                 recording: Box::new(rec),
                 placements,
-                repair_reason: "write failed at ingest".into(),
+                // What went wrong at each failed site, for the operator (`status`).
+                repair_reason: truncate(
+                    &format!(
+                        "write failed at ingest: {}",
+                        sites_failed
+                            .iter()
+                            .map(|(s, e)| format!("{s}: {e}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    300,
+                ),
             });
             for (site, err) in &sites_failed {
                 let mut t = AuditEvent::new(Actor::Vault, Action::RepairTaskCreated, origin);

@@ -122,7 +122,21 @@ impl Vault {
         })?;
         // Objects at a site that the catalog does not know.
         for store in &self.stores {
-            for key in store.list()? {
+            // A site that cannot be listed (gone, unreadable) is a problem to report, not a
+            // reason to stop: its copies were checked one by one above.
+            let keys = match store.list() {
+                Ok(k) => k,
+                Err(e) => {
+                    report.problems.push(Problem {
+                        recording: None,
+                        site: Some(store.site().to_string()),
+                        what: format!("the site cannot be listed: {e}"),
+                        marked: None,
+                    });
+                    continue;
+                }
+            };
+            for key in keys {
                 let rid = crate::vault::recording_of_key(&key);
                 if rid.is_some_and(|r| known.contains(&r.to_string())) {
                     continue;

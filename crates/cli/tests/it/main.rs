@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod breach;
+mod clock;
 mod crash;
 mod demo;
 mod keys;

@@ -1156,3 +1156,51 @@ async fn extractor_rejections_are_problems_without_the_refused_values() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+/// Storage faults seen by a recorder: with one site unwritable the upload is acknowledged
+/// from the other (and the response names only it); with no site writable it is refused
+/// with `503` and `Retry-After`, nothing is stored, and the same delivery succeeds once the
+/// sites are back.
+#[tokio::test]
+async fn unwritable_sites_give_an_acknowledgement_from_the_other_or_a_503_to_retry() {
+    let w = world().await;
+    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
+    let pnr = callvault_vault::demo::personnummer(78);
+    let sites = w._dir.path().join("data/sites");
+    let before = stored(&w);
+    let meta = upload_meta("fault-1", "SE2321000016-1177", &pnr);
+    {
+        let _b = callvault_testkit::Unwritable::new(&sites.join("b/tmp"));
+        let r = upload(&w, "recorder-a", &meta, &wav)
+            .await
+            .expect("response");
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let json: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(json["sites"], serde_json::json!(["a"]));
+    }
+    assert_eq!(stored(&w), (before.0 + 1, before.1 + 1));
+    let meta = upload_meta("fault-2", "SE2321000016-1177", &pnr);
+    {
+        let _a = callvault_testkit::Unwritable::new(&sites.join("a/tmp"));
+        let _b = callvault_testkit::Unwritable::new(&sites.join("b/tmp"));
+        let r = upload(&w, "recorder-a", &meta, &wav)
+            .await
+            .expect("response");
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.headers.get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..]),
+            "{:?}",
+            r.headers
+        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains("nothing was stored"), "{body}");
+        assert!(!body.contains(&pnr) && !body.contains("/tmp"), "{body}");
+    }
+    assert_eq!(stored(&w), (before.0 + 1, before.1 + 1));
+    assert_no_temporaries(&w);
+    let r = upload(&w, "recorder-a", &meta, &wav)
+        .await
+        .expect("response");
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}

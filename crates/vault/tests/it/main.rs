@@ -3,6 +3,7 @@
 mod access;
 mod breach;
 mod common;
+mod faults;
 mod followup;
 mod governance;
 mod hsm;
