@@ -28,6 +28,7 @@ pub const SITE_MARKER: &str = "callvault-site";
 pub struct DirStore {
     site: SiteId,
     root: PathBuf,
+    write_timeout: std::time::Duration,
     /// Object directories whose entries (and ancestors' entries) are known to be durable.
     durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
 }
@@ -105,8 +106,17 @@ impl DirStore {
         Self {
             site,
             root: root.to_owned(),
+            write_timeout: crate::DEFAULT_WRITE_TIMEOUT,
             durable_dirs: Arc::default(),
         }
+    }
+
+    /// Sets how long a write may make no progress before the site is given up for that
+    /// blob (a hung disk or network mount); see [`crate::replicate`].
+    #[must_use]
+    pub fn with_write_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 
     /// The site's root directory.
@@ -240,6 +250,10 @@ impl Drop for DirPut {
 impl BlobStore for DirStore {
     fn site(&self) -> &SiteId {
         &self.site
+    }
+
+    fn write_timeout(&self) -> std::time::Duration {
+        self.write_timeout
     }
 
     fn begin_put(&self, key: &BlobKey) -> Result<Box<dyn PutHandle>, BlobError> {

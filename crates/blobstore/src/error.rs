@@ -77,4 +77,13 @@ pub enum BlobError {
     /// A site's writer stopped before the upload finished.
     #[error("site {0}: writer stopped unexpectedly")]
     WriterGone(String),
+    /// A site made no progress for its write timeout (a hung disk, mount or network); it
+    /// was given up for this blob, and the other sites went on.
+    #[error("site {site}: no progress for {secs} s; given up for this blob")]
+    Stalled {
+        /// The site.
+        site: String,
+        /// Its write timeout, in seconds.
+        secs: u64,
+    },
 }

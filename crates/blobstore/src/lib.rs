@@ -99,10 +99,18 @@ pub trait PutHandle: Send {
     fn commit(self: Box<Self>) -> Result<PutOutcome, BlobError>;
 }
 
+/// Default [`BlobStore::write_timeout`].
+pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One site's object store. Implementations must be safe to share between threads.
 pub trait BlobStore: Send + Sync + fmt::Debug {
     /// The site this store is.
     fn site(&self) -> &SiteId;
+    /// How long a write to this site may make no progress before [`replicate`] gives the
+    /// site up for that blob (the others go on).
+    fn write_timeout(&self) -> std::time::Duration {
+        DEFAULT_WRITE_TIMEOUT
+    }
     /// Starts a put-if-absent upload.
     fn begin_put(&self, key: &BlobKey) -> Result<Box<dyn PutHandle>, BlobError>;
     /// Reads exactly `range` of an object.

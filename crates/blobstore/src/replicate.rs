@@ -1,7 +1,19 @@
 //! Writing one blob to every site at once.
+//!
+//! Every site has a writer thread of its own, fed through a bounded queue. A site slower than
+//! the producer holds it back — the blob streams at the pace of the slowest site — but only
+//! up to that site's [`BlobStore::write_timeout`]: a site that takes no chunk, or does not
+//! finish its commit, for that long is given up for this blob (its writer is told to
+//! discard) and the producer goes on with the others. A writer stuck inside the operating
+//! system (a hung mount) cannot be stopped; it is left to end on its own thread. If it does
+//! finish its put later, that object is either one no catalog row names (reported by
+//! `verify`, removed by `repair`) or a copy whose placement the catalog already holds as
+//! missing (replaced by `repair`).
 
-use std::sync::Arc;
-use std::sync::mpsc::sync_channel;
+use std::collections::VecDeque;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::{BlobError, BlobKey, BlobStore, PutOutcome, SiteId};
 
@@ -20,13 +32,205 @@ pub struct SiteOutcome {
     pub result: Result<PutOutcome, BlobError>,
 }
 
+/// A chunk for a site's writer; `None` ends the stream (commit).
+type Chunk = Option<Arc<Vec<u8>>>;
+
+/// The bounded queue between the producer and one site's writer.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Chunk>,
+    /// The producer gave this site up (or failed): the writer discards its upload.
+    abandoned: bool,
+    /// The writer has stopped (finished or failed): nothing more is taken.
+    writer_stopped: bool,
+}
+
+enum Pushed {
+    Queued,
+    WriterStopped,
+    Stalled,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item`, waiting for room at most until `deadline`.
+    fn push(&self, item: Chunk, deadline: Instant) -> Pushed {
+        let mut st = self.lock();
+        loop {
+            if st.writer_stopped {
+                return Pushed::WriterStopped;
+            }
+            if st.items.len() < QUEUE_DEPTH {
+                st.items.push_back(item);
+                self.changed.notify_all();
+                return Pushed::Queued;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Pushed::Stalled;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The next chunk for the writer, or `None` if the producer gave the site up.
+    fn pop(&self) -> Option<Chunk> {
+        let mut st = self.lock();
+        loop {
+            if st.abandoned {
+                return None;
+            }
+            if let Some(item) = st.items.pop_front() {
+                self.changed.notify_all();
+                return Some(item);
+            }
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    fn abandon(&self) {
+        self.lock().abandoned = true;
+        self.changed.notify_all();
+    }
+
+    fn writer_stopped(&self) {
+        self.lock().writer_stopped = true;
+        self.changed.notify_all();
+    }
+}
+
+/// One site's writer thread, seen from the producer.
+struct Writer {
+    site: SiteId,
+    timeout: Duration,
+    queue: Arc<Queue>,
+    done: std::sync::mpsc::Receiver<Result<Option<PutOutcome>, BlobError>>,
+    /// Set when the site failed or was given up before the end of the stream.
+    failed: Option<BlobError>,
+}
+
+impl Writer {
+    fn spawn(store: &Arc<dyn BlobStore>, key: &BlobKey) -> Self {
+        let queue = Arc::new(Queue::default());
+        let (tx, done) = std::sync::mpsc::channel();
+        let site = store.site().clone();
+        let mut w = Self {
+            site: site.clone(),
+            timeout: store.write_timeout(),
+            queue: Arc::clone(&queue),
+            done,
+            failed: None,
+        };
+        let store = Arc::clone(store);
+        let key = key.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("site-{site}"))
+            .spawn(move || {
+                let result = (|| -> Result<Option<PutOutcome>, BlobError> {
+                    let mut put = store.begin_put(&key)?;
+                    loop {
+                        match queue.pop() {
+                            Some(Some(chunk)) => put.write(&chunk)?,
+                            Some(None) => return put.commit().map(Some),
+                            // Given up: dropping the handle discards the upload.
+                            None => return Ok(None),
+                        }
+                    }
+                })();
+                queue.writer_stopped();
+                let _ = tx.send(result);
+            });
+        if spawned.is_err() {
+            w.failed = Some(BlobError::WriterGone(site.to_string()));
+        }
+        w
+    }
+
+    fn stalled(&self) -> BlobError {
+        BlobError::Stalled {
+            site: self.site.to_string(),
+            secs: self.timeout.as_secs(),
+        }
+    }
+
+    /// Hands the writer `item`, unless the site has already failed or been given up.
+    fn feed(&mut self, item: Chunk) {
+        if self.failed.is_some() {
+            return;
+        }
+        match self.queue.push(item, Instant::now() + self.timeout) {
+            // A writer that stopped early reports why at the end.
+            Pushed::Queued | Pushed::WriterStopped => {}
+            Pushed::Stalled => {
+                self.queue.abandon();
+                self.failed = Some(self.stalled());
+            }
+        }
+    }
+
+    /// The writer's result, waiting while it makes progress (takes chunks) and at most one
+    /// write timeout without any.
+    fn finish(self) -> Result<PutOutcome, BlobError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let mut pending = self.queue.pending();
+        loop {
+            match self.done.recv_timeout(self.timeout) {
+                Ok(Ok(Some(o))) => return Ok(o),
+                Ok(Ok(None)) => return Err(BlobError::WriterGone(self.site.to_string())),
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(BlobError::WriterGone(self.site.to_string()));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = self.queue.pending();
+                    if now < pending {
+                        pending = now;
+                        continue;
+                    }
+                    self.queue.abandon();
+                    return Err(self.stalled());
+                }
+            }
+        }
+    }
+
+    /// Tells the writer to discard, and waits (at most its timeout) until it has.
+    fn discard(self) {
+        self.queue.abandon();
+        let _ = self.done.recv_timeout(self.timeout);
+    }
+}
+
 /// Streams the chunks from `next_chunk` to every store concurrently (one writer thread per
 /// site) and commits at each site that received every chunk.
 ///
-/// A site that fails is reported and the others go on: the caller decides whether enough
-/// sites hold the blob. If `next_chunk` itself fails, no site commits and the error is
-/// returned. `observer`, if given, sees every chunk in order on a thread of its own (used
-/// to hash the blob without slowing the producer).
+/// A site that fails, or makes no progress for its write timeout, is reported and the
+/// others go on: the caller decides whether enough sites hold the blob. If `next_chunk`
+/// itself fails, no site commits and the error is returned. `observer`, if given, sees
+/// every chunk in order on a thread of its own (used to hash the blob without slowing the
+/// producer).
 pub fn replicate<E>(
     stores: &[Arc<dyn BlobStore>],
     key: &BlobKey,
@@ -34,50 +238,35 @@ pub fn replicate<E>(
     observer: Option<&mut ChunkObserver<'_>>,
 ) -> Result<Vec<SiteOutcome>, E> {
     std::thread::scope(|scope| {
-        let mut senders = Vec::with_capacity(stores.len() + 1);
-        let mut handles = Vec::with_capacity(stores.len());
+        let mut observe_tx = None;
         if let Some(observe) = observer {
-            let (tx, rx) = sync_channel::<Option<Arc<Vec<u8>>>>(QUEUE_DEPTH);
-            senders.push(tx);
+            let (tx, rx) = sync_channel::<Chunk>(QUEUE_DEPTH);
+            observe_tx = Some(tx);
             scope.spawn(move || {
                 while let Ok(Some(chunk)) = rx.recv() {
                     observe(&chunk);
                 }
             });
         }
-        for store in stores {
-            let (tx, rx) = sync_channel::<Option<Arc<Vec<u8>>>>(QUEUE_DEPTH);
-            senders.push(tx);
-            let store = Arc::clone(store);
-            handles.push(
-                scope.spawn(move || -> Result<Option<PutOutcome>, BlobError> {
-                    let mut put = store.begin_put(key)?;
-                    loop {
-                        match rx.recv() {
-                            // A chunk to write.
-                            Ok(Some(chunk)) => put.write(&chunk)?,
-                            // End of stream: commit.
-                            Ok(None) => return put.commit().map(Some),
-                            // Producer gave up: drop the handle, discarding the upload.
-                            Err(_) => return Ok(None),
-                        }
-                    }
-                }),
-            );
-        }
+        let mut writers: Vec<Writer> = stores.iter().map(|s| Writer::spawn(s, key)).collect();
         let mut producer_error = None;
         loop {
             match next_chunk() {
                 Ok(Some(chunk)) => {
                     let chunk = Arc::new(chunk);
-                    for tx in &senders {
-                        // A site whose writer failed has hung up; the others go on.
+                    if let Some(tx) = &observe_tx {
                         let _ = tx.send(Some(Arc::clone(&chunk)));
+                    }
+                    for w in &mut writers {
+                        w.feed(Some(Arc::clone(&chunk)));
                     }
                 }
                 Ok(None) => {
-                    for tx in &senders {
+                    if let Some(tx) = &observe_tx {
                         let _ = tx.send(None);
+                    }
+                    for w in &mut writers {
+                        w.feed(None);
                     }
                     break;
                 }
@@ -87,25 +276,20 @@ pub fn replicate<E>(
                 }
             }
         }
-        drop(senders);
-        let outcomes: Vec<SiteOutcome> = stores
-            .iter()
-            .zip(handles)
-            .map(|(store, h)| {
-                let site = store.site().clone();
-                let result = match h.join() {
-                    Ok(Ok(Some(o))) => Ok(o),
-                    Ok(Ok(None)) => Err(BlobError::WriterGone(site.to_string())),
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(BlobError::WriterGone(site.to_string())),
-                };
-                SiteOutcome { site, result }
-            })
-            .collect();
-        match producer_error {
-            // Writers only commit on end of stream, so no site committed anything.
-            Some(e) => Err(e),
-            None => Ok(outcomes),
+        drop(observe_tx);
+        if let Some(e) = producer_error {
+            // Writers only commit at the end of the stream, so no site committed anything.
+            for w in writers {
+                w.discard();
+            }
+            return Err(e);
         }
+        Ok(writers
+            .into_iter()
+            .map(|w| SiteOutcome {
+                site: w.site.clone(),
+                result: w.finish(),
+            })
+            .collect())
     })
 }

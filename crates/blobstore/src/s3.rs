@@ -82,6 +82,7 @@ pub struct S3Store {
     location: String,
     prefix: String,
     part_size: usize,
+    timeout: std::time::Duration,
 }
 
 impl fmt::Debug for S3Store {
@@ -161,6 +162,7 @@ impl S3Store {
             store: Arc::new(store),
             prefix: s.prefix.clone(),
             part_size: s.part_size,
+            timeout,
         })
     }
 
@@ -392,6 +394,10 @@ impl Drop for S3Put {
 impl BlobStore for S3Store {
     fn site(&self) -> &SiteId {
         &self.site
+    }
+
+    fn write_timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     fn begin_put(&self, key: &BlobKey) -> Result<Box<dyn PutHandle>, BlobError> {

@@ -225,35 +225,20 @@ impl Tmpfs {
     ///
     /// If the mount fails (not root): a fault-injection test cannot mean anything then.
     pub fn mount_over(dir: &Path, bytes: u64) -> Self {
-        let held = dir.with_extension("before-tmpfs");
-        if dir.exists() {
-            std::fs::rename(dir, &held).expect("move the directory's content aside");
-        }
-        std::fs::create_dir_all(dir).expect("mkdir");
-        mount(&[
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={bytes},mode=0700"),
-            "tmpfs",
-            path_str(dir),
-        ]);
-        let fs = Self {
+        mount_keeping(
+            dir,
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={bytes},mode=0700"),
+                "tmpfs",
+            ],
+        );
+        Self {
             dir: dir.to_owned(),
             mounted: true,
-        };
-        if held.exists() {
-            // Files, empty directories and modes, as they were.
-            let st = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(held.join("."))
-                .arg(dir)
-                .status()
-                .expect("cp");
-            assert!(st.success(), "copying {} onto the tmpfs", held.display());
-            std::fs::remove_dir_all(&held).expect("rm");
         }
-        fs
     }
 
     /// Changes the filesystem's size (to free space, or to take it away).
@@ -318,4 +303,105 @@ fn umount(dir: &Path) {
         .arg("-l")
         .arg(dir)
         .status();
+}
+
+/// Mounts a filesystem (`mount ARGS… dir`) over `dir`, keeping what `dir` held: it is moved
+/// aside, and copied onto the new filesystem with its modes.
+fn mount_keeping(dir: &Path, args: &[&str]) {
+    let held = dir.with_extension("before-mount");
+    if dir.exists() {
+        std::fs::rename(dir, &held).expect("move the directory's content aside");
+    }
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut all = args.to_vec();
+    all.push(path_str(dir));
+    mount(&all);
+    if held.exists() {
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(held.join("."))
+            .arg(dir)
+            .status()
+            .expect("cp");
+        assert!(
+            st.success(),
+            "copying {} onto the new filesystem",
+            held.display()
+        );
+        std::fs::remove_dir_all(&held).expect("rm");
+    }
+}
+
+/// An ext4 filesystem on a loop device mounted over a directory while alive, which can be
+/// frozen (`fsfreeze`): every write to it then blocks in the kernel, as on a hung disk or
+/// network mount, until it is thawed. Needs root, like [`Tmpfs`].
+#[derive(Debug)]
+pub struct FreezableDisk {
+    dir: PathBuf,
+    image: PathBuf,
+}
+
+impl FreezableDisk {
+    /// Makes an ext4 image of `bytes` next to `dir` and mounts it over `dir`, keeping what
+    /// `dir` held.
+    ///
+    /// # Panics
+    ///
+    /// If the image cannot be made or mounted (not root, no loop devices).
+    pub fn mount_over(dir: &Path, bytes: u64) -> Self {
+        let image = dir.with_extension("ext4");
+        let f = std::fs::File::create(&image).expect("image");
+        f.set_len(bytes).expect("size the image");
+        let o = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .expect("mkfs.ext4 (e2fsprogs)");
+        assert!(
+            o.status.success(),
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        mount_keeping(dir, &["-o", "loop", path_str(&image)]);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        Self {
+            dir: dir.to_owned(),
+            image,
+        }
+    }
+
+    /// Freezes the filesystem: writes block until [`FreezableDisk::thaw`].
+    pub fn freeze(&self) {
+        fsfreeze("-f", &self.dir);
+    }
+
+    /// Thaws it: blocked writes go on.
+    pub fn thaw(&self) {
+        fsfreeze("-u", &self.dir);
+    }
+}
+
+impl Drop for FreezableDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("fsfreeze")
+            .arg("-u")
+            .arg(&self.dir)
+            .output();
+        umount(&self.dir);
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
+fn fsfreeze(op: &str, dir: &Path) {
+    let o = std::process::Command::new("fsfreeze")
+        .arg(op)
+        .arg(dir)
+        .output()
+        .expect("fsfreeze (util-linux)");
+    assert!(
+        o.status.success(),
+        "fsfreeze {op}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

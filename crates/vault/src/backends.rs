@@ -87,7 +87,10 @@ fn s3_settings(s: &S3SiteConfig) -> Result<S3Settings, VaultError> {
 /// Makes a configured site (a directory with its marker, or a bucket with its marker).
 pub(crate) fn create_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, VaultError> {
     Ok(match &site.backend {
-        SiteBackend::Dir { path } => Arc::new(DirStore::create(site.name.clone(), path)?),
+        SiteBackend::Dir { path, timeout_secs } => Arc::new(
+            DirStore::create(site.name.clone(), path)?
+                .with_write_timeout(std::time::Duration::from_secs(*timeout_secs)),
+        ),
         SiteBackend::S3(s) => Arc::new(S3Store::create(site.name.clone(), &s3_settings(s)?)?),
     })
 }
@@ -95,7 +98,10 @@ pub(crate) fn create_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, Vault
 /// Opens a configured site, checking its marker.
 pub(crate) fn open_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, VaultError> {
     Ok(match &site.backend {
-        SiteBackend::Dir { path } => Arc::new(DirStore::open(site.name.clone(), path)?),
+        SiteBackend::Dir { path, timeout_secs } => Arc::new(
+            DirStore::open(site.name.clone(), path)?
+                .with_write_timeout(std::time::Duration::from_secs(*timeout_secs)),
+        ),
         SiteBackend::S3(s) => Arc::new(S3Store::open(site.name.clone(), &s3_settings(s)?)?),
     })
 }
@@ -103,7 +109,7 @@ pub(crate) fn open_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, VaultEr
 /// Whether a site is present (has its marker) and, if not, whether it holds anything.
 pub(crate) fn probe_site(site: &SiteConfig) -> Result<SiteProbe, VaultError> {
     Ok(match &site.backend {
-        SiteBackend::Dir { path } => {
+        SiteBackend::Dir { path, .. } => {
             if path.join(callvault_blobstore::SITE_MARKER).exists() {
                 SiteProbe::Present
             } else if std::fs::read_dir(path).is_ok_and(|mut e| e.next().is_some()) {

@@ -393,8 +393,9 @@ struct RawSite {
 
 /// Default `part_size_mib` of an S3 site.
 pub const DEFAULT_PART_SIZE_MIB: usize = 8;
-/// Default `timeout_secs` of an S3 site.
-pub const DEFAULT_S3_TIMEOUT_SECS: u64 = 30;
+/// Default `timeout_secs` of a site: how long a write may make no progress (an S3 request
+/// take) before the site is given up for that recording.
+pub const DEFAULT_SITE_TIMEOUT_SECS: u64 = 30;
 
 impl RawSite {
     fn validate(self, abs: &dyn Fn(&Path) -> PathBuf) -> Result<SiteConfig, ConfigError> {
@@ -416,8 +417,13 @@ impl RawSite {
             ("prefix", self.prefix.is_some()),
             ("part_size_mib", self.part_size_mib.is_some()),
             ("allow_http", self.allow_http.is_some()),
-            ("timeout_secs", self.timeout_secs.is_some()),
         ];
+        let timeout_secs = self.timeout_secs.unwrap_or(DEFAULT_SITE_TIMEOUT_SECS);
+        if !(1..=3600).contains(&timeout_secs) {
+            return invalid(format!(
+                "timeout_secs is {timeout_secs}; it must be between 1 and 3600"
+            ));
+        }
         let backend = match self.backend.as_str() {
             "dir" => {
                 if let Some((key, _)) = s3_settings.iter().find(|(_, set)| *set) {
@@ -426,7 +432,10 @@ impl RawSite {
                     ));
                 }
                 match self.path {
-                    Some(p) => SiteBackend::Dir { path: abs(&p) },
+                    Some(p) => SiteBackend::Dir {
+                        path: abs(&p),
+                        timeout_secs,
+                    },
                     None => return invalid("path is required with backend \"dir\"".into()),
                 }
             }
@@ -494,12 +503,6 @@ impl RawSite {
                         "part_size_mib is {part_size_mib}; S3 parts are 5 to 512 MiB here"
                     ));
                 }
-                let timeout_secs = self.timeout_secs.unwrap_or(DEFAULT_S3_TIMEOUT_SECS);
-                if !(1..=3600).contains(&timeout_secs) {
-                    return invalid(format!(
-                        "timeout_secs is {timeout_secs}; it must be between 1 and 3600"
-                    ));
-                }
                 SiteBackend::S3(S3SiteConfig {
                     endpoint,
                     bucket,
@@ -562,6 +565,9 @@ pub enum SiteBackend {
     Dir {
         /// The site directory.
         path: PathBuf,
+        /// Seconds a write may make no progress before the site is given up for that
+        /// recording (a hung disk or network mount).
+        timeout_secs: u64,
     },
     /// A bucket in an S3-compatible object store (`backend = "s3"`).
     S3(S3SiteConfig),
@@ -589,7 +595,7 @@ impl SiteConfig {
     /// The site directory, if it is one.
     pub fn dir(&self) -> Option<&Path> {
         match &self.backend {
-            SiteBackend::Dir { path } => Some(path),
+            SiteBackend::Dir { path, .. } => Some(path),
             SiteBackend::S3(_) => None,
         }
     }
@@ -597,7 +603,7 @@ impl SiteConfig {
     /// A directory path or `s3://endpoint/bucket/prefix`, for messages and `status`.
     pub fn location(&self) -> String {
         match &self.backend {
-            SiteBackend::Dir { path } => path.display().to_string(),
+            SiteBackend::Dir { path, .. } => path.display().to_string(),
             SiteBackend::S3(s) => format!(
                 "{}/{}/{}",
                 s.endpoint.trim_end_matches('/'),
@@ -702,7 +708,7 @@ impl Config {
         for (i, a) in sites.iter().enumerate() {
             for b in &sites[i + 1..] {
                 let shared = match (&a.backend, &b.backend) {
-                    (SiteBackend::Dir { path: pa }, SiteBackend::Dir { path: pb }) => {
+                    (SiteBackend::Dir { path: pa, .. }, SiteBackend::Dir { path: pb, .. }) => {
                         pa.starts_with(pb) || pb.starts_with(pa)
                     }
                     (SiteBackend::S3(sa), SiteBackend::S3(sb)) => {
@@ -998,5 +1004,42 @@ mod tests {
                 .to_string()
                 .contains("only be longer")
         );
+    }
+
+    #[test]
+    fn a_dir_site_has_a_write_timeout() {
+        let base = Config::default_toml("audit.example");
+        let c = parse(&base).expect("default");
+        assert!(matches!(
+            c.sites[0].backend,
+            SiteBackend::Dir {
+                timeout_secs: DEFAULT_SITE_TIMEOUT_SECS,
+                ..
+            }
+        ));
+        let set = base.replace(
+            "path = \"sites/b\"\n",
+            "path = \"sites/b\"\ntimeout_secs = 5\n",
+        );
+        let c = parse(&set).expect("timeout");
+        assert!(matches!(
+            c.sites[1].backend,
+            SiteBackend::Dir {
+                timeout_secs: 5,
+                ..
+            }
+        ));
+        for bad in ["0", "3601"] {
+            let text = base.replace(
+                "path = \"sites/b\"\n",
+                &format!("path = \"sites/b\"\ntimeout_secs = {bad}\n"),
+            );
+            assert_eq!(
+                parse(&text).expect_err("refused").to_string(),
+                format!(
+                    "configuration: site b: timeout_secs is {bad}; it must be between 1 and 3600"
+                )
+            );
+        }
     }
 }

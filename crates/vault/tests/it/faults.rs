@@ -298,3 +298,55 @@ fn a_full_catalog_disk_refuses_writes_without_leftovers_and_recovers_when_space_
     assert!(r.is_clean(), "{:?}", r.problems);
     assert_eq!(r.recordings, 60);
 }
+
+#[test]
+#[ignore = "fault injection mounts filesystems (root): scripts/faults runs it"]
+fn a_hung_site_is_given_up_after_its_timeout_and_repaired_when_it_comes_back() {
+    // Site b on its own disk, with a write timeout of 2 s.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = callvault_vault::config::Config::default_toml("audit.callvault.test.example")
+        .replace(
+            "path = \"sites/b\"\n",
+            "path = \"sites/b\"\ntimeout_secs = 2\n",
+        );
+    assert!(text.contains("timeout_secs = 2"));
+    let t = TestVault::init_with(dir, &text);
+    let dir = t.close();
+    let disk =
+        callvault_testkit::FreezableDisk::mount_over(&dir.path().join("data/sites/b"), 32 << 20);
+    let t = TestVault {
+        vault: Vault::open(&dir.path().join("data")).expect("open"),
+        dir,
+    };
+    let s = import_rows(&t, "before", 0..2, 20_000);
+    assert_eq!((s.imported, s.under_replicated), (2, 0));
+
+    // The disk hangs: every write to it blocks in the kernel. Each recording waits for the
+    // site for its timeout, then is acknowledged from site a alone.
+    disk.freeze();
+    let started = std::time::Instant::now();
+    let s = import_rows(&t, "hung", 10..12, 20_000);
+    let waited = started.elapsed();
+    disk.thaw();
+    assert_eq!((s.imported, s.under_replicated), (2, 2), "{:?}", s.failures);
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(30),
+        "{waited:?}"
+    );
+    eprintln!("hung site: 2 recordings acknowledged from site a in {waited:.1?}");
+    let tasks = t.vault.status().expect("status").repair_tasks;
+    assert!(
+        tasks
+            .iter()
+            .all(|r| r.site == "b" && r.reason.contains("no progress for 2 s")),
+        "{tasks:?}"
+    );
+    // Thawed, the writers that were stuck discard what they had: nothing half-written stays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !temporaries(&t, "b").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(temporaries(&t, "b"), Vec::<PathBuf>::new());
+    assert_eq!(objects(&t, "b").len(), 2);
+    repair_all(&t, 2);
+}
