@@ -10,22 +10,58 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 
-/// Resident memory of this process (server and attacking clients together), in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
+/// Resident memory (KiB), CPU time used (user + system, all threads) and the wall clock of
+/// this process — the server and the attacking clients together.
+struct Usage {
+    rss_kib: u64,
+    cpu: Duration,
+    at: std::time::Instant,
+}
+
+fn usage() -> Usage {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let rss_kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
+        .expect("VmRSS");
+    // Fields 14 and 15 of /proc/self/stat (after the parenthesised name): utime, stime.
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("stat") + 2..];
+    let fields: Vec<u64> = after_name
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields[11] + fields[12];
+    let per_sec: u64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100);
+    Usage {
+        rss_kib,
+        cpu: Duration::from_millis(ticks * 1000 / per_sec),
+        at: std::time::Instant::now(),
+    }
 }
 
-/// Prints the memory an attack cost and checks it stayed bounded: the server and the
-/// attacking clients share this process, so the figure is an upper bound for the server.
-fn memory_bound(what: &str, before: u64) {
-    let after = rss_kib();
-    let grown = after.saturating_sub(before);
-    eprintln!("{what}: resident memory {before} KiB -> {after} KiB (+{grown} KiB)");
+/// Prints the memory and CPU an attack cost and checks that memory stayed bounded: the
+/// server and the attacking clients share this process, so the figures are upper bounds
+/// for the server. CPU is printed, not asserted (no timing thresholds in tests).
+fn memory_bound(what: &str, before: Usage) {
+    let after = usage();
+    let grown = after.rss_kib.saturating_sub(before.rss_kib);
+    let cpu = after.cpu.saturating_sub(before.cpu);
+    let wall = after.at - before.at;
+    eprintln!(
+        "{what}: resident memory {} KiB -> {} KiB (+{grown} KiB); CPU {:.3} s in {:.3} s ({:.0}% of one core)",
+        before.rss_kib,
+        after.rss_kib,
+        cpu.as_secs_f64(),
+        wall.as_secs_f64(),
+        100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+    );
     assert!(
         grown < 256 << 10,
         "{what} grew resident memory by {grown} KiB"
@@ -56,7 +92,7 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
         ..Limits::default()
     };
     let w = world_with(limits, false).await;
-    let before = rss_kib();
+    let before = usage();
     // 300 TCP connections that never start TLS (ten times the connection limit).
     let mut silent = Vec::new();
     for _ in 0..300 {
@@ -134,7 +170,7 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
 #[tokio::test]
 async fn oversized_headers_and_thousands_of_ranges_are_bounded() {
     let w = world().await;
-    let before = rss_kib();
+    let before = usage();
     // A 200 KiB header: refused (431) or the connection closed, never buffered whole.
     let huge = "a".repeat(200 << 10);
     match send(
@@ -191,7 +227,7 @@ async fn oversized_headers_and_thousands_of_ranges_are_bounded() {
 #[tokio::test]
 async fn deeply_nested_json_and_thousands_of_parts_are_refused() {
     let w = world().await;
-    let before = rss_kib();
+    let before = usage();
     // 100,000 nested arrays: serde_json's recursion limit refuses it as a bad body.
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let r = send(
