@@ -86,4 +86,13 @@ pub enum BlobError {
         /// Its write timeout, in seconds.
         secs: u64,
     },
+    /// Earlier writes to the site were given up and are still stuck; the site was not tried
+    /// for this blob.
+    #[error("site {site}: {writers} earlier writes are still stuck; not tried for this blob")]
+    StillStuck {
+        /// The site.
+        site: String,
+        /// Writers still stuck.
+        writers: usize,
+    },
 }

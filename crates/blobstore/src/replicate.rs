@@ -10,7 +10,7 @@
 //! `verify`, removed by `repair`) or a copy whose placement the catalog already holds as
 //! missing (replaced by `repair`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,6 +19,18 @@ use crate::{BlobError, BlobKey, BlobStore, PutOutcome, SiteId};
 
 /// Chunks in flight per site before the producer waits for the slowest site.
 const QUEUE_DEPTH: usize = 8;
+
+/// Writers of one store that were given up while stuck and have not ended yet. At this
+/// many, the store is not tried for new blobs until one ends: a site hung for hours does
+/// not collect a stuck thread per recording.
+const MAX_STUCK_WRITERS: usize = 4;
+
+/// Stuck writers per store (by the store's address), see [`MAX_STUCK_WRITERS`].
+static STUCK: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+fn stuck() -> MutexGuard<'static, BTreeMap<usize, usize>> {
+    STUCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Sees every chunk of a replicated blob, in order, on its own thread.
 pub type ChunkObserver<'a> = dyn FnMut(&[u8]) + Send + 'a;
@@ -49,6 +61,9 @@ struct QueueState {
     abandoned: bool,
     /// The writer has stopped (finished or failed): nothing more is taken.
     writer_stopped: bool,
+    /// The producer gave the writer up while it was still running: it counts in [`STUCK`]
+    /// under this store until it ends.
+    counted_stuck: Option<usize>,
 }
 
 enum Pushed {
@@ -108,13 +123,38 @@ impl Queue {
         self.lock().items.len()
     }
 
+    /// Tells the writer to discard; its queued chunks are dropped at once.
     fn abandon(&self) {
-        self.lock().abandoned = true;
+        let mut st = self.lock();
+        st.abandoned = true;
+        st.items.clear();
         self.changed.notify_all();
     }
 
+    /// Gives up a writer that made no progress: as `abandon`, and while it has not ended it
+    /// counts as stuck for `store`.
+    fn give_up(&self, store: usize) {
+        let mut st = self.lock();
+        if !st.writer_stopped && st.counted_stuck.is_none() {
+            st.counted_stuck = Some(store);
+            *stuck().entry(store).or_default() += 1;
+        }
+        drop(st);
+        self.abandon();
+    }
+
     fn writer_stopped(&self) {
-        self.lock().writer_stopped = true;
+        let mut st = self.lock();
+        st.writer_stopped = true;
+        if let Some(store) = st.counted_stuck.take() {
+            let mut m = stuck();
+            if let Some(n) = m.get_mut(&store) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&store);
+                }
+            }
+        }
         self.changed.notify_all();
     }
 }
@@ -122,6 +162,8 @@ impl Queue {
 /// One site's writer thread, seen from the producer.
 struct Writer {
     site: SiteId,
+    /// The store's address, its key in [`STUCK`].
+    store: usize,
     timeout: Duration,
     queue: Arc<Queue>,
     done: std::sync::mpsc::Receiver<Result<Option<PutOutcome>, BlobError>>,
@@ -134,13 +176,23 @@ impl Writer {
         let queue = Arc::new(Queue::default());
         let (tx, done) = std::sync::mpsc::channel();
         let site = store.site().clone();
+        let address = Arc::as_ptr(store).cast::<()>() as usize;
         let mut w = Self {
             site: site.clone(),
+            store: address,
             timeout: store.write_timeout(),
             queue: Arc::clone(&queue),
             done,
             failed: None,
         };
+        let stuck_now = stuck().get(&address).copied().unwrap_or(0);
+        if stuck_now >= MAX_STUCK_WRITERS {
+            w.failed = Some(BlobError::StillStuck {
+                site: site.to_string(),
+                writers: stuck_now,
+            });
+            return w;
+        }
         let store = Arc::clone(store);
         let key = key.clone();
         let spawned = std::thread::Builder::new()
@@ -182,7 +234,7 @@ impl Writer {
             // A writer that stopped early reports why at the end.
             Pushed::Queued | Pushed::WriterStopped => {}
             Pushed::Stalled => {
-                self.queue.abandon();
+                self.queue.give_up(self.store);
                 self.failed = Some(self.stalled());
             }
         }
@@ -209,7 +261,7 @@ impl Writer {
                         pending = now;
                         continue;
                     }
-                    self.queue.abandon();
+                    self.queue.give_up(self.store);
                     return Err(self.stalled());
                 }
             }

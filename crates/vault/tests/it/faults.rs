@@ -322,31 +322,55 @@ fn a_hung_site_is_given_up_after_its_timeout_and_repaired_when_it_comes_back() {
     assert_eq!((s.imported, s.under_replicated), (2, 0));
 
     // The disk hangs: every write to it blocks in the kernel. Each recording waits for the
-    // site for its timeout, then is acknowledged from site a alone.
+    // site for its timeout, then is acknowledged from site a alone; once four writers are
+    // stuck, the site is not tried at all until one of them ends.
     disk.freeze();
     let started = std::time::Instant::now();
-    let s = import_rows(&t, "hung", 10..12, 20_000);
+    let s = import_rows(&t, "hung", 10..16, 20_000);
     let waited = started.elapsed();
     disk.thaw();
-    assert_eq!((s.imported, s.under_replicated), (2, 2), "{:?}", s.failures);
+    assert_eq!((s.imported, s.under_replicated), (6, 6), "{:?}", s.failures);
     assert!(
-        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(30),
+        waited >= std::time::Duration::from_secs(8) && waited < std::time::Duration::from_secs(60),
         "{waited:?}"
     );
-    eprintln!("hung site: 2 recordings acknowledged from site a in {waited:.1?}");
+    eprintln!("hung site: 6 recordings acknowledged from site a in {waited:.1?}");
     let tasks = t.vault.status().expect("status").repair_tasks;
-    assert!(
-        tasks
+    let reasons: Vec<&str> = tasks.iter().map(|r| r.reason.as_str()).collect();
+    assert!(tasks.iter().all(|r| r.site == "b"), "{tasks:?}");
+    assert_eq!(
+        reasons
             .iter()
-            .all(|r| r.site == "b" && r.reason.contains("no progress for 2 s")),
-        "{tasks:?}"
+            .filter(|r| r.contains("no progress for 2 s"))
+            .count(),
+        4,
+        "{reasons:?}"
     );
-    // Thawed, the writers that were stuck discard what they had: nothing half-written stays.
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("4 earlier writes are still stuck; not tried"))
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+    // Thawed, the writers that were stuck discard what they had: nothing half-written
+    // stays, and the site is tried again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !temporaries(&t, "b").is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(temporaries(&t, "b"), Vec::<PathBuf>::new());
     assert_eq!(objects(&t, "b").len(), 2);
-    repair_all(&t, 2);
+    let mut whole = false;
+    for i in 20..40 {
+        if import_rows(&t, &format!("after-{i}"), i..i + 1, 20_000).under_replicated == 0 {
+            whole = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(whole, "site b is not tried again after the disk came back");
+    let open = t.vault.status().expect("status").repair_tasks.len() as u64;
+    repair_all(&t, open);
 }
