@@ -301,7 +301,7 @@ fn a_full_catalog_disk_refuses_writes_without_leftovers_and_recovers_when_space_
 
 #[test]
 #[ignore = "fault injection mounts filesystems (root): scripts/faults runs it"]
-fn a_hung_site_is_given_up_after_its_timeout_and_repaired_when_it_comes_back() {
+fn a_slow_site_delays_a_recording_and_a_hung_one_is_given_up_after_its_timeout() {
     // Site b on its own disk, with a write timeout of 2 s.
     let dir = tempfile::tempdir().expect("tempdir");
     let text = callvault_vault::config::Config::default_toml("audit.callvault.test.example")
@@ -320,6 +320,26 @@ fn a_hung_site_is_given_up_after_its_timeout_and_repaired_when_it_comes_back() {
     };
     let s = import_rows(&t, "before", 0..2, 20_000);
     assert_eq!((s.imported, s.under_replicated), (2, 0));
+
+    // A slow disk: it blocks for a second, less than the timeout. The recording waits for
+    // it and is stored at both sites.
+    disk.freeze();
+    let thaw = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(1000));
+            disk.thaw();
+        });
+        let started = std::time::Instant::now();
+        let s = import_rows(&t, "slow", 5..6, 20_000);
+        (s, started.elapsed())
+    });
+    let (s, waited) = thaw;
+    assert_eq!((s.imported, s.under_replicated), (1, 0), "{:?}", s.failures);
+    eprintln!("slow site: 1 recording stored at both sites in {waited:.1?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
 
     // The disk hangs: every write to it blocks in the kernel. Each recording waits for the
     // site for its timeout, then is acknowledged from site a alone; once four writers are
@@ -361,7 +381,7 @@ fn a_hung_site_is_given_up_after_its_timeout_and_repaired_when_it_comes_back() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(temporaries(&t, "b"), Vec::<PathBuf>::new());
-    assert_eq!(objects(&t, "b").len(), 2);
+    assert_eq!(objects(&t, "b").len(), 3);
     let mut whole = false;
     for i in 20..40 {
         if import_rows(&t, &format!("after-{i}"), i..i + 1, 20_000).under_replicated == 0 {
