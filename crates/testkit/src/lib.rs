@@ -287,13 +287,19 @@ fn path_str(p: &Path) -> &str {
 }
 
 fn mount(args: &[&str]) {
-    let o = std::process::Command::new("mount")
+    root_tool("mount", args);
+}
+
+/// Runs a system tool (util-linux, e2fsprogs) that fault injection needs, and fails the test
+/// with its message if it fails (most need root).
+fn root_tool(tool: &str, args: &[&str]) {
+    let o = std::process::Command::new(tool)
         .args(args)
         .output()
-        .expect("mount (util-linux)");
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
     assert!(
         o.status.success(),
-        "mount {args:?} failed (fault injection mounts filesystems and needs root): {}",
+        "{tool} {args:?} failed (fault injection needs root): {}",
         String::from_utf8_lossy(&o.stderr)
     );
 }
@@ -352,16 +358,7 @@ impl FreezableDisk {
         let image = dir.with_extension("ext4");
         let f = std::fs::File::create(&image).expect("image");
         f.set_len(bytes).expect("size the image");
-        let o = std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&image)
-            .output()
-            .expect("mkfs.ext4 (e2fsprogs)");
-        assert!(
-            o.status.success(),
-            "mkfs.ext4: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        root_tool("mkfs.ext4", &["-q", "-F", path_str(&image)]);
         mount_keeping(dir, &["-o", "loop", path_str(&image)]);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
@@ -394,14 +391,5 @@ impl Drop for FreezableDisk {
 }
 
 fn fsfreeze(op: &str, dir: &Path) {
-    let o = std::process::Command::new("fsfreeze")
-        .arg(op)
-        .arg(dir)
-        .output()
-        .expect("fsfreeze (util-linux)");
-    assert!(
-        o.status.success(),
-        "fsfreeze {op}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    root_tool("fsfreeze", &[op, path_str(dir)]);
 }
