@@ -62,7 +62,7 @@ doc = {
      "408": {"description": "The upload stalled longer than the idle timeout, or stayed slower than the minimum rate; nothing was stored.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "409": {"description": "The call id already has a recording with other audio.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "413": {"description": "Metadata or audio larger than configured; nothing was stored.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
-     "503": {"description": "Every upload slot is in use, the audit writer is saturated, or the vault cannot write its storage now (every site full, read-only or gone; the catalog locked or full); nothing was stored; retry later.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "503": {"description": "Every upload slot is in use, the audit writer is saturated (Retry-After: 1), or the vault cannot write its storage now (every site full, read-only or gone; the catalog locked or full; Retry-After: 30); nothing was stored; retry later.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "500": resp("Internal")}},
    "get": {
     "operationId": "searchRecordings",

@@ -159,6 +159,15 @@ impl Queue {
     }
 }
 
+/// Calls [`Queue::writer_stopped`] when the writer thread ends, however it ends.
+struct StopGuard(Arc<Queue>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.writer_stopped();
+    }
+}
+
 /// One site's writer thread, seen from the producer.
 struct Writer {
     site: SiteId,
@@ -198,6 +207,9 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name(format!("site-{site}"))
             .spawn(move || {
+                // Marks the writer stopped however it ends, a panic included, so that it
+                // never counts as stuck for ever.
+                let _stopped = StopGuard(Arc::clone(&queue));
                 let result = (|| -> Result<Option<PutOutcome>, BlobError> {
                     let mut put = store.begin_put(&key)?;
                     loop {
@@ -209,7 +221,7 @@ impl Writer {
                         }
                     }
                 })();
-                queue.writer_stopped();
+                drop(_stopped);
                 let _ = tx.send(result);
             });
         if spawned.is_err() {
@@ -262,16 +274,25 @@ impl Writer {
                         continue;
                     }
                     self.queue.give_up(self.store);
-                    return Err(self.stalled());
+                    // It may have finished just now; then its result stands.
+                    return match self.done.try_recv() {
+                        Ok(Ok(Some(o))) => Ok(o),
+                        Ok(Err(e)) => Err(e),
+                        _ => Err(self.stalled()),
+                    };
                 }
             }
         }
     }
 
-    /// Tells the writer to discard, and waits (at most its timeout) until it has.
-    fn discard(self) {
+    /// Tells the writer to discard, and waits until it has, at most until `deadline`; a
+    /// writer still running then counts as stuck.
+    fn discard(self, deadline: Instant) {
         self.queue.abandon();
-        let _ = self.done.recv_timeout(self.timeout);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.done.recv_timeout(left).is_err() {
+            self.queue.give_up(self.store);
+        }
     }
 }
 
@@ -331,8 +352,13 @@ pub fn replicate<E>(
         drop(observe_tx);
         if let Some(e) = producer_error {
             // Writers only commit at the end of the stream, so no site committed anything.
+            for w in &writers {
+                w.queue.abandon();
+            }
+            let longest = writers.iter().map(|w| w.timeout).max().unwrap_or_default();
+            let deadline = Instant::now() + longest;
             for w in writers {
-                w.discard();
+                w.discard(deadline);
             }
             return Err(e);
         }

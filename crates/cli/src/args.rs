@@ -79,12 +79,17 @@ pub enum Command {
     },
     /// Recover after a crash or an outage: finish interrupted deletions and key rotations;
     /// copy recordings with open repair tasks from a good site to the site lacking them;
-    /// delete reappeared blobs of destroyed recordings and the objects of uploads or imports
-    /// cut short before they were acknowledged.
+    /// delete reappeared blobs of destroyed recordings; report (or, asked to, delete) the
+    /// objects of uploads or imports cut short before they were acknowledged.
     Repair {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Also delete objects that no recording ever owned (uploads cut short by a crash).
+        /// Not after restoring the catalog from a backup: the objects of recordings
+        /// acknowledged after that backup look the same.
+        #[arg(long)]
+        remove_unacknowledged: bool,
     },
     /// Read every blob at every site within an I/O budget, authenticate it, mark missing or
     /// damaged copies, repair them from a healthy copy, and report recordings no site holds

@@ -77,18 +77,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let r = verify(&v, deep)?;
             Ok(code(r.is_clean()))
         }
-        Command::Repair { data_dir } => {
+        Command::Repair {
+            data_dir,
+            remove_unacknowledged,
+        } => {
             let v = open(&data_dir)?;
             let operator = callvault_vault::vault_operator();
             let finished = v.resume_deletions(&operator)?;
             for id in &finished {
                 println!("finished the interrupted deletion order {id}");
             }
+            // A rotation that cannot be finished (a data key that does not unwrap) must not
+            // keep the copies below from being repaired.
+            let mut unfinished = false;
             for (cp, pending) in v.interrupted_rotations()? {
-                let (version, n) = v.rotate_keys(&cp, &operator, |_, _| {})?;
-                println!(
-                    "finished the interrupted key rotation of {cp}: {n} of {pending} data keys re-wrapped under KEK v{version}"
-                );
+                match v.rotate_keys(&cp, &operator, |_, _| {}) {
+                    Ok((version, n)) => println!(
+                        "finished the interrupted key rotation of {cp}: {n} of {pending} data keys re-wrapped under KEK v{version}"
+                    ),
+                    Err(e) => {
+                        unfinished = true;
+                        eprintln!(
+                            "could not finish the interrupted key rotation of {cp} ({pending} data keys under older versions): {e}"
+                        );
+                    }
+                }
             }
             let (done, open) = v.repair(&operator)?;
             println!("repaired {done} copies; {open} repair tasks still open");
@@ -98,13 +111,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "deleted {gone} blobs of destroyed recordings that had reappeared at a site"
                 );
             }
-            let orphans = v.remove_unacknowledged_objects(&operator)?;
-            if orphans > 0 {
-                println!(
-                    "deleted {orphans} objects of uploads or imports cut short before they were acknowledged"
-                );
+            if remove_unacknowledged {
+                let orphans = v.remove_unacknowledged_objects(&operator)?;
+                if orphans > 0 {
+                    println!(
+                        "deleted {orphans} objects of uploads or imports cut short before they were acknowledged"
+                    );
+                }
+            } else {
+                let found: usize = v
+                    .unacknowledged_objects()?
+                    .iter()
+                    .map(|(_, keys)| keys.len())
+                    .sum();
+                if found > 0 {
+                    println!(
+                        "{found} objects at the sites were never acknowledged (uploads or imports cut short by a crash); \
+                         `callvault repair --remove-unacknowledged` deletes them — not if the catalog was restored from a backup \
+                         since, as the objects of recordings acknowledged after that backup look the same"
+                    );
+                }
             }
-            Ok(code(open == 0))
+            Ok(code(open == 0 && !unfinished))
         }
         Command::Scrub {
             data_dir,

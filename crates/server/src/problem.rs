@@ -18,6 +18,9 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// The type slug of a `503` for storage that cannot be written now (`Retry-After: 30`).
+const STORAGE_UNAVAILABLE: &str = "storage-unavailable";
+
 impl Problem {
     /// A problem of `status` with a type slug.
     pub fn new(
@@ -88,7 +91,10 @@ impl Problem {
             e @ (V::NoSiteWritable(_)
             | V::Catalog(callvault_catalog::CatalogError::CommitFailed(_))) => {
                 eprintln!("callvault-server: storage unavailable: {e}");
-                Self::busy(
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    STORAGE_UNAVAILABLE,
+                    "Storage unavailable",
                     "the vault cannot write its storage now; nothing was stored; retry later",
                 )
             }
@@ -129,8 +135,14 @@ impl IntoResponse for Problem {
         )
             .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A busy slot frees in a moment; a full or hung disk takes an operator.
+            let after = if self.kind.ends_with(STORAGE_UNAVAILABLE) {
+                "30"
+            } else {
+                "1"
+            };
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static(after));
         }
         resp
     }

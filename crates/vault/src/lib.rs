@@ -29,7 +29,7 @@ pub mod wav;
 pub mod witnessing;
 
 pub use error::VaultError;
-pub use maintenance::MAX_UNACKNOWLEDGED_PER_SITE;
+pub use maintenance::{MAX_UNACKNOWLEDGED_PER_SITE, SiteObjects};
 pub use vault::{
     CallMeta, IngestOutcome, StatusReport, Vault, blob_key, operator as vault_operator,
     write_durably,

@@ -5,11 +5,17 @@ use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef};
 use callvault_audit::note::{Checkpoint, sign_checkpoint};
 use callvault_catalog::{Change, Mutation, Placement, PlacementState, Rewrap, StoredCheckpoint};
 use callvault_crypto::{DekId, EnvelopeHeader, WrapBinding};
+use std::sync::Arc;
+
+use callvault_blobstore::{BlobKey, BlobStore};
 use callvault_types::CareProvider;
 use time::OffsetDateTime;
 
 use crate::vault::{blob_key, recording_of_key, truncate};
 use crate::{Vault, VaultError};
+
+/// A site and objects at it.
+pub type SiteObjects = (Arc<dyn BlobStore>, Vec<BlobKey>);
 
 /// The most objects `remove_unacknowledged_objects` deletes at one site in one run: far more
 /// than the uploads in flight when a server or an import dies.
@@ -292,23 +298,23 @@ impl Vault {
         Ok((repaired, open))
     }
 
-    /// Deletes objects at the sites that no recording ever owned: no catalog row, no
-    /// tombstone, and no audit event naming the id. That is the ciphertext of an upload or
-    /// import that a crash cut short after its blobs were written and before its catalog
-    /// commit: never acknowledged, its data key never stored, so it can never be decrypted.
-    /// Each deletion is recorded before it happens. An object that an audit event names but
-    /// the catalog lacks (a catalog restored from an older backup?) is left alone; `verify`
-    /// reports it. Returns how many objects were deleted.
+    /// Objects at the sites that no recording ever owned, per site: no catalog row, no
+    /// tombstone, and no ingest or import event naming the id. After a crash that is the
+    /// ciphertext of an upload or import cut short after its blobs were written and before
+    /// its catalog commit: never acknowledged, its data key never stored, so it can never
+    /// be decrypted.
     ///
-    /// Only for a vault no server is running on (`callvault repair` holds the data
-    /// directory's lock): inside a server, an upload in flight looks the same until its
-    /// commit.
+    /// But the catalog holds the audit log too: after the catalog went back in time (a
+    /// restore from an older backup, a promoted asynchronous replica) the objects of every
+    /// recording acknowledged since look exactly the same, and their data keys exist only
+    /// in the newer catalog. Hence deleting them is the operator's explicit decision
+    /// (`callvault repair --remove-unacknowledged`), never automatic.
     ///
     /// A crash leaves at most one object per upload in flight. More than
     /// [`MAX_UNACKNOWLEDGED_PER_SITE`] unknown objects at a site is not that — a site shared
-    /// with another vault's data directory would look like this, every object of the other
-    /// vault unknown here — so nothing is deleted and the count is returned as an error.
-    pub fn remove_unacknowledged_objects(&self, actor: &Actor) -> Result<u64, VaultError> {
+    /// with another vault's data directory, or a catalog gone back in time, would look like
+    /// this — and is refused as an error.
+    pub fn unacknowledged_objects(&self) -> Result<Vec<SiteObjects>, VaultError> {
         let mut found = Vec::new();
         for store in &self.stores {
             let mut unknown = Vec::new();
@@ -333,16 +339,32 @@ impl Vault {
                     unknown.len()
                 )));
             }
-            found.push((store, unknown));
+            found.push((Arc::clone(store), unknown));
         }
+        Ok(found)
+    }
+
+    /// Deletes the [`Vault::unacknowledged_objects`] — the operator's decision, see there.
+    /// Each deletion is recorded before it happens, and a deletion that fails is recorded
+    /// as failed. Returns how many objects were deleted.
+    ///
+    /// Only for a vault no server is running on (`callvault repair` holds the data
+    /// directory's lock): inside a server, an upload in flight looks the same until its
+    /// commit.
+    pub fn remove_unacknowledged_objects(&self, actor: &Actor) -> Result<u64, VaultError> {
         let mut n = 0;
-        for (store, unknown) in found {
+        for (store, unknown) in self.unacknowledged_objects()? {
             for key in unknown {
                 let e = AuditEvent::new(actor.clone(), Action::OrphanRemoved, "repair")
                     .detail("site", store.site())
                     .detail("object", key.as_str());
-                self.catalog.commit(Change::new(e))?;
-                store.delete(&key)?;
+                self.catalog.commit(Change::new(e.clone()))?;
+                if let Err(err) = store.delete(&key) {
+                    let mut failed = e;
+                    failed.outcome = Outcome::Failed(truncate(&err.to_string(), 200));
+                    self.catalog.commit(Change::new(failed))?;
+                    continue;
+                }
                 n += 1;
             }
         }

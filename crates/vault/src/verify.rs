@@ -187,7 +187,7 @@ impl Vault {
                 "object {key} belongs to recording {rid}, acknowledged by audit event {idx}, but the catalog has no row for it (a catalog restored from an older backup?); left in place"
             ),
             None => format!(
-                "object {key} is not in the catalog and no audit event names it: an upload or import cut short before it was acknowledged (undecryptable: its data key was never stored); `callvault repair` deletes it"
+                "object {key} is not in the catalog and no audit event names it: an upload or import cut short before it was acknowledged (undecryptable: its data key was never stored); `callvault repair --remove-unacknowledged` deletes it, unless the catalog was restored from a backup since"
             ),
         })
     }

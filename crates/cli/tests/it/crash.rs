@@ -2,13 +2,15 @@
 //! points of its work — the server while recorders upload, the server while a deletion
 //! order is executed, `import` in the middle of a manifest, `keys rotate` in the middle of
 //! its re-wrap — and after every kill it is recovered the documented way (start the server
-//! again, re-deliver what was not acknowledged, `callvault repair`) and checked:
+//! again, re-deliver what was not acknowledged, `callvault repair --remove-unacknowledged`;
+//! nothing here restores a catalog from a backup) and checked:
 //!
 //! * every acknowledged upload (a `201` before the kill) is in the catalog with exactly one
 //!   ingest event, and its re-delivery answers with the same recording, never a new one;
 //! * every manifest row ends up imported exactly once;
 //! * the only problems `verify` may find after a kill are objects of uploads that were never
-//!   acknowledged; `repair` removes exactly those, and then `verify --deep` is clean: every
+//!   acknowledged; `repair --remove-unacknowledged` removes exactly those, and then
+//!   `verify --deep` is clean: every
 //!   copy at every site decrypts to its hash, every catalog row matches its one ingest
 //!   event, and the audit log matches its signed checkpoints;
 //! * no deletion order is left executing, and no destroyed recording or its blob remains;
@@ -567,7 +569,12 @@ impl World {
         }
         self.counts.problems_before_repair += problems.len() as u64;
         lap(&mut self.counts, "verify");
-        let o = self.run(&["repair", "--data-dir", p(&self.data)]);
+        let o = self.run(&[
+            "repair",
+            "--remove-unacknowledged",
+            "--data-dir",
+            p(&self.data),
+        ]);
         let out = text(&o);
         assert!(o.status.success(), "iteration {it}: repair: {out}");
         let removed = out

@@ -1159,7 +1159,7 @@ async fn extractor_rejections_are_problems_without_the_refused_values() {
 
 /// Storage faults seen by a recorder: with one site unwritable the upload is acknowledged
 /// from the other (and the response names only it); with no site writable it is refused
-/// with `503` and `Retry-After`, nothing is stored, and the same delivery succeeds once the
+/// with `503` and `Retry-After: 30`, nothing is stored, and the same delivery succeeds once the
 /// sites are back.
 #[tokio::test]
 async fn unwritable_sites_give_an_acknowledgement_from_the_other_or_a_503_to_retry() {
@@ -1189,7 +1189,7 @@ async fn unwritable_sites_give_an_acknowledgement_from_the_other_or_a_503_to_ret
         assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(
             r.headers.get("retry-after").map(|v| v.as_bytes()),
-            Some(&b"1"[..]),
+            Some(&b"30"[..]),
             "{:?}",
             r.headers
         );

@@ -195,9 +195,16 @@ impl Vault {
                     plaintext_sha256: tomb.plaintext_sha256,
                 });
                 e.care_provider = Some(tomb.care_provider.clone());
-                // Recorded before it happens: no crash leaves a deletion unrecorded.
-                self.commit_records(Change::new(e))?;
-                store.delete(&key)?;
+                // Recorded before it happens: no crash leaves a deletion unrecorded; a
+                // deletion that fails is recorded as failed, and the next pass tries again.
+                self.commit_records(Change::new(e.clone()))?;
+                if let Err(err) = store.delete(&key) {
+                    e.outcome = callvault_audit::event::Outcome::Failed(
+                        err.to_string().chars().take(200).collect(),
+                    );
+                    self.commit_records(Change::new(e))?;
+                    continue;
+                }
                 n += 1;
             }
         }

@@ -172,6 +172,16 @@ fn objects_no_recording_ever_owned_are_reported_and_removed_by_repair_on_record(
         p.what
             .contains("no audit event names it: an upload or import cut short")
     }));
+    // Found (one per site), but only deleted when asked to.
+    let found: usize = t
+        .vault
+        .unacknowledged_objects()
+        .expect("found")
+        .iter()
+        .map(|(_, keys)| keys.len())
+        .sum();
+    assert_eq!(found, 2);
+    assert!(planted.iter().all(|f| f.exists()));
     assert_eq!(
         t.vault
             .remove_unacknowledged_objects(&actor)
