@@ -21,5 +21,8 @@ pub use assignment::{
     DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, Purpose, Right, UserEntry, check as check_assignment,
     check_text, parse_file,
 };
-pub use policy::{AccessRequest, Action, Authorized, Denial, Policy, Resource, UnitScope};
+pub use policy::{
+    AccessRequest, Action, Authorized, Denial, MAX_CASE_NUMBER, MAX_EMERGENCY_REASON, Policy,
+    Resource, UnitScope, UnknownResourceRequest,
+};
 pub use principal::{AuthenticatedPrincipal, PrincipalKind};

@@ -12,6 +12,11 @@ use crate::{
 
 /// Shortest accepted emergency-access reason, in characters.
 pub const MIN_EMERGENCY_REASON: usize = 10;
+/// Longest accepted emergency-access reason, in characters: a reason is a sentence or two,
+/// and it is sealed into an audit event whose fields have a bounded length.
+pub const MAX_EMERGENCY_REASON: usize = 1000;
+/// Longest accepted investigation case number, in characters.
+pub const MAX_CASE_NUMBER: usize = 64;
 
 /// What the caller wants to do.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -142,9 +147,15 @@ pub enum Denial {
     /// The emergency reason is too short.
     #[error("an emergency access reason must be at least {MIN_EMERGENCY_REASON} characters")]
     EmergencyReasonTooShort,
+    /// The emergency reason is too long.
+    #[error("an emergency access reason may be at most {MAX_EMERGENCY_REASON} characters")]
+    EmergencyReasonTooLong,
     /// An investigation needs its case number.
     #[error("patient-safety investigations require a case number")]
     CaseNumberRequired,
+    /// The case number is too long or holds control characters.
+    #[error("a case number is at most {MAX_CASE_NUMBER} characters, without control characters")]
+    CaseNumberInvalid,
     /// The action is not possible under this purpose (log review never gets audio;
     /// administration never gets audio or identifying metadata).
     #[error("purpose \"{purpose}\" does not allow this action")]
@@ -258,17 +269,8 @@ impl Policy {
         req: &AccessRequest,
         now: OffsetDateTime,
     ) -> Result<Authorized, Denial> {
-        let mut candidates: Vec<&Assignment> = self
-            .assignments
-            .held_by(principal.hsa_id())
-            .filter(|a| a.is_active(now) && a.purpose == req.purpose)
-            .collect();
-        if let Some(want) = &req.assignment {
-            candidates.retain(|a| &a.id == want);
-            if candidates.is_empty() {
-                return Err(Denial::NotYourAssignment(want.to_string()));
-            }
-        }
+        check_free_text(req.emergency_reason.as_deref(), req.case_number.as_deref())?;
+        let candidates = self.candidates(principal, req.purpose, req.assignment.as_ref(), now)?;
         let mut first_denial = None;
         for a in candidates {
             match decide_under(principal, a, req) {
@@ -297,6 +299,77 @@ impl Policy {
         }
         Err(first_denial.unwrap_or(Denial::NoActiveAssignment(req.purpose)))
     }
+
+    /// The refusal of a request on a resource that does not exist: exactly the refusal the
+    /// caller gets for a resource of a care provider none of their assignments covers, so
+    /// that "does not exist" and "not yours" cannot be told apart.
+    pub fn refuse_unknown(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        req: &UnknownResourceRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Denial {
+        if let Err(d) = check_free_text(req.emergency_reason, req.case_number) {
+            return d;
+        }
+        match self.candidates(principal, req.purpose, req.assignment, now) {
+            Err(d) => d,
+            Ok(c) if c.is_empty() => Denial::NoActiveAssignment(req.purpose),
+            // Every candidate refuses a foreign resource first of all (see `decide_under`).
+            Ok(_) => Denial::OtherCareProvider,
+        }
+    }
+
+    /// The caller's active assignments for `purpose` (only `want`, if named).
+    fn candidates<'a>(
+        &'a self,
+        principal: &'a AuthenticatedPrincipal,
+        purpose: Purpose,
+        want: Option<&AssignmentId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<&'a Assignment>, Denial> {
+        let mut candidates: Vec<&Assignment> = self
+            .assignments
+            .held_by(principal.hsa_id())
+            .filter(|a| a.is_active(now) && a.purpose == purpose)
+            .collect();
+        if let Some(want) = want {
+            candidates.retain(|a| &a.id == want);
+            if candidates.is_empty() {
+                return Err(Denial::NotYourAssignment(want.to_string()));
+            }
+        }
+        Ok(candidates)
+    }
+}
+
+/// A request on a resource that does not exist: what [`Policy::refuse_unknown`] decides on.
+#[derive(Clone, Copy, Debug)]
+pub struct UnknownResourceRequest<'a> {
+    /// The purpose the caller states.
+    pub purpose: Purpose,
+    /// The assignment the caller names, if any.
+    pub assignment: Option<&'a AssignmentId>,
+    /// The emergency reason the caller gives, if any.
+    pub emergency_reason: Option<&'a str>,
+    /// The case number the caller gives, if any.
+    pub case_number: Option<&'a str>,
+}
+
+/// Free text the caller supplies is bounded before it is decided on or recorded.
+fn check_free_text(
+    emergency_reason: Option<&str>,
+    case_number: Option<&str>,
+) -> Result<(), Denial> {
+    if emergency_reason.is_some_and(|r| r.trim().chars().count() > MAX_EMERGENCY_REASON) {
+        return Err(Denial::EmergencyReasonTooLong);
+    }
+    if case_number.is_some_and(|c| {
+        c.trim().chars().count() > MAX_CASE_NUMBER || c.chars().any(char::is_control)
+    }) {
+        return Err(Denial::CaseNumberInvalid);
+    }
+    Ok(())
 }
 
 /// Whether an allowed care-and-treatment request used emergency access.

@@ -140,7 +140,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/records/protected-patients",
             post(crate::followup::protect),
         )
-        .route("/api/v1/recordings/{id}/audio", get(crate::audio::audio))
+        .route(
+            "/api/v1/recordings/{id}/audio",
+            get(crate::audio::audio).head(crate::refusals::head_not_served),
+        )
         .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route(
@@ -210,6 +213,12 @@ pub fn app(state: AppState) -> Router {
             crate::problem::rejections_as_problems,
         ))
         .merge(crate::web::routes())
+        // Inside the metrics layer: a refusal that cannot be recorded is counted as the
+        // internal error it becomes.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::refusals::audit_refusals,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -300,7 +309,15 @@ impl PurposeParams {
     /// value given both ways must be the same.
     pub(crate) fn with_headers(mut self, headers: &HeaderMap) -> Result<Self, Problem> {
         for (param, name) in PURPOSE_HEADERS {
-            let Some(v) = headers.get(name) else { continue };
+            let mut values = headers.get_all(name).iter();
+            let Some(v) = values.next() else { continue };
+            // A header given twice is refused, as a query parameter given twice is: which
+            // of the two was meant is not for the server to guess.
+            if values.next().is_some() {
+                return Err(Problem::bad_request(format!(
+                    "header {name} is given more than once"
+                )));
+            }
             let v = std::str::from_utf8(v.as_bytes())
                 .map_err(|_| Problem::bad_request(format!("header {name} is not UTF-8")))?
                 .trim()
@@ -350,8 +367,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::internal(&e))?
 }
 
-/// Decides, audits a denial, and returns the decision. Runs on the async worker: the
-/// catalog read is a short indexed lookup, and a denial's event is awaited, not blocked on.
+/// Decides an action on one recording, audits a refusal, and returns the decision. A
+/// recording that does not exist is refused, and recorded, exactly as one of a care
+/// provider the caller has no assignment at (no existence oracle). Runs on the async
+/// worker: the catalog read is a short indexed lookup, and a refusal's event is awaited.
 pub(crate) async fn decide(
     state: &AppState,
     who: &AuthenticatedPrincipal,
@@ -360,20 +379,93 @@ pub(crate) async fn decide(
     params: &PurposeParams,
 ) -> Result<callvault_auth::Authorized, Problem> {
     let purpose = purpose(params)?;
-    let resource = state
+    let assignment = params.assignment_id()?;
+    let Some(resource) = state
         .vault
         .recording_resource(id)
         .map_err(|e| Problem::internal(&e))?
-        .ok_or_else(|| Problem::not_found(format!("no recording {id}")))?;
+    else {
+        let denial = state.policy.current().refuse_unknown(
+            who,
+            &callvault_auth::UnknownResourceRequest {
+                purpose,
+                assignment: assignment.as_ref(),
+                emergency_reason: params.emergency_reason.as_deref(),
+                case_number: params.case_number.as_deref(),
+            },
+            time::OffsetDateTime::now_utc(),
+        );
+        record_unknown_recording(state, who, action, id, purpose, &denial).await?;
+        return Err(Problem::recording_denied(id, &denial).recorded());
+    };
     let req = AccessRequest {
         action,
         resource,
         purpose,
-        assignment: params.assignment_id()?,
+        assignment,
         emergency_reason: params.emergency_reason.clone(),
         case_number: params.case_number.clone(),
     };
-    authorize_async(state, who, &req, Some(id)).await
+    match decide_recorded(state, who, &req, Some(id)).await? {
+        Ok(a) => Ok(a),
+        Err(d) => Err(Problem::recording_denied(id, &d).recorded()),
+    }
+}
+
+/// Records the refusal of an action on a recording that does not exist: the denial the
+/// caller was given, and (for the log reviewer only) that there was no such recording.
+pub(crate) async fn record_unknown_recording(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    action: Action,
+    id: &RecordingId,
+    purpose: Purpose,
+    denial: &callvault_auth::Denial,
+) -> Result<(), Problem> {
+    let mut cps: Vec<_> = state
+        .policy
+        .current()
+        .assignments()
+        .held_by(who.hsa_id())
+        .map(|a| a.care_provider.clone())
+        .collect();
+    cps.sort();
+    let refusal = callvault_vault::access::Refusal {
+        action,
+        recording: Some(*id),
+        actor_care_provider: cps.into_iter().next(),
+        purpose: Some(purpose.as_str().to_owned()),
+        reason: format!("{denial}; no such recording"),
+        details: Vec::new(),
+    };
+    state
+        .vault
+        .record_refusal_async(who, &refusal)
+        .await
+        .map_err(Problem::from_vault)?;
+    Ok(())
+}
+
+/// The policy's decision on `req`; a denial is recorded before it is returned (if it
+/// cannot be, the caller gets an internal error instead).
+pub(crate) async fn decide_recorded(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    req: &AccessRequest,
+    recording: Option<&RecordingId>,
+) -> Result<Result<callvault_auth::Authorized, callvault_auth::Denial>, Problem> {
+    let decision = state
+        .policy
+        .current()
+        .decide(who, req, time::OffsetDateTime::now_utc());
+    if let Err(denial) = &decision {
+        state
+            .vault
+            .record_denial_async(who, req, denial, recording)
+            .await
+            .map_err(Problem::from_vault)?;
+    }
+    Ok(decision)
 }
 
 /// The policy's decision on `req`; a refusal is recorded before it is answered (if it
@@ -393,7 +485,7 @@ pub(crate) fn authorize(
                 .vault
                 .record_denial(who, req, &denial, recording)
                 .map_err(|e| Problem::internal(&e))?;
-            Err(Problem::forbidden(denial.to_string()))
+            Err(Problem::forbidden(denial.to_string()).recorded())
         })
 }
 
@@ -404,21 +496,9 @@ pub(crate) async fn authorize_async(
     req: &AccessRequest,
     recording: Option<&RecordingId>,
 ) -> Result<callvault_auth::Authorized, Problem> {
-    let decision = state
-        .policy
-        .current()
-        .decide(who, req, time::OffsetDateTime::now_utc());
-    match decision {
-        Ok(a) => Ok(a),
-        Err(denial) => {
-            state
-                .vault
-                .record_denial_async(who, req, &denial, recording)
-                .await
-                .map_err(Problem::from_vault)?;
-            Err(Problem::forbidden(denial.to_string()))
-        }
-    }
+    decide_recorded(state, who, req, recording)
+        .await?
+        .map_err(|denial| Problem::forbidden(denial.to_string()).recorded())
 }
 
 /// Metadata of one recording (decrypted for the authorized, audited caller).

@@ -11,6 +11,7 @@
 //! * [`records`] — legal holds, retention report, deletion orders and certificates.
 //! * [`witness`] — `callvault witness serve`: a C2SP tlog-witness (cosigns checkpoints,
 //!   refuses forks), with durable per-log state.
+//! * [`refusals`] — every refusal on a protected route is an audit event.
 //! * [`serve`] — the accept loop: connection limit, handshake and header timeouts, graceful
 //!   shutdown.
 
@@ -23,6 +24,7 @@ pub mod governance;
 pub mod metrics;
 pub mod problem;
 pub mod records;
+pub mod refusals;
 pub mod review;
 pub mod serve;
 pub mod syslog;

@@ -16,6 +16,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for the caller (never internal details or patient data).
     pub detail: String,
+    /// The refusal is already an audit event (the policy path recorded it).
+    #[serde(skip)]
+    recorded: bool,
 }
 
 /// The type slug of a `503` for storage that cannot be written now (`Retry-After: 30`).
@@ -34,6 +37,26 @@ impl Problem {
             title,
             status: status.as_u16(),
             detail: detail.into(),
+            recorded: false,
+        }
+    }
+
+    /// Marks the refusal as recorded in the audit log already, so that the refusal
+    /// middleware does not record it twice.
+    pub(crate) fn recorded(mut self) -> Self {
+        self.recorded = true;
+        self
+    }
+
+    /// The uniform refusal of a request on one recording: a recording of a care provider the
+    /// caller has no assignment at and a recording that does not exist get the same answer
+    /// (no existence oracle); other refusals keep the policy's reason.
+    pub fn recording_denied(id: &callvault_types::RecordingId, d: &callvault_auth::Denial) -> Self {
+        match d {
+            callvault_auth::Denial::OtherCareProvider => {
+                Self::not_found(format!("no recording {id} is available to you"))
+            }
+            d => Self::forbidden(d.to_string()),
         }
     }
 
@@ -100,7 +123,7 @@ impl Problem {
             }
             V::InvalidRequest(m) => Self::bad_request(m),
             V::FourEyes(m) => Self::forbidden(m),
-            V::NotFound(id) => Self::not_found(format!("no recording {id}")),
+            V::NotFound(id) => Self::not_found(format!("no recording {id} is available to you")),
             e @ (V::NoSuchAssignment(_) | V::NoSuchOrder(_) | V::NoSuch(_)) => {
                 Self::not_found(e.to_string())
             }
@@ -134,6 +157,10 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response();
+        if self.recorded {
+            resp.extensions_mut()
+                .insert(crate::refusals::RefusalRecorded);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // A busy slot frees in a moment; a full or hung disk takes an operator.
             let after = if self.kind.ends_with(STORAGE_UNAVAILABLE) {

@@ -71,6 +71,25 @@ pub enum AccessTarget {
     },
 }
 
+/// A request refused before, or instead of, a policy decision (see
+/// [`Vault::record_refusal`]). Holds nothing identifying: the recording is named by id, and
+/// a patient is only ever reached through the recording's own sealed field.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Refusal {
+    /// What the request would have done.
+    pub action: Action,
+    /// The recording the request named, if any (whether or not it exists).
+    pub recording: Option<RecordingId>,
+    /// The caller's care provider, so that its log reviewers see the attempt.
+    pub actor_care_provider: Option<CareProvider>,
+    /// The purpose the caller stated, if it was one.
+    pub purpose: Option<String>,
+    /// Why it was refused (safe to record: no patient data).
+    pub reason: String,
+    /// Further non-identifying details (method, route template, status).
+    pub details: Vec<(String, String)>,
+}
+
 /// Parameters of a patient search besides the patient.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct SearchFilter {
@@ -404,6 +423,64 @@ impl Vault {
         }
         if req.emergency_reason.is_some() {
             e = e.detail("emergency_access", "requested");
+        }
+        Ok(e)
+    }
+
+    /// Records a request refused before, or instead of, a policy decision: a missing or
+    /// conflicting purpose, a malformed header, a recording that does not exist, a range
+    /// that cannot be served, a web grant presented by another certificate. Every request
+    /// that names a protected resource or a person is an audit event, granted or refused;
+    /// policy denials go through [`Vault::record_denial`], everything else through here.
+    pub fn record_refusal(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        refusal: &Refusal,
+    ) -> Result<u64, VaultError> {
+        let e = self.refusal_event(principal, refusal)?;
+        denial_leaf(&self.catalog.commit(Change::new(e))?)
+    }
+
+    /// [`Vault::record_refusal`] for async callers.
+    pub async fn record_refusal_async(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        refusal: &Refusal,
+    ) -> Result<u64, VaultError> {
+        let e = self.refusal_event(principal, refusal)?;
+        denial_leaf(&self.catalog.submit(Change::new(e))?.wait().await?)
+    }
+
+    fn refusal_event(
+        &self,
+        principal: &AuthenticatedPrincipal,
+        refusal: &Refusal,
+    ) -> Result<AuditEvent, VaultError> {
+        let mut e = AuditEvent::new(
+            audit_actor(principal),
+            event_action(refusal.action),
+            audit_source(principal),
+        );
+        e.actor_care_provider = refusal.actor_care_provider.clone();
+        e.purpose = refusal.purpose.clone();
+        e.outcome = Outcome::Denied(refusal.reason.clone());
+        if let Some(id) = &refusal.recording {
+            match self.catalog.recording(id)? {
+                // The owner's log reviewers see attempts on their recordings, and the
+                // patient's log extract lists them.
+                Some(row) => {
+                    e.recording = Some(RecordingRef {
+                        id: *id,
+                        plaintext_sha256: row.rec.plaintext_sha256,
+                    });
+                    e.patient = self.audit_patient(&row)?;
+                    e.care_provider = Some(row.rec.care_provider.clone());
+                }
+                None => e = e.detail("recording", id).detail("recording_exists", false),
+            }
+        }
+        for (k, v) in &refusal.details {
+            e = e.detail(k, v);
         }
         Ok(e)
     }

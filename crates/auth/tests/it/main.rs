@@ -752,6 +752,100 @@ fn authorized_values_carry_what_the_audit_event_needs() {
     );
 }
 
+/// "Does not exist" and "not yours" are the same refusal: for every caller, purpose and
+/// named assignment, a resource nobody has is refused exactly as a resource of a care
+/// provider the caller has no assignment at.
+#[test]
+fn an_unknown_resource_is_refused_as_a_foreign_one() {
+    use callvault_auth::UnknownResourceRequest;
+    let set = AssignmentSet::parse(ASSIGNMENTS).expect("assignments");
+    let policy = Policy::new(set.clone());
+    // A care provider nobody in the table holds an assignment at.
+    let foreign = res("SE2321000289-0001", Some("SE2321000289-1177"));
+    let callers = [
+        person("SE2321000016-N001"),
+        person("SE2321000156-N001"),
+        person("SE2321000016-N002"),
+        person("SE2321000016-Q001"),
+        person("SE2321000016-L001"),
+        person("SE2321000016-A001"),
+        person("SE2321000016-X999"),
+        system("SE2321000016-R001"),
+    ];
+    let named: Vec<Option<callvault_auth::AssignmentId>> = std::iter::once(None)
+        .chain(set.all().iter().map(|a| Some(a.id.clone())))
+        .collect();
+    let mut checked = 0;
+    for who in &callers {
+        for purpose in Purpose::ALL {
+            for action in [Action::ViewMetadata, Action::Play, Action::Download] {
+                for assignment in &named {
+                    let req = AccessRequest {
+                        action,
+                        resource: foreign.clone(),
+                        purpose,
+                        assignment: assignment.clone(),
+                        emergency_reason: Some("patient calls back, chest pain".into()),
+                        case_number: Some("LVN-2026-0042".into()),
+                    };
+                    let not_yours = policy.decide(who, &req, NOW).expect_err("foreign");
+                    let unknown = policy.refuse_unknown(
+                        who,
+                        &UnknownResourceRequest {
+                            purpose,
+                            assignment: assignment.as_ref(),
+                            emergency_reason: req.emergency_reason.as_deref(),
+                            case_number: req.case_number.as_deref(),
+                        },
+                        NOW,
+                    );
+                    assert_eq!(unknown, not_yours, "{who:?} {purpose:?} {assignment:?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100);
+}
+
+/// An emergency reason or case number too long to seal into an audit event is refused by
+/// the policy (regression: a 40,000-character reason gave a 500, "value is too long to
+/// encode").
+#[test]
+fn overlong_free_text_is_refused_before_anything_is_decided() {
+    let policy = Policy::new(AssignmentSet::parse(ASSIGNMENTS).expect("assignments"));
+    let nurse = person("SE2321000016-N001");
+    let inv = person("SE2321000016-Q001");
+    let mut req = AccessRequest {
+        action: Action::Play,
+        resource: res(CP_A, Some(A_U2)),
+        purpose: Purpose::CareAndTreatment,
+        assignment: None,
+        emergency_reason: Some("x".repeat(callvault_auth::MAX_EMERGENCY_REASON)),
+        case_number: None,
+    };
+    assert!(policy.decide(&nurse, &req, NOW).is_ok(), "at the limit");
+    req.emergency_reason = Some("x".repeat(40_000));
+    assert_eq!(
+        policy.decide(&nurse, &req, NOW).expect_err("too long"),
+        Denial::EmergencyReasonTooLong
+    );
+    let mut inv_req = AccessRequest {
+        purpose: Purpose::QualityAssurance,
+        emergency_reason: None,
+        case_number: Some("c".repeat(callvault_auth::MAX_CASE_NUMBER)),
+        ..req
+    };
+    assert!(policy.decide(&inv, &inv_req, NOW).is_ok(), "at the limit");
+    for bad in ["c".repeat(65), "LVN-1\nforged: line".to_owned()] {
+        inv_req.case_number = Some(bad);
+        assert_eq!(
+            policy.decide(&inv, &inv_req, NOW).expect_err("invalid"),
+            Denial::CaseNumberInvalid
+        );
+    }
+}
+
 #[test]
 fn assignment_files_are_validated_with_reasons() {
     let base = r#"

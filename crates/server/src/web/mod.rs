@@ -127,7 +127,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/search", get(search_form).post(search))
         .route("/ui/calls/{id}", get(call))
         .route("/ui/calls/{id}/emergency", post(emergency))
-        .route("/ui/calls/{id}/audio", get(audio))
+        .route(
+            "/ui/calls/{id}/audio",
+            get(audio).head(crate::refusals::head_not_served),
+        )
         .route("/ui/admin", get(admin::overview))
         .route("/ui/admin/assignments", post(admin::request))
         .route("/ui/admin/users", post(admin::register_user))
@@ -599,7 +602,7 @@ async fn decide_role(
     };
     match decide(state, who, &req, None).await {
         Err(r) => Err(r),
-        Ok(Err(d)) => Err(error_page(c, StatusCode::FORBIDDEN, d.to_string())),
+        Ok(Err(d)) => Err(denied_page(c, &d)),
         Ok(Ok(authz)) => Ok((c, authz)),
     }
 }
@@ -611,22 +614,75 @@ async fn decide(
     req: &AccessRequest,
     recording: Option<&RecordingId>,
 ) -> Result<Result<Authorized, Denial>, Response> {
-    match state
-        .policy
-        .current()
-        .decide(who, req, OffsetDateTime::now_utc())
-    {
-        Ok(a) => Ok(Ok(a)),
-        Err(d) => {
-            if let Err(e) = state
-                .vault
-                .record_denial_async(who, req, &d, recording)
-                .await
+    crate::app::decide_recorded(state, who, req, recording)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// The page of a refusal the policy path has recorded already.
+fn denied_page(c: Chrome, d: &Denial) -> Response {
+    let mut r = error_page(c, StatusCode::FORBIDDEN, d.to_string());
+    r.extensions_mut().insert(crate::refusals::RefusalRecorded);
+    r
+}
+
+/// The page of a refused request on one recording: one of a care provider the caller has no
+/// assignment at, and one that does not exist, look the same (no existence oracle).
+fn recording_denied_page(c: Chrome, d: &Denial) -> Response {
+    if *d == Denial::OtherCareProvider {
+        let mut r = error_page(c, StatusCode::NOT_FOUND, String::new());
+        r.extensions_mut().insert(crate::refusals::RefusalRecorded);
+        r
+    } else {
+        denied_page(c, d)
+    }
+}
+
+/// The resource of recording `id`; for one that does not exist, the recorded refusal page
+/// that a recording of a foreign care provider would get.
+async fn resource_or_refusal(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    c: Chrome,
+    id: &RecordingId,
+    active: &Assignment,
+    emergency_reason: Option<&str>,
+    case_number: Option<&str>,
+) -> Result<(Chrome, Resource), Response> {
+    match state.vault.recording_resource(id) {
+        Ok(Some(r)) => Ok((c, r)),
+        Ok(None) => {
+            let denial = state.policy.current().refuse_unknown(
+                who,
+                &callvault_auth::UnknownResourceRequest {
+                    purpose: active.purpose,
+                    assignment: Some(&active.id),
+                    emergency_reason,
+                    case_number,
+                },
+                OffsetDateTime::now_utc(),
+            );
+            if let Err(p) = crate::app::record_unknown_recording(
+                state,
+                who,
+                Action::ViewMetadata,
+                id,
+                active.purpose,
+                &denial,
+            )
+            .await
             {
-                eprintln!("callvault-server: recording a refusal failed: {e}");
-                return Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
+                return Err(p.into_response());
             }
-            Ok(Err(d))
+            Err(recording_denied_page(c, &denial))
+        }
+        Err(e) => {
+            eprintln!("callvault-server: {e}");
+            Err(error_page(
+                c,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                String::new(),
+            ))
         }
     }
 }
@@ -677,7 +733,7 @@ async fn search(
     };
     let authz = match decide(&state, &who, &req, None).await {
         Err(r) => return r,
-        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        Ok(Err(d)) => return denied_page(c, &d),
         Ok(Ok(a)) => a,
     };
     let filter = SearchFilter {
@@ -877,35 +933,26 @@ async fn call(
     let Some(active) = active else {
         return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
     };
-    let resource = match state.vault.recording_resource(&id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return error_page(c, StatusCode::NOT_FOUND, String::new()),
-        Err(e) => {
-            eprintln!("callvault-server: {e}");
-            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
-        }
-    };
-    // A call of another unit of the same care provider: ask for emergency access first
-    // (the request that carries the reason is the one decided and audited).
-    let other_unit = resource.care_provider == active.care_provider
-        && active.purpose == Purpose::CareAndTreatment
-        && !active.care_units.is_empty()
-        && resource
-            .care_unit
-            .as_ref()
-            .is_some_and(|u| !active.care_units.contains(u));
-    if other_unit {
-        return page(EmergencyPage {
-            c,
-            id: id.to_string(),
-            purpose: active.purpose.slug(),
-        });
-    }
     let case = q.case_number.filter(|s| !s.trim().is_empty());
+    let (c, resource) =
+        match resource_or_refusal(&state, &who, c, &id, &active, None, case.as_deref()).await {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
     let req = view_request(resource, &active, None, case.clone());
     let authz = match decide(&state, &who, &req, Some(&id)).await {
         Err(r) => return r,
-        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        // A call of another unit of the same care provider: the refusal is recorded, and
+        // the page asks for emergency access (the request that carries the reason is
+        // decided and audited again).
+        Ok(Err(Denial::EmergencyAccessRequired)) => {
+            return page(EmergencyPage {
+                c,
+                id: id.to_string(),
+                purpose: active.purpose.slug(),
+            });
+        }
+        Ok(Err(d)) => return recording_denied_page(c, &d),
         Ok(Ok(a)) => a,
     };
     let mut src = format!(
@@ -945,19 +992,16 @@ async fn emergency(
     let Some(active) = active else {
         return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
     };
-    let resource = match state.vault.recording_resource(&id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return error_page(c, StatusCode::NOT_FOUND, String::new()),
-        Err(e) => {
-            eprintln!("callvault-server: {e}");
-            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
-        }
-    };
     let reason = f.reason.trim().to_owned();
+    let (c, resource) =
+        match resource_or_refusal(&state, &who, c, &id, &active, Some(&reason), None).await {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
     let req = view_request(resource, &active, Some(reason.clone()), None);
     let authz = match decide(&state, &who, &req, Some(&id)).await {
         Err(r) => return r,
-        Ok(Err(d)) => return error_page(c, StatusCode::FORBIDDEN, d.to_string()),
+        Ok(Err(d)) => return recording_denied_page(c, &d),
         Ok(Ok(a)) => a,
     };
     let token = state.web.grant(Grant {
@@ -1001,7 +1045,16 @@ async fn audio(
                 case_number: None,
                 assignment: g.assignment,
             },
-            None => return StatusCode::FORBIDDEN.into_response(),
+            // Another certificate's grant, another recording's, or an expired one: refused,
+            // and recorded by the refusal middleware with this reason.
+            None => {
+                let mut r = StatusCode::FORBIDDEN.into_response();
+                r.extensions_mut().insert(crate::refusals::RefusalReason(
+                    "emergency-access grant not valid for this certificate and recording, or expired"
+                        .into(),
+                ));
+                return r;
+            }
         },
         None => PurposeParams {
             purpose: q.purpose,

@@ -578,9 +578,22 @@ async fn records_routes_refuse_bad_input_with_reasons_and_change_nothing() {
             .expect("orders")
             .is_empty()
     );
-    // Nothing but the refusals' own audit events (none: bad input is refused before the
-    // policy) and the purge's refusal were written.
-    assert_eq!(w.vault.catalog().audit_size().expect("size"), before);
+    // Nothing but the refusals' own audit events were written: one for each bad request
+    // and one for the purge's refusal, each a refusal of a records-management action.
+    let after = w.vault.catalog().audit_size().expect("size");
+    assert_eq!(after, before + 12);
+    w.vault
+        .catalog()
+        .for_each_audit_leaf(before, after, &mut |_, data, _| {
+            let e = callvault_audit::event::AuditEvent::decode(data).expect("event");
+            assert_eq!(e.action.code(), "records.manage", "{e:?}");
+            assert!(
+                matches!(e.outcome, callvault_audit::event::Outcome::Denied(_)),
+                "{e:?}"
+            );
+            Ok(())
+        })
+        .expect("read");
     // Not for a nurse.
     let (s, _) = call(
         &w,

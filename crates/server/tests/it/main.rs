@@ -19,6 +19,7 @@ mod abuse;
 mod followup;
 mod governance;
 mod limits;
+mod refusals;
 mod syslog;
 mod witness;
 
@@ -453,14 +454,15 @@ async fn a_nurse_reads_her_recording_and_the_other_regions_nurse_is_refused_and_
     let denied = get(&w, &w.pki, Some("nurse-b"), &meta, None)
         .await
         .expect("response");
-    assert_eq!(denied.status, 403);
+    // Another care provider's recording answers as one that does not exist.
+    assert_eq!(denied.status, 404);
     assert_eq!(denied.headers["content-type"], "application/problem+json");
     let problem: serde_json::Value = serde_json::from_slice(&denied.body).expect("json");
     assert!(
         problem["detail"]
             .as_str()
             .expect("detail")
-            .contains("nobody crosses care providers")
+            .contains("is available to you")
     );
     assert!(
         !String::from_utf8_lossy(&denied.body).contains("1177"),
@@ -913,7 +915,7 @@ async fn log_reviewers_read_the_audit_log_and_a_patients_access_log_others_do_no
             .await
             .expect("r")
             .status,
-        403
+        404
     );
 
     let log =
