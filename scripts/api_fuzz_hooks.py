@@ -18,10 +18,11 @@ PUBLIC = {
     "GET /api/v1/openapi.json",
     "GET /api/v1/audit/checkpoint",
     "GET /api/v1/audit/proof/{kind}",
+    "GET /api/v1/audit/verifier-key",
 }
 
 RECORDINGS_READ = {
-    "GET /api/v1/recordings",
+    "POST /api/v1/recordings/search",
     "GET /api/v1/recordings/{id}",
     "GET /api/v1/recordings/{id}/audio",
 }
@@ -35,7 +36,7 @@ AUDIT_REVIEW = {
     "GET /api/v1/audit/fhir/AuditEvent",
     "GET /api/v1/audit/fhir/AuditEvent/{index}",
     "POST /api/v1/audit/log-extract",
-    "GET /api/v1/patients/{patient_id}/access-log",
+    "POST /api/v1/patients/access-log",
     "POST /api/v1/records/protected-patients",
 }
 

@@ -386,8 +386,8 @@ def main(callvault, pinpad, artifacts):
         wait(nurse_b, lambda: d.find_elements(By.ID, "no-results"), "an empty result")
         check(True, "the other region's nurse finds nothing")
         d.get(f"{base}/ui/calls/{other}")
-        check("403" in d.find_element(By.TAG_NAME, "h1").text and "Traceback" not in d.page_source,
-              "a direct link is a clear 403 page")
+        check("404" in d.find_element(By.TAG_NAME, "h1").text and "Traceback" not in d.page_source,
+              "a direct link to another region's call is the same 404 page as a call that does not exist")
         shot(nurse_b, "07-forbidden")
         accessibility(nurse_b, "error page")
         d.get(f"{base}/ui/calls/not-a-call")

@@ -63,20 +63,22 @@ doc = {
      "409": {"description": "The call id already has a recording with other audio.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "413": {"description": "Metadata or audio larger than configured; nothing was stored.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "503": {"description": "Every upload slot is in use, the audit writer is saturated (Retry-After: 1), or the vault cannot write its storage now (every site full, read-only or gone; the catalog locked or full; Retry-After: 30); nothing was stored; retry later.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
-     "500": resp("Internal")}},
-   "get": {
-    "operationId": "searchRecordings",
-    "summary": "Recordings of one patient at one care provider (blind-index search; the search, with its parameters, is an audited access). Hits are ordered by call start, then id.",
-    "parameters": [qp("care_provider", "Care provider HSA-ID; may be left out when the caller holds assignments for this purpose at one care provider only.", False, {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$"}),
-                   qp("patient", "Personnummer, samordningsnummer or reserve number. Never echoed in errors.", True),
-                   qp("from", "Calls starting at or after (RFC 3339).", schema={"type": "string", "format": "date-time"}),
-                   qp("to", "Calls starting before (RFC 3339).", schema={"type": "string", "format": "date-time"}),
-                   qp("care_unit", "Only this care unit (HSA-ID), within the caller's scope."),
-                   qp("nurse", "Only calls answered by this nurse (HSA-ID)."),
-                   qp("limit", "Hits per page (1 to 1000, default 100).", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
-                   qp("cursor", "next_cursor of the previous page.")] + purpose_params,
-    "responses": {"200": {"description": "Hits within the caller's care units (or the whole care provider for investigations and emergency access).", "content": {"application/json": {"schema": ref("SearchResult")}}}, **errors}}
+     "500": resp("Internal")}}
   },
+  "/api/v1/recordings/search": {"post": {
+    "operationId": "searchRecordings",
+    "summary": "Recordings of one patient at one care provider (blind-index search; the search, with its parameters, is an audited access). Hits are ordered by call start, then id. The patient travels in the JSON body, never in the URL (URLs end up in proxy and load-balancer logs).",
+    "parameters": purpose_params,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["patient"], "properties": {
+       "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number. Never echoed in errors."},
+       "care_provider": {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$", "description": "Care provider HSA-ID; may be left out when the caller holds assignments for this purpose at one care provider only."},
+       "from": {"type": "string", "format": "date-time", "description": "Calls starting at or after."},
+       "to": {"type": "string", "format": "date-time", "description": "Calls starting before."},
+       "care_unit": {"type": "string", "description": "Only this care unit (HSA-ID), within the caller's scope."},
+       "nurse": {"type": "string", "description": "Only calls answered by this nurse (HSA-ID)."},
+       "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Hits per page (default 100)."},
+       "cursor": {"type": "string", "description": "next_cursor of the previous page."}}}}}},
+    "responses": {"200": {"description": "Hits within the caller's care units (or the whole care provider for investigations and emergency access).", "content": {"application/json": {"schema": ref("SearchResult")}}}, **errors}}},
   "/api/v1/recordings/{id}": {"get": {
     "operationId": "recordingMetadata",
     "summary": "Decrypted metadata of one recording (audited).",
@@ -98,6 +100,10 @@ doc = {
     "summary": "The latest signed checkpoint of the audit log (C2SP signed note, Ed25519).",
     "parameters": [qp("cosigned", "true: append the witnesses' cosignatures (C2SP tlog-cosignature) stored for this checkpoint.", schema={"type": "boolean"})],
     "responses": {"200": {"description": "Checkpoint text.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "400": resp("BadRequest"), "404": resp("NotFound"), "500": resp("Internal")}}},
+  "/api/v1/audit/verifier-key": {"get": {
+    "operationId": "auditVerifierKey",
+    "summary": "The audit log's public verifier key, C2SP signed-note vkey form (<origin>+<key id hex>+<base64 of type byte and Ed25519 public key>): what checks the checkpoints offline. A public key; not an audit event.",
+    "responses": {"200": {"description": "The verifier key and a newline.", "content": {"text/plain": {"schema": {"type": "string"}}}}, "500": resp("Internal")}}},
   "/api/v1/audit/events": {"get": {
     "operationId": "auditEvents",
     "summary": "The latest audit events concerning a care provider (log reviewers; audited).",
@@ -296,10 +302,12 @@ doc = {
        "care_provider": {"type": "string"}, "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number."},
        "protected": {"type": "boolean", "default": True}, "reference": {"type": "string", "maxLength": 200, "description": "Where the marking comes from (e.g. a population register reference)."}}}}}},
     "responses": {"200": {"description": "Recorded.", "content": {"application/json": {"schema": {"type": "object", "required": ["protected", "audit_leaf_index"], "properties": {"protected": {"type": "boolean"}, "audit_leaf_index": {"type": "integer"}}}}}}, "409": resp("Conflict"), **errors}}},
-  "/api/v1/patients/{patient_id}/access-log": {"get": {
+  "/api/v1/patients/access-log": {"post": {
     "operationId": "patientAccessLog",
-    "summary": "Every access to one patient's records at a care provider (log reviewers; audited).",
-    "parameters": [{"name": "patient_id", "in": "path", "required": True, "description": "Personnummer, samordningsnummer or reserve number.", "schema": {"type": "string"}}, cp_param] + purpose_params[:1] + purpose_params[4:5],
+    "summary": "Every access to one patient's records at a care provider (log reviewers; audited). The patient travels in the JSON body, never in the URL.",
+    "parameters": [cp_param] + purpose_params[:1] + purpose_params[4:5],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["patient"], "properties": {
+       "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number."}}}}}},
     "responses": {"200": {"description": "Events, oldest first.", "content": {"application/json": {"schema": {"type": "array", "items": ref("AuditEventView")}}}}, **errors}}}
  },
  "components": {
@@ -307,7 +315,7 @@ doc = {
   "responses": {
    "BadRequest": {"description": "The request is malformed; the detail says what was wrong.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "Forbidden": {"description": "The policy refused the request (and the refusal was audited).", "content": {"application/problem+json": {"schema": ref("Problem")}}},
-   "NotFound": {"description": "No such resource.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+   "NotFound": {"description": "No such resource; for a recording also one of a care provider the caller has no assignment at, answered exactly alike (the refusal is audited either way).", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "Conflict": {"description": "Not possible in the current state (already decided, already registered, holder not registered, …); nothing changed.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
    "Internal": {"description": "Internal error; no data was returned.", "content": {"application/problem+json": {"schema": ref("Problem")}}}
   },

@@ -510,7 +510,8 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::VerifierKey { data_dir } => {
-            println!("{}", open(&data_dir)?.verifier_key());
+            // Without the lock: the key is needed beside a running server too.
+            println!("{}", Vault::read_verifier_key(&data_dir)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -221,6 +221,17 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     std::fs::write(&patient_file, callvault_vault::demo::personnummer(1))
         .context("writing the example patient")?;
     let (sthlm, [s1, _], _) = callvault_vault::demo::CARE_PROVIDERS[0];
+    // A search's patient travels in the request body, never in a URL.
+    let search_body = examples.join("search.json");
+    std::fs::write(
+        &search_body,
+        format!(
+            "{{\"care_provider\":\"{sthlm}\",\"patient\":\"{}\"}}\n",
+            callvault_vault::demo::personnummer(1)
+        ),
+    )
+    .context("writing the example search")?;
+    let ex = examples.display();
     let upload_meta = examples.join("upload-metadata.json");
     std::fs::write(
         &upload_meta,
@@ -259,15 +270,17 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     println!("  {} '{base}?purpose=vard-och-behandling'", curl("nurse-a"));
     println!("  # the first 64 KiB of its audio (HTTP Range, audited with the byte range):");
     println!(
-        "  {} -H 'Range: bytes=0-65535' -o part.wav '{base}/audio?purpose=vard-och-behandling'",
+        "  {} -H 'Range: bytes=0-65535' -o {ex}/part.wav '{base}/audio?purpose=vard-och-behandling'",
         curl("nurse-a")
     );
     println!("  # the whole call:");
     println!(
-        "  {} -o call.wav '{base}/audio?purpose=vard-och-behandling'",
+        "  {} -o {ex}/call.wav '{base}/audio?purpose=vard-och-behandling'",
         curl("nurse-a")
     );
-    println!("  # the same as the nurse of another region: 403, and the refusal is audited:");
+    println!(
+        "  # the same as the nurse of another region: 404, exactly as for a call that does not exist, and the refusal is audited:"
+    );
     println!(
         "  {} '{base}/audio?purpose=vard-och-behandling'",
         curl("nurse-b")
@@ -276,13 +289,13 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         "  # search a patient's calls (the search itself is audited, naming the patient sealed):"
     );
     println!(
-        "  {} -G --data-urlencode 'patient@{}' '{base_search}?care_provider={sthlm}&purpose=vard-och-behandling'",
+        "  {} -H 'content-type: application/json' --data @{} '{base_search}/search?purpose=vard-och-behandling'",
         curl("nurse-a"),
-        patient_file.display()
+        search_body.display()
     );
     println!("  # a recorder delivers a call (here the WAV downloaded above, as a new call id):");
     println!(
-        "  {} -F 'metadata=<{};type=application/json' -F 'audio=@call.wav;type=audio/wav' '{base_search}'",
+        "  {} -F 'metadata=<{};type=application/json' -F 'audio=@{ex}/call.wav;type=audio/wav' '{base_search}'",
         curl("recorder-a"),
         upload_meta.display()
     );
@@ -324,11 +337,11 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         "  {reviewer} judge <run> <n> --care-provider {sthlm} --verdict justified --comment 'Återuppringning'"
     );
     println!(
-        "  {reviewer} report <run> --care-provider {sthlm} --format html --out uppfoljning.html"
+        "  {reviewer} report <run> --care-provider {sthlm} --format html --out {ex}/uppfoljning.html"
     );
     println!("  # the patient's log extract (loggutdrag) as a Swedish PDF:");
     println!(
-        "  {reviewer} extract --care-provider {sthlm} --patient-file {} --format pdf --out loggutdrag.pdf",
+        "  {reviewer} extract --care-provider {sthlm} --patient-file {} --format pdf --out {ex}/loggutdrag.pdf",
         patient_file.display()
     );
     println!("  # without a client certificate the TLS handshake is refused:");

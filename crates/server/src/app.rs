@@ -95,17 +95,24 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/api/v1/recordings",
-            get(search)
-                .post(crate::upload::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+            post(crate::upload::upload).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/v1/recordings/search",
+            post(search).layer(axum::extract::DefaultBodyLimit::max(SEARCH_BODY_MAX)),
         )
         .route("/api/v1/recordings/{id}", get(metadata))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/audit/events", get(crate::review::audit_events))
         .route("/api/v1/audit/proof/{kind}", get(crate::review::proof))
         .route(
-            "/api/v1/patients/{patient_id}/access-log",
-            get(crate::review::access_log),
+            "/api/v1/patients/access-log",
+            post(crate::review::access_log)
+                .layer(axum::extract::DefaultBodyLimit::max(SEARCH_BODY_MAX)),
+        )
+        .route(
+            "/api/v1/audit/verifier-key",
+            get(crate::review::verifier_key),
         )
         .route(
             "/api/v1/audit/follow-up",
@@ -230,17 +237,19 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 34] = [
+pub const ROUTES: [&str; 36] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/recordings",
+    "/api/v1/recordings/search",
     "/api/v1/recordings/{id}",
     "/api/v1/recordings/{id}/audio",
     "/api/v1/audit/checkpoint",
+    "/api/v1/audit/verifier-key",
     "/api/v1/audit/events",
     "/api/v1/audit/proof/{kind}",
-    "/api/v1/patients/{patient_id}/access-log",
+    "/api/v1/patients/access-log",
     "/api/v1/audit/follow-up",
     "/api/v1/audit/follow-up/{id}",
     "/api/v1/audit/follow-up/{id}/findings/{n}",
@@ -605,20 +614,19 @@ async fn checkpoint(
     .await
 }
 
-/// Search parameters.
+/// The body of a search: the patient travels here, never in a URL (URLs end up in proxy
+/// and load-balancer logs).
 #[derive(Debug, Deserialize)]
-pub struct SearchParams {
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    patient: String,
     care_provider: Option<String>,
-    patient: Option<String>,
     from: Option<String>,
     to: Option<String>,
     care_unit: Option<String>,
     nurse: Option<String>,
-    // Text, parsed by hand: numbers inside a flattened query struct do not deserialize.
-    limit: Option<String>,
+    limit: Option<usize>,
     cursor: Option<String>,
-    #[serde(flatten)]
-    purpose: PurposeParams,
 }
 
 /// One search hit.
@@ -638,6 +646,9 @@ pub struct SearchBody {
     next_cursor: Option<String>,
     audit_leaf_index: u64,
 }
+
+/// The largest search or access-log request body (a patient id and a few filters).
+pub const SEARCH_BODY_MAX: usize = 16 << 10;
 
 /// Hits per page unless `limit` says otherwise, and the most `limit` may ask for.
 pub const SEARCH_PAGE: usize = 100;
@@ -698,21 +709,21 @@ pub(crate) fn infer_care_provider(
     }
 }
 
-/// Recordings of one patient at one care provider, through the blind index; the search
-/// itself is an audited access naming the (sealed) patient.
+/// `POST /api/v1/recordings/search`: recordings of one patient at one care provider,
+/// through the blind index; the search itself is an audited access naming the (sealed)
+/// patient. The purpose comes as query parameters or `X-Callvault-*` headers, the patient
+/// and the filters in the JSON body.
 async fn search(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    Query(mut params): Query<SearchParams>,
+    Query(params): Query<PurposeParams>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Json<SearchBody>, Problem> {
-    params.purpose = params.purpose.with_headers(&headers)?;
-    let patient = params
-        .patient
-        .as_deref()
-        .ok_or_else(|| Problem::bad_request("the query parameter patient is required"))?;
+    let purpose_params = params.with_headers(&headers)?;
+    let params: SearchRequest = crate::governance::json(&body)?;
     // Never echo the patient id in an error.
-    let patient = callvault_types::PatientId::parse_any(patient)
+    let patient = callvault_types::PatientId::parse_any(&params.patient)
         .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
     let time = |v: &Option<String>, name: &str| -> Result<Option<time::OffsetDateTime>, Problem> {
         v.as_deref()
@@ -725,19 +736,16 @@ async fn search(
             })
             .transpose()
     };
-    let purpose = purpose(&params.purpose)?;
+    let purpose = purpose(&purpose_params)?;
     let cp = search_care_provider(&state, &who, params.care_provider.as_deref(), purpose)?;
-    let limit = match params.limit.as_deref() {
+    let limit = match params.limit {
         None => SEARCH_PAGE,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=SEARCH_PAGE_MAX).contains(l))
-            .ok_or_else(|| {
-                Problem::bad_request(format!(
-                    "limit must be a whole number from 1 to {SEARCH_PAGE_MAX}"
-                ))
-            })?,
+        Some(l) if (1..=SEARCH_PAGE_MAX).contains(&l) => l,
+        Some(_) => {
+            return Err(Problem::bad_request(format!(
+                "limit must be a whole number from 1 to {SEARCH_PAGE_MAX}"
+            )));
+        }
     };
     let filter = callvault_vault::access::SearchFilter {
         from: time(&params.from, "from")?,
@@ -765,9 +773,9 @@ async fn search(
             care_unit: None,
         },
         purpose,
-        assignment: params.purpose.assignment_id()?,
-        emergency_reason: params.purpose.emergency_reason.clone(),
-        case_number: params.purpose.case_number.clone(),
+        assignment: purpose_params.assignment_id()?,
+        emergency_reason: purpose_params.emergency_reason.clone(),
+        case_number: purpose_params.case_number.clone(),
     };
     // On the async worker, like metadata: an indexed lookup, and the event is awaited.
     let authz = authorize_async(&state, &who, &req, None).await?;

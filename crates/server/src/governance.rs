@@ -44,7 +44,13 @@ pub(crate) fn json_limited<T: DeserializeOwned>(body: &[u8], max: usize) -> Resu
             "the request body is larger than {max} bytes"
         )));
     }
-    serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("request body: {e}")))
+    // serde quotes the values it refuses, and a value may be a personal number.
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::bad_request(format!(
+            "request body: {}",
+            callvault_types::redact::parser_message(&e.to_string())
+        ))
+    })
 }
 
 pub(crate) fn care_provider(s: &str) -> Result<CareProvider, Problem> {

@@ -70,10 +70,9 @@ fn classify(method: &Method, template: &str) -> Option<Option<Action>> {
         | "/ui/review/follow-up"
         | "/ui/review/follow-up/{id}"
         | "/ui/review/follow-up/{id}/findings/{n}" => ReadAudit,
-        "/api/v1/patients/{patient_id}/access-log"
-        | "/api/v1/patients/access-log"
-        | "/api/v1/audit/log-extract"
-        | "/ui/review/extract" => ReadAccessLog,
+        "/api/v1/patients/access-log" | "/api/v1/audit/log-extract" | "/ui/review/extract" => {
+            ReadAccessLog
+        }
         "/api/v1/governance/users"
         | "/api/v1/governance/assignments"
         | "/api/v1/governance/assignments/{id}/approve"

@@ -123,16 +123,25 @@ pub async fn audit_events(
     .await
 }
 
-/// `GET /api/v1/patients/{patient_id}/access-log?care_provider=&purpose=logguppfoljning`
+/// The body of an access-log request: the patient travels here, never in a URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessLogBody {
+    patient: String,
+}
+
+/// `POST /api/v1/patients/access-log?care_provider=&purpose=logguppfoljning` with
+/// `{"patient": "…"}`: every audit event about the patient at the care provider.
 pub async fn access_log(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    Path(patient_id): Path<String>,
     Query(mut params): Query<ReviewParams>,
     headers: axum::http::HeaderMap,
+    request: axum::body::Bytes,
 ) -> Result<Json<Vec<EventBody>>, Problem> {
     params.purpose = params.purpose.with_headers(&headers)?;
-    let patient = PatientId::parse_any(&patient_id)
+    let b: AccessLogBody = crate::governance::json(&request)?;
+    let patient = PatientId::parse_any(&b.patient)
         .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAccessLog, &params)?;
@@ -147,6 +156,22 @@ pub async fn access_log(
         Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
     })
     .await
+}
+
+/// `GET /api/v1/audit/verifier-key`: the audit log's public verifier key in the C2SP
+/// signed-note vkey form (`<origin>+<key id>+<base64(type || public key)>`), so that anyone
+/// who checks checkpoints can get it without operator access. A public key: any
+/// authenticated caller may fetch it, and it is not an audit event.
+pub async fn verifier_key(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        format!("{}\n", state.vault.verifier_key()),
+    )
+        .into_response()
 }
 
 /// Query of the proof routes.

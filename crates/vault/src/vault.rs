@@ -407,6 +407,16 @@ impl Vault {
         Ok(vault)
     }
 
+    /// The audit log's public verifier key of an initialised data directory, read without
+    /// the data directory's lock: it works beside a running server, which holds the lock.
+    /// Reads only the configuration and the signing key file (refused if readable by
+    /// others), and checks the key is for the configured origin.
+    pub fn read_verifier_key(data_dir: &Path) -> Result<String, VaultError> {
+        let config = Config::load(data_dir)?;
+        let signer = load_signer(&config)?;
+        Ok(signer.verifier_key())
+    }
+
     /// Opens an initialised data directory. Refuses key files readable by others.
     pub fn open(data_dir: &Path) -> Result<Self, VaultError> {
         let config = Config::load(data_dir)?;
@@ -426,20 +436,9 @@ impl Vault {
         }
         let keys = crate::backends::open_key_provider(&config.keys)?;
 
-        let signer_text = read_secret_file(&config.audit_signing_key)?;
-        let signer_text = std::str::from_utf8(&signer_text)
-            .map_err(|_| VaultError::Audit("audit signing key file is not text".into()))?;
-        let signer = NoteSigner::from_signer_key(signer_text.trim())
-            .map_err(|e| VaultError::Audit(format!("audit signing key: {e}")))?;
+        let signer = load_signer(&config)?;
         let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key())
             .map_err(|e| VaultError::Audit(e.to_string()))?;
-        if signer.name() != config.audit_origin {
-            return Err(VaultError::Audit(format!(
-                "audit signing key is for {:?} but audit.origin is {:?}",
-                signer.name(),
-                config.audit_origin
-            )));
-        }
         let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
         for s in &config.sites {
             stores.push(crate::backends::open_site(s)?);
@@ -902,4 +901,21 @@ impl Vault {
 
 pub(crate) fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
+}
+
+/// The audit signing key of a configuration, checked against its origin.
+fn load_signer(config: &Config) -> Result<NoteSigner, VaultError> {
+    let signer_text = read_secret_file(&config.audit_signing_key)?;
+    let signer_text = std::str::from_utf8(&signer_text)
+        .map_err(|_| VaultError::Audit("audit signing key file is not text".into()))?;
+    let signer = NoteSigner::from_signer_key(signer_text.trim())
+        .map_err(|e| VaultError::Audit(format!("audit signing key: {e}")))?;
+    if signer.name() != config.audit_origin {
+        return Err(VaultError::Audit(format!(
+            "audit signing key is for {:?} but audit.origin is {:?}",
+            signer.name(),
+            config.audit_origin
+        )));
+    }
+    Ok(signer)
 }

@@ -161,10 +161,11 @@ fn a_copy_of_everything_the_deployment_wrote_holds_no_patient_data() {
                 &pki,
                 "nurse-a",
                 &[
-                    "-G",
-                    "--data-urlencode",
-                    &format!("patient={pnr}"),
-                    &format!("{base}?care_provider={STHLM}&{care}"),
+                    "-H",
+                    "content-type: application/json",
+                    "--data",
+                    &format!(r#"{{"care_provider":"{STHLM}","patient":"{pnr}"}}"#),
+                    &format!("{base}/search?{care}"),
                 ],
             );
             // Half the demo's patients are Region Värmland's; nurse-a searches at her own.

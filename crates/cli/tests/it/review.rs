@@ -48,13 +48,19 @@ fn a_log_reviewer_follows_up_a_month_and_extracts_a_patients_log() {
     let patient = callvault_vault::demo::personnummer(3);
     let reason = "Patienten%20ringde%20tillbaka%2C%20br%C3%B6stsm%C3%A4rta";
     let nurse = api("nurse-a");
+    let search = serde_json::json!({
+        "care_provider": sthlm,
+        "care_unit": "SE2321000016-1178",
+        "patient": patient,
+    })
+    .to_string();
     let r = nurse
         .call(
-            "GET",
+            "POST",
             &format!(
-                "/api/v1/recordings?care_provider={sthlm}&care_unit=SE2321000016-1178&patient={patient}&purpose=vard-och-behandling&emergency_reason={reason}"
+                "/api/v1/recordings/search?purpose=vard-och-behandling&emergency_reason={reason}"
             ),
-            None,
+            Some(&search),
         )
         .expect("search");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

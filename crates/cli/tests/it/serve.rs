@@ -169,14 +169,28 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         true,
         "/api/v1/recordings/00000000-0000-4000-8000-000000000000?purpose=vard-och-behandling",
     );
+    // The audit log's verifier key: served to any authenticated caller, and printed by the
+    // CLI beside the running server (which holds the data directory's lock).
+    let served = curl(true, "/api/v1/audit/verifier-key");
+    let served = String::from_utf8_lossy(&served.stdout).to_string();
+    let o = callvault(&["audit", "verifier-key", "--data-dir", p(&data)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let printed = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(printed.contains('+'), "{printed}");
+    assert_eq!(served, format!("{printed}\n\n200"));
+    // Without an assignment in force, a recording that does not exist is refused exactly as
+    // one that does (no existence oracle).
     let body = String::from_utf8_lossy(&missing.stdout).to_string();
     assert!(
-        body.ends_with("404") && body.contains("problems/not-found"),
+        body.ends_with("403") && body.contains("no active assignment"),
         "{body}"
     );
-    // Search is refused until an administrator approves the request.
-    let search = "/api/v1/recordings?care_provider=SE2321000016-0001&patient=191212121212&purpose=vard-och-behandling";
-    let before = String::from_utf8_lossy(&curl(true, search).stdout).to_string();
+    // Search is refused until an administrator approves the request. The patient travels in
+    // the body, never in the URL.
+    let search_path = "/api/v1/recordings/search?purpose=vard-och-behandling";
+    let search_body = r#"{"care_provider":"SE2321000016-0001","patient":"191212121212"}"#;
+    let search = || curl_as(Some("nurse-a"), "POST", search_path, Some(search_body));
+    let before = String::from_utf8_lossy(&search().stdout).to_string();
     assert!(before.ends_with("403"), "{before}");
     // Privilege administration from the command line goes through the server as the person
     // whose certificate is presented: the nurse cannot approve (no administration
@@ -199,8 +213,16 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("audit_leaf_index"), "{}", text(&o));
-    let after = out(curl(true, search));
+    let after = out(search());
     assert!(after.ends_with("200"), "after approval: {after}");
+    let missing = out(curl(
+        true,
+        "/api/v1/recordings/00000000-0000-4000-8000-000000000000?purpose=vard-och-behandling",
+    ));
+    assert!(
+        missing.ends_with("404") && missing.contains("problems/not-found"),
+        "{missing}"
+    );
     let o = admin("admin-a2", &["approve", "nurse-a"]);
     assert!(!o.status.success());
     assert!(
@@ -278,7 +300,7 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     assert!(st.success());
     let mut reloaded = String::new();
     for _ in 0..50 {
-        reloaded = out(curl(true, search));
+        reloaded = out(search());
         if reloaded.ends_with("200") {
             break;
         }
@@ -294,7 +316,9 @@ fn serve_answers_curl_with_a_client_certificate_only() {
         ("assignments.import", 1),
         ("assignment.request", 2),
         ("assignment.approve", 2),
-        ("privileges.manage", 1),
+        // The nurse's refusal by the policy, the second approval (409) and the requester's
+        // own approval (four eyes, 403): every refusal is an audit event.
+        ("privileges.manage", 3),
         ("user.register", 4),
     ] {
         assert_eq!(log.matches(code).count(), n, "{code}: {log}");

@@ -393,6 +393,22 @@ async fn send(
     })
 }
 
+/// `POST /api/v1/recordings/search?{query}` as `who` with a JSON body (the patient travels
+/// in the body, never in the URL).
+async fn search_post(w: &World, who: &str, query: &str, body: serde_json::Value) -> Reply {
+    send(
+        w,
+        &w.pki,
+        Some(who),
+        "POST",
+        &format!("/api/v1/recordings/search?{query}"),
+        &[("content-type", "application/json".to_owned())],
+        body.to_string().into_bytes(),
+    )
+    .await
+    .expect("response")
+}
+
 /// `GET /healthz` as `who`.
 async fn health(w: &World, who: &str) -> Result<Reply, String> {
     get(w, &w.pki, Some(who), "/healthz", None).await
@@ -560,39 +576,57 @@ async fn audio_ranges() {
 async fn search_by_patient_is_audited_and_scoped_and_the_checkpoint_is_public() {
     let w = world().await;
     let pnr = callvault_vault::demo::personnummer(1); // the patient of demo-call-0000
-    let url = |who_cp: &str| {
-        format!(
-            "/api/v1/recordings?care_provider={who_cp}&patient={pnr}&purpose=vard-och-behandling"
-        )
-    };
+    let care = "purpose=vard-och-behandling";
+    let body = |who_cp: &str| serde_json::json!({"care_provider": who_cp, "patient": pnr});
     let before = audit_size(&w);
-    let r = get(&w, &w.pki, Some("nurse-a"), &url(CP_A), None)
-        .await
-        .expect("response");
+    let r = search_post(&w, "nurse-a", care, body(CP_A)).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let json: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(json["recordings"][0]["id"], w.rec_a.as_str());
     assert_eq!(json["recordings"].as_array().expect("list").len(), 1);
     assert_eq!(audit_size(&w), before + 1, "the search is audited");
     // Searching another care provider: refused and audited.
-    let r = get(&w, &w.pki, Some("nurse-a"), &url(CP_B), None)
-        .await
-        .expect("response");
+    let r = search_post(&w, "nurse-a", care, body(CP_B)).await;
     assert_eq!(r.status, 403);
     assert_eq!(audit_size(&w), before + 2);
-    // A bad personnummer is a clear 400 that does not echo it.
-    let bad = format!(
-        "/api/v1/recordings?care_provider={CP_A}&patient=19121212-1213&purpose=vard-och-behandling"
-    );
-    let r = get(&w, &w.pki, Some("nurse-a"), &bad, None)
-        .await
-        .expect("response");
+    // A bad personnummer is a clear 400 that does not echo it (and is recorded).
+    let r = search_post(
+        &w,
+        "nurse-a",
+        care,
+        serde_json::json!({"care_provider": CP_A, "patient": "19121212-1213"}),
+    )
+    .await;
     assert_eq!(r.status, 400);
-    let body = String::from_utf8_lossy(&r.body).to_string();
+    let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(
-        body.contains("check digit") && !body.contains("1213"),
-        "{body}"
+        text.contains("check digit") && !text.contains("1213"),
+        "{text}"
     );
+    assert_eq!(audit_size(&w), before + 3);
+    // Patient identifiers are not taken in URLs: the old query form is gone (405, recorded),
+    // and so is the access log's path form (no such route).
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        &format!("/api/v1/recordings?care_provider={CP_A}&patient={pnr}&{care}"),
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 405);
+    assert_eq!(audit_size(&w), before + 4);
+    let r = get(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        &format!("/api/v1/patients/{pnr}/access-log?care_provider={CP_A}&purpose=logguppfoljning"),
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 404);
     // The checkpoint: C2SP text that verifies with the log's public key.
     let r = get(
         &w,
@@ -605,8 +639,25 @@ async fn search_by_patient_is_audited_and_scoped_and_the_checkpoint_is_public() 
     .expect("response");
     assert_eq!(r.status, 200);
     let note = String::from_utf8(r.body).expect("utf-8");
-    let verifier = callvault_audit::note::NoteVerifier::from_verifier_key(&w.vault.verifier_key())
-        .expect("key");
+    // The verifier key is served too (C2SP vkey form), to any authenticated caller, without
+    // an audit event: a public key.
+    let size = audit_size(&w);
+    let r = get(
+        &w,
+        &w.pki,
+        Some("recorder-a"),
+        "/api/v1/audit/verifier-key",
+        None,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200);
+    let vkey = String::from_utf8(r.body).expect("utf-8");
+    assert_eq!(vkey.trim(), w.vault.verifier_key());
+    assert!(vkey.starts_with("audit.callvault.test.example+"), "{vkey}");
+    assert_eq!(audit_size(&w), size);
+    let verifier =
+        callvault_audit::note::NoteVerifier::from_verifier_key(vkey.trim()).expect("key");
     let cp = callvault_audit::note::verify_checkpoint(&verifier, &note).expect("signed checkpoint");
 
     // Proofs against it verify with the RFC 6962 algorithms alone.
@@ -918,12 +969,20 @@ async fn log_reviewers_read_the_audit_log_and_a_patients_access_log_others_do_no
         404
     );
 
-    let log =
-        format!("/api/v1/patients/{pnr}/access-log?care_provider={CP_A}&purpose=logguppfoljning");
     let before = audit_size(&w);
-    let r = get(&w, &w.pki, Some("reviewer-a"), &log, None)
-        .await
-        .expect("response");
+    let r = send(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        "POST",
+        &format!("/api/v1/patients/access-log?care_provider={CP_A}&purpose=logguppfoljning"),
+        &[("content-type", "application/json".to_owned())],
+        serde_json::json!({ "patient": pnr })
+            .to_string()
+            .into_bytes(),
+    )
+    .await
+    .expect("response");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         audit_size(&w),
@@ -1013,18 +1072,12 @@ async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
         ids.push(j["id"].as_str().expect("id").to_owned());
     }
     ids.sort(); // same start time: ordered by id
-    let search = |query: String| {
+    let search = |filters: serde_json::Value| {
         let (w, pnr) = (&w, &pnr);
         async move {
-            let r = get(
-                w,
-                &w.pki,
-                Some("nurse-a"),
-                &format!("/api/v1/recordings?patient={pnr}&purpose=vard-och-behandling{query}"),
-                None,
-            )
-            .await
-            .expect("response");
+            let mut body = filters;
+            body["patient"] = pnr.as_str().into();
+            let r = search_post(w, "nurse-a", "purpose=vard-och-behandling", body).await;
             let body = String::from_utf8_lossy(&r.body).into_owned();
             (
                 r.status,
@@ -1042,7 +1095,7 @@ async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
             .collect()
     };
     // No care_provider: nurse-a holds care assignments at one care provider only.
-    let (status, all, body) = search(String::new()).await;
+    let (status, all, body) = search(serde_json::json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(hit_ids(&all), ids);
     assert!(all["next_cursor"].is_null());
@@ -1051,8 +1104,8 @@ async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
     let mut cursor = None::<String>;
     for page in 0.. {
         let q = match &cursor {
-            Some(c) => format!("&limit=2&cursor={c}"),
-            None => "&limit=2".to_owned(),
+            Some(c) => serde_json::json!({"limit": 2, "cursor": c}),
+            None => serde_json::json!({"limit": 2}),
         };
         let (status, j, body) = search(q).await;
         assert_eq!(status, 200, "{body}");
@@ -1065,26 +1118,32 @@ async fn search_filters_pages_with_a_cursor_and_infers_the_care_provider() {
     }
     assert_eq!(seen, ids);
     // Filters: unit, nurse.
-    let (_, j, _) = search("&care_unit=SE2321000016-1177&nurse=SE2321000016-N001".into()).await;
+    let (_, j, _) =
+        search(serde_json::json!({"care_unit": "SE2321000016-1177", "nurse": "SE2321000016-N001"}))
+            .await;
     assert_eq!(hit_ids(&j).len(), 5);
-    let (_, j, _) = search("&nurse=SE2321000016-N002".into()).await;
+    let (_, j, _) = search(serde_json::json!({"nurse": "SE2321000016-N002"})).await;
     assert!(hit_ids(&j).is_empty());
     // Bad parameters are named.
     for (q, want) in [
-        ("&limit=0", "limit must be"),
-        ("&limit=abc", "limit must be"),
-        ("&cursor=nonsense", "cursor is not one this server issued"),
-        ("&care_unit=x", "care_unit"),
-        ("&nurse=x", "nurse"),
+        (serde_json::json!({"limit": 0}), "limit must be"),
+        (serde_json::json!({"limit": "abc"}), "request body"),
+        (
+            serde_json::json!({"cursor": "nonsense"}),
+            "cursor is not one this server issued",
+        ),
+        (serde_json::json!({"care_unit": "x"}), "care_unit"),
+        (serde_json::json!({"nurse": "x"}), "nurse"),
+        (serde_json::json!({"surname": "x"}), "unknown field"),
     ] {
-        let (status, _, body) = search(q.into()).await;
+        let (status, _, body) = search(q.clone()).await;
         assert_eq!(status, 400, "{q}: {body}");
         assert!(body.contains(want), "{q}: {body}");
         assert!(!body.contains(&pnr), "{body}");
     }
     // The audit event records the parameters (never the patient in clear).
     let size = audit_size(&w);
-    let _ = search("&nurse=SE2321000016-N001&limit=3".into()).await;
+    let _ = search(serde_json::json!({"nurse": "SE2321000016-N001", "limit": 3})).await;
     let mut details = Vec::new();
     w.vault
         .catalog()
@@ -1146,14 +1205,14 @@ async fn extractor_rejections_are_problems_without_the_refused_values() {
         &w,
         &w.pki,
         Some("nurse-a"),
-        "/api/v1/recordings?care_provider=a&care_provider=b&purpose=vard-och-behandling",
+        "/api/v1/recordings/1?purpose=a&purpose=b",
         None,
     )
     .await
     .expect("response");
     assert_eq!(r.status, 400);
     assert!(
-        String::from_utf8_lossy(&r.body).contains("duplicate field `care_provider`"),
+        String::from_utf8_lossy(&r.body).contains("duplicate field `purpose`"),
         "{}",
         String::from_utf8_lossy(&r.body)
     );
