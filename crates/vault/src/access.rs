@@ -24,6 +24,9 @@ use time::OffsetDateTime;
 use crate::vault::{AUDIT_SEAL_CONTEXT, SiteBlob, blob_key};
 use crate::{Vault, VaultError};
 
+/// The detail of an access event that holds an investigation's sealed case number (hex).
+pub const CASE_NUMBER_SEALED: &str = "case_number_sealed";
+
 /// Proof that the access event for one authorized action on one target is durable.
 /// Only [`Vault::record_access`] builds one.
 #[derive(Debug)]
@@ -369,7 +372,18 @@ impl Vault {
                 .detail("emergency_reason_sealed", hex);
         }
         if let Some(case) = authz.case_number() {
-            e = e.detail("case_number", case);
+            // An investigation's case number can point at a patient (a Lex Maria case is
+            // about one): sealed like the emergency reason. Log reviewers read it back
+            // through `read_audit_events` and `patient_access_log`.
+            let sealed = self.keys.seal_field(
+                &resource.care_provider,
+                FieldKind::FreeText,
+                AUDIT_SEAL_CONTEXT,
+                case.as_bytes(),
+            )?;
+            e = e
+                .detail("investigation", true)
+                .detail(CASE_NUMBER_SEALED, hex::encode(sealed));
         }
         Ok((e, row_read))
     }
@@ -730,16 +744,39 @@ impl Vault {
                     Ok(())
                 })?;
             window.reverse();
-            for ev in window {
+            for (idx, mut ev) in window {
                 if (out.len() as u64) >= limit {
                     break;
                 }
-                out.push(ev);
+                self.reveal_case_number(&mut ev)?;
+                out.push((idx, ev));
             }
             end = start;
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// Opens an event's sealed case number for the log reviewer who reads it (the callers
+    /// hold a log-review decision and its receipt): the sealed detail becomes
+    /// `case_number` in clear, in the copy handed out; the log keeps it sealed.
+    fn reveal_case_number(&self, e: &mut AuditEvent) -> Result<(), VaultError> {
+        let Some(cp) = e.care_provider.clone() else {
+            return Ok(());
+        };
+        for (k, v) in &mut e.details {
+            if k != CASE_NUMBER_SEALED {
+                continue;
+            }
+            let sealed = hex::decode(v.as_bytes())
+                .map_err(|_| VaultError::Audit("a sealed case number is not hex".into()))?;
+            let case =
+                self.keys
+                    .open_field(&cp, FieldKind::FreeText, AUDIT_SEAL_CONTEXT, &sealed)?;
+            *k = "case_number".to_owned();
+            *v = String::from_utf8_lossy(&case).into_owned();
+        }
+        Ok(())
     }
 
     /// Every audit event about one patient at the decision's care provider, oldest first:
@@ -772,6 +809,8 @@ impl Vault {
             if e.patient.as_ref().is_some_and(|p| p.blind_index == bidx.0)
                 && e.care_provider.as_ref() == Some(cp)
             {
+                let mut e = e;
+                self.reveal_case_number(&mut e)?;
                 out.push((idx, e));
             }
         }

@@ -315,3 +315,108 @@ fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
         .expect("drop");
     assert!(s.t.vault.record_access(&authz, target()).is_ok());
 }
+
+/// An investigator's case number is sealed in the access event (a Lex Maria case can point
+/// at a patient), and the log reviewer who reads the log sees it in clear.
+#[test]
+fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_reviewer() {
+    let s = setup();
+    let spec = |id, holder, purpose, rights| {
+        callvault_auth::AssignmentSpec {
+            id,
+            holder,
+            care_provider: CP_A,
+            care_units: &[],
+            purpose,
+            rights,
+            valid_from: "2026-01-01T00:00:00Z",
+            valid_until: "2026-12-31T00:00:00Z",
+        }
+        .to_toml()
+    };
+    let policy = Policy::new(
+        AssignmentSet::parse(
+            &(spec(
+                "investigator",
+                "SE2321000016-Q001",
+                "kvalitetssäkring",
+                &["view-metadata"][..],
+            ) + &spec(
+                "reviewer",
+                "SE2321000016-L001",
+                "logguppföljning",
+                &["read-audit"][..],
+            )),
+        )
+        .expect("assignments"),
+    );
+    let id = s.ids[0];
+    let case = "Lex Maria 2026/14";
+    let resource =
+        s.t.vault
+            .recording_resource(&id)
+            .expect("q")
+            .expect("exists");
+    let mut req = request(Action::ViewMetadata, resource);
+    req.purpose = Purpose::QualityAssurance;
+    req.case_number = Some(case.into());
+    let authz = policy
+        .decide(&nurse("SE2321000016-Q001"), &req, now())
+        .expect("allowed");
+    let receipt =
+        s.t.vault
+            .record_access(&authz, AccessTarget::Recording { id, range: None })
+            .expect("audited");
+    let e = event_at(&s, receipt.leaf_index());
+    let detail = |k: &str| {
+        e.details
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(detail("investigation").as_deref(), Some("true"));
+    assert_eq!(detail("case_number"), None, "{e:?}");
+    let sealed = detail(callvault_vault::access::CASE_NUMBER_SEALED).expect("sealed");
+    assert!(!sealed.contains(&hex::encode(case)));
+    // No trace in the leaf's bytes either.
+    let mut raw = Vec::new();
+    s.t.vault
+        .catalog()
+        .for_each_audit_leaf(
+            receipt.leaf_index(),
+            receipt.leaf_index() + 1,
+            &mut |_, d, _| {
+                raw = d.to_vec();
+                Ok(())
+            },
+        )
+        .expect("leaf");
+    assert!(!raw.windows(case.len()).any(|w| w == case.as_bytes()));
+    // The log reviewer reads it.
+    let review = AccessRequest {
+        action: Action::ReadAudit,
+        resource: Resource {
+            care_provider: callvault_types::CareProvider::parse(CP_A).expect("cp"),
+            care_unit: None,
+        },
+        purpose: Purpose::LogReview,
+        assignment: None,
+        emergency_reason: None,
+        case_number: None,
+    };
+    let authz = policy
+        .decide(&nurse("SE2321000016-L001"), &review, now())
+        .expect("reviewer");
+    let receipt =
+        s.t.vault
+            .record_access(&authz, AccessTarget::AuditLog { limit: 10 })
+            .expect("audited");
+    let events = s.t.vault.read_audit_events(&authz, &receipt).expect("read");
+    assert!(
+        events.iter().any(|(_, e)| e
+            .details
+            .iter()
+            .any(|(k, v)| k == "case_number" && v == case)),
+        "{events:?}"
+    );
+}
