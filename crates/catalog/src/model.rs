@@ -170,6 +170,10 @@ pub struct StoredCheckpoint {
     pub note: String,
     /// When issued.
     pub created_at: OffsetDateTime,
+    /// The tree's compact range at `size` (`callvault_audit::merkle::encode_compact_range`),
+    /// from which the next checkpoint extends; `None` for checkpoints signed before it was
+    /// kept (migration 8).
+    pub compact_range: Option<Vec<u8>>,
 }
 
 /// One data change.

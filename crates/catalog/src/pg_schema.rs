@@ -1,5 +1,5 @@
 //! The PostgreSQL schema: the same tables, columns, constraints and guards as the SQLite
-//! migrations 1–7 (`schema.rs`), in PostgreSQL's dialect. Integers are `BIGINT`, byte
+//! migrations 1–8 (`schema.rs`), in PostgreSQL's dialect. Integers are `BIGINT`, byte
 //! strings `BYTEA`; SQLite's `RAISE(ABORT, …)` triggers are PL/pgSQL trigger functions that
 //! raise `check_violation` (SQLSTATE 23514) with the same message.
 //!
@@ -11,9 +11,10 @@
 //! triggers) is refused on every append-only table by a statement trigger, and the guards'
 //! functions are owned by the catalog's schema owner like the tables.
 
-pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[(
-    7,
-    r#"
+pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        7,
+        r#"
 CREATE FUNCTION callvault_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION USING MESSAGE = TG_ARGV[0], ERRCODE = 'check_violation';
@@ -412,4 +413,11 @@ END $$;
 CREATE TRIGGER audit_log_only_pruned BEFORE UPDATE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_only_pruned();
 "#,
-)];
+    ),
+    (
+        8,
+        r#"
+ALTER TABLE checkpoints ADD COLUMN compact_range BYTEA;
+"#,
+    ),
+];

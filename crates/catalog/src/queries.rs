@@ -201,9 +201,16 @@ fn apply_mutation(tx: &dyn Sql, m: &Mutation) -> Result<(), CatalogError> {
         }
         Mutation::StoreCheckpoint(c) => {
             tx.execute(
-                "INSERT INTO checkpoints (size, root_hash, note, created_at_us) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO checkpoints (size, root_hash, note, created_at_us, compact_range)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT DO NOTHING",
-                p![c.size as i64, &c.root_hash, &c.note, micros(c.created_at)],
+                p![
+                    c.size as i64,
+                    &c.root_hash,
+                    &c.note,
+                    micros(c.created_at),
+                    c.compact_range.as_deref()
+                ],
             )?;
         }
         Mutation::RegisterUser(u) => governance::register_user(tx, u)?,
@@ -470,7 +477,7 @@ pub(crate) fn audit_events_by_patient(
 
 pub(crate) fn checkpoints(c: &dyn Sql) -> Result<Vec<StoredCheckpoint>, CatalogError> {
     c.query_vec(
-        "SELECT size, root_hash, note, created_at_us FROM checkpoints ORDER BY size",
+        "SELECT size, root_hash, note, created_at_us, compact_range FROM checkpoints ORDER BY size",
         p![],
         |r| {
             Ok(StoredCheckpoint {
@@ -478,6 +485,7 @@ pub(crate) fn checkpoints(c: &dyn Sql) -> Result<Vec<StoredCheckpoint>, CatalogE
                 root_hash: arr(r.blob(1)?, "checkpoint root")?,
                 note: r.text(2)?,
                 created_at: from_micros(r.i64(3)?)?,
+                compact_range: r.opt_blob(4)?,
             })
         },
     )

@@ -382,4 +382,9 @@ CREATE TRIGGER audit_log_only_pruned BEFORE UPDATE ON audit_log
     r#"
 CREATE INDEX audit_action ON audit_log (action, idx);
 "#,
+    // 8: the tree's compact range with each checkpoint, so that the next checkpoint extends
+    // it instead of recomputing the whole tree (NULL for checkpoints signed before).
+    r#"
+ALTER TABLE checkpoints ADD COLUMN compact_range BLOB;
+"#,
 ];

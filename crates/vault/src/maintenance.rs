@@ -2,7 +2,8 @@
 //! under-replicated or damaged copies.
 
 use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef};
-use callvault_audit::note::{Checkpoint, sign_checkpoint};
+use callvault_audit::merkle::{RootBuilder, decode_compact_range, encode_compact_range, leaf_hash};
+use callvault_audit::note::{Checkpoint, sign_checkpoint, verify_checkpoint};
 use callvault_catalog::{Change, Mutation, Placement, PlacementState, Rewrap, StoredCheckpoint};
 use callvault_crypto::{DekId, EnvelopeHeader, WrapBinding};
 use std::sync::Arc;
@@ -14,6 +15,17 @@ use time::OffsetDateTime;
 use crate::vault::{blob_key, recording_of_key, truncate};
 use crate::{Vault, VaultError};
 
+/// Refuses to sign when the log does not verify.
+fn refuse_unless_clean(problems: &[String]) -> Result<(), VaultError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(VaultError::Audit(format!(
+        "refusing to sign a checkpoint: the audit log does not verify: {}",
+        problems.join("; ")
+    )))
+}
+
 /// A site and objects at it.
 pub type SiteObjects = (Arc<dyn BlobStore>, Vec<BlobKey>);
 
@@ -22,27 +34,23 @@ pub type SiteObjects = (Arc<dyn BlobStore>, Vec<BlobKey>);
 pub const MAX_UNACKNOWLEDGED_PER_SITE: usize = 256;
 
 impl Vault {
-    /// Signs a checkpoint of the whole audit log and stores it (with its own audit event).
+    /// Signs a checkpoint of the whole audit log and stores it (with its own audit event
+    /// and the tree's compact range).
     ///
-    /// The tree is recomputed from the stored events and checked against every earlier
-    /// checkpoint first: a log that does not verify is never signed, so an edit made after
-    /// one checkpoint cannot be laundered into the next.
+    /// It costs what is new, not the whole log: the tree is extended from the compact range
+    /// stored with the latest checkpoint — once its signature verifies and the range folds
+    /// to its signed root — over the events since, each checked against its stored leaf
+    /// hash and its encoding. Without a usable range (a log whose checkpoints predate them)
+    /// the whole log is verified, as `verify` does, and the range starts there. Either way
+    /// a log that does not verify is never signed, so an edit made after one checkpoint
+    /// cannot be laundered into the next: the new root extends the signed one, never the
+    /// stored rows below it.
     pub fn checkpoint(&self) -> Result<StoredCheckpoint, VaultError> {
-        let mut report = crate::verify::VerifyReport::default();
-        let (size, root_hash) = self.verify_audit(&mut report)?;
-        let fatal: Vec<String> = report
-            .problems
-            .iter()
-            // A fresh log has no checkpoint yet; that is what we are about to fix.
-            .filter(|p| !p.what.ends_with("no valid signed checkpoint"))
-            .map(ToString::to_string)
-            .collect();
-        if !fatal.is_empty() {
-            return Err(VaultError::Audit(format!(
-                "refusing to sign a checkpoint: the audit log does not verify: {}",
-                fatal.join("; ")
-            )));
-        }
+        let rb = match self.extend_latest_checkpoint()? {
+            Some(rb) => rb,
+            None => self.verified_tree()?,
+        };
+        let (size, root_hash) = (rb.size(), rb.root());
         let cp = Checkpoint {
             origin: self.config.audit_origin.clone(),
             size,
@@ -56,11 +64,118 @@ impl Vault {
             root_hash,
             note,
             created_at: OffsetDateTime::now_utc(),
+            compact_range: Some(encode_compact_range(&rb)),
         };
         let e = AuditEvent::new(Actor::Vault, Action::Checkpoint, "cli").detail("size", size);
         self.catalog
             .commit(Change::new(e).with(Mutation::StoreCheckpoint(stored.clone())))?;
         Ok(stored)
+    }
+
+    /// The whole log, verified (as `verify` does), as a tree builder.
+    fn verified_tree(&self) -> Result<RootBuilder, VaultError> {
+        let mut report = crate::verify::VerifyReport::default();
+        let rb = self.verify_audit(&mut report)?;
+        let fatal: Vec<String> = report
+            .problems
+            .iter()
+            // A fresh log has no checkpoint yet; that is what we are about to fix.
+            .filter(|p| !p.what.ends_with("no valid signed checkpoint"))
+            .map(ToString::to_string)
+            .collect();
+        refuse_unless_clean(&fatal)?;
+        Ok(rb)
+    }
+
+    /// The tree extended from the latest checkpoint's compact range over the events since,
+    /// or `None` when the latest checkpoint has no compact range (or there is none).
+    fn extend_latest_checkpoint(&self) -> Result<Option<RootBuilder>, VaultError> {
+        let Some(last) = self.catalog.latest_checkpoint()? else {
+            return Ok(None);
+        };
+        let Some(range) = &last.compact_range else {
+            return Ok(None);
+        };
+        let refuse = |what: String| refuse_unless_clean(&[format!("audit log: {what}")]);
+        match verify_checkpoint(&self.verifier, &last.note) {
+            Ok(signed) if signed.size == last.size && signed.root_hash == last.root_hash => {}
+            Ok(_) => refuse(format!(
+                "checkpoint at size {} does not match its signed note",
+                last.size
+            ))?,
+            Err(e) => refuse(format!(
+                "checkpoint at size {} has a bad signature: {e}",
+                last.size
+            ))?,
+        }
+        let mut rb = match decode_compact_range(range) {
+            Ok(rb) if rb.size() == last.size && rb.root() == last.root_hash => rb,
+            Ok(_) => {
+                refuse(format!(
+                    "the compact range stored with the checkpoint at size {} does not fold to its signed root (edited)",
+                    last.size
+                ))?;
+                return Ok(None);
+            }
+            Err(e) => {
+                refuse(format!(
+                    "the compact range stored with the checkpoint at size {}: {e}",
+                    last.size
+                ))?;
+                return Ok(None);
+            }
+        };
+        let size = self.catalog.audit_size()?;
+        if size < last.size {
+            refuse(format!(
+                "signed checkpoint covers {} events but the log holds only {size} (events deleted)",
+                last.size
+            ))?;
+        }
+        let mut problems = Vec::new();
+        let mut expected = last.size;
+        // Checkpoints the new events say were issued (the latest one's event is among them).
+        let mut issued = Vec::new();
+        self.catalog
+            .for_each_audit_leaf(last.size, size, &mut |idx, event, stored| {
+                if idx != expected {
+                    problems.push(format!("audit log: events {expected}..{idx} are missing"));
+                }
+                if leaf_hash(event) != *stored {
+                    problems.push(format!(
+                        "audit log: event {idx} does not match its stored leaf hash (edited)"
+                    ));
+                }
+                match AuditEvent::check_encoding(event) {
+                    Ok(Action::Checkpoint) => issued.push((idx, event.to_vec())),
+                    Ok(_) => {}
+                    Err(_) => problems.push(format!("audit log: event {idx} does not decode")),
+                }
+                rb.push(*stored);
+                expected = idx + 1;
+                Ok(())
+            })?;
+        if expected != size {
+            problems.push(format!("audit log: events {expected}..{size} are missing"));
+        }
+        if !issued.is_empty() {
+            let stored: Vec<u64> = self.catalog.checkpoints()?.iter().map(|c| c.size).collect();
+            for (idx, data) in issued {
+                let size = AuditEvent::decode(&data).ok().and_then(|e| {
+                    e.details
+                        .iter()
+                        .find(|(k, _)| k == "size")
+                        .and_then(|(_, v)| v.parse::<u64>().ok())
+                });
+                if !size.is_some_and(|s| stored.contains(&s)) {
+                    problems.push(format!(
+                        "audit log: event {idx} records a checkpoint that is no longer stored (checkpoint deleted)"
+                    ));
+                }
+            }
+        }
+        refuse_unless_clean(&problems)?;
+        Ok(Some(rb))
     }
 
     /// Rotates a care provider's KEK and re-wraps every data key under the new version, in

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use callvault_audit::event::{Action, AuditEvent};
 use callvault_audit::event::{Actor, Outcome, RecordingRef};
-use callvault_audit::merkle::{RootBuilder, leaf_hash};
+use callvault_audit::merkle::{RootBuilder, encode_compact_range, leaf_hash};
 use callvault_audit::note::verify_checkpoint;
 use callvault_catalog::{Change, Mutation, Placement, PlacementState, RecordingRow};
 use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
@@ -45,6 +45,59 @@ const LEAF_BATCH: usize = 8192;
 struct LeafBatch {
     data: Vec<u8>,
     rows: Vec<(u64, usize, usize, [u8; 32])>,
+}
+
+/// What a hasher found about one leaf.
+struct LeafCheck {
+    /// The hash the tree takes: recomputed from the event, or the stored one of a pruned
+    /// leaf.
+    leaf_hash: [u8; 32],
+    /// The recomputed hash differs from the stored one.
+    edited: bool,
+    kind: LeafKind,
+}
+
+/// The kinds of leaf the tree builder treats differently.
+#[derive(Clone, Copy)]
+enum LeafKind {
+    Plain,
+    /// Pruned below the minimum index: only its hash is kept.
+    Pruned,
+    /// An `audit.checkpoint` event (its checkpoint must still be stored).
+    Checkpoint,
+    /// An `audit.prune` event (it names the minimum index).
+    Prune,
+    Undecodable,
+}
+
+/// Checks one batch of leaves: leaf hash against the stored one, and the encoding.
+fn check_leaves(batch: &LeafBatch, min_index: u64) -> Vec<LeafCheck> {
+    batch
+        .rows
+        .iter()
+        .map(|&(idx, start, end, stored)| {
+            let event = &batch.data[start..end];
+            if event.is_empty() && idx < min_index {
+                return LeafCheck {
+                    leaf_hash: stored,
+                    edited: false,
+                    kind: LeafKind::Pruned,
+                };
+            }
+            let lh = leaf_hash(event);
+            let kind = match AuditEvent::check_encoding(event) {
+                Ok(Action::Checkpoint) => LeafKind::Checkpoint,
+                Ok(Action::AuditPrune) => LeafKind::Prune,
+                Ok(_) => LeafKind::Plain,
+                Err(_) => LeafKind::Undecodable,
+            };
+            LeafCheck {
+                leaf_hash: lh,
+                edited: lh != stored,
+                kind,
+            }
+        })
+        .collect()
 }
 
 /// One problem found.
@@ -459,7 +512,7 @@ impl Vault {
     pub(crate) fn verify_audit(
         &self,
         report: &mut VerifyReport,
-    ) -> Result<(u64, [u8; 32]), VaultError> {
+    ) -> Result<RootBuilder, VaultError> {
         let size = self.catalog.audit_size()?;
         let checkpoints = self.catalog.checkpoints()?;
         let audit = |what: String| Problem {
@@ -482,6 +535,12 @@ impl Vault {
                 ))),
             }
         }
+        // The compact range stored with each checkpoint, checked against the recomputed
+        // tree at its size: the next checkpoint extends from it.
+        let ranges: std::collections::HashMap<u64, &[u8]> = checkpoints
+            .iter()
+            .filter_map(|c| c.compact_range.as_deref().map(|r| (c.size, r)))
+            .collect();
         let min_index = self.catalog.audit_min_index()?.map_or(0, |m| m.0);
         // Minimum indexes named by `audit.prune` events: the catalog's must be one of them.
         let mut prunes: Vec<u64> = Vec::new();
@@ -500,54 +559,79 @@ impl Vault {
             }
             next_cp.next();
         }
-        // Two-stage pipeline: one thread reads rows from the catalog into batches, this
-        // thread checks them (leaf hash, encoding, tree roots at checkpoints).
+        // Three stages, so that both cores work: one thread reads rows from the catalog into
+        // numbered batches; hashers (one per core) check each batch's leaves (leaf hash,
+        // encoding); this thread takes the checked batches back in order and builds the
+        // tree (roots and compact ranges at checkpoints).
         let mut problems = Vec::new();
         let mut checkpoint_events = Vec::new();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<LeafBatch>(4);
+        let hashers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, LeafBatch)>(2 * hashers);
+        let rx = std::sync::Mutex::new(rx);
+        let (done_tx, done_rx) =
+            std::sync::mpsc::sync_channel::<(u64, LeafBatch, Vec<LeafCheck>)>(2 * hashers);
         std::thread::scope(|scope| -> Result<(), VaultError> {
             let catalog = &self.catalog;
             let reader = scope.spawn(move || -> Result<(), VaultError> {
                 let mut batch = LeafBatch::default();
+                let mut seq = 0u64;
                 catalog.for_each_audit_leaf(0, size, &mut |idx, event, stored| {
                     let start = batch.data.len();
                     batch.data.extend_from_slice(event);
                     batch.rows.push((idx, start, batch.data.len(), *stored));
                     if batch.rows.len() >= LEAF_BATCH {
                         // A closed receiver means the checker stopped; stop reading.
-                        tx.send(std::mem::take(&mut batch))
+                        tx.send((seq, std::mem::take(&mut batch)))
                             .map_err(|_| callvault_catalog::CatalogError::WriterStopped)?;
+                        seq += 1;
                     }
                     Ok(())
                 })?;
                 if !batch.rows.is_empty() {
-                    let _ = tx.send(batch);
+                    let _ = tx.send((seq, batch));
                 }
                 Ok(())
             });
-            for batch in rx {
-                for &(idx, start, end, stored) in &batch.rows {
-                    let event = &batch.data[start..end];
-                    if idx != expected_idx {
-                        problems.push(audit(format!("events {expected_idx}..{idx} are missing")));
-                        expected_idx = idx;
-                    }
-                    let lh = if event.is_empty() && idx < min_index {
-                        // Pruned (beyond the audit log's retention): only the hash is kept,
-                        // and the tree roots below still check it against the checkpoints.
-                        report.audit_pruned += 1;
-                        stored
-                    } else {
-                        let lh = leaf_hash(event);
-                        if lh != stored {
-                            problems.push(audit(format!(
-                                "event {idx} does not match its stored leaf hash (edited)"
-                            )));
+            for _ in 0..hashers {
+                let (rx, done_tx) = (&rx, done_tx.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((seq, batch)) = next else { return };
+                        let checks = check_leaves(&batch, min_index);
+                        if done_tx.send((seq, batch, checks)).is_err() {
+                            return;
                         }
-                        match AuditEvent::check_encoding(event) {
-                            Ok(Action::Checkpoint) => checkpoint_events.push((idx, event.to_vec())),
-                            Ok(Action::AuditPrune) => {
-                                if let Ok(e) = AuditEvent::decode(event) {
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next_seq = 0u64;
+            for (seq, batch, checks) in done_rx {
+                waiting.insert(seq, (batch, checks));
+                while let Some((batch, checks)) = waiting.remove(&next_seq) {
+                    next_seq += 1;
+                    for (&(idx, start, end, _), check) in batch.rows.iter().zip(&checks) {
+                        if idx != expected_idx {
+                            problems
+                                .push(audit(format!("events {expected_idx}..{idx} are missing")));
+                            expected_idx = idx;
+                        }
+                        match check.kind {
+                            // Pruned (beyond the audit log's retention): only the hash is
+                            // kept, and the tree roots below still check it against the
+                            // checkpoints.
+                            LeafKind::Pruned => report.audit_pruned += 1,
+                            LeafKind::Plain => {}
+                            LeafKind::Checkpoint => {
+                                checkpoint_events.push((idx, batch.data[start..end].to_vec()));
+                            }
+                            LeafKind::Prune => {
+                                if let Ok(e) = AuditEvent::decode(&batch.data[start..end]) {
                                     prunes.extend(
                                         e.details
                                             .iter()
@@ -556,28 +640,45 @@ impl Vault {
                                     );
                                 }
                             }
-                            Ok(_) => {}
-                            Err(_) => problems.push(audit(format!("event {idx} does not decode"))),
+                            LeafKind::Undecodable => {
+                                problems.push(audit(format!("event {idx} does not decode")));
+                            }
                         }
-                        lh
-                    };
-                    rb.push(lh);
-                    expected_idx += 1;
-                    report.audit_events += 1;
-                    while let Some(cp) = next_cp.peek() {
-                        if cp.size != rb.size() {
-                            break;
-                        }
-                        report.checkpoints += 1;
-                        if cp.root_hash != rb.root() {
+                        if check.edited {
                             problems.push(audit(format!(
-                                "tree root at size {} differs from the signed checkpoint (events edited, removed or reordered)",
-                                cp.size
+                                "event {idx} does not match its stored leaf hash (edited)"
                             )));
                         }
-                        next_cp.next();
+                        rb.push(check.leaf_hash);
+                        expected_idx += 1;
+                        report.audit_events += 1;
+                        while let Some(cp) = next_cp.peek() {
+                            if cp.size != rb.size() {
+                                break;
+                            }
+                            report.checkpoints += 1;
+                            if cp.root_hash != rb.root() {
+                                problems.push(audit(format!(
+                                    "tree root at size {} differs from the signed checkpoint (events edited, removed or reordered)",
+                                    cp.size
+                                )));
+                            }
+                            if ranges
+                                .get(&cp.size)
+                                .is_some_and(|r| *r != encode_compact_range(&rb).as_slice())
+                            {
+                                problems.push(audit(format!(
+                                    "the compact range stored with the checkpoint at size {} differs from the tree (edited)",
+                                    cp.size
+                                )));
+                            }
+                            next_cp.next();
+                        }
                     }
                 }
+            }
+            if !waiting.is_empty() {
+                return Err(VaultError::WorkerPanicked("audit hasher"));
             }
             reader
                 .join()
@@ -621,7 +722,7 @@ impl Vault {
                 None => report.problems.push(audit(format!("checkpoint event {idx} has no size"))),
             }
         }
-        Ok((rb.size(), rb.root()))
+        Ok(rb)
     }
 }
 

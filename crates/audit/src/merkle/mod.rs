@@ -48,6 +48,10 @@ pub enum ProofError {
     /// The root recomputed from the proof differs from the expected root.
     #[error("recomputed root does not match the expected root")]
     RootMismatch,
+    /// A compact range does not have one hash per set bit of its size, or its encoding is
+    /// malformed.
+    #[error("malformed compact range: {0}")]
+    MalformedCompactRange(&'static str),
 }
 
 /// `SHA-256(0x00 || data)`: the RFC 6962 hash of a leaf.
@@ -144,6 +148,31 @@ impl RootBuilder {
     #[must_use]
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The compact range `[0, size)`: the roots of the perfect subtrees the tree's leaves
+    /// decompose into, largest (leftmost) first — one per set bit of the size. It is all a
+    /// builder needs to go on appending, and it folds to the tree head.
+    #[must_use]
+    pub fn frontier(&self) -> &[Hash] {
+        &self.stack[..self.len]
+    }
+
+    /// A builder that continues from a compact range `[0, size)` (see
+    /// [`frontier`](Self::frontier)). Refused unless there is exactly one hash per set bit
+    /// of `size`. Whether the range is the true one is for the caller to check, by comparing
+    /// [`root`](Self::root) with a signed tree head of that size.
+    pub fn from_frontier(size: u64, frontier: &[Hash]) -> Result<Self, ProofError> {
+        if frontier.len() != size.count_ones() as usize {
+            return Err(ProofError::MalformedCompactRange(
+                "the number of hashes differs from the set bits of the size",
+            ));
+        }
+        let mut b = Self::new();
+        b.stack[..frontier.len()].copy_from_slice(frontier);
+        b.len = frontier.len();
+        b.size = size;
+        Ok(b)
     }
 
     /// The RFC 6962 Merkle tree head of the leaves pushed so far.
@@ -451,3 +480,39 @@ pub fn verify_consistency(
 
 #[cfg(test)]
 mod tests;
+
+/// Version of the compact-range encoding. Do not change: stored ranges carry it.
+const COMPACT_RANGE_V1: u8 = 1;
+
+/// Encodes the compact range of a builder for storage beside its signed checkpoint:
+/// `0x01 || size (u64, big-endian) || hash…` (32 bytes each, largest subtree first).
+#[must_use]
+pub fn encode_compact_range(b: &RootBuilder) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + 32 * b.len);
+    out.push(COMPACT_RANGE_V1);
+    out.extend_from_slice(&b.size.to_be_bytes());
+    for h in b.frontier() {
+        out.extend_from_slice(h);
+    }
+    out
+}
+
+/// Decodes [`encode_compact_range`]'s bytes, strictly, into a builder that continues from
+/// them.
+pub fn decode_compact_range(bytes: &[u8]) -> Result<RootBuilder, ProofError> {
+    let (&version, rest) = bytes
+        .split_first()
+        .ok_or(ProofError::MalformedCompactRange("empty"))?;
+    if version != COMPACT_RANGE_V1 {
+        return Err(ProofError::MalformedCompactRange("unsupported version"));
+    }
+    let (size, hashes) = rest
+        .split_first_chunk::<8>()
+        .ok_or(ProofError::MalformedCompactRange("truncated size"))?;
+    let size = u64::from_be_bytes(*size);
+    let (chunks, tail) = hashes.as_chunks::<32>();
+    if !tail.is_empty() {
+        return Err(ProofError::MalformedCompactRange("truncated hash"));
+    }
+    RootBuilder::from_frontier(size, chunks)
+}

@@ -520,3 +520,63 @@ fn leaf_hash_is_prefixed_sha256_at_every_length() {
         );
     }
 }
+
+/// The compact range of every size up to 130 folds to the tree head, and a builder resumed
+/// from it (through its encoding) ends where one fed every leaf ends.
+#[test]
+fn a_builder_resumed_from_its_compact_range_continues_exactly() {
+    let leaves: Vec<Hash> = (0u32..200).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for cut in 0..=130usize {
+        let mut b = RootBuilder::new();
+        for h in &leaves[..cut] {
+            b.push(*h);
+        }
+        assert_eq!(b.frontier().len(), (cut as u64).count_ones() as usize);
+        let mut resumed = decode_compact_range(&encode_compact_range(&b)).expect("decode");
+        assert_eq!(resumed.size(), cut as u64);
+        assert_eq!(resumed.root(), root(&leaves[..cut]), "size {cut}");
+        for h in &leaves[cut..] {
+            resumed.push(*h);
+        }
+        assert_eq!(resumed.root(), root(&leaves), "resumed at {cut}");
+    }
+}
+
+/// The encoding is pinned: version 1, the size big-endian, the subtree roots largest first
+/// (computed independently with Python's hashlib from the RFC test leaves "", 00, 10).
+#[test]
+fn the_compact_range_encoding_is_pinned() {
+    let mut b = RootBuilder::new();
+    for hex in &LEAVES_HEX[..3] {
+        b.push(leaf_hash(&hex::decode(hex).expect("hex")));
+    }
+    assert_eq!(
+        hex::encode(encode_compact_range(&b)),
+        "010000000000000003\
+         fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125\
+         0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7"
+    );
+}
+
+#[test]
+fn malformed_compact_ranges_are_refused() {
+    let mut b = RootBuilder::new();
+    for i in 0u8..5 {
+        b.push(leaf_hash(&[i]));
+    }
+    let good = encode_compact_range(&b);
+    let mut wrong_version = good.clone();
+    wrong_version[0] = 2;
+    let mut wrong_size = good.clone();
+    wrong_size[8] = 4; // size 4 has one subtree, the range holds two
+    for (bad, why) in [
+        (&[][..], "empty"),
+        (&good[..5], "truncated size"),
+        (&good[..good.len() - 1], "truncated hash"),
+        (&wrong_version[..], "unsupported version"),
+        (&wrong_size[..], "set bits"),
+    ] {
+        let e = decode_compact_range(bad).expect_err(why);
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+}

@@ -614,6 +614,7 @@ fn append_only_tables_refuse_edits(db: &dyn Db) {
                 root_hash: [7; 32],
                 note: "note".into(),
                 created_at: OffsetDateTime::now_utc(),
+                compact_range: None,
             },
         )),
     )

@@ -204,9 +204,37 @@ fn an_edited_audit_event_fails_verification() {
         "{:?}",
         r.problems
     );
-    // A tampered log is never signed again.
-    let err = t.vault.checkpoint().expect_err("must refuse");
-    assert!(err.to_string().contains("refusing to sign"), "{err}");
+    // The next checkpoint extends the signed tree's compact range, never the edited rows
+    // below it: what it signs is the honest history, so the edit stays visible to every
+    // full verification, now against both checkpoints.
+    let before = t
+        .vault
+        .catalog()
+        .latest_checkpoint()
+        .expect("q")
+        .expect("cp");
+    let next = t.vault.checkpoint().expect("extends the signed range");
+    let stored = t
+        .vault
+        .catalog()
+        .audit_leaf_hashes(next.size)
+        .expect("hashes");
+    assert_ne!(
+        next.root_hash,
+        callvault_audit::merkle::root(&stored),
+        "the edited rows are not what was signed"
+    );
+    // Proofs built from the edited rows do not verify against the signed heads.
+    assert!(t.vault.consistency_proof(before.size).is_err());
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems.iter().any(|p| p.what.contains(&format!(
+            "tree root at size {} differs from the signed checkpoint",
+            next.size
+        ))),
+        "{:?}",
+        r.problems
+    );
 }
 
 #[test]
@@ -241,6 +269,8 @@ fn an_edit_after_the_last_checkpoint_is_not_laundered_into_the_next() {
 
 #[test]
 fn a_deleted_checkpoint_is_detected() {
+    // By verification, and by the next checkpoint, which extends the one before the deleted
+    // one and meets the deleted one's event.
     let t = TestVault::new();
     t.vault.checkpoint().expect("checkpoint");
     let latest = t.vault.checkpoint().expect("checkpoint");
@@ -261,6 +291,71 @@ fn a_deleted_checkpoint_is_detected() {
         "{:?}",
         r.problems
     );
+    let err = t.vault.checkpoint().expect_err("must refuse");
+    assert!(err.to_string().contains("checkpoint deleted"), "{err}");
+}
+
+/// A compact range edited in the catalog does not fold to its signed root: the next
+/// checkpoint refuses to extend it, and verification names it.
+#[test]
+fn an_edited_compact_range_is_refused() {
+    let t = TestVault::new();
+    let cp = t.vault.checkpoint().expect("checkpoint");
+    let conn = raw_connection(&t.data_dir().join("catalog/catalog.sqlite3")).expect("db");
+    conn.execute_batch("DROP TRIGGER checkpoints_no_update;")
+        .expect("drop");
+    let mut range = cp.compact_range.clone().expect("range");
+    let last = range.len() - 1;
+    range[last] ^= 1;
+    conn.execute(
+        "UPDATE checkpoints SET compact_range = ?1 WHERE size = ?2",
+        rusqlite::params![range, cp.size as i64],
+    )
+    .expect("edit");
+    let err = t.vault.checkpoint().expect_err("must refuse");
+    assert!(
+        err.to_string().contains("does not fold to its signed root"),
+        "{err}"
+    );
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.what.contains("compact range stored with the checkpoint")),
+        "{:?}",
+        r.problems
+    );
+}
+
+/// Checkpoints extended from compact ranges agree with the whole tree: after many rounds of
+/// new events and checkpoints, a full verification finds every root and range right.
+#[test]
+fn checkpoints_extended_from_compact_ranges_agree_with_the_whole_tree() {
+    let t = TestVault::new();
+    let m = archive(&t.archive(), 3, 2000);
+    t.vault
+        .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    for round in 0..9 {
+        for _ in 0..round {
+            t.vault
+                .record_audit_read(&callvault_vault::vault_operator(), "round")
+                .expect("event");
+        }
+        let cp = t.vault.checkpoint().expect("checkpoint");
+        assert_eq!(
+            cp.root_hash,
+            callvault_audit::merkle::root(
+                &t.vault
+                    .catalog()
+                    .audit_leaf_hashes(cp.size)
+                    .expect("hashes")
+            )
+        );
+    }
+    let r = t.vault.verify_audit_log().expect("verify");
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert!(r.checkpoints >= 10);
 }
 
 #[test]
