@@ -614,11 +614,17 @@ fn append_only_tables_refuse_edits(db: &dyn Db) {
                 root_hash: [7; 32],
                 note: "note".into(),
                 created_at: OffsetDateTime::now_utc(),
-                compact_range: None,
+                compact_range: Some(vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 7]),
             },
         )),
     )
     .expect("checkpoint");
+    // The compact range comes back as stored (migration 8 on both engines).
+    let stored = cat.latest_checkpoint().expect("read").expect("checkpoint");
+    assert_eq!(
+        stored.compact_range,
+        Some(vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 7])
+    );
     drop(cat);
     for sql in [
         "UPDATE audit_log SET action = 'view' WHERE idx = 0",
