@@ -9,6 +9,7 @@ mod clock;
 mod crash;
 mod demo;
 mod keys;
+mod layers;
 mod plaintext;
 mod records;
 mod retention;
