@@ -226,16 +226,8 @@ async fn purpose_reason_and_case_number_may_come_as_headers() {
     assert!(text.contains("different values"), "{text}");
     // An emergency reason in Swedish (UTF-8) reaches the policy and the audit event: a
     // recording of the other unit of the nurse's care provider.
-    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
-    let meta = upload_meta(
-        "other-unit-1",
-        "SE2321000016-1178",
-        &callvault_vault::demo::personnummer(80),
-    );
-    let up = upload(&w, "recorder-a", &meta, &wav).await.expect("upload");
-    assert_eq!(up.status, 201);
-    let id: serde_json::Value = serde_json::from_slice(&up.body).expect("json");
-    let other = format!("/api/v1/recordings/{}", id["id"].as_str().expect("id"));
+    let id = crate::upload_other_unit(&w, "other-unit-1", 80).await;
+    let other = format!("/api/v1/recordings/{id}");
     let r = send(
         &w,
         &w.pki,

@@ -744,6 +744,22 @@ async fn upload(w: &World, who: &str, meta: &str, audio: &[u8]) -> Result<Reply,
     send(w, &w.pki, Some(who), "POST", "/api/v1/recordings", &h, body).await
 }
 
+/// Uploads demo call 1's audio as a new call at the other unit of care provider A (which
+/// nurse-a reaches only through emergency access), for patient `demo::personnummer(n)`;
+/// returns the recording id.
+async fn upload_other_unit(w: &World, call_id: &str, n: u64) -> String {
+    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
+    let meta = upload_meta(
+        call_id,
+        "SE2321000016-1178",
+        &callvault_vault::demo::personnummer(n),
+    );
+    let up = upload(w, "recorder-a", &meta, &wav).await.expect("upload");
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let v: serde_json::Value = serde_json::from_slice(&up.body).expect("json");
+    v["id"].as_str().expect("id").to_owned()
+}
+
 /// Recordings catalogued and blobs stored at the sites.
 fn stored(w: &World) -> (u64, usize) {
     (

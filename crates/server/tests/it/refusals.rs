@@ -4,7 +4,7 @@
 
 use callvault_audit::event::{AuditEvent, Outcome};
 
-use crate::{World, audit_size, get, send, upload, upload_meta, world};
+use crate::{World, audit_size, get, send, upload_other_unit, world};
 
 /// The events written since `from`.
 fn events_since(w: &World, from: u64) -> Vec<AuditEvent> {
@@ -213,19 +213,8 @@ async fn an_unsatisfiable_range_head_and_metrics_refusals_are_audited() {
 #[tokio::test]
 async fn an_overlong_emergency_reason_is_a_recorded_refusal_not_an_internal_error() {
     let w = world().await;
-    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
-    let meta = upload_meta(
-        "other-unit-long",
-        "SE2321000016-1178",
-        &callvault_vault::demo::personnummer(81),
-    );
-    let up = upload(&w, "recorder-a", &meta, &wav).await.expect("upload");
-    assert_eq!(up.status, 201);
-    let id: serde_json::Value = serde_json::from_slice(&up.body).expect("json");
-    let path = format!(
-        "/api/v1/recordings/{}?{CARE}",
-        id["id"].as_str().expect("id")
-    );
+    let id = upload_other_unit(&w, "other-unit-long", 81).await;
+    let path = format!("/api/v1/recordings/{id}?{CARE}");
     let (status, body, e) = refused_once(
         &w,
         "nurse-a",
@@ -244,16 +233,7 @@ async fn an_overlong_emergency_reason_is_a_recorded_refusal_not_an_internal_erro
 #[tokio::test]
 async fn a_web_emergency_grant_used_by_another_certificate_or_on_another_recording_is_audited() {
     let w = world().await;
-    let wav = std::fs::read(w.archive.join("call-0001.wav")).expect("wav");
-    let meta = upload_meta(
-        "other-unit-web",
-        "SE2321000016-1178",
-        &callvault_vault::demo::personnummer(82),
-    );
-    let up = upload(&w, "recorder-a", &meta, &wav).await.expect("upload");
-    assert_eq!(up.status, 201);
-    let v: serde_json::Value = serde_json::from_slice(&up.body).expect("json");
-    let id = v["id"].as_str().expect("id").to_owned();
+    let id = upload_other_unit(&w, "other-unit-web", 82).await;
     // The call page of another unit asks for emergency access (and records the refusal).
     let (status, page, e) =
         refused_once(&w, "nurse-a", "GET", &format!("/ui/calls/{id}"), &[]).await;
