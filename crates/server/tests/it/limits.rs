@@ -277,6 +277,43 @@ async fn purpose_reason_and_case_number_may_come_as_headers() {
     );
 }
 
+/// Post-quantum key exchange is on: a client that offers only the hybrid X25519MLKEM768
+/// completes the handshake, and a client offering it among others (as browsers and rustls
+/// do) gets it too.
+#[tokio::test]
+async fn a_client_offering_only_x25519mlkem768_completes_the_handshake() {
+    use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+    let w = world().await;
+    let pq_only = rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::X25519MLKEM768],
+        ..default_provider()
+    };
+    for (what, provider) in [
+        ("only X25519MLKEM768", pq_only),
+        ("the defaults", default_provider()),
+    ] {
+        let tls = connect(
+            &w,
+            client_config_with(provider, &w.pki, &w.pki, Some("nurse-a")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (_, conn) = tls.get_ref();
+        assert_eq!(
+            conn.negotiated_key_exchange_group().map(|g| g.name()),
+            Some(rustls::NamedGroup::X25519MLKEM768),
+            "{what}"
+        );
+        assert_eq!(
+            conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+    }
+    // And the server still answers over it.
+    let r = health(&w, "nurse-a").await.expect("healthz");
+    assert_eq!(r.status, 200);
+}
+
 #[tokio::test]
 async fn tls12_is_offered_only_when_configured_and_then_only_with_ecdhe_aead() {
     let tls12_only = |w: &World| {

@@ -291,11 +291,26 @@ fn client_config(
     server_pki: &callvault_pki::DevPki,
     who: Option<&str>,
 ) -> rustls::ClientConfig {
+    client_config_with(
+        rustls::crypto::aws_lc_rs::default_provider(),
+        pki,
+        server_pki,
+        who,
+    )
+}
+
+/// [`client_config`] with a crypto provider of the test's choosing.
+fn client_config_with(
+    provider: rustls::crypto::CryptoProvider,
+    pki: &callvault_pki::DevPki,
+    server_pki: &callvault_pki::DevPki,
+    who: Option<&str>,
+) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(&server_pki.root_ca).expect("root") {
         roots.add(c.expect("cert")).expect("add");
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(provider);
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
