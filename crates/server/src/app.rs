@@ -376,6 +376,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::internal(&e))?
 }
 
+/// [`blocking`] for vault work whose error is a `VaultError`, answered as
+/// [`Problem::from_vault`].
+pub(crate) async fn vault_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, callvault_vault::VaultError> + Send + 'static,
+) -> Result<T, Problem> {
+    blocking(move || Ok(f()?)).await
+}
+
 /// Decides an action on one recording, audits a refusal, and returns the decision. A
 /// recording that does not exist is refused, and recorded, exactly as one of a care
 /// provider the caller has no assignment at (no existence oracle). Runs on the async
@@ -447,11 +455,7 @@ pub(crate) async fn record_unknown_recording(
         reason: format!("{denial}; no such recording"),
         details: Vec::new(),
     };
-    state
-        .vault
-        .record_refusal_async(who, &refusal)
-        .await
-        .map_err(Problem::from_vault)?;
+    state.vault.record_refusal_async(who, &refusal).await?;
     Ok(())
 }
 
@@ -471,8 +475,7 @@ pub(crate) async fn decide_recorded(
         state
             .vault
             .record_denial_async(who, req, denial, recording)
-            .await
-            .map_err(Problem::from_vault)?;
+            .await?;
     }
     Ok(decision)
 }
@@ -547,8 +550,7 @@ async fn metadata(
     let receipt = state
         .vault
         .record_access_async(&authz, AccessTarget::Recording { id, range: None })
-        .await
-        .map_err(Problem::from_vault)?;
+        .await?;
     {
         let m = state
             .vault
@@ -782,8 +784,7 @@ async fn search(
     let receipt = state
         .vault
         .record_access_async(&authz, AccessTarget::PatientSearch { patient, filter })
-        .await
-        .map_err(Problem::from_vault)?;
+        .await?;
     let mut hits = state
         .vault
         .search_patient(&authz, &receipt)

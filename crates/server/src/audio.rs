@@ -179,8 +179,7 @@ pub(crate) async fn stream_audio(
                 range: Some(range.clone()),
             },
         )
-        .await
-        .map_err(Problem::from_vault)?;
+        .await?;
     let leaf = receipt.leaf_index();
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let idle = state_limits.idle_timeout;

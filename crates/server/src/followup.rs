@@ -69,10 +69,7 @@ pub async fn run(
     };
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &q)?;
-        let report = state
-            .vault
-            .run_follow_up(&authz, req)
-            .map_err(Problem::from_vault)?;
+        let report = state.vault.run_follow_up(&authz, req)?;
         Ok((StatusCode::CREATED, Json(report)).into_response())
     })
     .await
@@ -88,10 +85,7 @@ pub async fn list(
     let q = params(q, &headers)?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &q)?;
-        let runs = state
-            .vault
-            .follow_up_runs(&authz)
-            .map_err(Problem::from_vault)?;
+        let runs = state.vault.follow_up_runs(&authz)?;
         Ok(Json(runs).into_response())
     })
     .await
@@ -122,14 +116,11 @@ pub async fn show(
     let p = params(q.review, &headers)?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &p)?;
-        let report = state
-            .vault
-            .follow_up(&authz, &id, &format)
-            .map_err(Problem::from_vault)?;
+        let report = state.vault.follow_up(&authz, &id, &format)?;
         Ok(match format.as_str() {
             "csv" => (
                 [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-                report.to_csv().map_err(Problem::from_vault)?,
+                report.to_csv()?,
             )
                 .into_response(),
             "html" => (
@@ -178,8 +169,7 @@ pub async fn review(
         let authz = decide(&state, &who, Action::ReadAudit, &q)?;
         let leaf = state
             .vault
-            .review_finding(&authz, &id, n, verdict, &b.comment)
-            .map_err(Problem::from_vault)?;
+            .review_finding(&authz, &id, n, verdict, &b.comment)?;
         Ok(Json(serde_json::json!({
             "run": id, "finding": n, "verdict": verdict.as_str(), "audit_leaf_index": leaf
         }))
@@ -218,8 +208,7 @@ pub async fn protect(
     blocking(move || {
         let leaf = state
             .vault
-            .mark_protected(&authz, &patient, b.protected, &b.reference)
-            .map_err(Problem::from_vault)?;
+            .mark_protected(&authz, &patient, b.protected, &b.reference)?;
         Ok(Json(serde_json::json!({
             "protected": b.protected, "audit_leaf_index": leaf
         }))
@@ -269,8 +258,7 @@ pub async fn log_extract(
         let authz = decide(&state, &who, Action::ReadAccessLog, &q)?;
         let x = state
             .vault
-            .log_extract(&authz, &patient, from, to, format)
-            .map_err(Problem::from_vault)?;
+            .log_extract(&authz, &patient, from, to, format)?;
         let name = format!(
             "loggutdrag-{}-{}",
             x.care_provider,
@@ -278,11 +266,7 @@ pub async fn log_extract(
         );
         let (ctype, ext, bytes) = match format {
             ExtractFormat::Pdf => ("application/pdf", "pdf", x.to_pdf()),
-            ExtractFormat::Csv => (
-                "text/csv; charset=utf-8",
-                "csv",
-                x.to_csv().map_err(Problem::from_vault)?.into_bytes(),
-            ),
+            ExtractFormat::Csv => ("text/csv; charset=utf-8", "csv", x.to_csv()?.into_bytes()),
             ExtractFormat::Json => ("application/json", "json", x.to_json().into_bytes()),
         };
         Ok((
@@ -345,10 +329,7 @@ pub async fn fhir_export(
     let p = params(q.review, &headers)?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &p)?;
-        let (ndjson, _) = state
-            .vault
-            .fhir_export(&authz, from, to, ids)
-            .map_err(Problem::from_vault)?;
+        let (ndjson, _) = state.vault.fhir_export(&authz, from, to, ids)?;
         Ok((
             [
                 (header::CONTENT_TYPE, "application/fhir+ndjson"),
@@ -376,10 +357,7 @@ pub async fn fhir_event(
     let p = params(q.review, &headers)?;
     blocking(move || {
         let authz = decide(&state, &who, Action::ReadAudit, &p)?;
-        let v = state
-            .vault
-            .fhir_event(&authz, index, ids)
-            .map_err(Problem::from_vault)?;
+        let v = state.vault.fhir_event(&authz, index, ids)?;
         Ok((
             [
                 (header::CONTENT_TYPE, "application/fhir+json"),

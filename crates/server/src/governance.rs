@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
-use crate::app::{authorize_async, blocking};
+use crate::app::{authorize_async, vault_blocking};
 use crate::problem::Problem;
 
 /// Largest JSON body of a governance request.
@@ -121,7 +121,7 @@ pub(crate) fn care_provider_of(
 async fn assignment_care_provider(state: &AppState, id: &str) -> Result<CareProvider, Problem> {
     let v = Arc::clone(&state.vault);
     let key = id.to_owned();
-    let row = blocking(move || v.assignment(&key).map_err(Problem::from_vault)).await?;
+    let row = vault_blocking(move || v.assignment(&key)).await?;
     row.map(|r| r.assignment.care_provider)
         .ok_or_else(|| Problem::not_found(format!("no assignment {id}")))
 }
@@ -187,7 +187,7 @@ pub(crate) async fn register_user(
     }
     let authz = admin(&state, &who, user.care_provider.clone()).await?;
     let v = Arc::clone(&state.vault);
-    let r = blocking(move || v.register_user(&authz, &user).map_err(Problem::from_vault)).await?;
+    let r = vault_blocking(move || v.register_user(&authz, &user)).await?;
     Ok(receipt(StatusCode::CREATED, r))
 }
 
@@ -230,7 +230,7 @@ pub(crate) async fn list_users(
     let cp = listing_care_provider(&state, &who, q.care_provider.as_deref())?;
     let authz = admin(&state, &who, cp).await?;
     let v = Arc::clone(&state.vault);
-    let users = blocking(move || v.list_users(&authz).map_err(Problem::from_vault)).await?;
+    let users = vault_blocking(move || v.list_users(&authz)).await?;
     Ok(Json(users.into_iter().map(UserOut::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -294,11 +294,7 @@ pub(crate) async fn request_assignment(
     let req = parse_request(json(&body)?)?;
     let authz = admin(&state, &who, req.care_provider.clone()).await?;
     let v = Arc::clone(&state.vault);
-    let r = blocking(move || {
-        v.request_assignment(&authz, &req)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let r = vault_blocking(move || v.request_assignment(&authz, &req)).await?;
     Ok(receipt(StatusCode::CREATED, r))
 }
 
@@ -388,11 +384,7 @@ pub(crate) async fn list_assignments(
     let cp = listing_care_provider(&state, &who, q.care_provider.as_deref())?;
     let authz = admin(&state, &who, cp).await?;
     let v = Arc::clone(&state.vault);
-    let rows = blocking(move || {
-        v.list_assignments(&authz, filter)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let rows = vault_blocking(move || v.list_assignments(&authz, filter)).await?;
     Ok(Json(
         rows.into_iter()
             .map(AssignmentOut::from)
@@ -467,11 +459,7 @@ async fn assignment_step(
             let reason = b
                 .reason
                 .ok_or_else(|| Problem::bad_request("a revocation needs a reason"))?;
-            let r = blocking(move || {
-                v.revoke_assignment(&authz, &key, &reason)
-                    .map_err(Problem::from_vault)
-            })
-            .await?;
+            let r = vault_blocking(move || v.revoke_assignment(&authz, &key, &reason)).await?;
             refresh_policy(&state, Some(&id)).await;
             r
         }
@@ -480,9 +468,8 @@ async fn assignment_step(
             if !approve && b.comment.is_none() {
                 return Err(Problem::bad_request("a rejection needs a comment"));
             }
-            let r = blocking(move || {
+            let r = vault_blocking(move || {
                 v.decide_assignment(&authz, &key, approve, b.comment.as_deref())
-                    .map_err(Problem::from_vault)
             })
             .await?;
             if approve {
@@ -511,7 +498,7 @@ pub(crate) async fn access_review(
     let cp = listing_care_provider(&state, &who, q.care_provider.as_deref())?;
     let authz = admin(&state, &who, cp).await?;
     let v = Arc::clone(&state.vault);
-    let review = blocking(move || v.access_review(&authz).map_err(Problem::from_vault)).await?;
+    let review = vault_blocking(move || v.access_review(&authz)).await?;
     Ok(match format.as_str() {
         "csv" => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],

@@ -147,6 +147,14 @@ impl Problem {
     }
 }
 
+/// A vault error as the caller sees it ([`Problem::from_vault`]): `?` on a vault call in a
+/// handler answers with it.
+impl From<callvault_vault::VaultError> for Problem {
+    fn from(e: callvault_vault::VaultError) -> Self {
+        Self::from_vault(e)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

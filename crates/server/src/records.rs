@@ -16,7 +16,7 @@ use callvault_vault::records::{IvoDecision, RecordsReceipt, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::app::blocking;
+use crate::app::vault_blocking;
 use crate::governance::{
     administration, care_provider, care_provider_of, json, json_limited, time_field,
 };
@@ -120,11 +120,8 @@ pub(crate) async fn set_hold(
     })?;
     let authz = records(&state, &who, cp).await?;
     let v = Arc::clone(&state.vault);
-    let r = blocking(move || {
-        v.set_legal_hold(&authz, &scope, &b.reason, &b.case_reference)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let r = vault_blocking(move || v.set_legal_hold(&authz, &scope, &b.reason, &b.case_reference))
+        .await?;
     Ok(receipt(StatusCode::CREATED, r))
 }
 
@@ -152,7 +149,7 @@ pub(crate) async fn list_holds(
 ) -> Result<Response, Problem> {
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let holds = blocking(move || v.legal_holds(&authz).map_err(Problem::from_vault)).await?;
+    let holds = vault_blocking(move || v.legal_holds(&authz)).await?;
     Ok(Json(holds).into_response())
 }
 
@@ -185,11 +182,7 @@ pub(crate) async fn release_hold(
         .ok_or_else(|| Problem::bad_request("a release needs a reason"))?;
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let r = blocking(move || {
-        v.release_legal_hold(&authz, &id, &reason)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let r = vault_blocking(move || v.release_legal_hold(&authz, &id, &reason)).await?;
     Ok(receipt(StatusCode::OK, r))
 }
 
@@ -205,11 +198,7 @@ pub(crate) async fn retention(
     }
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let report = blocking(move || {
-        v.retention_report(&authz, limit)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let report = vault_blocking(move || v.retention_report(&authz, limit)).await?;
     Ok(Json(report).into_response())
 }
 
@@ -269,11 +258,7 @@ pub(crate) async fn register_order(
                 document,
             };
             let authz = records(&state, &who, cp).await?;
-            blocking(move || {
-                v.register_ivo_decision(&authz, &d)
-                    .map_err(Problem::from_vault)
-            })
-            .await?
+            vault_blocking(move || v.register_ivo_decision(&authz, &d)).await?
         }
         "retention" => {
             if !scope_body.recordings.is_empty() || scope_body.patient.is_some() {
@@ -285,11 +270,7 @@ pub(crate) async fn register_order(
                 .reference
                 .ok_or_else(|| Problem::bad_request("a retention purge needs a reference"))?;
             let authz = records(&state, &who, cp).await?;
-            blocking(move || {
-                v.register_retention_purge(&authz, &reference)
-                    .map_err(Problem::from_vault)
-            })
-            .await?
+            vault_blocking(move || v.register_retention_purge(&authz, &reference)).await?
         }
         other => {
             return Err(Problem::bad_request(format!(
@@ -308,7 +289,7 @@ pub(crate) async fn list_orders(
 ) -> Result<Response, Problem> {
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let orders = blocking(move || v.deletion_orders(&authz).map_err(Problem::from_vault)).await?;
+    let orders = vault_blocking(move || v.deletion_orders(&authz)).await?;
     Ok(Json(orders).into_response())
 }
 
@@ -319,12 +300,9 @@ async fn order_authz(
 ) -> Result<Authorized, Problem> {
     let v = Arc::clone(&state.vault);
     let key = id.to_owned();
-    let cp = blocking(move || {
-        v.deletion_order_care_provider(&key)
-            .map_err(Problem::from_vault)
-    })
-    .await?
-    .ok_or_else(|| Problem::not_found(format!("no deletion order {id}")))?;
+    let cp = vault_blocking(move || v.deletion_order_care_provider(&key))
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no deletion order {id}")))?;
     records(state, who, cp).await
 }
 
@@ -361,11 +339,8 @@ async fn decide_order(
     }
     let authz = order_authz(&state, &who, &id).await?;
     let v = Arc::clone(&state.vault);
-    let r = blocking(move || {
-        v.decide_deletion(&authz, &id, approve, b.comment.as_deref())
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let r = vault_blocking(move || v.decide_deletion(&authz, &id, approve, b.comment.as_deref()))
+        .await?;
     Ok(receipt(StatusCode::OK, r))
 }
 
@@ -377,8 +352,7 @@ pub(crate) async fn execute_order(
 ) -> Result<Response, Problem> {
     let authz = order_authz(&state, &who, &id).await?;
     let v = Arc::clone(&state.vault);
-    let cert =
-        blocking(move || v.execute_deletion(&authz, &id).map_err(Problem::from_vault)).await?;
+    let cert = vault_blocking(move || v.execute_deletion(&authz, &id)).await?;
     // The certificate's checkpoint goes to the witnesses (in the background: the answer
     // does not wait for them; a witness that is down gets it with the next checkpoint).
     let v = Arc::clone(&state.vault);
@@ -404,11 +378,7 @@ pub(crate) async fn certificate(
 ) -> Result<Response, Problem> {
     let authz = order_authz(&state, &who, &id).await?;
     let v = Arc::clone(&state.vault);
-    let cert = blocking(move || {
-        v.deletion_certificate_for(&authz, &id)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let cert = vault_blocking(move || v.deletion_certificate_for(&authz, &id)).await?;
     Ok(Json(cert).into_response())
 }
 
@@ -420,11 +390,7 @@ pub(crate) async fn document(
 ) -> Result<Response, Problem> {
     let authz = order_authz(&state, &who, &id).await?;
     let v = Arc::clone(&state.vault);
-    let doc = blocking(move || {
-        v.decision_document(&authz, &id)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let doc = vault_blocking(move || v.decision_document(&authz, &id)).await?;
     let kind = if doc.starts_with(b"%PDF-") {
         "application/pdf"
     } else {
@@ -455,7 +421,7 @@ pub(crate) async fn list_audit_prunes(
 ) -> Result<Response, Problem> {
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let list = blocking(move || v.audit_prunes(&authz).map_err(Problem::from_vault)).await?;
+    let list = vault_blocking(move || v.audit_prunes(&authz)).await?;
     Ok(Json(list).into_response())
 }
 
@@ -476,11 +442,7 @@ pub(crate) async fn register_audit_prune(
     )?;
     let authz = records(&state, &who, cp).await?;
     let v = Arc::clone(&state.vault);
-    let o = blocking(move || {
-        v.register_audit_prune(&authz, before)
-            .map_err(Problem::from_vault)
-    })
-    .await?;
+    let o = vault_blocking(move || v.register_audit_prune(&authz, before)).await?;
     Ok((StatusCode::CREATED, Json(o)).into_response())
 }
 
@@ -498,13 +460,12 @@ pub(crate) async fn audit_prune_step(
     }
     let authz = records_for(&state, &who, &q).await?;
     let v = Arc::clone(&state.vault);
-    let o = blocking(move || {
+    let o = vault_blocking(move || {
         if step == "approve" {
             v.approve_audit_prune(&authz, &id)
         } else {
             v.execute_audit_prune(&authz, &id)
         }
-        .map_err(Problem::from_vault)
     })
     .await?;
     Ok(Json(o).into_response())
