@@ -208,9 +208,21 @@ pub async fn proof(
     Query(params): Query<ProofParams>,
 ) -> Result<Json<ProofBody>, Problem> {
     blocking(move || {
-        let audit_err = |e: callvault_vault::VaultError| match e {
-            callvault_vault::VaultError::Audit(m) => Problem::bad_request(m),
-            other => Problem::internal(&other),
+        // What the caller asked for may not exist yet (no checkpoint, none of that size, an
+        // index beyond it): a client error. A proof that does not verify is damage.
+        let audit_err = |e: callvault_vault::VaultError| {
+            use callvault_vault::VaultError as V;
+            match e {
+                e @ (V::NoCheckpoint | V::NoCheckpointOfSize(_) | V::NotCovered { .. }) => {
+                    Problem::bad_request(e.to_string())
+                }
+                V::Proof(callvault_audit::merkle::ProofError::InvalidSizes { .. }) => {
+                    Problem::bad_request(
+                        "old_size must be at least 1 and at most the latest checkpoint's size",
+                    )
+                }
+                other => Problem::internal(&other),
+            }
         };
         let body = match kind.as_str() {
             "inclusion" => {

@@ -185,7 +185,7 @@ fn receipt(
         .leaf_indexes
         .first()
         .copied()
-        .ok_or_else(|| VaultError::Audit("access event was not given a leaf index".into()))?;
+        .ok_or(VaultError::NoLeafIndex("access"))?;
     Ok(Audited {
         leaf_index,
         action: authz.action(),
@@ -198,7 +198,7 @@ fn denial_leaf(c: &callvault_catalog::Committed) -> Result<u64, VaultError> {
     c.leaf_indexes
         .first()
         .copied()
-        .ok_or_else(|| VaultError::Audit("denial event was not given a leaf index".into()))
+        .ok_or(VaultError::NoLeafIndex("refusal"))
 }
 
 /// The audit actor of an authenticated principal.
@@ -552,15 +552,20 @@ impl Vault {
         // value that does not parse is reported as damage, not served.
         fn parse<T, E: std::fmt::Display>(
             plain: Option<zeroize::Zeroizing<Vec<u8>>>,
-            what: &str,
+            what: &'static str,
             f: impl FnOnce(&str) -> Result<T, E>,
         ) -> Result<Option<T>, VaultError> {
             let Some(plain) = plain else { return Ok(None) };
-            let text = std::str::from_utf8(&plain)
-                .map_err(|_| VaultError::Audit(format!("sealed {what} is not text")))?;
+            let text = std::str::from_utf8(&plain).map_err(|_| VaultError::DamagedSealedValue {
+                what,
+                why: "not text".into(),
+            })?;
             f(text)
                 .map(Some)
-                .map_err(|e| VaultError::Audit(format!("sealed {what}: {e}")))
+                .map_err(|e| VaultError::DamagedSealedValue {
+                    what,
+                    why: e.to_string(),
+                })
         }
         let open = |field: &Option<callvault_catalog::SealedField>, kind| {
             field
@@ -768,8 +773,10 @@ impl Vault {
             if k != CASE_NUMBER_SEALED {
                 continue;
             }
-            let sealed = hex::decode(v.as_bytes())
-                .map_err(|_| VaultError::Audit("a sealed case number is not hex".into()))?;
+            let sealed = hex::decode(v.as_bytes()).map_err(|_| VaultError::DamagedSealedValue {
+                what: "case number",
+                why: "not hex".into(),
+            })?;
             let case =
                 self.keys
                     .open_field(&cp, FieldKind::FreeText, AUDIT_SEAL_CONTEXT, &sealed)?;
@@ -804,7 +811,7 @@ impl Vault {
         let mut out = Vec::new();
         for (idx, data) in self.catalog.audit_events_by_patient(&bidx.0)? {
             let e = AuditEvent::decode(&data)
-                .map_err(|e| VaultError::Audit(format!("event {idx}: {e}")))?;
+                .map_err(|source| VaultError::BadEvent { index: idx, source })?;
             // The column only finds candidates; the event's own bytes decide.
             if e.patient.as_ref().is_some_and(|p| p.blind_index == bidx.0)
                 && e.care_provider.as_ref() == Some(cp)

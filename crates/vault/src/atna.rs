@@ -325,7 +325,10 @@ impl crate::Vault {
                 let e = match AuditEvent::decode(data) {
                     Ok(e) => e,
                     Err(x) => {
-                        err = Some(crate::VaultError::Audit(format!("event {idx}: {x}")));
+                        err = Some(crate::VaultError::BadEvent {
+                            index: idx,
+                            source: x,
+                        });
                         return Ok(());
                     }
                 };

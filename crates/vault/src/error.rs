@@ -23,9 +23,65 @@ pub enum VaultError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    /// The audit signing key or a checkpoint is unusable.
-    #[error("audit: {0}")]
-    Audit(String),
+    /// A committed audit event came back without its leaf index (a catalog bug).
+    #[error("the {0} event was not given a leaf index")]
+    NoLeafIndex(&'static str),
+    /// No checkpoint has been signed yet.
+    #[error("no signed checkpoint yet; run `callvault audit checkpoint`")]
+    NoCheckpoint,
+    /// No signed checkpoint has this tree size.
+    #[error("no signed checkpoint of size {0}")]
+    NoCheckpointOfSize(u64),
+    /// An audit event lies beyond the latest checkpoint.
+    #[error(
+        "event {index} is not covered by the latest checkpoint (size {size}); run `callvault audit checkpoint`"
+    )]
+    NotCovered {
+        /// The event's leaf index.
+        index: u64,
+        /// The latest checkpoint's size.
+        size: u64,
+    },
+    /// A Merkle proof could not be made, or did not verify against a signed root.
+    #[error("proof: {0}")]
+    Proof(#[from] callvault_audit::merkle::ProofError),
+    /// Signing a note, or reading a signer or verifier key, failed.
+    #[error("signed note: {0}")]
+    Note(#[from] callvault_audit::note::NoteError),
+    /// A stored audit event does not decode.
+    #[error("audit event {index}: {source}")]
+    BadEvent {
+        /// Its leaf index.
+        index: u64,
+        /// Why.
+        source: callvault_audit::event::EventError,
+    },
+    /// The audit log does not verify, so no checkpoint is signed.
+    #[error("refusing to sign a checkpoint: the audit log does not verify: {}", .0.join("; "))]
+    LogDoesNotVerify(Vec<String>),
+    /// The audit signing key file is unusable or not the configured origin's.
+    #[error("audit signing key: {0}")]
+    SigningKey(String),
+    /// A value the vault sealed does not open to what it stored (damage, not a client error).
+    #[error("sealed {what}: {why}")]
+    DamagedSealedValue {
+        /// Which value.
+        what: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A stored document or certificate differs from what its record says.
+    #[error("{0}")]
+    DamagedRecord(String),
+    /// A deletion certificate is malformed or does not verify.
+    #[error("deletion certificate: {0}")]
+    Certificate(String),
+    /// A witness's key is unusable, or its answer carries no valid cosignature.
+    #[error("witness: {0}")]
+    Witness(String),
+    /// Writing a JSON document failed.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// `init` found an existing data directory.
     #[error("{0} already holds a callvault data directory; refusing to overwrite it")]
     AlreadyInitialised(std::path::PathBuf),

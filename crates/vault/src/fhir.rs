@@ -343,10 +343,17 @@ impl Vault {
                     AUDIT_SEAL_CONTEXT,
                     &p.sealed,
                 )?);
-                let canon = std::str::from_utf8(&b)
-                    .map_err(|_| VaultError::Audit("sealed patient is not UTF-8".into()))?;
-                let id = PatientId::from_canonical(canon)
-                    .map_err(|e| VaultError::Audit(format!("sealed patient: {e}")))?;
+                let canon =
+                    std::str::from_utf8(&b).map_err(|_| VaultError::DamagedSealedValue {
+                        what: "patient",
+                        why: "not UTF-8".into(),
+                    })?;
+                let id = PatientId::from_canonical(canon).map_err(|e| {
+                    VaultError::DamagedSealedValue {
+                        what: "patient",
+                        why: e.to_string(),
+                    }
+                })?;
                 Some(PatientRef::clear(&id))
             }
             (Some(_), None) => None,
@@ -407,7 +414,7 @@ impl Vault {
                     return Ok(());
                 }
                 let r = AuditEvent::decode(data)
-                    .map_err(|e| VaultError::Audit(format!("event {idx}: {e}")))
+                    .map_err(|source| VaultError::BadEvent { index: idx, source })
                     .and_then(|e| {
                         if e.care_provider.as_ref() != Some(&cp)
                             && e.actor_care_provider.as_ref() != Some(&cp)
@@ -452,7 +459,7 @@ impl Vault {
             )));
         }
         let e = AuditEvent::decode(&data)
-            .map_err(|e| VaultError::Audit(format!("event {idx}: {e}")))?;
+            .map_err(|source| VaultError::BadEvent { index: idx, source })?;
         if e.care_provider.as_ref() != Some(&cp) && e.actor_care_provider.as_ref() != Some(&cp) {
             return Err(not_found());
         }

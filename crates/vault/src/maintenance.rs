@@ -20,10 +20,7 @@ fn refuse_unless_clean(problems: &[String]) -> Result<(), VaultError> {
     if problems.is_empty() {
         return Ok(());
     }
-    Err(VaultError::Audit(format!(
-        "refusing to sign a checkpoint: the audit log does not verify: {}",
-        problems.join("; ")
-    )))
+    Err(VaultError::LogDoesNotVerify(problems.to_vec()))
 }
 
 /// A site and objects at it.
@@ -57,8 +54,7 @@ impl Vault {
             root_hash,
             extensions: Vec::new(),
         };
-        let note =
-            sign_checkpoint(&self.signer, &cp).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let note = sign_checkpoint(&self.signer, &cp)?;
         let stored = StoredCheckpoint {
             size,
             root_hash,

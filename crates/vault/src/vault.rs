@@ -362,14 +362,13 @@ impl Vault {
                 .and_then(|t| NoteSigner::from_signer_key(t.trim()).ok())
                 .is_some_and(|s| s.name() == origin);
             if !ok {
-                return Err(VaultError::Audit(format!(
+                return Err(VaultError::SigningKey(format!(
                     "{} exists and is not a signing key for {origin:?}; remove it or choose another data directory",
                     config.audit_signing_key.display()
                 )));
             }
         } else {
-            let (_, signer_key) =
-                NoteSigner::generate(origin).map_err(|e| VaultError::Audit(e.to_string()))?;
+            let (_, signer_key) = NoteSigner::generate(origin)?;
             let signer_key = zeroize::Zeroizing::new(signer_key);
             write_secret_file(&config.audit_signing_key, signer_key.as_bytes())?;
         }
@@ -437,8 +436,7 @@ impl Vault {
         let keys = crate::backends::open_key_provider(&config.keys)?;
 
         let signer = load_signer(&config)?;
-        let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key())
-            .map_err(|e| VaultError::Audit(e.to_string()))?;
+        let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key())?;
         let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
         for s in &config.sites {
             stores.push(crate::backends::open_site(s)?);
@@ -582,7 +580,7 @@ impl Vault {
             .leaf_indexes
             .first()
             .copied()
-            .ok_or_else(|| VaultError::Audit("re-delivery event was not given a leaf index".into()))
+            .ok_or(VaultError::NoLeafIndex("re-delivery"))
     }
 
     /// Encrypts `audio` while streaming it to every site at once, and catalogs it with its
@@ -767,7 +765,7 @@ impl Vault {
                 .leaf_indexes
                 .first()
                 .copied()
-                .ok_or_else(|| VaultError::Audit("ingest event was not given a leaf index".into()))
+                .ok_or(VaultError::NoLeafIndex("ingest"))
         })();
         let leaf_index = match result {
             Ok(i) => i,
@@ -907,11 +905,11 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
 fn load_signer(config: &Config) -> Result<NoteSigner, VaultError> {
     let signer_text = read_secret_file(&config.audit_signing_key)?;
     let signer_text = std::str::from_utf8(&signer_text)
-        .map_err(|_| VaultError::Audit("audit signing key file is not text".into()))?;
+        .map_err(|_| VaultError::SigningKey("the key file is not text".into()))?;
     let signer = NoteSigner::from_signer_key(signer_text.trim())
-        .map_err(|e| VaultError::Audit(format!("audit signing key: {e}")))?;
+        .map_err(|e| VaultError::SigningKey(e.to_string()))?;
     if signer.name() != config.audit_origin {
-        return Err(VaultError::Audit(format!(
+        return Err(VaultError::SigningKey(format!(
             "audit signing key is for {:?} but audit.origin is {:?}",
             signer.name(),
             config.audit_origin

@@ -761,18 +761,18 @@ impl Vault {
     /// Proves that event `index` is in the latest signed checkpoint; checked before returning.
     pub fn inclusion_proof(&self, index: u64) -> Result<InclusionProof, VaultError> {
         use callvault_audit::merkle::{inclusion_proof, verify_inclusion};
-        let checkpoint = self.catalog.latest_checkpoint()?.ok_or_else(|| {
-            VaultError::Audit("no signed checkpoint yet; run `callvault audit checkpoint`".into())
-        })?;
+        let checkpoint = self
+            .catalog
+            .latest_checkpoint()?
+            .ok_or_else(|| VaultError::NoCheckpoint)?;
         if index >= checkpoint.size {
-            return Err(VaultError::Audit(format!(
-                "event {index} is not covered by the latest checkpoint (size {}); run `callvault audit checkpoint`",
-                checkpoint.size
-            )));
+            return Err(VaultError::NotCovered {
+                index,
+                size: checkpoint.size,
+            });
         }
         let hashes = self.catalog.audit_leaf_hashes(checkpoint.size)?;
-        let proof =
-            inclusion_proof(&hashes, index).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let proof = inclusion_proof(&hashes, index)?;
         let leaf_hash = hashes[index as usize];
         verify_inclusion(
             index,
@@ -780,8 +780,7 @@ impl Vault {
             &leaf_hash,
             &proof,
             &checkpoint.root_hash,
-        )
-        .map_err(|e| VaultError::Audit(format!("proof does not verify: {e}")))?;
+        )?;
         Ok(InclusionProof {
             index,
             leaf_hash,
@@ -798,16 +797,11 @@ impl Vault {
             .iter()
             .find(|c| c.size == old_size)
             .cloned()
-            .ok_or_else(|| VaultError::Audit(format!("no signed checkpoint of size {old_size}")))?;
-        let new = all
-            .last()
-            .cloned()
-            .ok_or_else(|| VaultError::Audit("no signed checkpoint yet".into()))?;
+            .ok_or(VaultError::NoCheckpointOfSize(old_size))?;
+        let new = all.last().cloned().ok_or(VaultError::NoCheckpoint)?;
         let hashes = self.catalog.audit_leaf_hashes(new.size)?;
-        let proof =
-            consistency_proof(&hashes, old_size).map_err(|e| VaultError::Audit(e.to_string()))?;
-        verify_consistency(old.size, new.size, &old.root_hash, &new.root_hash, &proof)
-            .map_err(|e| VaultError::Audit(format!("proof does not verify: {e}")))?;
+        let proof = consistency_proof(&hashes, old_size)?;
+        verify_consistency(old.size, new.size, &old.root_hash, &new.root_hash, &proof)?;
         Ok(ConsistencyProof { old, new, proof })
     }
 }

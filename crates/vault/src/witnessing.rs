@@ -41,9 +41,10 @@ impl Vault {
         witness: &WitnessConfig,
         old_size: Option<u64>,
     ) -> Result<Option<WitnessSubmission>, VaultError> {
-        let checkpoint = self.catalog.latest_checkpoint()?.ok_or_else(|| {
-            VaultError::Audit("no signed checkpoint yet; run `callvault audit checkpoint`".into())
-        })?;
+        let checkpoint = self
+            .catalog
+            .latest_checkpoint()?
+            .ok_or_else(|| VaultError::NoCheckpoint)?;
         let old_size = match old_size {
             Some(s) => s,
             None => self.catalog.witness_size(&witness.name)?.unwrap_or(0),
@@ -78,7 +79,7 @@ impl Vault {
         answer: &str,
     ) -> Result<u64, VaultError> {
         let v = CosignatureVerifier::from_verifier_key(&sub.witness.verifier_key)
-            .map_err(|e| VaultError::Audit(format!("witness key: {e}")))?;
+            .map_err(|e| VaultError::Witness(format!("key of {}: {e}", sub.witness.name)))?;
         let text = text_of(&sub.checkpoint.note);
         let mut found = None;
         for line in answer.lines() {
@@ -89,16 +90,16 @@ impl Vault {
                 }
                 Err(callvault_audit::note::NoteError::NoMatchingSignature) => continue,
                 Err(e) => {
-                    return Err(VaultError::Audit(format!(
-                        "witness {} answered with a bad cosignature: {e}",
+                    return Err(VaultError::Witness(format!(
+                        "{} answered with a bad cosignature: {e}",
                         sub.witness.name
                     )));
                 }
             }
         }
         let (line, time) = found.ok_or_else(|| {
-            VaultError::Audit(format!(
-                "witness {} answered without a cosignature by its key",
+            VaultError::Witness(format!(
+                "{} answered without a cosignature by its key",
                 sub.witness.name
             ))
         })?;

@@ -253,7 +253,7 @@ impl Vault {
                 break;
             }
             let e = AuditEvent::decode(&data)
-                .map_err(|err| VaultError::Audit(format!("event {idx}: {err}")))?;
+                .map_err(|source| VaultError::BadEvent { index: idx, source })?;
             // The column only finds candidates; the event's own bytes decide.
             if e.patient.as_ref().map(|p| p.blind_index) != Some(bidx)
                 || e.care_provider.as_ref() != Some(&cp)

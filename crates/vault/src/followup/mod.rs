@@ -153,13 +153,16 @@ impl Vault {
                     }
                     Ok(_) => {}
                     Err(err) => {
-                        bad.get_or_insert(format!("audit event {idx}: {err}"));
+                        bad.get_or_insert(VaultError::BadEvent {
+                            index: idx,
+                            source: err,
+                        });
                     }
                 }
                 Ok(())
             })?;
         if let Some(b) = bad {
-            return Err(VaultError::Audit(b));
+            return Err(b);
         }
         let checked = eval.checked();
         let findings: Vec<Finding> = eval
@@ -176,8 +179,7 @@ impl Vault {
                 review: None,
             })
             .collect();
-        let settings_json = serde_json::to_string(rules.settings())
-            .map_err(|e| VaultError::Audit(format!("settings: {e}")))?;
+        let settings_json = serde_json::to_string(rules.settings())?;
         let event = Self::decided_event(authz, EventAction::FollowUpRun);
         let run = FollowUpRun {
             id: new_run_id()?,

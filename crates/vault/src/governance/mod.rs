@@ -250,7 +250,7 @@ impl Vault {
         c.leaf_indexes
             .first()
             .copied()
-            .ok_or_else(|| VaultError::Audit("the step's event was not given a leaf index".into()))
+            .ok_or(VaultError::NoLeafIndex("governance step"))
     }
 
     fn commit_governance(&self, change: Change) -> Result<u64, VaultError> {

@@ -98,13 +98,12 @@ impl Vault {
                 .catalog
                 .recording_events(&tomb.recording_id, &[EventAction::Shred.code()])?;
             let (leaf, event) = events.into_iter().next().ok_or_else(|| {
-                VaultError::Audit(format!(
+                VaultError::DamagedRecord(format!(
                     "no recording.shred event for destroyed recording {}",
                     tomb.recording_id
                 ))
             })?;
-            let path = callvault_audit::merkle::inclusion_proof(&hashes, leaf)
-                .map_err(|e| VaultError::Audit(e.to_string()))?;
+            let path = callvault_audit::merkle::inclusion_proof(&hashes, leaf)?;
             lines.push(format!(
                 "destroyed {} plaintext-sha256 {} ciphertext-sha256 {} dek {} leaf {leaf}",
                 tomb.recording_id,
@@ -121,18 +120,14 @@ impl Vault {
         }
         let mut text = lines.join("\n");
         text.push('\n');
-        let statement = self
-            .signer
-            .sign(&text)
-            .map_err(|e| VaultError::Audit(e.to_string()))?;
+        let statement = self.signer.sign(&text)?;
         let cert = DeletionCertificate {
             format: "callvault-deletion-certificate-v1".into(),
             statement,
             checkpoint: checkpoint.note.clone(),
             proofs,
         };
-        let json =
-            serde_json::to_string_pretty(&cert).map_err(|e| VaultError::Audit(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&cert)?;
         let mut e = AuditEvent::new(Actor::Vault, EventAction::DeletionCertificate, "deletion")
             .detail("order", id)
             .detail(
@@ -163,7 +158,7 @@ impl Vault {
         }
         match self.catalog.deletion_certificate(id)? {
             Some(text) => serde_json::from_str(&text)
-                .map_err(|e| VaultError::Audit(format!("stored certificate of {id}: {e}"))),
+                .map_err(|e| VaultError::DamagedRecord(format!("stored certificate of {id}: {e}"))),
             // Executed but interrupted before the certificate was stored.
             None => self.issue_certificate(cp, id),
         }
@@ -183,7 +178,7 @@ impl Vault {
 
 /// Why a certificate does not verify.
 fn bad(m: impl Into<String>) -> VaultError {
-    VaultError::Audit(format!("deletion certificate: {}", m.into()))
+    VaultError::Certificate(m.into())
 }
 
 /// The verifier of an audit log's public key string (`callvault audit verifier-key`).

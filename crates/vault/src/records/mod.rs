@@ -736,7 +736,7 @@ impl Vault {
             sealed,
         )?;
         if callvault_crypto::sha256(&doc) != sha {
-            return Err(VaultError::Audit(format!(
+            return Err(VaultError::DamagedRecord(format!(
                 "the decision document of {id} does not match its recorded SHA-256"
             )));
         }
