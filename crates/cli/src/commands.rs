@@ -19,7 +19,31 @@ use crate::args::{
 };
 
 fn open(data_dir: &Path) -> Result<Vault> {
+    if !data_dir.join("callvault.toml").is_file() {
+        bail!(
+            "{dir} is not a callvault data directory (it has no callvault.toml); create one with `callvault init --data-dir {dir}`, or try `callvault demo`",
+            dir = data_dir.display()
+        );
+    }
     Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+/// A byte count as people read it: `512 B`, `97.7 KiB`, `1.2 MiB`, `3.4 GiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
 }
 
 fn bar(total: u64, what: &str) -> ProgressBar {
@@ -156,10 +180,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let s = &r.state;
             println!(
-                "scrub: {} recordings, {} site copies, {} MiB read; {} bad copies, {} repaired, {} repair tasks open",
+                "scrub: {} recordings, {} site copies, {} read; {} bad copies, {} repaired, {} repair tasks open",
                 s.recordings,
                 s.copies,
-                s.bytes_read >> 20,
+                size(s.bytes_read),
                 s.bad_copies,
                 s.repaired,
                 s.open_repair_tasks
@@ -290,10 +314,10 @@ fn import(v: &Vault, manifest: &Path) -> Result<ImportSummary> {
         pb.finish_and_clear();
     }
     println!(
-        "import: {} rows, {} imported ({} MiB), {} already imported, {} failed, {} under-replicated",
+        "import: {} rows, {} imported ({}), {} already imported, {} failed, {} under-replicated",
         s.rows,
         s.imported,
-        s.bytes / (1 << 20),
+        size(s.bytes),
         s.skipped,
         s.failures.len(),
         s.under_replicated
@@ -345,10 +369,7 @@ fn print_status(s: &StatusReport) {
     for (cp, n) in &s.stats.per_care_provider {
         println!("  {cp}: {n}");
     }
-    println!(
-        "audio stored:      {} MiB",
-        s.stats.plaintext_bytes / (1 << 20)
-    );
+    println!("audio stored:      {}", size(s.stats.plaintext_bytes));
     println!("under-replicated:  {}", s.stats.under_replicated);
     println!("open repair tasks: {}", s.repair_tasks.len());
     for t in &s.repair_tasks {
@@ -380,7 +401,7 @@ fn print_status(s: &StatusReport) {
     match &s.scrub {
         Some(sc) => {
             println!(
-                "scrub:             {} since {}: {} recordings, {} copies, {} MiB read, {} bad, {} repaired{}",
+                "scrub:             {} since {}: {} recordings, {} copies, {} read, {} bad, {} repaired{}",
                 if sc.finished_at.is_some() {
                     "finished"
                 } else {
@@ -389,7 +410,7 @@ fn print_status(s: &StatusReport) {
                 sc.started_at,
                 sc.recordings,
                 sc.copies,
-                sc.bytes_read >> 20,
+                size(sc.bytes_read),
                 sc.bad_copies,
                 sc.repaired,
                 sc.finished_at
@@ -899,4 +920,18 @@ fn describe_event(idx: u64, e: &callvault_audit::event::AuditEvent) -> String {
         }
     }
     parts.join("  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_as_people_read_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(100_000), "97.7 KiB");
+        assert_eq!(size(5 << 20), "5.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+    }
 }

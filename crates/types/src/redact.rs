@@ -46,6 +46,12 @@ pub fn is_key_name(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Whether `s` holds a run of six or more digits (with `-`, `+` or spaces between): what a
+/// personnummer or phone number looks like, so what is never shown.
+pub fn holds_long_number(s: &str) -> bool {
+    mask_digit_runs(s) != s
+}
+
 fn mask_digit_runs(msg: &str) -> String {
     let b = msg.as_bytes();
     let mut out = String::with_capacity(msg.len());
@@ -78,6 +84,16 @@ fn mask_digit_runs(msg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn long_numbers_are_recognised() {
+        assert!(holds_long_number("archive/19121212-1212.wav"));
+        assert!(holds_long_number("+46 70 123 45 67"));
+        assert!(!holds_long_number("archive/call-0001.wav"));
+        // A date is digits with separators too: conservatively, it counts.
+        assert!(holds_long_number("2026-11-01"));
+    }
     use super::parser_message;
 
     #[test]

@@ -64,9 +64,15 @@ impl Vault {
                 reason,
             })
         };
-        // Legacy archives may name files after a personnummer or phone number: reasons say
-        // "the file" and the line number identifies it.
-        let file_name = "the file";
+        // Legacy archives may name files after a personnummer or phone number: such a name is
+        // never shown (reasons say "the file" and the line number identifies it); any other
+        // path is.
+        let shown = row.path.display().to_string();
+        let file_name = if callvault_types::redact::holds_long_number(&shown) {
+            "the file (its name holds a long number and is not shown)".to_owned()
+        } else {
+            shown
+        };
         // Resumability: the same call id again is skipped if the content is identical.
         match self
             .catalog

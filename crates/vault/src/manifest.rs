@@ -198,18 +198,30 @@ fn read_csv(text: &str, base: &Path) -> Result<Vec<Result<ManifestRow, RowError>
     let mut sorted_f: Vec<String> = FIELDS.iter().map(|s| (*s).to_owned()).collect();
     sorted_f.sort();
     if sorted_h != sorted_f {
-        // A file without a header line would put patient data here: show only known names.
+        // A file without a header line would put patient data here: show what looks like a
+        // column name, and only the position of anything else.
         let found = header
             .iter()
-            .map(|h| {
-                if FIELDS.contains(&h.as_str()) {
+            .enumerate()
+            .map(|(i, h)| {
+                if callvault_types::redact::is_key_name(h) && h.len() <= 40 {
                     h.clone()
                 } else {
-                    "<unknown>".into()
+                    format!("<column {}: not a column name>", i + 1)
                 }
             })
             .collect::<Vec<_>>()
             .join(",");
+        let missing: Vec<&str> = FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !header.iter().any(|h| h == f))
+            .collect();
+        let found = if missing.is_empty() {
+            found
+        } else {
+            format!("{found} (missing: {})", missing.join(", "))
+        };
         return Err(ManifestError::BadHeader {
             expected: FIELDS.join(","),
             found,

@@ -103,6 +103,14 @@ fn pki_dev_writes_a_development_pki() {
 fn failures_exit_non_zero_with_a_clear_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("v");
+    // No data directory yet: the error says how to make one.
+    let o = callvault(&["status", "--data-dir", p(&data)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains(&format!("callvault init --data-dir {}", p(&data))),
+        "{}",
+        text(&o)
+    );
     let o = callvault(&[
         "init",
         "--data-dir",
@@ -154,7 +162,13 @@ fn failures_exit_non_zero_with_a_clear_report() {
         out.contains("1 imported") && out.contains("1 failed"),
         "{out}"
     );
-    assert!(out.contains("line 3: cannot open the file"), "{out}");
+    // The missing file is named (its name holds nothing personal), and the OS error is said
+    // once.
+    assert!(
+        out.contains("line 3: cannot open ") && out.contains("nope.wav"),
+        "{out}"
+    );
+    assert_eq!(out.matches("No such file or directory").count(), 1, "{out}");
 
     // Damage a blob at site b: verify names it and exits 1.
     let objects = data.join("sites/b/objects");

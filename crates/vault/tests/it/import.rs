@@ -61,7 +61,10 @@ fn imports_good_rows_reports_bad_rows_and_resumes() {
         .collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(lines[0].0, 4);
-    assert!(lines[0].1.contains("cannot open the file"), "{lines:?}");
+    assert!(
+        lines[0].1.contains("cannot open ") && lines[0].1.contains("missing.wav"),
+        "the missing file is named: {lines:?}"
+    );
     assert_eq!(lines[1].0, 5);
     assert!(lines[1].1.contains("check digit"), "{lines:?}");
     assert_eq!(lines[2].0, 6);
@@ -143,4 +146,44 @@ fn jsonl_manifest_and_single_row_outcomes() {
     // Retention: call start + 10 years.
     assert_eq!(row.rec.retention_until.year(), 2036);
     assert!(row.rec.caller.is_none());
+}
+
+/// A file named after a personnummer is never named in a reason; other files are, and a
+/// header that is not ours says which columns it found and which are missing — without
+/// showing a value that sits where a name should be (a file without a header line).
+#[test]
+fn reasons_name_files_and_columns_but_never_a_personal_number() {
+    let t = TestVault::new();
+    let dir = t.archive();
+    let manifest = write_manifest(&dir, "m.csv", &[row("19121212-1212.wav", 0)]);
+    let s = t
+        .vault
+        .import_manifest(&manifest, &callvault_vault::vault_operator(), |_, _, _| {})
+        .expect("import");
+    let reason = &s.failures[0].reason;
+    assert!(reason.contains("is not shown"), "{reason}");
+    assert!(!reason.contains("1212"), "{reason}");
+
+    let headerless = dir.join("headerless.csv");
+    std::fs::write(
+        &headerless,
+        format!(
+            "a.wav,call-1,{CP_A},{UNIT_A},2026-05-04T10:00:00Z,{},,\n",
+            pnr(1)
+        ),
+    )
+    .expect("write");
+    let e = t
+        .vault
+        .import_manifest(
+            &headerless,
+            &callvault_vault::vault_operator(),
+            |_, _, _| {},
+        )
+        .expect_err("no header");
+    let m = e.to_string();
+    assert!(m.contains("missing: path, call_id"), "{m}");
+    assert!(m.contains("<column 6: not a column name>"), "{m}");
+    assert!(!m.contains(&pnr(1)), "{m}");
+    assert!(!m.contains("<unknown>"), "{m}");
 }
