@@ -145,6 +145,7 @@ fn run(vault: &Vault, manifest: &Path, n: usize, mib: f64) -> Result<Figures> {
             AccessTarget::Recording {
                 id,
                 range: Some(0..row.rec.plaintext_size),
+                asked: None,
             },
         )?;
         let mut first = None;

@@ -305,9 +305,14 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         curl("reviewer-a"),
         format_args!("https://{listen}")
     );
+    // The binary as it was run, so that the printed commands run as pasted (it need not be
+    // on PATH: `cargo run` leaves it under target/).
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "callvault".to_owned());
     let admin = |who: &str| {
         format!(
-            "callvault admin --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/{who}.pem --key {pki_s}/{who}-key.pem"
+            "{exe} admin --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/{who}.pem --key {pki_s}/{who}-key.pem"
         )
     };
     println!(
@@ -323,7 +328,7 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     );
     println!("  {} review --format text", admin("admin-a2"));
     let reviewer = format!(
-        "callvault review --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/reviewer-a.pem --key {pki_s}/reviewer-a-key.pem"
+        "{exe} review --server https://{listen} --ca {pki_s}/root-ca.pem --cert {pki_s}/reviewer-a.pem --key {pki_s}/reviewer-a-key.pem"
     );
     let month_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(30))
         .format(&Rfc3339)
@@ -351,7 +356,7 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
         callvault_pki::DEV_P12_PASSWORD
     );
     println!(
-        "After stopping the server (Ctrl-C): callvault audit verify --data-dir {}",
+        "After stopping the server (Ctrl-C): {exe} audit verify --data-dir {}",
         data_dir.display()
     );
     Ok(config)

@@ -549,7 +549,14 @@ async fn metadata(
     let authz = decide(&state, &who, Action::ViewMetadata, &id, &params).await?;
     let receipt = state
         .vault
-        .record_access_async(&authz, AccessTarget::Recording { id, range: None })
+        .record_access_async(
+            &authz,
+            AccessTarget::Recording {
+                id,
+                range: None,
+                asked: None,
+            },
+        )
         .await?;
     {
         let m = state

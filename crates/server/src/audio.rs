@@ -32,7 +32,7 @@ use crate::problem::Problem;
 const CHANNEL_CHUNKS: usize = 4;
 
 /// A parsed `Range: bytes=` header (RFC 9110 §14.1.2).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum ByteRange {
     /// `a-b` (inclusive end, as written).
     FromTo(u64, u64),
@@ -71,6 +71,17 @@ pub fn parse_range(h: Option<&HeaderValue>) -> Result<Option<ByteRange>, Problem
         }
         (true, true) => return Err(bad()),
     }))
+}
+
+impl std::fmt::Display for ByteRange {
+    /// The range in the Range header's own notation (RFC 9110 §14.1.2).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::FromTo(a, b) => write!(f, "bytes={a}-{b}"),
+            Self::From(a) => write!(f, "bytes={a}-"),
+            Self::Suffix(n) => write!(f, "bytes=-{n}"),
+        }
+    }
 }
 
 /// The half-open byte range to serve, or `None` if unsatisfiable.
@@ -177,6 +188,7 @@ pub(crate) async fn stream_audio(
             AccessTarget::Recording {
                 id,
                 range: Some(range.clone()),
+                asked: requested.map(|r| r.to_string()),
             },
         )
         .await?;

@@ -52,8 +52,11 @@ pub enum AccessTarget {
     Recording {
         /// The recording.
         id: RecordingId,
-        /// Bytes of audio, for `Play`/`Download`.
+        /// Bytes of audio that will be sent, for `Play`/`Download` (half-open).
         range: Option<Range<u64>>,
+        /// What the request asked for, in HTTP notation (`bytes=0-65535`, `bytes=500-`,
+        /// `bytes=-100`), rendered from the parsed request, never the client's text.
+        asked: Option<String>,
     },
     /// The latest events of the audit log concerning a care provider (log review).
     AuditLog {
@@ -304,7 +307,7 @@ impl Vault {
         e.assignment = Some(asg.id.to_string());
         e.purpose = Some(authz.purpose().as_str().to_owned());
         match target {
-            AccessTarget::Recording { id, range } => {
+            AccessTarget::Recording { id, range, asked } => {
                 let row = self
                     .catalog
                     .recording(id)?
@@ -314,8 +317,20 @@ impl Vault {
                     plaintext_sha256: row.rec.plaintext_sha256,
                 });
                 e.patient = self.audit_patient(&row)?;
+                // What is sent, in the notation of HTTP's Content-Range (first and last byte,
+                // both inclusive), beside what was asked in the Range header's notation.
                 if let Some(r) = range {
-                    e = e.detail("range", format!("{}-{}", r.start, r.end));
+                    e = e.detail(
+                        "bytes",
+                        if r.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            format!("{}-{}", r.start, r.end - 1)
+                        },
+                    );
+                }
+                if let Some(a) = asked {
+                    e = e.detail("asked", a);
                 }
                 row_read = Some(Box::new(row));
             }

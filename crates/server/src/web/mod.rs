@@ -861,7 +861,14 @@ async fn show_call(
 ) -> Response {
     let receipt = match state
         .vault
-        .record_access_async(&authz, AccessTarget::Recording { id, range: None })
+        .record_access_async(
+            &authz,
+            AccessTarget::Recording {
+                id,
+                range: None,
+                asked: None,
+            },
+        )
         .await
     {
         Ok(r) => r,

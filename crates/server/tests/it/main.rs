@@ -585,6 +585,39 @@ async fn audio_ranges() {
         .await
         .expect("response");
     assert_eq!(r.status, 400);
+    // The event says what was asked and what was sent, each in HTTP's own notation
+    // (regression: `bytes=0-65535` was logged as `0-65536`).
+    for (asked, sent) in [
+        ("bytes=0-1023", "0-1023".to_owned()),
+        // More than the recording holds: what was asked, and the less that was sent.
+        ("bytes=0-9999999", format!("0-{}", len - 1)),
+        ("bytes=-500", format!("{}-{}", len - 500, len - 1)),
+    ] {
+        let r = get(&w, &w.pki, Some("nurse-a"), &audio, Some(asked))
+            .await
+            .expect("response");
+        assert_eq!(r.status, 206);
+        let leaf: u64 = r.headers["x-callvault-audit-leaf"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("leaf");
+        let mut details = Vec::new();
+        w.vault
+            .catalog()
+            .for_each_audit_leaf(leaf, leaf + 1, &mut |_, data, _| {
+                details = callvault_audit::event::AuditEvent::decode(data)
+                    .expect("event")
+                    .details;
+                Ok(())
+            })
+            .expect("read");
+        assert!(
+            details.contains(&("asked".to_owned(), asked.to_owned()))
+                && details.contains(&("bytes".to_owned(), sent.clone())),
+            "{details:?}"
+        );
+    }
 }
 
 #[tokio::test]

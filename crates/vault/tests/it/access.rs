@@ -108,6 +108,7 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
                 AccessTarget::Recording {
                     id,
                     range: Some(100..5_000),
+                    asked: None,
                 },
             )
             .expect("audited");
@@ -128,7 +129,8 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
     assert_eq!(e.outcome, Outcome::Granted);
     assert_eq!(e.purpose.as_deref(), Some("vård och behandling"));
     assert_eq!(e.assignment.as_deref(), Some("nurse-a"));
-    assert!(e.details.contains(&("range".into(), "100-5000".into())));
+    // What is sent, in Content-Range notation (first and last byte, inclusive).
+    assert!(e.details.contains(&("bytes".into(), "100-4999".into())));
     assert!(e.source.starts_with("tls:sha256:0707"));
     assert_eq!(e.recording.expect("rec").id, id);
     let patient = e.patient.expect("patient");
@@ -160,7 +162,14 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(&authz, AccessTarget::Recording { id, range: None })
+            .record_access(
+                &authz,
+                AccessTarget::Recording {
+                    id,
+                    range: None,
+                    asked: None,
+                },
+            )
             .expect("audited");
     let meta =
         s.t.vault
@@ -221,6 +230,7 @@ fn a_receipt_for_one_recording_does_not_open_another() {
                 AccessTarget::Recording {
                     id: a,
                     range: Some(0..10),
+                    asked: None,
                 },
             )
             .expect("audited");
@@ -302,6 +312,7 @@ fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
     let target = || AccessTarget::Recording {
         id,
         range: Some(0..100),
+        asked: None,
     };
     let err =
         s.t.vault
@@ -365,7 +376,14 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(&authz, AccessTarget::Recording { id, range: None })
+            .record_access(
+                &authz,
+                AccessTarget::Recording {
+                    id,
+                    range: None,
+                    asked: None,
+                },
+            )
             .expect("audited");
     let e = event_at(&s, receipt.leaf_index());
     let detail = |k: &str| {

@@ -119,7 +119,14 @@ fn accesses(t: &TestVault) {
         let range = (action == Action::Play).then_some(0..10_000);
         let receipt = t
             .vault
-            .record_access(&authz, AccessTarget::Recording { id, range })
+            .record_access(
+                &authz,
+                AccessTarget::Recording {
+                    id,
+                    range,
+                    asked: None,
+                },
+            )
             .expect("audited");
         if action == Action::Play {
             t.vault

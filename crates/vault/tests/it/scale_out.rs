@@ -28,6 +28,7 @@ fn play_all(t: &TestVault, policy: &callvault_auth::Policy, i: u64) -> Vec<u8> {
             AccessTarget::Recording {
                 id,
                 range: Some(0..wav.len() as u64),
+                asked: None,
             },
         )
         .expect("audited");
