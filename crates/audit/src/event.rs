@@ -100,8 +100,12 @@ impl fmt::Display for Actor {
 macro_rules! actions {
     ($($(#[$doc:meta])* $variant:ident = $code:literal,)*) => {
         /// What was done. Codes are stable: do not change or reuse them.
+        ///
+        /// Deliberately not `#[non_exhaustive]`: the exports (FHIR, ATNA) match on it without
+        /// a wildcard, so a new action fails to compile until someone decides how it is
+        /// exported — a new action that reads patient data is never exported as generic
+        /// activity by default.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-        #[non_exhaustive]
         pub enum Action {
             $($(#[$doc])* $variant,)*
         }

@@ -48,7 +48,44 @@ fn event_id(a: EventAction) -> (&'static str, &'static str, &'static str) {
         | EventAction::GovernanceBootstrap
         | EventAction::UserRegister => ("110136", "Security Roles Changed", "E"),
         EventAction::WitnessRefused | EventAction::Lost => ("110113", "Security Alert", "E"),
-        _ => ("110100", "Application Activity", "E"),
+        // Listed one by one (no wildcard): a new action must be placed deliberately.
+        EventAction::Init
+        | EventAction::CareProviderAdded
+        | EventAction::KeyRotation
+        | EventAction::KeyRewrap
+        | EventAction::KeyDestroy
+        | EventAction::Verify
+        | EventAction::RepairTaskCreated
+        | EventAction::Repaired
+        | EventAction::Checkpoint
+        | EventAction::AssignmentsImport
+        | EventAction::AssignmentsLoad
+        | EventAction::GovernanceRead
+        | EventAction::ManagePrivileges
+        | EventAction::ManageRecords
+        | EventAction::HoldSet
+        | EventAction::HoldRelease
+        | EventAction::RecordsRead
+        | EventAction::DeletionRegister
+        | EventAction::DeletionApprove
+        | EventAction::DeletionReject
+        | EventAction::DeletionExecute
+        | EventAction::OrphanRemoved
+        | EventAction::DeletionDone
+        | EventAction::DeletionCertificate
+        | EventAction::Cosigned
+        | EventAction::SiteRecreate
+        | EventAction::ScrubStart
+        | EventAction::ScrubDone
+        | EventAction::AuditRead
+        | EventAction::FollowUpRun
+        | EventAction::FollowUpRead
+        | EventAction::FollowUpReview
+        | EventAction::PatientProtect
+        | EventAction::AuditPruneRegister
+        | EventAction::AuditPruneApprove
+        | EventAction::AuditPrune
+        | EventAction::StatusRead => ("110100", "Application Activity", "E"),
     }
 }
 

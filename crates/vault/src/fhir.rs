@@ -122,7 +122,57 @@ fn kind(a: EventAction, has_patient: bool) -> (Option<&'static str>, Value, Valu
             interaction("delete", "delete"),
             "D",
         ),
-        other => (
+        // Everything else touches no patient's record: operations, governance, records
+        // management, log review. Listed one by one (no wildcard), so that a new action
+        // must be placed here deliberately.
+        other @ (EventAction::Init
+        | EventAction::CareProviderAdded
+        | EventAction::KeyRotation
+        | EventAction::KeyRewrap
+        | EventAction::KeyDestroy
+        | EventAction::Verify
+        | EventAction::RepairTaskCreated
+        | EventAction::Repaired
+        | EventAction::Checkpoint
+        | EventAction::AssignmentsImport
+        | EventAction::AssignmentsLoad
+        | EventAction::UserRegister
+        | EventAction::AssignmentRequest
+        | EventAction::AssignmentApprove
+        | EventAction::AssignmentReject
+        | EventAction::AssignmentRevoke
+        | EventAction::GovernanceBootstrap
+        | EventAction::GovernanceRead
+        | EventAction::ManagePrivileges
+        | EventAction::ManageRecords
+        | EventAction::HoldSet
+        | EventAction::HoldRelease
+        | EventAction::RecordsRead
+        | EventAction::DeletionRegister
+        | EventAction::DeletionApprove
+        | EventAction::DeletionReject
+        | EventAction::DeletionExecute
+        | EventAction::BlobsDeleted
+        | EventAction::OrphanRemoved
+        | EventAction::DeletionDone
+        | EventAction::DeletionCertificate
+        | EventAction::Cosigned
+        | EventAction::WitnessRefused
+        | EventAction::SiteRecreate
+        | EventAction::ScrubStart
+        | EventAction::ScrubDone
+        | EventAction::Lost
+        | EventAction::AuditRead
+        | EventAction::FollowUpRun
+        | EventAction::FollowUpRead
+        | EventAction::FollowUpReview
+        | EventAction::PatientProtect
+        | EventAction::LogExtract
+        | EventAction::AuditExport
+        | EventAction::AuditPruneRegister
+        | EventAction::AuditPruneApprove
+        | EventAction::AuditPrune
+        | EventAction::StatusRead) => (
             None,
             coding(DCM, "110100", "Application Activity"),
             coding("urn:callvault:audit-action", other.code(), other.code()),
