@@ -251,6 +251,60 @@ actions! {
     StatusRead = "status.read",
 }
 
+/// What an action is, for the exports (FHIR BALP, DICOM audit messages): decided here, once,
+/// beside the actions, with no wildcard, so that a new action does not compile until its
+/// kind is chosen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ActionKind {
+    /// A search for a patient's records.
+    PatientQuery,
+    /// A patient's record read (metadata, audio).
+    PatientRead,
+    /// A patient's record handed out whole.
+    PatientExport,
+    /// Audit events handed out (a patient's log extract, an export of the log).
+    LogExport,
+    /// A patient's record created (ingest, import, re-delivery).
+    PatientCreate,
+    /// A patient's record destroyed (its keys shredded).
+    PatientDelete,
+    /// The ciphertext of a destroyed record removed from the sites.
+    BlobsDeleted,
+    /// Who may do what changed (users, assignments).
+    SecurityRoles,
+    /// Something an operator must look at (a witness refused, a recording lost).
+    SecurityAlert,
+    /// Operations, records management and log review that read no patient's record.
+    Operation,
+}
+
+impl Action {
+    /// The action's kind.
+    pub fn kind(self) -> ActionKind {
+        use Action::*;
+        match self {
+            Search => ActionKind::PatientQuery,
+            View | Play | Download => ActionKind::PatientRead,
+            Export => ActionKind::PatientExport,
+            LogExtract | AuditExport => ActionKind::LogExport,
+            Ingest | Import | Redelivery => ActionKind::PatientCreate,
+            Shred => ActionKind::PatientDelete,
+            BlobsDeleted => ActionKind::BlobsDeleted,
+            AssignmentApprove | AssignmentRequest | AssignmentReject | AssignmentRevoke
+            | GovernanceBootstrap | UserRegister => ActionKind::SecurityRoles,
+            WitnessRefused | Lost => ActionKind::SecurityAlert,
+            Init | CareProviderAdded | KeyRotation | KeyRewrap | KeyDestroy | Verify
+            | RepairTaskCreated | Repaired | Checkpoint | AssignmentsImport | AssignmentsLoad
+            | GovernanceRead | ManagePrivileges | ManageRecords | HoldSet | HoldRelease
+            | RecordsRead | DeletionRegister | DeletionApprove | DeletionReject
+            | DeletionExecute | OrphanRemoved | DeletionDone | DeletionCertificate | Cosigned
+            | SiteRecreate | ScrubStart | ScrubDone | AuditRead | FollowUpRun | FollowUpRead
+            | FollowUpReview | PatientProtect | AuditPruneRegister | AuditPruneApprove
+            | AuditPrune | StatusRead => ActionKind::Operation,
+        }
+    }
+}
+
 /// How the action ended.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Outcome {

@@ -17,7 +17,7 @@
 //! ```
 
 use base64::Engine as _;
-use callvault_audit::event::{Action as EventAction, Actor, AuditEvent, Outcome};
+use callvault_audit::event::{Action as EventAction, ActionKind, Actor, AuditEvent, Outcome};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, Event};
 use time::format_description::well_known::Rfc3339;
@@ -29,63 +29,15 @@ const DCM: &str = "DCM";
 
 /// EventID (DICOM PS3.16 CID 400), action code (C, R, U, D, E).
 fn event_id(a: EventAction) -> (&'static str, &'static str, &'static str) {
-    match a {
-        EventAction::Search => ("110112", "Query", "E"),
-        EventAction::View | EventAction::Play | EventAction::Download => {
-            ("110110", "Patient Record", "R")
-        }
-        EventAction::Export | EventAction::AuditExport | EventAction::LogExtract => {
-            ("110106", "Export", "R")
-        }
-        EventAction::Ingest | EventAction::Import | EventAction::Redelivery => {
-            ("110110", "Patient Record", "C")
-        }
-        EventAction::Shred | EventAction::BlobsDeleted => ("110110", "Patient Record", "D"),
-        EventAction::AssignmentApprove
-        | EventAction::AssignmentRequest
-        | EventAction::AssignmentReject
-        | EventAction::AssignmentRevoke
-        | EventAction::GovernanceBootstrap
-        | EventAction::UserRegister => ("110136", "Security Roles Changed", "E"),
-        EventAction::WitnessRefused | EventAction::Lost => ("110113", "Security Alert", "E"),
-        // Listed one by one (no wildcard): a new action must be placed deliberately.
-        EventAction::Init
-        | EventAction::CareProviderAdded
-        | EventAction::KeyRotation
-        | EventAction::KeyRewrap
-        | EventAction::KeyDestroy
-        | EventAction::Verify
-        | EventAction::RepairTaskCreated
-        | EventAction::Repaired
-        | EventAction::Checkpoint
-        | EventAction::AssignmentsImport
-        | EventAction::AssignmentsLoad
-        | EventAction::GovernanceRead
-        | EventAction::ManagePrivileges
-        | EventAction::ManageRecords
-        | EventAction::HoldSet
-        | EventAction::HoldRelease
-        | EventAction::RecordsRead
-        | EventAction::DeletionRegister
-        | EventAction::DeletionApprove
-        | EventAction::DeletionReject
-        | EventAction::DeletionExecute
-        | EventAction::OrphanRemoved
-        | EventAction::DeletionDone
-        | EventAction::DeletionCertificate
-        | EventAction::Cosigned
-        | EventAction::SiteRecreate
-        | EventAction::ScrubStart
-        | EventAction::ScrubDone
-        | EventAction::AuditRead
-        | EventAction::FollowUpRun
-        | EventAction::FollowUpRead
-        | EventAction::FollowUpReview
-        | EventAction::PatientProtect
-        | EventAction::AuditPruneRegister
-        | EventAction::AuditPruneApprove
-        | EventAction::AuditPrune
-        | EventAction::StatusRead => ("110100", "Application Activity", "E"),
+    match a.kind() {
+        ActionKind::PatientQuery => ("110112", "Query", "E"),
+        ActionKind::PatientRead => ("110110", "Patient Record", "R"),
+        ActionKind::PatientExport | ActionKind::LogExport => ("110106", "Export", "R"),
+        ActionKind::PatientCreate => ("110110", "Patient Record", "C"),
+        ActionKind::PatientDelete | ActionKind::BlobsDeleted => ("110110", "Patient Record", "D"),
+        ActionKind::SecurityRoles => ("110136", "Security Roles Changed", "E"),
+        ActionKind::SecurityAlert => ("110113", "Security Alert", "E"),
+        ActionKind::Operation => ("110100", "Application Activity", "E"),
     }
 }
 

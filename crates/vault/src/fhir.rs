@@ -8,7 +8,7 @@
 //! blind index) unless clear identifiers are asked for, which the export event records.
 
 use base64::Engine as _;
-use callvault_audit::event::{Action as EventAction, Actor, AuditEvent, Outcome};
+use callvault_audit::event::{Action as EventAction, ActionKind, Actor, AuditEvent, Outcome};
 use callvault_auth::{Action, Authorized};
 use callvault_catalog::Change;
 use callvault_crypto::FieldKind;
@@ -97,85 +97,39 @@ fn kind(a: EventAction, has_patient: bool) -> (Option<&'static str>, Value, Valu
         coding("http://hl7.org/fhir/restful-interaction", code, display)
     };
     let patient = |p: &'static str, other: &'static str| Some(if has_patient { p } else { other });
-    match a {
-        EventAction::Search => (
+    match a.kind() {
+        ActionKind::PatientQuery => (
             patient("PatientQuery", "Query"),
             rest,
             interaction("search-type", "search type"),
             "E",
         ),
-        EventAction::View | EventAction::Play | EventAction::Download | EventAction::Export => (
+        ActionKind::PatientRead | ActionKind::PatientExport => (
             patient("PatientRead", "Read"),
             rest,
             interaction("read", "read"),
             "R",
         ),
-        EventAction::Ingest | EventAction::Import | EventAction::Redelivery => (
+        ActionKind::PatientCreate => (
             patient("PatientCreate", "Create"),
             rest,
             interaction("create", "create"),
             "C",
         ),
-        EventAction::Shred => (
+        ActionKind::PatientDelete => (
             patient("PatientDelete", "Delete"),
             rest,
             interaction("delete", "delete"),
             "D",
         ),
-        // Everything else touches no patient's record: operations, governance, records
-        // management, log review. Listed one by one (no wildcard), so that a new action
-        // must be placed here deliberately.
-        other @ (EventAction::Init
-        | EventAction::CareProviderAdded
-        | EventAction::KeyRotation
-        | EventAction::KeyRewrap
-        | EventAction::KeyDestroy
-        | EventAction::Verify
-        | EventAction::RepairTaskCreated
-        | EventAction::Repaired
-        | EventAction::Checkpoint
-        | EventAction::AssignmentsImport
-        | EventAction::AssignmentsLoad
-        | EventAction::UserRegister
-        | EventAction::AssignmentRequest
-        | EventAction::AssignmentApprove
-        | EventAction::AssignmentReject
-        | EventAction::AssignmentRevoke
-        | EventAction::GovernanceBootstrap
-        | EventAction::GovernanceRead
-        | EventAction::ManagePrivileges
-        | EventAction::ManageRecords
-        | EventAction::HoldSet
-        | EventAction::HoldRelease
-        | EventAction::RecordsRead
-        | EventAction::DeletionRegister
-        | EventAction::DeletionApprove
-        | EventAction::DeletionReject
-        | EventAction::DeletionExecute
-        | EventAction::BlobsDeleted
-        | EventAction::OrphanRemoved
-        | EventAction::DeletionDone
-        | EventAction::DeletionCertificate
-        | EventAction::Cosigned
-        | EventAction::WitnessRefused
-        | EventAction::SiteRecreate
-        | EventAction::ScrubStart
-        | EventAction::ScrubDone
-        | EventAction::Lost
-        | EventAction::AuditRead
-        | EventAction::FollowUpRun
-        | EventAction::FollowUpRead
-        | EventAction::FollowUpReview
-        | EventAction::PatientProtect
-        | EventAction::LogExtract
-        | EventAction::AuditExport
-        | EventAction::AuditPruneRegister
-        | EventAction::AuditPruneApprove
-        | EventAction::AuditPrune
-        | EventAction::StatusRead) => (
+        ActionKind::LogExport
+        | ActionKind::BlobsDeleted
+        | ActionKind::SecurityRoles
+        | ActionKind::SecurityAlert
+        | ActionKind::Operation => (
             None,
             coding(DCM, "110100", "Application Activity"),
-            coding("urn:callvault:audit-action", other.code(), other.code()),
+            coding("urn:callvault:audit-action", a.code(), a.code()),
             "E",
         ),
     }
