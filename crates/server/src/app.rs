@@ -549,14 +549,7 @@ async fn metadata(
     let authz = decide(&state, &who, Action::ViewMetadata, &id, &params).await?;
     let receipt = state
         .vault
-        .record_access_async(
-            &authz,
-            AccessTarget::Recording {
-                id,
-                range: None,
-                asked: None,
-            },
-        )
+        .record_access_async(&authz, AccessTarget::recording(id))
         .await?;
     {
         let m = state

@@ -96,6 +96,17 @@ pub struct Refusal {
     pub details: Vec<(String, String)>,
 }
 
+impl AccessTarget {
+    /// One recording's metadata (no audio).
+    pub fn recording(id: RecordingId) -> Self {
+        Self::Recording {
+            id,
+            range: None,
+            asked: None,
+        }
+    }
+}
+
 /// Parameters of a patient search besides the patient.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct SearchFilter {

@@ -861,14 +861,7 @@ async fn show_call(
 ) -> Response {
     let receipt = match state
         .vault
-        .record_access_async(
-            &authz,
-            AccessTarget::Recording {
-                id,
-                range: None,
-                asked: None,
-            },
-        )
+        .record_access_async(&authz, AccessTarget::recording(id))
         .await
     {
         Ok(r) => r,

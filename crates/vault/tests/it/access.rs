@@ -162,14 +162,7 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(
-                &authz,
-                AccessTarget::Recording {
-                    id,
-                    range: None,
-                    asked: None,
-                },
-            )
+            .record_access(&authz, AccessTarget::recording(id))
             .expect("audited");
     let meta =
         s.t.vault
@@ -376,14 +369,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(
-                &authz,
-                AccessTarget::Recording {
-                    id,
-                    range: None,
-                    asked: None,
-                },
-            )
+            .record_access(&authz, AccessTarget::recording(id))
             .expect("audited");
     let e = event_at(&s, receipt.leaf_index());
     let detail = |k: &str| {
