@@ -5,7 +5,6 @@
 //! in plaintext. Idempotent: the same call id with the same audio answers with the
 //! existing recording; with other audio, `409`. A bad upload leaves nothing behind.
 
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -17,7 +16,7 @@ use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Purpose, Res
 use callvault_catalog::RecordingSource;
 use callvault_types::{CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId};
 use callvault_vault::access::{audit_actor, audit_source};
-use callvault_vault::{CallMeta, VaultError, wav};
+use callvault_vault::{IngestEnd, IngestOrigin, IngestStart, VaultError, wav};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
@@ -117,39 +116,6 @@ fn validate(raw: &[u8]) -> Result<Validated, Problem> {
     })
 }
 
-/// What the async side hands the ingest: a chunk, the end of the part, or why it stopped.
-type Piece = Result<Option<Bytes>, String>;
-
-/// Reads the audio part from the async side, chunk by chunk, in a blocking task. Only an
-/// explicit end marker is the end of the audio: a sender that goes away (the connection
-/// dropped, the server shutting down) is an error, so a cut upload is never mistaken for a
-/// short one.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Piece>,
-    current: Bytes,
-    ended: bool,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(Ok(Some(b))) => self.current = b,
-                Some(Ok(None)) => self.ended = true,
-                Some(Err(e)) => return Err(std::io::Error::other(e)),
-                None => return Err(std::io::Error::other("the upload was aborted")),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
 fn idle_problem(idle: std::time::Duration) -> Problem {
     Problem::new(
         StatusCode::REQUEST_TIMEOUT,
@@ -174,6 +140,55 @@ async fn stalled<T>(
 
 fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
     Problem::bad_request(format!("malformed multipart body: {}", e.body_text()))
+}
+
+/// The audio part, chunk by chunk, within the limits: an upload that sends nothing for the
+/// idle timeout, stays slower than the minimum rate after it, or grows beyond the largest
+/// size is refused (and the ingest it feeds is abandoned, so nothing is kept).
+struct AudioPart<'a> {
+    field: axum::extract::multipart::Field<'a>,
+    limits: crate::config::Limits,
+    total: u64,
+    started: std::time::Instant,
+}
+
+impl AudioPart<'_> {
+    async fn next(&mut self) -> Result<Option<Bytes>, Problem> {
+        let idle = self.limits.idle_timeout;
+        let elapsed = self.started.elapsed();
+        if elapsed > idle
+            && (self.total as f64 / elapsed.as_secs_f64())
+                < self.limits.min_upload_bytes_per_sec as f64
+        {
+            return Err(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "Request timeout",
+                format!(
+                    "the upload is slower than {} bytes/s; nothing was stored",
+                    self.limits.min_upload_bytes_per_sec
+                ),
+            ));
+        }
+        let chunk = stalled(idle, self.field.chunk())
+            .await?
+            .map_err(|e| Problem::bad_request(format!("upload interrupted: {}", e.body_text())))?;
+        if let Some(c) = &chunk {
+            self.total += c.len() as u64;
+            if self.total > self.limits.max_audio_bytes {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "Payload too large",
+                    format!(
+                        "audio is larger than {} bytes; nothing was stored",
+                        self.limits.max_audio_bytes
+                    ),
+                ));
+            }
+        }
+        Ok(chunk)
+    }
 }
 
 /// The upload route.
@@ -217,7 +232,7 @@ pub async fn upload(
     }
     drop(meta_field);
     let v = validate(&raw)?;
-    let mut audio = stalled(idle, multipart.next_field())
+    let audio = stalled(idle, multipart.next_field())
         .await?
         .map_err(multipart_problem)?
         .ok_or_else(|| Problem::bad_request("the audio part is missing"))?;
@@ -227,85 +242,23 @@ pub async fn upload(
         ));
     }
 
-    let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(8);
-    let reader = ChannelReader {
-        rx,
-        current: Bytes::new(),
-        ended: false,
+    let part = AudioPart {
+        field: audio,
+        limits,
+        total: 0,
+        started: std::time::Instant::now(),
     };
-    // If this handler is dropped (client gone, server shutting down) the sender goes with
-    // it, the reader reports an abort, and the ingest removes what it wrote.
-    let task = tokio::task::spawn_blocking(move || ingest(&state, &who, v, reader));
-    let mut total = 0u64;
-    let mut failure = None;
-    let started = std::time::Instant::now();
-    loop {
-        let elapsed = started.elapsed();
-        if elapsed > idle
-            && (total as f64 / elapsed.as_secs_f64()) < limits.min_upload_bytes_per_sec as f64
-        {
-            failure = Some(Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                "Request timeout",
-                format!(
-                    "the upload is slower than {} bytes/s; nothing was stored",
-                    limits.min_upload_bytes_per_sec
-                ),
-            ));
-            let _ = tx.send(Err("upload too slow".into())).await;
-            break;
-        }
-        match tokio::time::timeout(idle, audio.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                total += chunk.len() as u64;
-                if total > limits.max_audio_bytes {
-                    failure = Some(Problem::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too-large",
-                        "Payload too large",
-                        format!(
-                            "audio is larger than {} bytes; nothing was stored",
-                            limits.max_audio_bytes
-                        ),
-                    ));
-                    let _ = tx.send(Err("upload too large".into())).await;
-                    break;
-                }
-                if tx.send(Ok(Some(chunk))).await.is_err() {
-                    break; // the ingest stopped early (refused, or failed)
-                }
-            }
-            Ok(Ok(None)) => {
-                let _ = tx.send(Ok(None)).await;
-                break;
-            }
-            Ok(Err(e)) => {
-                let _ = tx
-                    .send(Err(format!("upload interrupted: {}", e.body_text())))
-                    .await;
-                break;
-            }
-            Err(_) => {
-                failure = Some(idle_problem(idle));
-                let _ = tx.send(Err("upload stalled".into())).await;
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let result = task.await.map_err(|e| Problem::internal(&e))?;
-    match failure {
-        Some(p) => Err(p),
-        None => result,
-    }
+    ingest(&state, &who, v, part).await
 }
 
-fn ingest(
+/// Authorizes the recorder, answers a re-delivery from the catalog, or streams the audio
+/// into an ingest session: the WAV header checked on the first bytes, every chunk encrypted
+/// and written to the sites as it arrives, the recording committed when the part ends.
+async fn ingest(
     state: &AppState,
     who: &AuthenticatedPrincipal,
     v: Validated,
-    mut reader: ChannelReader,
+    mut part: AudioPart<'_>,
 ) -> Result<(StatusCode, Json<UploadBody>), Problem> {
     let req = AccessRequest {
         action: Action::Ingest,
@@ -318,7 +271,7 @@ fn ingest(
         emergency_reason: None,
         case_number: None,
     };
-    crate::app::authorize(state, who, &req, None)?;
+    crate::app::authorize_async(state, who, &req, None).await?;
     let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
 
@@ -330,15 +283,8 @@ fn ingest(
         .map_err(|e| Problem::internal(&e))?
     {
         let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| Problem::bad_request(e.to_string()))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
+        while let Some(chunk) = part.next().await? {
+            h.update(&chunk);
         }
         if h.finish().as_ref() != existing.rec.plaintext_sha256 {
             return Err(Problem::new(
@@ -351,19 +297,20 @@ fn ingest(
                 ),
             ));
         }
-        let leaf = state
-            .vault
-            .record_redelivery(&existing, &audit_actor(who), &audit_source(who))
-            .map_err(|e| Problem::internal(&e))?;
-        let sites = state
-            .vault
-            .catalog()
-            .placements(&existing.rec.id)
-            .map_err(|e| Problem::internal(&e))?
-            .into_iter()
-            .filter(|p| p.state == callvault_catalog::PlacementState::Ok)
-            .map(|p| p.site)
-            .collect();
+        let (vault, who) = (Arc::clone(&state.vault), who.clone());
+        let (leaf, sites, existing) = crate::app::vault_blocking(move || {
+            let leaf =
+                vault.record_redelivery(&existing, &audit_actor(&who), &audit_source(&who))?;
+            let sites = vault
+                .catalog()
+                .placements(&existing.rec.id)?
+                .into_iter()
+                .filter(|p| p.state == callvault_catalog::PlacementState::Ok)
+                .map(|p| p.site)
+                .collect::<Vec<_>>();
+            Ok((leaf, sites, existing))
+        })
+        .await?;
         let r = existing.rec;
         return Ok((
             StatusCode::OK,
@@ -382,13 +329,15 @@ fn ingest(
 
     // Check the WAV header on the first bytes, then stream them and the rest.
     let mut head = Vec::with_capacity(HEADER_PEEK);
-    (&mut reader)
-        .take(HEADER_PEEK as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    while head.len() < HEADER_PEEK {
+        match part.next().await? {
+            Some(c) => head.extend_from_slice(&c),
+            None => break,
+        }
+    }
     let info = wav::check_header(&head[..], u64::MAX)
         .map_err(|e| Problem::bad_request(format!("audio: {e}")))?;
-    let meta = CallMeta {
+    let start = IngestStart {
         care_provider: v.cp,
         care_unit: v.unit,
         call_id: v.call_id,
@@ -399,46 +348,61 @@ fn ingest(
         codec: info.codec.to_owned(),
         sample_rate: info.sample_rate,
         channels: info.channels,
+    };
+    let end = IngestEnd {
         duration_ms: info.duration_ms,
         min_len: info.header_len + info.data_len,
     };
-    let stream = std::io::Cursor::new(head).chain(reader);
-    let o = state
-        .vault
-        .ingest(
-            &meta,
-            stream,
-            RecordingSource::Ingest,
-            &audit_actor(who),
-            &audit_source(who),
-        )
-        .map_err(|e| match e {
-            VaultError::Truncated { .. } | VaultError::Crypto(_) => {
-                Problem::bad_request(format!("audio: {e}"))
-            }
-            VaultError::Catalog(callvault_catalog::CatalogError::DuplicateCall { .. }) => {
-                Problem::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "Conflict",
-                    "the call id was delivered concurrently; retry to get its recording",
-                )
-            }
-            other => Problem::from_vault(other),
-        })?;
+    let origin = IngestOrigin {
+        source: RecordingSource::Ingest,
+        actor: audit_actor(who),
+        origin: audit_source(who),
+    };
+    let vault = Arc::clone(&state.vault);
+    let mut session = crate::app::vault_blocking(move || vault.begin_ingest(start, origin)).await?;
+    // If this handler is dropped (client gone, server shutting down) or refuses the part,
+    // the session goes with it unfinished, and nothing is acknowledged or kept.
+    session
+        .append_async(Bytes::from(head))
+        .await
+        .map_err(ingest_problem)?;
+    while let Some(chunk) = part.next().await? {
+        session.append_async(chunk).await.map_err(ingest_problem)?;
+    }
+    let vault = Arc::clone(&state.vault);
+    let o = tokio::task::spawn_blocking(move || vault.finish_ingest(session, end))
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .map_err(ingest_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(UploadBody {
             id: o.id.to_string(),
             sha256: hex(&o.plaintext_sha256),
             size: o.plaintext_size,
-            duration_ms: meta.duration_ms,
+            duration_ms: end.duration_ms,
             sites: o.sites_ok,
             retention_until: t(o.retention_until),
             audit_leaf_index: o.leaf_index,
             existing: false,
         }),
     ))
+}
+
+/// An ingest's failure as the recorder sees it.
+fn ingest_problem(e: VaultError) -> Problem {
+    match e {
+        VaultError::Truncated { .. } | VaultError::Crypto(_) => {
+            Problem::bad_request(format!("audio: {e}"))
+        }
+        VaultError::Catalog(callvault_catalog::CatalogError::DuplicateCall { .. }) => Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "the call id was delivered concurrently; retry to get its recording",
+        ),
+        other => Problem::from_vault(other),
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,10 @@ pub enum VaultError {
         /// Bytes received.
         got: u64,
     },
+    /// An ingest session stopped taking bytes (its thread ended; the session's own error, if
+    /// any, is returned instead); nothing was acknowledged.
+    #[error("the ingest stopped; nothing was stored")]
+    IngestStopped,
     /// A worker thread of an operation panicked (a bug); the operation did not complete.
     #[error("internal error: the {0} thread stopped unexpectedly")]
     WorkerPanicked(&'static str),

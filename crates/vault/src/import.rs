@@ -7,8 +7,8 @@ use std::path::Path;
 use callvault_audit::event::Actor;
 use callvault_catalog::RecordingSource;
 
+use crate::ingest::{IngestEnd, IngestOrigin, IngestStart};
 use crate::manifest::{self, ManifestError, ManifestRow, RowError};
-use crate::vault::CallMeta;
 use crate::{Vault, VaultError, wav};
 
 /// What happened to one manifest row.
@@ -107,7 +107,7 @@ impl Vault {
         if let Err(e) = file.seek(SeekFrom::Start(0)) {
             return fail(format!("cannot read {file_name}: {e}"));
         }
-        let meta = CallMeta {
+        let start = IngestStart {
             care_provider: row.care_provider.clone(),
             care_unit: row.care_unit.clone(),
             call_id: row.call_id.clone(),
@@ -118,11 +118,17 @@ impl Vault {
             codec: info.codec.to_owned(),
             sample_rate: info.sample_rate,
             channels: info.channels,
+        };
+        let end = IngestEnd {
             duration_ms: info.duration_ms,
             min_len: info.header_len + info.data_len,
         };
-        // The encryptor reads whole segments straight into its buffers: no BufReader.
-        match self.ingest(&meta, file, RecordingSource::Import, actor, "cli:import") {
+        let origin = IngestOrigin {
+            source: RecordingSource::Import,
+            actor: actor.clone(),
+            origin: "cli:import".to_owned(),
+        };
+        match self.ingest_from(start, end, file, origin) {
             Ok(o) => RowOutcome::Imported {
                 failed_sites: o.sites_failed.into_iter().map(|(s, _)| s).collect(),
             },

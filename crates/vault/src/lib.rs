@@ -17,6 +17,7 @@ pub mod fhir;
 pub mod followup;
 pub mod governance;
 pub mod import;
+pub mod ingest;
 mod maintenance;
 pub mod manifest;
 pub mod operations;
@@ -29,8 +30,6 @@ pub mod wav;
 pub mod witnessing;
 
 pub use error::VaultError;
+pub use ingest::{IngestEnd, IngestOrigin, IngestOutcome, IngestSession, IngestStart};
 pub use maintenance::{MAX_UNACKNOWLEDGED_PER_SITE, SiteObjects};
-pub use vault::{
-    CallMeta, IngestOutcome, StatusReport, Vault, blob_key, operator as vault_operator,
-    write_durably,
-};
+pub use vault::{StatusReport, Vault, blob_key, operator as vault_operator, write_durably};

@@ -1,26 +1,22 @@
 //! Opening a data directory, ingest, key rotation, checkpoints and status.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient};
+use callvault_audit::event::{Action, Actor, AuditEvent, RecordingRef};
 use callvault_audit::note::{NoteSigner, NoteVerifier};
-use callvault_blobstore::{BlobKey, BlobStore, PutOutcome, replicate};
+use callvault_blobstore::{BlobKey, BlobStore};
 use callvault_catalog::{
-    Catalog, CatalogStats, Change, Mutation, NewRecording, Placement, PlacementState,
-    RecordingSource, RepairTask, StoredCheckpoint,
+    Catalog, CatalogStats, Change, Mutation, NewRecording, RepairTask, StoredCheckpoint,
 };
 use callvault_crypto::stream::CiphertextSource;
 use callvault_crypto::{
-    CryptoError, DataKey, DekId, EnvelopeHeader, FieldKind, KekInfo, KeyProvider, Sha256,
-    WrapBinding, WrappedDek, read_secret_file, write_secret_file,
+    CryptoError, DataKey, DekId, FieldKind, KekInfo, KeyProvider, WrapBinding, WrappedDek,
+    read_secret_file, write_secret_file,
 };
-use callvault_types::{
-    CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId,
-};
+use callvault_types::{CareProvider, PatientId, RecordingId};
 use time::OffsetDateTime;
 
 use crate::VaultError;
@@ -45,68 +41,6 @@ pub fn recording_of_key(key: &BlobKey) -> Option<RecordingId> {
         .and_then(|id| RecordingId::parse(id).ok())
 }
 
-/// What is known about a call when its recording arrives. Patient data is typed and never
-/// printed.
-#[derive(Debug, Clone)]
-pub struct CallMeta {
-    /// Owner.
-    pub care_provider: CareProvider,
-    /// Care unit.
-    pub care_unit: CareUnit,
-    /// Telephony call id.
-    pub call_id: CallId,
-    /// Call start.
-    pub started_at: OffsetDateTime,
-    /// Patient.
-    pub patient: PatientId,
-    /// Caller number.
-    pub caller: Option<CallerNumber>,
-    /// Nurse.
-    pub nurse: Option<HsaId>,
-    /// Codec name.
-    pub codec: String,
-    /// Sample rate.
-    pub sample_rate: u32,
-    /// Channels.
-    pub channels: u16,
-    /// Duration in milliseconds.
-    pub duration_ms: u64,
-    /// The least number of audio bytes the stream must hold (the WAV header's promise: its
-    /// header plus its data chunk); a shorter stream is refused and nothing is kept.
-    pub min_len: u64,
-}
-
-/// Result of an ingest.
-#[derive(Debug, Clone)]
-pub struct IngestOutcome {
-    /// New recording id.
-    pub id: RecordingId,
-    /// Sites holding a durable copy.
-    pub sites_ok: Vec<String>,
-    /// Sites that failed, with the error; each has a repair task.
-    pub sites_failed: Vec<(String, String)>,
-    /// Plaintext bytes.
-    pub plaintext_size: u64,
-    /// SHA-256 of the plaintext.
-    pub plaintext_sha256: [u8; 32],
-    /// Nothing deletes it before this instant.
-    pub retention_until: OffsetDateTime,
-    /// Leaf index of the ingest's audit event.
-    pub leaf_index: u64,
-}
-
-/// What `encrypt_to_sites` produced.
-struct Encrypted {
-    outcomes: Vec<callvault_blobstore::SiteOutcome>,
-    plaintext_size: u64,
-    plaintext_sha256: [u8; 32],
-    ciphertext_size: u64,
-    ciphertext_sha256: [u8; 32],
-}
-
-/// Bytes handed between ingest threads at a time.
-const BATCH_BYTES: usize = 1 << 20;
-
 /// Writes a file atomically and durably: temporary name, fsync, rename, fsync directory.
 pub fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
     use std::io::Write;
@@ -122,42 +56,6 @@ pub fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
             .map_err(io("fsync", dir))?;
     }
     Ok(())
-}
-
-/// A reader that hands a copy of everything it reads to a hashing thread, about 1 MiB at a
-/// time (in memory only; plaintext never touches disk).
-struct Tee<R> {
-    inner: R,
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    pending: Vec<u8>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pending.extend_from_slice(&buf[..n]);
-        if n == 0 || self.pending.len() >= BATCH_BYTES {
-            let chunk = std::mem::take(&mut self.pending);
-            if !chunk.is_empty()
-                && let Some(tx) = &self.tx
-                && tx.send(chunk).is_err()
-            {
-                return Err(std::io::Error::other("plaintext hasher stopped"));
-            }
-        }
-        Ok(n)
-    }
-}
-
-impl<R> Drop for Tee<R> {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let rest = std::mem::take(&mut self.pending);
-            if !rest.is_empty() {
-                let _ = tx.send(rest);
-            }
-        }
-    }
 }
 
 /// `status` output.
@@ -537,7 +435,7 @@ impl Vault {
         Ok((sealed, bidx.0))
     }
 
-    fn retention_until(
+    pub(crate) fn retention_until(
         &self,
         cp: &CareProvider,
         started: OffsetDateTime,
@@ -581,274 +479,6 @@ impl Vault {
             .first()
             .copied()
             .ok_or(VaultError::NoLeafIndex("re-delivery"))
-    }
-
-    /// Encrypts `audio` while streaming it to every site at once, and catalogs it with its
-    /// audit event in one transaction. Succeeds if at least one site holds a durable copy;
-    /// failed sites get durable repair tasks. On any error nothing is catalogued and no
-    /// blob is left behind.
-    pub fn ingest(
-        &self,
-        meta: &CallMeta,
-        audio: impl Read,
-        source: RecordingSource,
-        actor: &Actor,
-        origin: &str,
-    ) -> Result<IngestOutcome, VaultError> {
-        let cp = &meta.care_provider;
-        // A typo in a manifest must not create a new tenant with new keys.
-        if self.catalog.care_provider_retention(cp)?.is_none() {
-            return Err(VaultError::UnknownCareProvider(cp.to_string()));
-        }
-        if self.keys.current_kek(cp).is_err() {
-            return Err(VaultError::KeysMissing(cp.to_string()));
-        }
-        let id = RecordingId::new_random();
-        let dek_id = DekId::generate()?;
-        let dek = DataKey::generate()?;
-        let header = EnvelopeHeader::v1(id, dek_id);
-        let key = blob_key(&id)?;
-        let Encrypted {
-            outcomes,
-            plaintext_size,
-            plaintext_sha256,
-            ciphertext_size: ct_len,
-            ciphertext_sha256,
-        } = self.encrypt_to_sites(&key, &header, &dek, audio)?;
-
-        let mut placements = Vec::new();
-        let mut sites_ok = Vec::new();
-        let mut sites_failed = Vec::new();
-        for o in &outcomes {
-            let site = o.site.to_string();
-            match &o.result {
-                Ok(PutOutcome::Created) => {
-                    sites_ok.push(site.clone());
-                    placements.push(Placement {
-                        site,
-                        state: PlacementState::Ok,
-                    });
-                }
-                Ok(PutOutcome::AlreadyExists) => {
-                    sites_failed.push((
-                        site.clone(),
-                        "an object with this id already existed".into(),
-                    ));
-                    placements.push(Placement {
-                        site,
-                        state: PlacementState::Damaged,
-                    });
-                }
-                Err(e) => {
-                    sites_failed.push((site.clone(), e.to_string()));
-                    placements.push(Placement {
-                        site,
-                        state: PlacementState::Missing,
-                    });
-                }
-            }
-        }
-        let cleanup = || {
-            for (o, store) in outcomes.iter().zip(&self.stores) {
-                if matches!(o.result, Ok(PutOutcome::Created)) {
-                    let _ = store.delete(&key);
-                }
-            }
-        };
-        if plaintext_size < meta.min_len {
-            cleanup();
-            return Err(VaultError::Truncated {
-                promised: meta.min_len,
-                got: plaintext_size,
-            });
-        }
-        if sites_ok.is_empty() {
-            let why = sites_failed
-                .iter()
-                .map(|(s, e)| format!("{s}: {e}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(VaultError::NoSiteWritable(why));
-        }
-        let retention_until = self.retention_until(cp, meta.started_at)?;
-        let result = (|| -> Result<u64, VaultError> {
-            let binding = WrapBinding {
-                recording_id: id,
-                dek_id,
-            };
-            let wrapped = self.keys.wrap_dek(cp, &dek, &binding)?;
-            let patient = self.seal_patient(cp, &meta.patient, id.as_bytes())?;
-            let caller = match &meta.caller {
-                None => None,
-                Some(c) => {
-                    let v = c.expose_value().as_bytes();
-                    let sealed =
-                        self.keys
-                            .seal_field(cp, FieldKind::CallerNumber, id.as_bytes(), v)?;
-                    Some((
-                        sealed,
-                        self.keys.blind_index(cp, FieldKind::CallerNumber, v)?.0,
-                    ))
-                }
-            };
-            let (audit_sealed, bidx) = self.seal_patient(cp, &meta.patient, AUDIT_SEAL_CONTEXT)?;
-            let rec = NewRecording {
-                id,
-                care_provider: cp.clone(),
-                care_unit: meta.care_unit.clone(),
-                call_id: meta.call_id.clone(),
-                started_at: meta.started_at,
-                ended_at: meta.started_at + time::Duration::milliseconds(meta.duration_ms as i64),
-                duration_ms: meta.duration_ms,
-                codec: meta.codec.clone(),
-                sample_rate: meta.sample_rate,
-                channels: meta.channels,
-                plaintext_size,
-                plaintext_sha256,
-                ciphertext_size: ct_len,
-                ciphertext_sha256,
-                dek_id: dek_id.0,
-                wrapped_dek: wrapped.bytes,
-                kek_version: wrapped.kek_version.0,
-                patient: Some(patient),
-                caller,
-                nurse: meta.nurse.clone(),
-                retention_until,
-                source,
-            };
-            let action = match source {
-                RecordingSource::Import => Action::Import,
-                RecordingSource::Ingest => Action::Ingest,
-            };
-            let mut e = AuditEvent::new(actor.clone(), action, origin);
-            e.recording = Some(RecordingRef {
-                id,
-                plaintext_sha256,
-            });
-            e.care_provider = Some(cp.clone());
-            e.patient = Some(SealedPatient {
-                sealed: audit_sealed,
-                blind_index: bidx,
-            });
-            // The event fixes the catalog row's immutable fields, so that `verify` can tell
-            // an edited row from the one that was acknowledged.
-            e.details = crate::verify::fixed_fields(&rec);
-            e = e.detail("sites_ok", sites_ok.join(","));
-            let mut change = Change::new(e).with(Mutation::InsertRecording {
-                recording: Box::new(rec),
-                placements,
-                // What went wrong at each failed site, for the operator (`status`).
-                repair_reason: truncate(
-                    &format!(
-                        "write failed at ingest: {}",
-                        sites_failed
-                            .iter()
-                            .map(|(s, e)| format!("{s}: {e}"))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                    300,
-                ),
-            });
-            for (site, err) in &sites_failed {
-                let mut t = AuditEvent::new(Actor::Vault, Action::RepairTaskCreated, origin);
-                t.recording = Some(RecordingRef {
-                    id,
-                    plaintext_sha256,
-                });
-                t.care_provider = Some(cp.clone());
-                t.outcome = Outcome::Failed(truncate(err, 200));
-                change = change.and_event(t.detail("site", site));
-            }
-            let committed = self.catalog.commit(change)?;
-            committed
-                .leaf_indexes
-                .first()
-                .copied()
-                .ok_or(VaultError::NoLeafIndex("ingest"))
-        })();
-        let leaf_index = match result {
-            Ok(i) => i,
-            Err(e) => {
-                // Delete the blobs only if the recording is really not catalogued (a commit that
-                // reported failure is rolled back, but never trust that blindly).
-                // Only a definite "not there" allows deleting; when unsure, keep the blobs (an
-                // orphan is reported by verify; a lost acknowledged recording is not acceptable).
-                if matches!(self.catalog.recording(&id), Ok(None)) {
-                    cleanup();
-                }
-                return Err(e);
-            }
-        };
-        Ok(IngestOutcome {
-            id,
-            sites_ok,
-            sites_failed,
-            plaintext_size,
-            plaintext_sha256,
-            retention_until,
-            leaf_index,
-        })
-    }
-
-    /// Encrypts `audio` and streams the ciphertext to every site at once. Four kinds of
-    /// thread run together: this one reads and encrypts, one per site writes, one hashes the
-    /// ciphertext, and one hashes the plaintext (which it receives in memory only).
-    fn encrypt_to_sites(
-        &self,
-        key: &BlobKey,
-        header: &EnvelopeHeader,
-        dek: &DataKey,
-        audio: impl Read,
-    ) -> Result<Encrypted, VaultError> {
-        let (pt_tx, pt_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-        std::thread::scope(|scope| {
-            let pt_hasher = scope.spawn(move || {
-                let mut h = Sha256::default();
-                for chunk in pt_rx {
-                    h.update(&chunk);
-                }
-                h.finish()
-            });
-            let tee = Tee {
-                inner: audio,
-                tx: Some(pt_tx),
-                pending: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
-            };
-            let mut enc = header.encryptor(tee, dek)?.without_plaintext_hash();
-            let mut ct_hash = Sha256::default();
-            let mut ciphertext_size = 0u64;
-            let mut observe = |c: &[u8]| {
-                ct_hash.update(c);
-                ciphertext_size += c.len() as u64;
-            };
-            // Hand sites about 1 MiB at a time: fewer wake-ups between threads.
-            let mut next = || -> Result<Option<Vec<u8>>, CryptoError> {
-                let Some(mut batch) = enc.next_chunk()? else {
-                    return Ok(None);
-                };
-                while batch.len() < BATCH_BYTES {
-                    match enc.next_chunk()? {
-                        Some(c) => batch.extend_from_slice(&c),
-                        None => break,
-                    }
-                }
-                Ok(Some(batch))
-            };
-            let outcomes = replicate(&self.stores, key, &mut next, Some(&mut observe));
-            // Dropping the encryptor closes the tee's channel and ends the hasher.
-            let (plaintext_size, _) = enc.finish();
-            let plaintext_sha256 = pt_hasher
-                .join()
-                .map_err(|_| VaultError::WorkerPanicked("plaintext hasher"))?;
-            Ok(Encrypted {
-                outcomes: outcomes?,
-                plaintext_size,
-                plaintext_sha256,
-                ciphertext_size,
-                ciphertext_sha256: ct_hash.finish(),
-            })
-        })
     }
 
     /// Unwraps a recording's data key (crate-internal: only verification decrypts here).

@@ -8,6 +8,7 @@ mod followup;
 mod governance;
 mod hsm;
 mod import;
+mod ingest;
 mod keys;
 mod records;
 mod registry;

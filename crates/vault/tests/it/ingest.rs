@@ -1,0 +1,157 @@
+//! The streaming ingest session: begin → append… → finish | abort. What a session that is
+//! never finished leaves (nothing acknowledged, nothing at the sites), and that streaming in
+//! pieces of any size stores exactly the bytes sent.
+
+use callvault_catalog::RecordingSource;
+use callvault_types::{CallId, CareProvider, CareUnit, PatientId};
+use callvault_vault::{IngestEnd, IngestOrigin, IngestStart, VaultError};
+
+use crate::common::*;
+
+fn start(call: &str) -> IngestStart {
+    IngestStart {
+        care_provider: CareProvider::parse(CP_A).expect("cp"),
+        care_unit: CareUnit::parse(UNIT_A).expect("unit"),
+        call_id: CallId::parse(call).expect("call"),
+        started_at: time::macros::datetime!(2026-12-01 10:00 UTC),
+        patient: PatientId::parse_any(&pnr(7)).expect("pnr"),
+        caller: None,
+        nurse: None,
+        codec: "pcm_s16le".into(),
+        sample_rate: 8000,
+        channels: 1,
+    }
+}
+
+fn origin() -> IngestOrigin {
+    IngestOrigin {
+        source: RecordingSource::Ingest,
+        actor: callvault_vault::vault_operator(),
+        origin: "test".into(),
+    }
+}
+
+/// Objects committed at the sites, and temporaries left in their `tmp/`.
+fn site_files(t: &TestVault) -> (usize, usize) {
+    let sites = t.data_dir().join("sites");
+    let all: Vec<_> = callvault_testkit::files_under(&sites)
+        .into_iter()
+        .filter_map(|p| p.strip_prefix(&sites).ok().map(std::path::Path::to_owned))
+        .collect();
+    let under = |dir: &str| {
+        all.iter()
+            .filter(|p| p.components().nth(1).is_some_and(|c| c.as_os_str() == dir))
+            .count()
+    };
+    (under("objects"), under("tmp"))
+}
+
+#[test]
+fn pieces_of_any_size_store_exactly_the_bytes_sent() {
+    let t = TestVault::new();
+    let wav = wav_bytes(300_000, 3); // 600 KB: several 64 KiB segments
+    let mut s = t.vault.begin_ingest(start("s-1"), origin()).expect("begin");
+    let mut rest = &wav[..];
+    let mut size = 1;
+    while !rest.is_empty() {
+        let n = size.min(rest.len());
+        s.append(&rest[..n]).expect("append");
+        rest = &rest[n..];
+        size = size * 3 + 7; // 1, 10, 37, … bytes: never aligned to a segment
+    }
+    let o = t
+        .vault
+        .finish_ingest(
+            s,
+            IngestEnd {
+                duration_ms: 37_500,
+                min_len: wav.len() as u64,
+            },
+        )
+        .expect("finish");
+    assert_eq!(o.plaintext_size, wav.len() as u64);
+    assert_eq!(o.plaintext_sha256, callvault_crypto::sha256(&wav));
+    assert_eq!(o.sites_ok.len(), 2);
+    let row = t.vault.catalog().recording(&o.id).expect("q").expect("row");
+    assert_eq!(row.rec.duration_ms, 37_500, "known only at finish");
+    let r = t.vault.verify(true, |_| {}).expect("verify");
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+}
+
+#[test]
+fn a_session_never_finished_leaves_nothing_acknowledged_and_nothing_at_the_sites() {
+    let t = TestVault::new();
+    let before = t.vault.catalog().audit_size().expect("size");
+    let objects_before = site_files(&t).0;
+    let wav = wav_bytes(200_000, 4);
+
+    // Dropped mid-stream (a producer that went away).
+    let mut s = t
+        .vault
+        .begin_ingest(start("gone"), origin())
+        .expect("begin");
+    s.append(&wav[..150_000]).expect("append");
+    drop(s);
+    // Aborted on purpose.
+    let mut s = t
+        .vault
+        .begin_ingest(start("aborted"), origin())
+        .expect("begin");
+    s.append(&wav[..150_000]).expect("append");
+    t.vault
+        .abort_ingest(s, "the caller hung up before the recorder was ready");
+    // Finished short of what the header promised: refused, nothing kept.
+    let mut s = t
+        .vault
+        .begin_ingest(start("short"), origin())
+        .expect("begin");
+    s.append(&wav[..150_000]).expect("append");
+    let e = t
+        .vault
+        .finish_ingest(
+            s,
+            IngestEnd {
+                duration_ms: 25_000,
+                min_len: wav.len() as u64,
+            },
+        )
+        .expect_err("truncated");
+    assert!(matches!(e, VaultError::Truncated { .. }), "{e}");
+
+    // The dropped session's thread ends on its own: wait for its temporaries to go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while site_files(&t) != (objects_before, 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        site_files(&t),
+        (objects_before, 0),
+        "nothing at the sites: {:?}",
+        callvault_testkit::files_under(&t.data_dir().join("sites"))
+    );
+    assert_eq!(
+        t.vault.catalog().audit_size().expect("size"),
+        before,
+        "nothing acknowledged, nothing recorded"
+    );
+    let cp = CareProvider::parse(CP_A).expect("cp");
+    for call in ["gone", "aborted", "short"] {
+        assert!(
+            t.vault
+                .catalog()
+                .recording_by_call(&cp, &CallId::parse(call).expect("call"))
+                .expect("q")
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn an_unregistered_care_provider_is_refused_before_any_byte() {
+    let t = TestVault::new();
+    let mut s = start("x");
+    s.care_provider = CareProvider::parse("SE2321000289-0001").expect("cp");
+    s.care_unit = CareUnit::parse("SE2321000289-1177").expect("unit");
+    let e = t.vault.begin_ingest(s, origin()).expect_err("unregistered");
+    assert!(matches!(e, VaultError::UnknownCareProvider(_)), "{e}");
+}
