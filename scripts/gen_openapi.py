@@ -326,7 +326,8 @@ doc = {
      "care_provider": {"type": "string"}, "care_unit": {"type": "string", "description": "HSA-ID of a unit of the care provider."},
      "call_id": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
      "patient_id": {"type": "string", "description": "Personnummer (check digit verified), samordningsnummer or reserve number."},
-     "caller_number": {"type": "string", "description": "E.164."}, "nurse_hsa_id": {"type": "string"}}},
+     "caller_number": {"type": "string", "description": "E.164."}, "nurse_hsa_id": {"type": "string"},
+     "incomplete": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Why the recording is incomplete (a call cut off by a crash, a stream missing): it is stored although shorter than its WAV header says, flagged with this reason. Without it a short audio part is refused."}}},
    "UploadResult": {"type": "object", "required": ["id", "sha256", "size", "duration_ms", "sites", "retention_until", "audit_leaf_index", "existing"], "properties": {
      "id": {"type": "string", "format": "uuid"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "size": {"type": "integer"}, "duration_ms": {"type": "integer"},
      "sites": {"type": "array", "items": {"type": "string"}}, "retention_until": {"type": "string", "format": "date-time"},
@@ -341,6 +342,7 @@ doc = {
      "codec": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
      "patient_id": {"type": ["string", "null"]}, "caller_number": {"type": ["string", "null"]}, "nurse_hsa_id": {"type": ["string", "null"]},
      "retention_until": {"type": "string", "format": "date-time"}, "legal_hold": {"type": "boolean"},
+     "incomplete": {"type": ["string", "null"], "description": "Why the recording is incomplete; null for a complete one."},
      "sites": {"type": "array", "items": {"type": "string"}}, "audit_leaf_index": {"type": "integer"}}},
    "AuditEventView": {"type": "object", "required": ["index", "time", "actor", "action", "outcome", "emergency_access", "details"], "properties": {
      "index": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},

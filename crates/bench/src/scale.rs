@@ -583,7 +583,7 @@ pub fn bench_scale(base: &Path, a: &ScaleArgs) -> Result<()> {
             });
             e.purpose = Some("vård och behandling".into());
             let e = if action == EventAction::Play {
-                e.detail("bytes", "0-4800042")
+                e.detail("sent", "0-4800042")
             } else {
                 e
             };

@@ -80,6 +80,9 @@ pub struct NewRecording {
     pub retention_until: OffsetDateTime,
     /// Import or ingest.
     pub source: RecordingSource,
+    /// Why the recording is incomplete (cut off by a crash, a stream missing, …), as its
+    /// producer said; `None` for a complete one (migration 9).
+    pub incomplete: Option<String>,
 }
 
 /// A stored recording.

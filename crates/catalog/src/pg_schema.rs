@@ -1,5 +1,5 @@
 //! The PostgreSQL schema: the same tables, columns, constraints and guards as the SQLite
-//! migrations 1–8 (`schema.rs`), in PostgreSQL's dialect. Integers are `BIGINT`, byte
+//! migrations 1–9 (`schema.rs`), in PostgreSQL's dialect. Integers are `BIGINT`, byte
 //! strings `BYTEA`; SQLite's `RAISE(ABORT, …)` triggers are PL/pgSQL trigger functions that
 //! raise `check_violation` (SQLSTATE 23514) with the same message.
 //!
@@ -418,6 +418,12 @@ CREATE TRIGGER audit_log_only_pruned BEFORE UPDATE ON audit_log
         8,
         r#"
 ALTER TABLE checkpoints ADD COLUMN compact_range BYTEA;
+"#,
+    ),
+    (
+        9,
+        r#"
+ALTER TABLE recordings ADD COLUMN incomplete TEXT;
 "#,
     ),
 ];

@@ -87,9 +87,9 @@ fn insert_recording(tx: &dyn Sql, r: &NewRecording) -> Result<(), CatalogError> 
            duration_ms, codec, sample_rate, channels, plaintext_size, plaintext_sha256,
            ciphertext_size, ciphertext_sha256, dek_id, wrapped_dek, kek_version,
            patient_sealed, patient_bidx, caller_sealed, caller_bidx, nurse_hsa_id,
-           retention_until_us, source, created_at_us)
+           retention_until_us, source, created_at_us, incomplete)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-           ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+           ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         p![
             &id,
             r.care_provider.as_str(),
@@ -116,6 +116,7 @@ fn insert_recording(tx: &dyn Sql, r: &NewRecording) -> Result<(), CatalogError> 
             micros(r.retention_until),
             r.source.as_str(),
             now_us(),
+            r.incomplete.as_deref(),
         ],
     );
     match res {
@@ -319,7 +320,7 @@ const RECORDING_COLUMNS: &str = "id, care_provider, care_unit, call_id, started_
     duration_ms, codec, sample_rate, channels, plaintext_size, plaintext_sha256, ciphertext_size,
     ciphertext_sha256, dek_id, wrapped_dek, kek_version, patient_sealed, patient_bidx,
     caller_sealed, caller_bidx, nurse_hsa_id, retention_until_us, source, legal_hold, state,
-    created_at_us";
+    created_at_us, incomplete";
 
 fn sealed_pair(
     s: Option<Vec<u8>>,
@@ -364,6 +365,7 @@ fn recording_from_row(row: &Row) -> Result<RecordingRow, CatalogError> {
             .transpose()?,
         retention_until: from_micros(row.i64(22)?)?,
         source: RecordingSource::parse(&row.text(23)?).ok_or_else(|| corrupt("source"))?,
+        incomplete: row.opt_text(27)?,
     };
     Ok(RecordingRow {
         rec,

@@ -387,4 +387,9 @@ CREATE INDEX audit_action ON audit_log (action, idx);
     r#"
 ALTER TABLE checkpoints ADD COLUMN compact_range BLOB;
 "#,
+    // 9: a recording stored although incomplete (a call cut off by a crash must not vanish)
+    // carries the reason; NULL for a complete one.
+    r#"
+ALTER TABLE recordings ADD COLUMN incomplete TEXT;
+"#,
 ];

@@ -531,6 +531,8 @@ pub struct MetadataBody {
     nurse_hsa_id: Option<String>,
     retention_until: String,
     legal_hold: bool,
+    /// Why the recording is incomplete (cut off, a stream missing), if it is.
+    incomplete: Option<String>,
     sites: Vec<String>,
     audit_leaf_index: u64,
 }
@@ -573,6 +575,7 @@ async fn metadata(
             nurse_hsa_id: m.nurse.map(|n| n.to_string()),
             retention_until: t(m.retention_until),
             legal_hold: m.legal_hold,
+            incomplete: m.incomplete,
             sites: m
                 .placements
                 .iter()

@@ -38,6 +38,10 @@ struct UploadMeta {
     caller_number: Option<String>,
     #[serde(default)]
     nurse_hsa_id: Option<String>,
+    /// Why the recording is incomplete (a call cut off by a crash, a stream missing): it
+    /// is stored although shorter than its header says, flagged with this reason.
+    #[serde(default)]
+    incomplete: Option<String>,
 }
 
 /// The answer to an upload.
@@ -61,6 +65,7 @@ struct Validated {
     patient: PatientId,
     caller: Option<CallerNumber>,
     nurse: Option<HsaId>,
+    incomplete: Option<String>,
 }
 
 /// Parses and checks an upload's `metadata` part exactly as the route does, keeping nothing:
@@ -110,6 +115,22 @@ fn validate(raw: &[u8]) -> Result<Validated, Problem> {
         nurse: match m.nurse_hsa_id.as_deref() {
             None | Some("") => None,
             Some(n) => Some(HsaId::parse(n).map_err(|e| bad("nurse_hsa_id", &e))?),
+        },
+        incomplete: match m.incomplete {
+            None => None,
+            Some(why)
+                if !why.trim().is_empty()
+                    && why.chars().count() <= callvault_vault::ingest::MAX_INCOMPLETE_REASON
+                    && !why.chars().any(char::is_control) =>
+            {
+                Some(why.trim().to_owned())
+            }
+            Some(_) => {
+                return Err(Problem::bad_request(format!(
+                    "metadata incomplete: one line of 1 to {} characters saying why the recording is incomplete",
+                    callvault_vault::ingest::MAX_INCOMPLETE_REASON
+                )));
+            }
         },
         cp,
         unit,
@@ -349,10 +370,7 @@ async fn ingest(
         sample_rate: info.sample_rate,
         channels: info.channels,
     };
-    let end = IngestEnd {
-        duration_ms: info.duration_ms,
-        min_len: info.header_len + info.data_len,
-    };
+    let incomplete = v.incomplete.clone();
     let origin = IngestOrigin {
         source: RecordingSource::Ingest,
         actor: audit_actor(who),
@@ -369,6 +387,25 @@ async fn ingest(
     while let Some(chunk) = part.next().await? {
         session.append_async(chunk).await.map_err(ingest_problem)?;
     }
+    // The duration is known now: the header's, or — for a recording flagged incomplete — that
+    // of the audio that arrived.
+    let audio_received = part
+        .total
+        .saturating_sub(info.header_len)
+        .min(info.data_len);
+    let duration_ms = if info.data_len == 0 {
+        0
+    } else {
+        u64::try_from(
+            u128::from(info.duration_ms) * u128::from(audio_received) / u128::from(info.data_len),
+        )
+        .unwrap_or(info.duration_ms)
+    };
+    let end = IngestEnd {
+        duration_ms,
+        min_len: info.header_len + info.data_len,
+        incomplete,
+    };
     let vault = Arc::clone(&state.vault);
     let o = tokio::task::spawn_blocking(move || vault.finish_ingest(session, end))
         .await
@@ -380,7 +417,7 @@ async fn ingest(
             id: o.id.to_string(),
             sha256: hex(&o.plaintext_sha256),
             size: o.plaintext_size,
-            duration_ms: end.duration_ms,
+            duration_ms,
             sites: o.sites_ok,
             retention_until: t(o.retention_until),
             audit_leaf_index: o.leaf_index,

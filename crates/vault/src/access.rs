@@ -157,6 +157,8 @@ pub struct RecordingMetadata {
     pub retention_until: OffsetDateTime,
     /// Legal hold.
     pub legal_hold: bool,
+    /// Why the recording is incomplete, if it is.
+    pub incomplete: Option<String>,
     /// Copies per site.
     pub placements: Vec<Placement>,
 }
@@ -332,7 +334,7 @@ impl Vault {
                 // both inclusive), beside what was asked in the Range header's notation.
                 if let Some(r) = range {
                     e = e.detail(
-                        "bytes",
+                        "sent",
                         if r.is_empty() {
                             "none".to_owned()
                         } else {
@@ -625,6 +627,7 @@ impl Vault {
             nurse: r.nurse.clone(),
             retention_until: r.retention_until,
             legal_hold: row.legal_hold,
+            incomplete: r.incomplete.clone(),
             placements: self.catalog.placements(&r.id)?,
         })
     }

@@ -122,6 +122,7 @@ impl Vault {
         let end = IngestEnd {
             duration_ms: info.duration_ms,
             min_len: info.header_len + info.data_len,
+            incomplete: None,
         };
         let origin = IngestOrigin {
             source: RecordingSource::Import,

@@ -66,14 +66,22 @@ pub struct IngestStart {
 }
 
 /// What is known only when the recording ends.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestEnd {
     /// Duration in milliseconds.
     pub duration_ms: u64,
     /// The least number of audio bytes the stream must hold (a WAV header's promise: its
-    /// header plus its data chunk); a shorter stream is refused and nothing is kept.
+    /// header plus its data chunk); a shorter stream is refused and nothing is kept —
+    /// unless `incomplete` says why it is short.
     pub min_len: u64,
+    /// Why the recording is incomplete, if it is (a call cut off by a crash, one stream
+    /// missing, gaps): it is stored all the same, flagged with this reason, in the row and
+    /// the ingest event. At most [`MAX_INCOMPLETE_REASON`] characters, one line.
+    pub incomplete: Option<String>,
 }
+
+/// Longest reason an incomplete recording is flagged with.
+pub const MAX_INCOMPLETE_REASON: usize = 200;
 
 /// Who delivers, and how the ingest event names it.
 #[derive(Debug, Clone)]
@@ -468,7 +476,17 @@ impl Vault {
                 }
             }
         };
-        if enc.plaintext_size < end.min_len {
+        if let Some(why) = &end.incomplete
+            && (why.trim().is_empty()
+                || why.chars().count() > MAX_INCOMPLETE_REASON
+                || why.chars().any(char::is_control))
+        {
+            cleanup();
+            return Err(VaultError::InvalidRequest(format!(
+                "the reason a recording is incomplete must be one line of 1 to {MAX_INCOMPLETE_REASON} characters"
+            )));
+        }
+        if enc.plaintext_size < end.min_len && end.incomplete.is_none() {
             cleanup();
             return Err(VaultError::Truncated {
                 promised: end.min_len,
@@ -529,6 +547,7 @@ impl Vault {
                 nurse: meta.nurse.clone(),
                 retention_until,
                 source: origin.source,
+                incomplete: end.incomplete.clone(),
             };
             let action = match origin.source {
                 RecordingSource::Import => Action::Import,

@@ -32,6 +32,7 @@ pub(crate) fn fixed_fields(rec: &callvault_catalog::NewRecording) -> Vec<(String
         ("codec", rec.codec.clone()),
     ]
     .into_iter()
+    .chain(rec.incomplete.clone().map(|why| ("incomplete", why)))
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
@@ -345,6 +346,15 @@ impl Vault {
             if !e.details.iter().any(|(ek, ev)| *ek == k && *ev == v) {
                 differs.push(k);
             }
+        }
+        // Both ways: an incomplete flag cleared from the row is an edit too.
+        let flagged = e
+            .details
+            .iter()
+            .find(|(k, _)| k == "incomplete")
+            .map(|(_, v)| v.as_str());
+        if flagged.is_some() && flagged != rec.incomplete.as_deref() {
+            differs.push("incomplete".into());
         }
         Ok((!differs.is_empty()).then(|| {
             problem(format!(

@@ -51,6 +51,7 @@ fn recording(call: &str) -> NewRecording {
         nurse: None,
         retention_until: now,
         source: RecordingSource::Import,
+        incomplete: None,
     }
 }
 
@@ -605,8 +606,21 @@ fn pruning_keeps_every_proof_and_nothing_younger_than_five_years(db: &dyn Db) {
 /// Tables that only grow refuse changes and deletions made behind the catalog's back.
 fn append_only_tables_refuse_edits(db: &dyn Db) {
     let cat = db.open();
-    cat.commit(insert(recording("call-9"), &[("a", PlacementState::Ok)]))
+    // An incomplete recording's reason round-trips (migration 9 on both engines).
+    let mut r = recording("call-9");
+    r.incomplete = Some("cut off by a crash".into());
+    let id = r.id;
+    cat.commit(insert(r, &[("a", PlacementState::Ok)]))
         .expect("commit");
+    assert_eq!(
+        cat.recording(&id)
+            .expect("read")
+            .expect("row")
+            .rec
+            .incomplete
+            .as_deref(),
+        Some("cut off by a crash")
+    );
     cat.commit(
         Change::new(event(Action::Verify)).with(Mutation::StoreCheckpoint(
             callvault_catalog::StoredCheckpoint {

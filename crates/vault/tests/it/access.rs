@@ -130,7 +130,7 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
     assert_eq!(e.purpose.as_deref(), Some("vård och behandling"));
     assert_eq!(e.assignment.as_deref(), Some("nurse-a"));
     // What is sent, in Content-Range notation (first and last byte, inclusive).
-    assert!(e.details.contains(&("bytes".into(), "100-4999".into())));
+    assert!(e.details.contains(&("sent".into(), "100-4999".into())));
     assert!(e.source.starts_with("tls:sha256:0707"));
     assert_eq!(e.recording.expect("rec").id, id);
     let patient = e.patient.expect("patient");

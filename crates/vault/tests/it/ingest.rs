@@ -66,6 +66,7 @@ fn pieces_of_any_size_store_exactly_the_bytes_sent() {
             IngestEnd {
                 duration_ms: 37_500,
                 min_len: wav.len() as u64,
+                incomplete: None,
             },
         )
         .expect("finish");
@@ -113,6 +114,7 @@ fn a_session_never_finished_leaves_nothing_acknowledged_and_nothing_at_the_sites
             IngestEnd {
                 duration_ms: 25_000,
                 min_len: wav.len() as u64,
+                incomplete: None,
             },
         )
         .expect_err("truncated");
@@ -154,4 +156,76 @@ fn an_unregistered_care_provider_is_refused_before_any_byte() {
     s.care_unit = CareUnit::parse("SE2321000289-1177").expect("unit");
     let e = t.vault.begin_ingest(s, origin()).expect_err("unregistered");
     assert!(matches!(e, VaultError::UnknownCareProvider(_)), "{e}");
+}
+
+/// A call cut off (by a crash, a dropped stream) must not simply vanish: stored short,
+/// flagged with its reason in the row and the ingest event, and `verify` holds the row to the
+/// event (clearing the flag behind the vault's back is found).
+#[test]
+fn a_truncated_recording_is_stored_flagged_with_its_reason() {
+    let t = TestVault::new();
+    let wav = wav_bytes(200_000, 5);
+    let why = "cut off by a crash of the recorder";
+    let mut s = t.vault.begin_ingest(start("cut"), origin()).expect("begin");
+    s.append(&wav[..150_000]).expect("append");
+    let o = t
+        .vault
+        .finish_ingest(
+            s,
+            IngestEnd {
+                duration_ms: 18_750,
+                min_len: wav.len() as u64,
+                incomplete: Some(why.into()),
+            },
+        )
+        .expect("stored although short");
+    assert_eq!(o.plaintext_size, 150_000);
+    let row = t.vault.catalog().recording(&o.id).expect("q").expect("row");
+    assert_eq!(row.rec.incomplete.as_deref(), Some(why));
+    let events = t
+        .vault
+        .catalog()
+        .recording_events(&o.id, &["recording.ingest"])
+        .expect("events");
+    let e = callvault_audit::event::AuditEvent::decode(&events[0].1).expect("event");
+    assert!(
+        e.details.contains(&("incomplete".into(), why.into())),
+        "{e:?}"
+    );
+    let r = t.vault.verify(true, |_| {}).expect("verify");
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+
+    // A reason that is not one line is refused, and nothing is kept.
+    let mut s = t
+        .vault
+        .begin_ingest(start("bad-reason"), origin())
+        .expect("begin");
+    s.append(&wav[..1000]).expect("append");
+    let e = t
+        .vault
+        .finish_ingest(
+            s,
+            IngestEnd {
+                duration_ms: 0,
+                min_len: wav.len() as u64,
+                incomplete: Some("two\nlines".into()),
+            },
+        )
+        .expect_err("refused");
+    assert!(matches!(e, VaultError::InvalidRequest(_)), "{e}");
+
+    // Clearing the flag in the catalog is an edit that verify names.
+    let conn = callvault_catalog::raw_connection(&t.data_dir().join("catalog/catalog.sqlite3"))
+        .expect("db");
+    conn.execute(
+        "UPDATE recordings SET incomplete = NULL WHERE id = ?1",
+        [o.id.to_string()],
+    )
+    .expect("edit");
+    let r = t.vault.verify(false, |_| {}).expect("verify");
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("incomplete")),
+        "{:?}",
+        r.problems
+    );
 }
