@@ -13,10 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Purpose, Resource};
-use callvault_catalog::RecordingSource;
 use callvault_types::{CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId};
 use callvault_vault::access::{audit_actor, audit_source};
-use callvault_vault::{IngestEnd, IngestOrigin, IngestStart, VaultError, wav};
+use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError, wav};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
@@ -292,7 +291,9 @@ async fn ingest(
         emergency_reason: None,
         case_number: None,
     };
-    crate::app::authorize_async(state, who, &req, None).await?;
+    // The decision is what entitles the ingest (`IngestGrant::Recorder`): without it the
+    // vault starts none, and the event's actor is the decision's principal.
+    let authz = crate::app::authorize_async(state, who, &req, None).await?;
     let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
 
@@ -371,13 +372,11 @@ async fn ingest(
         channels: info.channels,
     };
     let incomplete = v.incomplete.clone();
-    let origin = IngestOrigin {
-        source: RecordingSource::Ingest,
-        actor: audit_actor(who),
-        origin: audit_source(who),
-    };
     let vault = Arc::clone(&state.vault);
-    let mut session = crate::app::vault_blocking(move || vault.begin_ingest(start, origin)).await?;
+    let mut session = crate::app::vault_blocking(move || {
+        vault.begin_ingest(IngestGrant::Recorder(&authz), start)
+    })
+    .await?;
     // If this handler is dropped (client gone, server shutting down) or refuses the part,
     // the session goes with it unfinished, and nothing is acknowledged or kept.
     session

@@ -4,12 +4,9 @@ use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
-use callvault_audit::event::Actor;
-use callvault_catalog::RecordingSource;
-
-use crate::ingest::{IngestEnd, IngestOrigin, IngestStart};
+use crate::ingest::{IngestEnd, IngestGrant, IngestStart};
 use crate::manifest::{self, ManifestError, ManifestRow, RowError};
-use crate::{Vault, VaultError, wav};
+use crate::{Operator, Vault, VaultError, wav};
 
 /// What happened to one manifest row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +54,7 @@ fn hash_file(path: &Path) -> Result<[u8; 32], std::io::Error> {
 
 impl Vault {
     /// Imports one manifest row.
-    pub fn import_row(&self, row: &ManifestRow, actor: &Actor) -> RowOutcome {
+    pub fn import_row(&self, row: &ManifestRow, operator: &Operator) -> RowOutcome {
         let fail = |reason: String| {
             RowOutcome::Failed(RowError {
                 line: row.line,
@@ -124,12 +121,7 @@ impl Vault {
             min_len: info.header_len + info.data_len,
             incomplete: None,
         };
-        let origin = IngestOrigin {
-            source: RecordingSource::Import,
-            actor: actor.clone(),
-            origin: "cli:import".to_owned(),
-        };
-        match self.ingest_from(start, end, file, origin) {
+        match self.ingest_from(IngestGrant::Operator(operator), start, end, file) {
             Ok(o) => RowOutcome::Imported {
                 failed_sites: o.sites_failed.into_iter().map(|(s, _)| s).collect(),
             },
@@ -145,7 +137,7 @@ impl Vault {
     pub fn import_manifest(
         &self,
         manifest_path: &Path,
-        actor: &Actor,
+        operator: &Operator,
         mut progress: impl FnMut(u64, u64, &RowOutcome),
     ) -> Result<ImportSummary, ManifestError> {
         let rows = manifest::read(manifest_path)?;
@@ -158,7 +150,7 @@ impl Vault {
             let outcome = match row {
                 Ok(row) => {
                     let size = std::fs::metadata(&row.path).map(|m| m.len()).unwrap_or(0);
-                    let o = self.import_row(&row, actor);
+                    let o = self.import_row(&row, operator);
                     if matches!(o, RowOutcome::Imported { .. }) {
                         s.bytes += size;
                     }

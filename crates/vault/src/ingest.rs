@@ -83,15 +83,53 @@ pub struct IngestEnd {
 /// Longest reason an incomplete recording is flagged with.
 pub const MAX_INCOMPLETE_REASON: usize = 200;
 
-/// Who delivers, and how the ingest event names it.
+/// What entitles an ingest — the only ways to start one. The audit event's actor and
+/// origin come from here, never from the caller, so they cannot be made up.
+#[derive(Debug, Clone, Copy)]
+pub enum IngestGrant<'a> {
+    /// A recorder system the policy authorized for [`callvault_auth::Action::Ingest`] at
+    /// the recording's care provider (and unit).
+    Recorder(&'a callvault_auth::Authorized),
+    /// The local operator importing an archive.
+    Operator(&'a crate::Operator),
+}
+
+/// Who delivers, and how the ingest event names it (derived from an [`IngestGrant`]).
 #[derive(Debug, Clone)]
-pub struct IngestOrigin {
-    /// Import (operator) or ingest (a recorder system).
-    pub source: RecordingSource,
-    /// Who, for the audit event.
-    pub actor: Actor,
-    /// From where (certificate fingerprint, `cli:import`).
-    pub origin: String,
+struct IngestOrigin {
+    source: RecordingSource,
+    actor: Actor,
+    origin: String,
+}
+
+impl IngestGrant<'_> {
+    /// The origin it grants for a recording at `cp`/`unit`, or why it does not cover it.
+    fn origin(&self, cp: &CareProvider, unit: &CareUnit) -> Result<IngestOrigin, VaultError> {
+        match self {
+            Self::Operator(op) => Ok(IngestOrigin {
+                source: RecordingSource::Import,
+                actor: op.actor().clone(),
+                origin: "cli:import".to_owned(),
+            }),
+            Self::Recorder(authz) => {
+                let res = authz.resource();
+                if authz.action() != callvault_auth::Action::Ingest
+                    || &res.care_provider != cp
+                    || res.care_unit.as_ref().is_some_and(|u| u != unit)
+                    || !authz.scope().contains(unit)
+                {
+                    return Err(VaultError::CapabilityMismatch(
+                        "the ingest decision is for another action, care provider or unit".into(),
+                    ));
+                }
+                Ok(IngestOrigin {
+                    source: RecordingSource::Ingest,
+                    actor: crate::access::audit_actor(authz.principal()),
+                    origin: crate::access::audit_source(authz.principal()),
+                })
+            }
+        }
+    }
 }
 
 /// Result of an ingest.
@@ -351,9 +389,10 @@ impl Vault {
     /// which encrypts and writes to every site as bytes arrive.
     pub fn begin_ingest(
         &self,
+        grant: IngestGrant<'_>,
         start: IngestStart,
-        origin: IngestOrigin,
     ) -> Result<IngestSession, VaultError> {
+        let origin = grant.origin(&start.care_provider, &start.care_unit)?;
         let cp = &start.care_provider;
         // A typo in a manifest must not create a new tenant with new keys.
         if self.catalog.care_provider_retention(cp)?.is_none() {
@@ -632,12 +671,12 @@ impl Vault {
     /// pieces. A reader that fails aborts it.
     pub fn ingest_from(
         &self,
+        grant: IngestGrant<'_>,
         start: IngestStart,
         end: IngestEnd,
         mut audio: impl Read,
-        origin: IngestOrigin,
     ) -> Result<IngestOutcome, VaultError> {
-        let mut session = self.begin_ingest(start, origin)?;
+        let mut session = self.begin_ingest(grant, start)?;
         let mut buf = vec![0u8; BATCH_BYTES];
         loop {
             let n = match audio.read(&mut buf) {

@@ -30,6 +30,8 @@ pub mod wav;
 pub mod witnessing;
 
 pub use error::VaultError;
-pub use ingest::{IngestEnd, IngestOrigin, IngestOutcome, IngestSession, IngestStart};
+pub use ingest::{IngestEnd, IngestGrant, IngestOutcome, IngestSession, IngestStart};
 pub use maintenance::{MAX_UNACKNOWLEDGED_PER_SITE, SiteObjects};
-pub use vault::{StatusReport, Vault, blob_key, operator as vault_operator, write_durably};
+pub use vault::{
+    Operator, StatusReport, Vault, blob_key, operator as vault_operator, write_durably,
+};

@@ -109,9 +109,30 @@ pub(crate) fn io<'a>(
     }
 }
 
-/// The operator running a CLI command, as an audit actor: `name(uid)@host`, with the name
-/// looked up from the process's real uid in /etc/passwd (not from `$USER`).
-pub fn operator() -> Actor {
+/// The local operator: the OS account running this process, as an audit actor
+/// (`name(uid)@host`). A capability: only [`operator`] builds one, from the kernel's uid, so an
+/// operator path (an import) cannot be handed a person or a system as its actor. Derefs to
+/// the [`Actor`] for the paths that only record who acted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator(Actor);
+
+impl Operator {
+    /// The audit actor.
+    pub fn actor(&self) -> &Actor {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Operator {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.0
+    }
+}
+
+/// The operator running a CLI command: `name(uid)@host`, with the name looked up from the
+/// process's real uid in /etc/passwd (not from `$USER`).
+pub fn operator() -> Operator {
     // The real uid: first field of the "Uid:" line of /proc/self/status.
     let uid = fs::read_to_string("/proc/self/status").ok().and_then(|st| {
         st.lines()
@@ -133,10 +154,10 @@ pub fn operator() -> Actor {
         .unwrap_or_else(|_| "localhost".into());
     let uid = uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into());
     // Accounts outside /etc/passwd (LDAP, SSSD) show as unknown(uid).
-    Actor::Operator(format!(
+    Operator(Actor::Operator(format!(
         "{}({uid})@{host}",
         name.as_deref().unwrap_or("unknown")
-    ))
+    )))
 }
 
 /// How much a [`SiteBlob`] reads at once beyond what is asked (16 ciphertext segments):
@@ -291,7 +312,7 @@ impl Vault {
         }
         write_durably(&data_dir.join(CONFIG_FILE), text.as_bytes())?;
         let vault = Self::open(data_dir)?;
-        let mut e = AuditEvent::new(operator(), Action::Init, "cli");
+        let mut e = AuditEvent::new(operator().actor().clone(), Action::Init, "cli");
         e = e
             .detail("origin", origin)
             .detail("verifier_key", vault.verifier_key())

@@ -206,12 +206,16 @@ impl Vault {
         }
         self.verify_audit(&mut report)?;
         self.verify_approvals(&mut report)?;
-        let e = AuditEvent::new(crate::vault::operator(), Action::Verify, "cli")
-            .detail("deep", deep)
-            .detail("recordings", report.recordings)
-            .detail("copies", report.copies)
-            .detail("audit_events", report.audit_events)
-            .detail("problems", report.problems.len());
+        let e = AuditEvent::new(
+            crate::vault::operator().actor().clone(),
+            Action::Verify,
+            "cli",
+        )
+        .detail("deep", deep)
+        .detail("recordings", report.recordings)
+        .detail("copies", report.copies)
+        .detail("audit_events", report.audit_events)
+        .detail("problems", report.problems.len());
         self.catalog.commit(Change::new(e))?;
         Ok(report)
     }

@@ -2,9 +2,8 @@
 //! never finished leaves (nothing acknowledged, nothing at the sites), and that streaming in
 //! pieces of any size stores exactly the bytes sent.
 
-use callvault_catalog::RecordingSource;
 use callvault_types::{CallId, CareProvider, CareUnit, PatientId};
-use callvault_vault::{IngestEnd, IngestOrigin, IngestStart, VaultError};
+use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError};
 
 use crate::common::*;
 
@@ -23,12 +22,9 @@ fn start(call: &str) -> IngestStart {
     }
 }
 
-fn origin() -> IngestOrigin {
-    IngestOrigin {
-        source: RecordingSource::Ingest,
-        actor: callvault_vault::vault_operator(),
-        origin: "test".into(),
-    }
+/// The local operator (an import's grant).
+fn operator() -> callvault_vault::Operator {
+    callvault_vault::vault_operator()
 }
 
 /// Objects committed at the sites, and temporaries left in their `tmp/`.
@@ -50,7 +46,10 @@ fn site_files(t: &TestVault) -> (usize, usize) {
 fn pieces_of_any_size_store_exactly_the_bytes_sent() {
     let t = TestVault::new();
     let wav = wav_bytes(300_000, 3); // 600 KB: several 64 KiB segments
-    let mut s = t.vault.begin_ingest(start("s-1"), origin()).expect("begin");
+    let mut s = t
+        .vault
+        .begin_ingest(IngestGrant::Operator(&operator()), start("s-1"))
+        .expect("begin");
     let mut rest = &wav[..];
     let mut size = 1;
     while !rest.is_empty() {
@@ -89,14 +88,14 @@ fn a_session_never_finished_leaves_nothing_acknowledged_and_nothing_at_the_sites
     // Dropped mid-stream (a producer that went away).
     let mut s = t
         .vault
-        .begin_ingest(start("gone"), origin())
+        .begin_ingest(IngestGrant::Operator(&operator()), start("gone"))
         .expect("begin");
     s.append(&wav[..150_000]).expect("append");
     drop(s);
     // Aborted on purpose.
     let mut s = t
         .vault
-        .begin_ingest(start("aborted"), origin())
+        .begin_ingest(IngestGrant::Operator(&operator()), start("aborted"))
         .expect("begin");
     s.append(&wav[..150_000]).expect("append");
     t.vault
@@ -104,7 +103,7 @@ fn a_session_never_finished_leaves_nothing_acknowledged_and_nothing_at_the_sites
     // Finished short of what the header promised: refused, nothing kept.
     let mut s = t
         .vault
-        .begin_ingest(start("short"), origin())
+        .begin_ingest(IngestGrant::Operator(&operator()), start("short"))
         .expect("begin");
     s.append(&wav[..150_000]).expect("append");
     let e = t
@@ -154,7 +153,10 @@ fn an_unregistered_care_provider_is_refused_before_any_byte() {
     let mut s = start("x");
     s.care_provider = CareProvider::parse("SE2321000289-0001").expect("cp");
     s.care_unit = CareUnit::parse("SE2321000289-1177").expect("unit");
-    let e = t.vault.begin_ingest(s, origin()).expect_err("unregistered");
+    let e = t
+        .vault
+        .begin_ingest(IngestGrant::Operator(&operator()), s)
+        .expect_err("unregistered");
     assert!(matches!(e, VaultError::UnknownCareProvider(_)), "{e}");
 }
 
@@ -166,7 +168,10 @@ fn a_truncated_recording_is_stored_flagged_with_its_reason() {
     let t = TestVault::new();
     let wav = wav_bytes(200_000, 5);
     let why = "cut off by a crash of the recorder";
-    let mut s = t.vault.begin_ingest(start("cut"), origin()).expect("begin");
+    let mut s = t
+        .vault
+        .begin_ingest(IngestGrant::Operator(&operator()), start("cut"))
+        .expect("begin");
     s.append(&wav[..150_000]).expect("append");
     let o = t
         .vault
@@ -182,10 +187,11 @@ fn a_truncated_recording_is_stored_flagged_with_its_reason() {
     assert_eq!(o.plaintext_size, 150_000);
     let row = t.vault.catalog().recording(&o.id).expect("q").expect("row");
     assert_eq!(row.rec.incomplete.as_deref(), Some(why));
+    // The operator's grant makes it an import.
     let events = t
         .vault
         .catalog()
-        .recording_events(&o.id, &["recording.ingest"])
+        .recording_events(&o.id, &["recording.import"])
         .expect("events");
     let e = callvault_audit::event::AuditEvent::decode(&events[0].1).expect("event");
     assert!(
@@ -198,7 +204,7 @@ fn a_truncated_recording_is_stored_flagged_with_its_reason() {
     // A reason that is not one line is refused, and nothing is kept.
     let mut s = t
         .vault
-        .begin_ingest(start("bad-reason"), origin())
+        .begin_ingest(IngestGrant::Operator(&operator()), start("bad-reason"))
         .expect("begin");
     s.append(&wav[..1000]).expect("append");
     let e = t
@@ -228,4 +234,98 @@ fn a_truncated_recording_is_stored_flagged_with_its_reason() {
         "{:?}",
         r.problems
     );
+}
+
+/// Ingest takes a capability: a recorder's decision covers its care provider (and unit) and
+/// the ingest action only, and the event's actor is the decision's principal — never one the
+/// caller names.
+#[test]
+fn an_ingest_needs_a_decision_for_exactly_this_care_provider_and_action() {
+    use callvault_auth::{
+        AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Policy, PrincipalKind,
+        Purpose, Resource,
+    };
+    let t = TestVault::new();
+    let spec = |id, holder, cp, rights| {
+        callvault_auth::AssignmentSpec {
+            id,
+            holder,
+            care_provider: cp,
+            care_units: &[],
+            purpose: "vård och behandling",
+            rights,
+            valid_from: "2026-01-01T00:00:00Z",
+            valid_until: "2026-12-31T00:00:00Z",
+        }
+        .to_toml()
+    };
+    let policy = Policy::new(
+        AssignmentSet::parse(
+            &(spec("rec-a", "SE2321000016-R001", CP_A, &["ingest"][..])
+                + &spec("rec-b", "SE2321000156-R001", CP_B, &["ingest"][..])),
+        )
+        .expect("assignments"),
+    );
+    let system = |h: &str| {
+        AuthenticatedPrincipal::assert_verified_certificate(
+            callvault_types::HsaId::parse(h).expect("hsa"),
+            PrincipalKind::System,
+            [9; 32],
+        )
+    };
+    let decide = |who: &AuthenticatedPrincipal, cp: &str| {
+        policy
+            .decide(
+                who,
+                &AccessRequest {
+                    action: Action::Ingest,
+                    resource: Resource {
+                        care_provider: CareProvider::parse(cp).expect("cp"),
+                        care_unit: None,
+                    },
+                    purpose: Purpose::CareAndTreatment,
+                    assignment: None,
+                    emergency_reason: None,
+                    case_number: None,
+                },
+                time::macros::datetime!(2026-06-01 12:00 UTC),
+            )
+            .expect("allowed")
+    };
+    // Region B's recorder, deciding for region B, cannot start an ingest for region A.
+    let b = decide(&system("SE2321000156-R001"), CP_B);
+    let e = t
+        .vault
+        .begin_ingest(IngestGrant::Recorder(&b), start("foreign"))
+        .expect_err("another care provider");
+    assert!(matches!(e, VaultError::CapabilityMismatch(_)), "{e}");
+    // Region A's recorder can, and the event names it.
+    let a = decide(&system("SE2321000016-R001"), CP_A);
+    let wav = wav_bytes(8_000, 6);
+    let o = t
+        .vault
+        .ingest_from(
+            IngestGrant::Recorder(&a),
+            start("own"),
+            IngestEnd {
+                duration_ms: 1000,
+                min_len: wav.len() as u64,
+                incomplete: None,
+            },
+            &wav[..],
+        )
+        .expect("ingest");
+    let events = t
+        .vault
+        .catalog()
+        .recording_events(&o.id, &["recording.ingest"])
+        .expect("events");
+    let e = callvault_audit::event::AuditEvent::decode(&events[0].1).expect("event");
+    assert_eq!(
+        e.actor,
+        callvault_audit::event::Actor::System(
+            callvault_types::HsaId::parse("SE2321000016-R001").expect("hsa")
+        )
+    );
+    assert!(e.source.starts_with("tls:sha256:0909"), "{}", e.source);
 }
