@@ -226,7 +226,7 @@ pub(crate) async fn stream_audio(
         if let Err(e) = result
             && !matches!(e, VaultError::SinkClosed)
         {
-            eprintln!("callvault-server: audio of {id}: {e}");
+            tracing::warn!("audio of {id}: {e}");
         }
         drop(tx);
     });

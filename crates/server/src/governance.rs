@@ -137,7 +137,7 @@ async fn refresh_policy(state: &AppState, revoked: Option<&str>) {
                 let current = state.policy.current();
                 state.policy.replace(current.without(&id));
             }
-            eprintln!("callvault-server: rebuilding the policy failed: {other:?}");
+            tracing::error!("rebuilding the policy failed: {other:?}");
         }
     }
 }

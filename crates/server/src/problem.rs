@@ -113,7 +113,7 @@ impl Problem {
             // same request succeeds once the fault is gone. The cause goes to the log.
             e @ (V::NoSiteWritable(_)
             | V::Catalog(callvault_catalog::CatalogError::CommitFailed(_))) => {
-                eprintln!("callvault-server: storage unavailable: {e}");
+                tracing::error!("storage unavailable: {e}");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     STORAGE_UNAVAILABLE,
@@ -137,7 +137,7 @@ impl Problem {
 
     /// 500: the cause goes to the log, not to the caller.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        eprintln!("callvault-server: internal error: {cause}");
+        tracing::error!("internal error: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

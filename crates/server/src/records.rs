@@ -363,7 +363,7 @@ pub(crate) async fn execute_order(
                 crate::witnessing::WitnessOutcome::Cosigned(_)
                     | crate::witnessing::WitnessOutcome::UpToDate
             ) {
-                eprintln!("callvault-server: witness {name}: {outcome:?}");
+                tracing::info!("witness {name}: {outcome:?}");
             }
         }
     });

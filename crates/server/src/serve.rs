@@ -52,7 +52,7 @@ pub async fn serve(
                 Ok(c) => c,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("callvault-server: accept: {e}");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -65,7 +65,7 @@ pub async fn serve(
         connections.spawn(async move {
             let _slot = slot;
             if let Err(e) = connection(tcp, acceptor, &identities, app, limits, stop).await {
-                eprintln!("callvault-server: {peer}: {e}");
+                tracing::info!(%peer, error = %e, "connection refused or failed");
             }
         });
         while connections.try_join_next().is_some() {}
@@ -77,8 +77,8 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        eprintln!(
-            "callvault-server: {} connection(s) still busy after {} s; aborting them",
+        tracing::warn!(
+            "{} connection(s) still busy after {} s; aborting them",
             connections.len(),
             limits.shutdown_grace.as_secs()
         );
@@ -155,25 +155,25 @@ fn spawn_scrub(vault: Arc<callvault_vault::Vault>, s: crate::ScrubSettings) {
             match vault.scrub(opts, &callvault_audit::event::Actor::Vault, |_| {}) {
                 Ok(r) => {
                     for id in &r.state.lost {
-                        eprintln!(
-                            "callvault-server: LOST: recording {id}: no site holds a good copy; restore it from a backup"
+                        tracing::error!(
+                            "LOST: recording {id}: no site holds a good copy; restore it from a backup"
                         );
                     }
-                    eprintln!(
-                        "callvault-server: scrub pass done: {} recordings, {} bad copies, {} repaired, {} repair tasks open",
+                    tracing::info!(
+                        "scrub pass done: {} recordings, {} bad copies, {} repaired, {} repair tasks open",
                         r.state.recordings,
                         r.state.bad_copies,
                         r.state.repaired,
                         r.state.open_repair_tasks
                     );
                 }
-                Err(e) => eprintln!("callvault-server: scrub failed: {e}"),
+                Err(e) => tracing::error!("scrub failed: {e}"),
             }
             std::thread::sleep(s.interval);
         }
     };
     if let Err(e) = std::thread::Builder::new().name("scrub".into()).spawn(run) {
-        eprintln!("callvault-server: the background scrub could not start: {e}");
+        tracing::error!("the background scrub could not start: {e}");
     }
 }
 
@@ -195,19 +195,19 @@ fn spawn_checkpoints(vault: Arc<callvault_vault::Vault>, interval: std::time::Du
                 continue;
             }
             match vault.checkpoint() {
-                Ok(c) => eprintln!("callvault-server: checkpoint signed at size {}", c.size),
+                Ok(c) => tracing::info!("checkpoint signed at size {}", c.size),
                 Err(e) => {
-                    eprintln!("callvault-server: signing a checkpoint failed: {e}");
+                    tracing::error!("signing a checkpoint failed: {e}");
                     continue;
                 }
             }
             for (name, outcome) in crate::witnessing::submit_to_witnesses(&vault) {
                 match outcome {
-                    crate::witnessing::WitnessOutcome::Refused(status, m) => eprintln!(
-                        "callvault-server: WITNESS REFUSED: {name} answered {status}: {m} (recorded in the audit log)"
+                    crate::witnessing::WitnessOutcome::Refused(status, m) => tracing::error!(
+                        "WITNESS REFUSED: {name} answered {status}: {m} (recorded in the audit log)"
                     ),
                     crate::witnessing::WitnessOutcome::Failed(m) => {
-                        eprintln!("callvault-server: witness {name} not reached: {m}")
+                        tracing::warn!("witness {name} not reached: {m}")
                     }
                     _ => {}
                 }
@@ -218,7 +218,7 @@ fn spawn_checkpoints(vault: Arc<callvault_vault::Vault>, interval: std::time::Du
         .name("checkpoints".into())
         .spawn(run)
     {
-        eprintln!("callvault-server: the checkpoint job could not start: {e}");
+        tracing::error!("the checkpoint job could not start: {e}");
     }
 }
 
@@ -235,13 +235,13 @@ pub fn run(
     let policy = vault.policy()?;
     // Deletion orders a crash interrupted are finished before anything is served.
     for id in vault.resume_deletions(&callvault_audit::event::Actor::Vault)? {
-        eprintln!("callvault-server: finished the interrupted deletion order {id}");
+        tracing::info!("finished the interrupted deletion order {id}");
     }
     // A rotation re-wraps every data key (hours for millions under an HSM): it is finished
     // offline, not before serving. Meanwhile every key version still unwraps.
     for (cp, pending) in vault.interrupted_rotations()? {
-        eprintln!(
-            "callvault-server: WARNING: the key rotation of {cp} is unfinished ({pending} data keys under older KEK versions); stop the server and run `callvault repair` to finish it"
+        tracing::warn!(
+            "WARNING: the key rotation of {cp} is unfinished ({pending} data keys under older KEK versions); stop the server and run `callvault repair` to finish it"
         );
     }
     if config.scrub.enabled {
@@ -297,22 +297,22 @@ pub fn run(
                     match crate::tls::server_config(&config.tls) {
                         Ok(new) => {
                             let _ = tls_tx.send(new);
-                            eprintln!("callvault-server: TLS material and CRLs reloaded");
+                            tracing::info!("TLS material and CRLs reloaded");
                         }
-                        Err(e) => eprintln!("callvault-server: reload failed, keeping the old TLS material: {e}"),
+                        Err(e) => tracing::error!("reload failed, keeping the old TLS material: {e}"),
                     }
                     let v = Arc::clone(&vault);
                     match tokio::task::spawn_blocking(move || v.policy()).await {
                         Ok(Ok(p)) => policy_slot.replace(p),
-                        Ok(Err(e)) => eprintln!("callvault-server: reloading the assignments failed, keeping the current ones: {e}"),
-                        Err(e) => eprintln!("callvault-server: reloading the assignments failed, keeping the current ones: {e}"),
+                        Ok(Err(e)) => tracing::error!("reloading the assignments failed, keeping the current ones: {e}"),
+                        Err(e) => tracing::error!("reloading the assignments failed, keeping the current ones: {e}"),
                     }
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
         }
-        eprintln!("callvault-server: stopping; requests in flight may finish");
+        tracing::info!("stopping; requests in flight may finish");
         let _ = stop_tx.send(true);
         while servers.join_next().await.is_some() {}
         // The forwarders save their cursors; whatever is unconfirmed goes again next start.

@@ -234,7 +234,7 @@ fn run(
     stop: &AtomicBool,
     status: &SyslogStatus,
 ) {
-    let log = |m: &str| eprintln!("callvault-server: syslog {}: {m}", r.name);
+    let log = |m: &str| tracing::info!("syslog {}: {m}", r.name);
     let mut confirmed = match read_cursor(path) {
         Some(n) => n,
         None if r.from_beginning => 0,

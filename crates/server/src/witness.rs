@@ -315,11 +315,11 @@ async fn add_checkpoint(State(w): State<WitnessApp>, body: Bytes) -> Response {
         )
             .into_response(),
         Ok(Err(AddError::Internal(e))) => {
-            eprintln!("callvault-witness: {e}");
+            tracing::error!("{e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
         Err(e) => {
-            eprintln!("callvault-witness: {e}");
+            tracing::error!("{e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }

@@ -10,6 +10,7 @@ mod crash;
 mod demo;
 mod keys;
 mod layers;
+mod logs;
 mod plaintext;
 mod records;
 mod retention;

@@ -44,7 +44,7 @@ fn refused(c: Chrome, e: VaultError) -> Response {
         VaultError::Refused(m) => error_page(c, StatusCode::CONFLICT, m),
         VaultError::NoSuchAssignment(_) => error_page(c, StatusCode::NOT_FOUND, String::new()),
         e => {
-            eprintln!("callvault-server: administration page failed: {e}");
+            tracing::error!("administration page failed: {e}");
             error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
         }
     }

@@ -346,7 +346,7 @@ fn page(t: impl Template) -> Response {
         )
             .into_response(),
         Err(e) => {
-            eprintln!("callvault-server: rendering a page failed: {e}");
+            tracing::error!("rendering a page failed: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
@@ -677,7 +677,7 @@ async fn resource_or_refusal(
             Err(recording_denied_page(c, &denial))
         }
         Err(e) => {
-            eprintln!("callvault-server: {e}");
+            tracing::error!("{e}");
             Err(error_page(
                 c,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -751,14 +751,14 @@ async fn search(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("callvault-server: audit event failed: {e}");
+            tracing::error!("audit event failed: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };
     let hits = match state.vault.search_patient(&authz, &receipt) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("callvault-server: search failed: {e}");
+            tracing::error!("search failed: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };
@@ -866,14 +866,14 @@ async fn show_call(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("callvault-server: audit event failed: {e}");
+            tracing::error!("audit event failed: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };
     let m = match state.vault.read_metadata(&authz, &receipt, &id) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("callvault-server: reading metadata failed: {e}");
+            tracing::error!("reading metadata failed: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };

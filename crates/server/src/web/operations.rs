@@ -101,11 +101,11 @@ pub(super) async fn overview(
     let ops = match tokio::task::spawn_blocking(move || v.operations(&authz, 30)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
-            eprintln!("callvault-server: operations page: {e}");
+            tracing::error!("operations page: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
         Err(e) => {
-            eprintln!("callvault-server: operations page: {e}");
+            tracing::error!("operations page: {e}");
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };

@@ -40,7 +40,7 @@ fn refused(c: Chrome, e: VaultError) -> Response {
             error_page(c, StatusCode::NOT_FOUND, String::new())
         }
         e => {
-            eprintln!("callvault-server: records page failed: {e}");
+            tracing::error!("records page failed: {e}");
             error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
         }
     }
@@ -128,7 +128,7 @@ pub(super) async fn order_step(
         Ok(Ok(())) => Redirect::to("/ui/records").into_response(),
         Ok(Err(e)) => refused(c, e),
         Err(e) => {
-            eprintln!("callvault-server: {e}");
+            tracing::error!("{e}");
             error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
         }
     }

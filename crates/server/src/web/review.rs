@@ -38,7 +38,7 @@ async fn reviewer(
 }
 
 fn failed(c: Chrome, e: &dyn std::fmt::Display) -> Response {
-    eprintln!("callvault-server: log review page failed: {e}");
+    tracing::error!("log review page failed: {e}");
     error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
 }
 
