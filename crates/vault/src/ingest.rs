@@ -100,6 +100,8 @@ struct IngestOrigin {
     source: RecordingSource,
     actor: Actor,
     origin: String,
+    /// The recorder's assignment and its care provider (so the access review sees its use).
+    assignment: Option<(String, CareProvider)>,
 }
 
 impl IngestGrant<'_> {
@@ -110,6 +112,7 @@ impl IngestGrant<'_> {
                 source: RecordingSource::Import,
                 actor: op.actor().clone(),
                 origin: "cli:import".to_owned(),
+                assignment: None,
             }),
             Self::Recorder(authz) => {
                 let res = authz.resource();
@@ -126,6 +129,10 @@ impl IngestGrant<'_> {
                     source: RecordingSource::Ingest,
                     actor: crate::access::audit_actor(authz.principal()),
                     origin: crate::access::audit_source(authz.principal()),
+                    assignment: Some((
+                        authz.assignment().id.to_string(),
+                        authz.assignment().care_provider.clone(),
+                    )),
                 })
             }
         }
@@ -598,6 +605,10 @@ impl Vault {
                 plaintext_sha256,
             });
             e.care_provider = Some(cp.clone());
+            if let Some((asg, asg_cp)) = &origin.assignment {
+                e.assignment = Some(asg.clone());
+                e.actor_care_provider = Some(asg_cp.clone());
+            }
             e.patient = Some(SealedPatient {
                 sealed: audit_sealed,
                 blind_index: bidx,

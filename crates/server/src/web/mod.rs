@@ -194,6 +194,10 @@ pub struct WhoView {
     records_manager: bool,
     /// Holds an active operator assignment.
     operator: bool,
+    /// Holds an assignment that may search calls (care and treatment, or an investigation,
+    /// with the search right): only then is "search calls" offered — a log reviewer or an
+    /// administrator would only meet a refusal.
+    searcher: bool,
 }
 
 /// What every page shows around its content.
@@ -299,6 +303,12 @@ fn chrome(
             active: views.iter().find(|v| v.active).cloned(),
             assignments: views,
             reviewer: mine.iter().any(|a| a.purpose == Purpose::LogReview),
+            searcher: mine.iter().any(|a| {
+                matches!(
+                    a.purpose,
+                    Purpose::CareAndTreatment | Purpose::QualityAssurance
+                ) && a.rights.contains(&callvault_auth::Right::Search)
+            }),
             operator: mine.iter().any(|a| {
                 a.purpose == Purpose::Administration
                     && a.rights.contains(&callvault_auth::Right::Operate)

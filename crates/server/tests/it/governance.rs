@@ -400,6 +400,9 @@ async fn the_access_review_lists_assignments_in_force_with_use_and_flags() {
     )
     .await;
     assert_eq!(s, 200);
+    // The recorder delivers a call: its ingest names its assignment (the review said "last
+    // use: never" after deliveries).
+    crate::upload_other_unit(&w, "review-1", 83).await;
     let (s, b) = call(&w, "admin-a", "GET", "/api/v1/governance/access-review", "").await;
     assert_eq!(s, 200, "{b}");
     let review = json(&b);
@@ -423,6 +426,11 @@ async fn the_access_review_lists_assignments_in_force_with_use_and_flags() {
     assert_eq!(nurse["unused"], false);
     assert_eq!(nurse["expiring_soon"], false);
     assert!(row("reviewer-a")["last_use"].is_null());
+    assert!(
+        row("recorder-a")["last_use"].is_string(),
+        "the recorder's delivery is a use: {}",
+        row("recorder-a")
+    );
     // Only the care provider's own assignments.
     assert!(rows.iter().all(|r| r["id"] != "nurse-b"), "{b}");
     let (s, csv) = call(

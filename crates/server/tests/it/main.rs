@@ -1389,3 +1389,16 @@ async fn a_short_upload_is_refused_unless_flagged_incomplete_with_a_reason() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+/// Each person is offered only what their assignments allow: "search calls" for nurses and
+/// investigators, never for a log reviewer or an administrator (it could only be refused).
+#[tokio::test]
+async fn the_web_ui_offers_call_search_only_to_those_who_may_search() {
+    let w = world().await;
+    for (who, offered) in [("nurse-a", true), ("reviewer-a", false), ("admin-a", false)] {
+        let r = get(&w, &w.pki, Some(who), "/", None).await.expect("home");
+        assert_eq!(r.status, 200);
+        let page = String::from_utf8_lossy(&r.body);
+        assert_eq!(page.contains("href=\"/ui/search\""), offered, "{who}");
+    }
+}

@@ -328,4 +328,7 @@ fn an_ingest_needs_a_decision_for_exactly_this_care_provider_and_action() {
         )
     );
     assert!(e.source.starts_with("tls:sha256:0909"), "{}", e.source);
+    // The recorder's assignment is named, so the access review sees its use (it said
+    // "last use: never" after deliveries).
+    assert_eq!(e.assignment.as_deref(), Some("rec-a"));
 }
