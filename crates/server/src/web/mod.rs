@@ -494,6 +494,8 @@ struct SearchPage {
     c: Chrome,
     units: Vec<String>,
     needs_case: bool,
+    /// What is wrong with the patient id given, shown next to the field.
+    patient_error: Option<&'static str>,
     patient: String,
     from: String,
     to: String,
@@ -526,6 +528,7 @@ fn empty_search(c: Chrome, active: Option<&Assignment>) -> SearchPage {
     SearchPage {
         units: units_of(active),
         needs_case: active.is_some_and(|a| a.purpose == Purpose::QualityAssurance),
+        patient_error: None,
         c,
         patient: String::new(),
         from: String::new(),
@@ -710,10 +713,33 @@ async fn search(
     let Some(active) = active else {
         return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
     };
-    // Never echo the patient id in an error.
-    let Ok(patient) = PatientId::parse_any(&f.patient) else {
-        let d = c.t.patient_hint.to_owned();
-        return error_page(c, StatusCode::BAD_REQUEST, d);
+    // A patient id that does not parse: the form again, with what is wrong next to the
+    // field and every input kept (the person's own input, on their own page; never in a
+    // log line or the refusal's audit event).
+    let patient = match PatientId::parse_any(&f.patient) {
+        Ok(p) => p,
+        Err(e) => {
+            use callvault_types::PatientIdError as E;
+            let which = match e {
+                E::BadShape => 0,
+                E::BadDate => 1,
+                E::FutureDate => 2,
+                E::BadCheckDigit => 3,
+                _ => 4,
+            };
+            let mut p = empty_search(c, Some(&active));
+            p.patient_error = Some(p.c.t.patient_errors[which]);
+            p.patient = f.patient;
+            p.from = f.from;
+            p.to = f.to;
+            p.care_unit = f.care_unit;
+            p.case_number = f.case_number;
+            let mut r = page(p);
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r.extensions_mut()
+                .insert(crate::refusals::RefusalReason(format!("search: {e}")));
+            return r;
+        }
     };
     let (Ok(from), Ok(to)) = (date(&f.from, false), date(&f.to, true)) else {
         return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
