@@ -325,19 +325,7 @@ fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
 #[test]
 fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_reviewer() {
     let s = setup();
-    let spec = |id, holder, purpose, rights| {
-        callvault_auth::AssignmentSpec {
-            id,
-            holder,
-            care_provider: CP_A,
-            care_units: &[],
-            purpose,
-            rights,
-            valid_from: "2026-01-01T00:00:00Z",
-            valid_until: "2026-12-31T00:00:00Z",
-        }
-        .to_toml()
-    };
+    let spec = |id, holder, purpose, rights| wide_assignment(id, holder, CP_A, purpose, rights);
     let policy = Policy::new(
         AssignmentSet::parse(
             &(spec(

@@ -188,6 +188,22 @@ pub fn care_assignment(id: &str, holder: &str, cp: &str, unit: &str) -> String {
     .to_toml()
 }
 
+/// An assignment file entry without care units (investigation, log review, a recorder),
+/// valid through 2026.
+pub fn wide_assignment(id: &str, holder: &str, cp: &str, purpose: &str, rights: &[&str]) -> String {
+    callvault_auth::AssignmentSpec {
+        id,
+        holder,
+        care_provider: cp,
+        care_units: &[],
+        purpose,
+        rights,
+        valid_from: "2026-01-01T00:00:00Z",
+        valid_until: "2026-12-31T00:00:00Z",
+    }
+    .to_toml()
+}
+
 /// The catalogued id of manifest row `i` (see [`row`]).
 pub fn id_of(t: &TestVault, i: u64) -> callvault_types::RecordingId {
     let r = row("x", i);

@@ -246,19 +246,8 @@ fn an_ingest_needs_a_decision_for_exactly_this_care_provider_and_action() {
         Purpose, Resource,
     };
     let t = TestVault::new();
-    let spec = |id, holder, cp, rights| {
-        callvault_auth::AssignmentSpec {
-            id,
-            holder,
-            care_provider: cp,
-            care_units: &[],
-            purpose: "vård och behandling",
-            rights,
-            valid_from: "2026-01-01T00:00:00Z",
-            valid_until: "2026-12-31T00:00:00Z",
-        }
-        .to_toml()
-    };
+    let spec =
+        |id, holder, cp, rights| wide_assignment(id, holder, cp, "vård och behandling", rights);
     let policy = Policy::new(
         AssignmentSet::parse(
             &(spec("rec-a", "SE2321000016-R001", CP_A, &["ingest"][..])
