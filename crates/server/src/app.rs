@@ -439,18 +439,10 @@ pub(crate) async fn record_unknown_recording(
     purpose: Purpose,
     denial: &callvault_auth::Denial,
 ) -> Result<(), Problem> {
-    let mut cps: Vec<_> = state
-        .policy
-        .current()
-        .assignments()
-        .held_by(who.hsa_id())
-        .map(|a| a.care_provider.clone())
-        .collect();
-    cps.sort();
     let refusal = callvault_vault::access::Refusal {
         action,
         recording: Some(*id),
-        actor_care_provider: cps.into_iter().next(),
+        actor_care_provider: crate::refusals::actor_care_provider(state, who),
         purpose: Some(purpose.as_str().to_owned()),
         reason: format!("{denial}; no such recording"),
         details: Vec::new(),

@@ -90,6 +90,21 @@ fn classify(method: &Method, template: &str) -> Option<Option<Action>> {
     }))
 }
 
+/// The care provider a refusal is filed under for its log reviewers: the caller's (the first,
+/// by HSA-ID, of those its assignments are at; none for a caller without assignments).
+pub(crate) fn actor_care_provider(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+) -> Option<callvault_types::CareProvider> {
+    state
+        .policy
+        .current()
+        .assignments()
+        .held_by(who.hsa_id())
+        .map(|a| a.care_provider.clone())
+        .min()
+}
+
 /// The recording a protected route names, from its `{id}` segment.
 fn named_recording(template: &str, path: &str) -> Option<RecordingId> {
     if !(template.starts_with("/api/v1/recordings/{id}") || template.starts_with("/ui/calls/{id}"))
@@ -160,16 +175,7 @@ pub async fn audit_refusals(State(state): State<AppState>, req: Request, next: N
                 .and_then(|v| v["detail"].as_str().map(str::to_owned))
         })
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_owned());
-    let actor_care_provider = {
-        let policy = state.policy.current();
-        let mut cps: Vec<_> = policy
-            .assignments()
-            .held_by(who.hsa_id())
-            .map(|a| a.care_provider.clone())
-            .collect();
-        cps.sort();
-        cps.into_iter().next()
-    };
+    let actor_care_provider = actor_care_provider(&state, &who);
     let refusal = Refusal {
         action,
         recording,

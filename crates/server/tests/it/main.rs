@@ -18,9 +18,11 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 mod abuse;
 mod followup;
 mod governance;
+mod incomplete;
 mod limits;
 mod refusals;
 mod syslog;
+mod web;
 mod witness;
 
 const CP_A: &str = "SE2321000016-0001";
@@ -1328,123 +1330,4 @@ async fn unwritable_sites_give_an_acknowledgement_from_the_other_or_a_503_to_ret
         .await
         .expect("response");
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-}
-
-/// A recording cut short is refused unless the recorder says why; with a reason it is stored,
-/// flagged, with the duration of the audio that arrived (a call cut off must not vanish).
-#[tokio::test]
-async fn a_short_upload_is_refused_unless_flagged_incomplete_with_a_reason() {
-    let w = world().await;
-    let wav = std::fs::read(w.archive.join("call-0000.wav")).expect("wav");
-    let half = &wav[..wav.len() / 2];
-    let meta = upload_meta(
-        "cut-1",
-        "SE2321000016-1177",
-        &callvault_vault::demo::personnummer(70),
-    );
-    let r = upload(&w, "recorder-a", &meta, half).await.expect("upload");
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-    let flagged = meta.replacen(
-        '}',
-        r#","incomplete":"cut off: the recorder restarted mid-call"}"#,
-        1,
-    );
-    let r = upload(&w, "recorder-a", &flagged, half)
-        .await
-        .expect("upload");
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-    let id = body["id"].as_str().expect("id");
-    assert_eq!(body["size"].as_u64(), Some(half.len() as u64));
-    let full_ms = w
-        .vault
-        .catalog()
-        .recording(&callvault_types::RecordingId::parse(&w.rec_a).expect("id"))
-        .expect("q")
-        .expect("row")
-        .rec
-        .duration_ms;
-    let ms = body["duration_ms"].as_u64().expect("duration");
-    assert!(ms < full_ms && ms > full_ms / 3, "{ms} of {full_ms}");
-    let m = get(
-        &w,
-        &w.pki,
-        Some("nurse-a"),
-        &format!("/api/v1/recordings/{id}?purpose=vard-och-behandling"),
-        None,
-    )
-    .await
-    .expect("metadata");
-    let m: serde_json::Value = serde_json::from_slice(&m.body).expect("json");
-    assert_eq!(m["incomplete"], "cut off: the recorder restarted mid-call");
-    // A reason that is not one line is refused with what is wrong.
-    let bad = meta
-        .replace("cut-1", "cut-2")
-        .replacen('}', r#","incomplete":"two\nlines"}"#, 1);
-    let r = upload(&w, "recorder-a", &bad, half).await.expect("upload");
-    assert_eq!(r.status, 400);
-    assert!(
-        String::from_utf8_lossy(&r.body).contains("metadata incomplete"),
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-}
-
-/// Each person is offered only what their assignments allow: "search calls" for nurses and
-/// investigators, never for a log reviewer or an administrator (it could only be refused).
-#[tokio::test]
-async fn the_web_ui_offers_call_search_only_to_those_who_may_search() {
-    let w = world().await;
-    for (who, offered) in [("nurse-a", true), ("reviewer-a", false), ("admin-a", false)] {
-        let r = get(&w, &w.pki, Some(who), "/", None).await.expect("home");
-        assert_eq!(r.status, 200);
-        let page = String::from_utf8_lossy(&r.body);
-        assert_eq!(page.contains("href=\"/ui/search\""), offered, "{who}");
-    }
-}
-
-/// A personnummer with a wrong check digit: the search form again, saying what is wrong next
-/// to the field, with the input kept — not a vague error page; the refusal is recorded.
-#[tokio::test]
-async fn a_wrong_check_digit_is_named_next_to_the_field_and_the_form_is_kept() {
-    let w = world().await;
-    let home = get(&w, &w.pki, Some("nurse-a"), "/ui/search", None)
-        .await
-        .expect("form");
-    let page = String::from_utf8_lossy(&home.body).into_owned();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf")
-        .to_owned();
-    let before = audit_size(&w);
-    let r = send(
-        &w,
-        &w.pki,
-        Some("nurse-a"),
-        "POST",
-        "/ui/search",
-        &[(
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        )],
-        format!("csrf={csrf}&patient=19121212-1213&from=2026-01-01&to=&care_unit=").into_bytes(),
-    )
-    .await
-    .expect("search");
-    let page = String::from_utf8_lossy(&r.body);
-    assert_eq!(r.status, 400);
-    assert!(page.contains("id=\"patient-error\""), "{page}");
-    assert!(page.contains("Kontrollsiffran stämmer inte"), "{page}");
-    assert!(
-        page.contains("value=\"19121212-1213\""),
-        "the input is kept"
-    );
-    assert!(
-        page.contains("value=\"2026-01-01\""),
-        "the other fields too"
-    );
-    assert!(page.contains("aria-invalid=\"true\""), "{page}");
-    assert_eq!(audit_size(&w), before + 1, "the refusal is recorded");
 }
