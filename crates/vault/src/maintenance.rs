@@ -2,7 +2,7 @@
 //! under-replicated or damaged copies.
 
 use callvault_audit::event::{Action, Actor, AuditEvent, Outcome, RecordingRef};
-use callvault_audit::merkle::{RootBuilder, decode_compact_range, encode_compact_range, leaf_hash};
+use callvault_audit::merkle::{RootBuilder, decode_compact_range, encode_compact_range};
 use callvault_audit::note::{Checkpoint, sign_checkpoint, verify_checkpoint};
 use callvault_catalog::{Change, Mutation, Placement, PlacementState, Rewrap, StoredCheckpoint};
 use callvault_crypto::{DekId, EnvelopeHeader, WrapBinding};
@@ -13,6 +13,7 @@ use callvault_types::CareProvider;
 use time::OffsetDateTime;
 
 use crate::vault::{blob_key, recording_of_key, truncate};
+use crate::verify::LeafKind;
 use crate::{Vault, VaultError};
 
 /// Refuses to sign when the log does not verify.
@@ -137,17 +138,21 @@ impl Vault {
                 if idx != expected {
                     problems.push(format!("audit log: events {expected}..{idx} are missing"));
                 }
-                if leaf_hash(event) != *stored {
+                // Events above a checkpoint are never pruned: no minimum index applies.
+                let leaf = crate::verify::check_leaf(idx, event, *stored, 0);
+                if leaf.edited {
                     problems.push(format!(
                         "audit log: event {idx} does not match its stored leaf hash (edited)"
                     ));
                 }
-                match AuditEvent::check_encoding(event) {
-                    Ok(Action::Checkpoint) => issued.push((idx, event.to_vec())),
-                    Ok(_) => {}
-                    Err(_) => problems.push(format!("audit log: event {idx} does not decode")),
+                match leaf.kind {
+                    LeafKind::Checkpoint => issued.push((idx, event.to_vec())),
+                    LeafKind::Undecodable => {
+                        problems.push(format!("audit log: event {idx} does not decode"));
+                    }
+                    LeafKind::Plain | LeafKind::Prune | LeafKind::Pruned => {}
                 }
-                rb.push(*stored);
+                rb.push(leaf.leaf_hash);
                 expected = idx + 1;
                 Ok(())
             })?;

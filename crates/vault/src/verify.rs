@@ -49,18 +49,18 @@ struct LeafBatch {
 }
 
 /// What a hasher found about one leaf.
-struct LeafCheck {
+pub(crate) struct LeafCheck {
     /// The hash the tree takes: recomputed from the event, or the stored one of a pruned
     /// leaf.
-    leaf_hash: [u8; 32],
+    pub(crate) leaf_hash: [u8; 32],
     /// The recomputed hash differs from the stored one.
-    edited: bool,
-    kind: LeafKind,
+    pub(crate) edited: bool,
+    pub(crate) kind: LeafKind,
 }
 
 /// The kinds of leaf the tree builder treats differently.
 #[derive(Clone, Copy)]
-enum LeafKind {
+pub(crate) enum LeafKind {
     Plain,
     /// Pruned below the minimum index: only its hash is kept.
     Pruned,
@@ -77,28 +77,33 @@ fn check_leaves(batch: &LeafBatch, min_index: u64) -> Vec<LeafCheck> {
         .rows
         .iter()
         .map(|&(idx, start, end, stored)| {
-            let event = &batch.data[start..end];
-            if event.is_empty() && idx < min_index {
-                return LeafCheck {
-                    leaf_hash: stored,
-                    edited: false,
-                    kind: LeafKind::Pruned,
-                };
-            }
-            let lh = leaf_hash(event);
-            let kind = match AuditEvent::check_encoding(event) {
-                Ok(Action::Checkpoint) => LeafKind::Checkpoint,
-                Ok(Action::AuditPrune) => LeafKind::Prune,
-                Ok(_) => LeafKind::Plain,
-                Err(_) => LeafKind::Undecodable,
-            };
-            LeafCheck {
-                leaf_hash: lh,
-                edited: lh != stored,
-                kind,
-            }
+            check_leaf(idx, &batch.data[start..end], stored, min_index)
         })
         .collect()
+}
+
+/// Checks one leaf: its hash recomputed from the event against the stored one, and its
+/// encoding. The one definition of a sound leaf, for `verify` and for `checkpoint`.
+pub(crate) fn check_leaf(idx: u64, event: &[u8], stored: [u8; 32], min_index: u64) -> LeafCheck {
+    if event.is_empty() && idx < min_index {
+        return LeafCheck {
+            leaf_hash: stored,
+            edited: false,
+            kind: LeafKind::Pruned,
+        };
+    }
+    let lh = leaf_hash(event);
+    let kind = match AuditEvent::check_encoding(event) {
+        Ok(Action::Checkpoint) => LeafKind::Checkpoint,
+        Ok(Action::AuditPrune) => LeafKind::Prune,
+        Ok(_) => LeafKind::Plain,
+        Err(_) => LeafKind::Undecodable,
+    };
+    LeafCheck {
+        leaf_hash: lh,
+        edited: lh != stored,
+        kind,
+    }
 }
 
 /// One problem found.
