@@ -204,7 +204,10 @@ fn read_csv(text: &str, base: &Path) -> Result<Vec<Result<ManifestRow, RowError>
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                if callvault_types::redact::is_key_name(h) && h.len() <= 40 {
+                if callvault_types::redact::is_key_name(h)
+                    && h.len() <= 40
+                    && !callvault_types::redact::holds_long_number(h)
+                {
                     h.clone()
                 } else {
                     format!("<column {}: not a column name>", i + 1)
@@ -358,6 +361,17 @@ mod tests {
         )
         .expect_err("no header");
         assert!(!err.to_string().contains("1212"), "{err}");
+        // Fuzzing found it: a column name may be a key name and still hold a long number.
+        let err = read_csv(
+            "path,call_idN,care_444444444444unit,started_at\n",
+            Path::new("/m"),
+        )
+        .expect_err("bad header");
+        assert!(!err.to_string().contains("444444"), "{err}");
+        assert!(
+            err.to_string().contains("<column 3: not a column name>"),
+            "{err}"
+        );
     }
 
     #[test]
