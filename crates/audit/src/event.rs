@@ -249,6 +249,13 @@ actions! {
     AuditPrune = "audit.prune",
     /// The operational status (counts only) was read, or an attempt was refused.
     StatusRead = "status.read",
+    /// A recording was linked to the patient the call was about (the event carries the
+    /// patient), as its first link or as a correction of a wrong one (details `link`,
+    /// `corrects`).
+    PatientLink = "patient.link",
+    /// A recording's wrong link to a patient was replaced by a correction (the event
+    /// carries the patient it was linked to, so that it is in that patient's log extract).
+    PatientUnlink = "patient.unlink",
 }
 
 /// What an action is, for the exports (FHIR BALP, DICOM audit messages): decided here, once,
@@ -266,6 +273,9 @@ pub enum ActionKind {
     LogExport,
     /// A patient's record created (ingest, import, re-delivery).
     PatientCreate,
+    /// A patient's record changed (a recording linked to its patient, or the link
+    /// corrected).
+    PatientUpdate,
     /// A patient's record destroyed (its keys shredded).
     PatientDelete,
     /// The ciphertext of a destroyed record removed from the sites.
@@ -289,6 +299,7 @@ impl Action {
             LogExtract | AuditExport => ActionKind::LogExport,
             Ingest | Import | Redelivery => ActionKind::PatientCreate,
             Shred => ActionKind::PatientDelete,
+            PatientLink | PatientUnlink => ActionKind::PatientUpdate,
             BlobsDeleted => ActionKind::BlobsDeleted,
             AssignmentApprove | AssignmentRequest | AssignmentReject | AssignmentRevoke
             | GovernanceBootstrap | UserRegister => ActionKind::SecurityRoles,

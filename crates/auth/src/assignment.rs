@@ -106,11 +106,15 @@ pub enum Right {
     /// The operational status page: sites, repair and scrub progress, key versions,
     /// checkpoints, volumes — counts only, never patient data (operators).
     Operate,
+    /// Link any recording of one's units to a patient, or correct another person's link
+    /// (the documented right of, e.g., a unit's coordinator). The nurse who took a call
+    /// links and corrects it with `view-metadata` alone.
+    LinkPatient,
 }
 
 impl Right {
     /// All rights.
-    pub const ALL: [Right; 10] = [
+    pub const ALL: [Right; 11] = [
         Right::Ingest,
         Right::Search,
         Right::ViewMetadata,
@@ -121,6 +125,7 @@ impl Right {
         Right::ManagePrivileges,
         Right::ManageRecords,
         Right::Operate,
+        Right::LinkPatient,
     ];
 
     /// The name used in files.
@@ -136,6 +141,7 @@ impl Right {
             Self::ManagePrivileges => "manage-privileges",
             Self::ManageRecords => "manage-records",
             Self::Operate => "operate",
+            Self::LinkPatient => "link-patient",
         }
     }
 

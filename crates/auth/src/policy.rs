@@ -43,6 +43,9 @@ pub enum Action {
     /// Read the vault's operational status: sites, repair and scrub progress, key versions,
     /// checkpoints, volumes (counts only; purpose administration only).
     Operate,
+    /// Link a recording to the patient the call was about, or correct the link (care and
+    /// treatment only; see [`Authorized::may_link`] for who).
+    LinkPatient,
 }
 
 impl Action {
@@ -59,6 +62,7 @@ impl Action {
             Self::ManagePrivileges => Right::ManagePrivileges,
             Self::ManageRecords => Right::ManageRecords,
             Self::Operate => Right::Operate,
+            Self::LinkPatient => Right::LinkPatient,
         }
     }
 
@@ -66,7 +70,7 @@ impl Action {
     pub fn touches_recordings(self) -> bool {
         matches!(
             self,
-            Self::Search | Self::ViewMetadata | Self::Play | Self::Download
+            Self::Search | Self::ViewMetadata | Self::Play | Self::Download | Self::LinkPatient
         )
     }
 }
@@ -163,6 +167,15 @@ pub enum Denial {
         /// The purpose.
         purpose: Purpose,
     },
+    /// A link to a patient is made by the nurse who took the call, or under the right
+    /// `link-patient`.
+    #[error(
+        "only the nurse who took the call, or someone with the right \"link-patient\", links it to a patient"
+    )]
+    NotTheCallsNurse,
+    /// Links are not made under emergency access.
+    #[error("a recording is not linked to a patient under emergency access")]
+    NoLinkInEmergency,
 }
 
 /// A decision that allows one action on one resource. Only [`Policy::decide`] builds one.
@@ -214,6 +227,29 @@ impl Authorized {
     /// The investigation's case number.
     pub fn case_number(&self) -> Option<&str> {
         self.case_number.as_deref()
+    }
+
+    /// Whether this decision may link a recording, taken by `taken_by`, to a patient (or
+    /// correct its link): the nurse who took the call may, with `view-metadata` on the
+    /// recording's unit; anyone else needs the documented right `link-patient`. Never under
+    /// emergency access. The policy has already checked the unit against the decision's
+    /// scope when the decision names the recording's unit.
+    pub fn may_link(&self, taken_by: Option<&callvault_types::HsaId>) -> Result<(), Denial> {
+        if self.action != Action::LinkPatient {
+            return Err(Denial::NotForPurpose {
+                purpose: self.purpose,
+            });
+        }
+        if self.is_emergency() {
+            return Err(Denial::NoLinkInEmergency);
+        }
+        if self.assignment.rights.contains(&Right::LinkPatient)
+            || taken_by == Some(self.principal.hsa_id())
+        {
+            Ok(())
+        } else {
+            Err(Denial::NotTheCallsNurse)
+        }
     }
 }
 
@@ -413,7 +449,13 @@ fn decide_under(
                     purpose: req.purpose,
                 });
             }
-            require(a, req.action.right())?;
+            if req.action == Action::LinkPatient {
+                // The nurse who took the call links with `view-metadata`; the rest is
+                // decided on the recording (`Authorized::may_link`).
+                require(a, Right::LinkPatient).or_else(|_| require(a, Right::ViewMetadata))?;
+            } else {
+                require(a, req.action.right())?;
+            }
             let reason = req.emergency_reason.as_deref();
             let emergency = || match reason {
                 None => Err(Denial::EmergencyAccessRequired),
@@ -434,7 +476,7 @@ fn decide_under(
             }
         }
         Purpose::QualityAssurance => {
-            if !req.action.touches_recordings() {
+            if !req.action.touches_recordings() || req.action == Action::LinkPatient {
                 return Err(Denial::NotForPurpose {
                     purpose: req.purpose,
                 });

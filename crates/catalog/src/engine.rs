@@ -345,6 +345,10 @@ where
             .read(|c| queries::recording_events(c, id, actions))
     }
 
+    fn patient_links(&self, id: &RecordingId) -> Result<Vec<crate::PatientLinkRow>, CatalogError> {
+        self.engine.read(|c| crate::links::links(c, id))
+    }
+
     fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError> {
         self.engine.read(|c| queries::placements(c, id))
     }

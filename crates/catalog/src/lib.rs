@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod followup;
 mod governance;
+mod links;
 mod model;
 mod pg_schema;
 mod postgres;
@@ -28,6 +29,7 @@ pub use followup::{Finding, FindingReview, FollowUpRun, Verdict};
 pub use governance::{
     AssignmentDecision, AssignmentOrigin, AssignmentRow, AssignmentState, NewAssignment, UserRow,
 };
+pub use links::PatientLinkRow;
 pub use model::{
     CatalogStats, Change, Committed, Mutation, NewRecording, Placement, PlacementState,
     RecordingRow, RecordingSource, RepairTask, Rewrap, SealedField, StoredCheckpoint,
@@ -94,12 +96,15 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<RecordingRow>, CatalogError>;
     /// Encoded audit events whose `recording_id` column names this recording and whose
-    /// action is one of `actions`, in log order.
+    /// action is one of `actions` (every action if `actions` is empty), in log order.
     fn recording_events(
         &self,
         id: &RecordingId,
         actions: &[&str],
     ) -> Result<Vec<(u64, Vec<u8>)>, CatalogError>;
+    /// A recording's links to patients, oldest first (empty if it was never linked after
+    /// its ingest).
+    fn patient_links(&self, id: &RecordingId) -> Result<Vec<PatientLinkRow>, CatalogError>;
     /// Where a recording is stored.
     fn placements(&self, id: &RecordingId) -> Result<Vec<Placement>, CatalogError>;
     /// Repair tasks not yet done.

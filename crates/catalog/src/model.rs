@@ -328,6 +328,9 @@ pub enum Mutation {
         /// The review.
         review: crate::FindingReview,
     },
+    /// Link a recording to its patient (the next link: the first, or a correction), and
+    /// make it the recording's patient.
+    LinkPatient(crate::PatientLinkRow),
     /// Mark a patient (by blind index) as having protected identity, or lift the mark.
     MarkProtected {
         /// Care provider whose blind index this is.

@@ -426,4 +426,46 @@ ALTER TABLE checkpoints ADD COLUMN compact_range BYTEA;
 ALTER TABLE recordings ADD COLUMN incomplete TEXT;
 "#,
     ),
+    (
+        10,
+        r#"
+CREATE TABLE patient_links (
+    recording_id   TEXT NOT NULL,
+    n              BIGINT NOT NULL CHECK (n >= 1),
+    patient_sealed BYTEA NOT NULL,
+    patient_bidx   BYTEA NOT NULL,
+    linked_by      TEXT NOT NULL,
+    linked_at_us   BIGINT NOT NULL,
+    reason_sealed  BYTEA,
+    PRIMARY KEY (recording_id, n),
+    CHECK (n = 1 OR reason_sealed IS NOT NULL)
+);
+CREATE TRIGGER patient_links_no_update BEFORE UPDATE ON patient_links
+    FOR EACH ROW EXECUTE FUNCTION
+    callvault_refuse('patient links are permanent; a correction is a new link');
+CREATE TRIGGER patient_links_no_truncate BEFORE TRUNCATE ON patient_links
+    FOR EACH STATEMENT EXECUTE FUNCTION
+    callvault_refuse('patient links are deleted only with their recording');
+CREATE FUNCTION patient_links_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF EXISTS (SELECT 1 FROM recordings WHERE id = OLD.recording_id) THEN
+            RAISE EXCEPTION USING
+                MESSAGE = 'patient links are deleted only with their recording',
+                ERRCODE = 'check_violation';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF NEW.n <> 1 + COALESCE((SELECT MAX(n) FROM patient_links WHERE recording_id = NEW.recording_id), 0)
+       OR NOT EXISTS (SELECT 1 FROM recordings WHERE id = NEW.recording_id) THEN
+        RAISE EXCEPTION USING
+            MESSAGE = 'a patient link is the next of an existing recording',
+            ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER patient_links_guard BEFORE INSERT OR DELETE ON patient_links
+    FOR EACH ROW EXECUTE FUNCTION patient_links_guard();
+"#,
+    ),
 ];

@@ -249,6 +249,7 @@ fn apply_mutation(tx: &dyn Sql, m: &Mutation) -> Result<(), CatalogError> {
             at,
         } => records::shred(tx, order_id, recording_id, *at)?,
         Mutation::BlobsDeleted(rid) => records::blobs_deleted(tx, rid)?,
+        Mutation::LinkPatient(link) => crate::links::link(tx, link)?,
         Mutation::FinishDeletion { id, at } => records::finish_order(tx, id, *at)?,
         Mutation::StoreCertificate { id, text } => records::store_certificate(tx, id, text)?,
         Mutation::StoreCosignature {
@@ -398,7 +399,7 @@ pub(crate) fn recording_events(
         "SELECT idx, event, action FROM audit_log WHERE recording_id = ?1 ORDER BY idx",
         p![&id.to_string()],
         &mut |r| {
-            if actions.contains(&r.text(2)?.as_str()) {
+            if actions.is_empty() || actions.contains(&r.text(2)?.as_str()) {
                 out.push((r.i64(0)? as u64, r.blob(1)?));
             }
             Ok(())

@@ -411,6 +411,8 @@ pub(crate) fn shred(
             Some(m) => conflict(format!("recording {id}: {m}")),
             None => e,
         })?;
+    // Its links to patients go with it (the trigger allows nothing else).
+    crate::links::delete_with_recording(tx, rid)?;
     tx.execute(
         "UPDATE deletion_order_items SET state = 'shredded' WHERE order_id = ?1 AND recording_id = ?2",
         p![order_id, &id],

@@ -392,4 +392,31 @@ ALTER TABLE checkpoints ADD COLUMN compact_range BLOB;
     r#"
 ALTER TABLE recordings ADD COLUMN incomplete TEXT;
 "#,
+    // 10: a recording linked to its patient after the call (a live call has no personnummer
+    // when it starts). Every link, corrections included, is a row here; the recording's
+    // patient columns hold the latest. Rows never change; they go only with their
+    // recording (deletion order), after it.
+    r#"
+CREATE TABLE patient_links (
+    recording_id   TEXT NOT NULL,
+    n              INTEGER NOT NULL CHECK (n >= 1),
+    patient_sealed BLOB NOT NULL,
+    patient_bidx   BLOB NOT NULL,
+    linked_by      TEXT NOT NULL,
+    linked_at_us   INTEGER NOT NULL,
+    reason_sealed  BLOB,
+    PRIMARY KEY (recording_id, n),
+    -- A correction says why.
+    CHECK (n = 1 OR reason_sealed IS NOT NULL)
+) STRICT;
+CREATE TRIGGER patient_links_no_update BEFORE UPDATE ON patient_links
+    BEGIN SELECT RAISE(ABORT, 'patient links are permanent; a correction is a new link'); END;
+CREATE TRIGGER patient_links_delete_with_recording BEFORE DELETE ON patient_links
+    WHEN EXISTS (SELECT 1 FROM recordings WHERE id = OLD.recording_id)
+    BEGIN SELECT RAISE(ABORT, 'patient links are deleted only with their recording'); END;
+CREATE TRIGGER patient_links_next BEFORE INSERT ON patient_links
+    WHEN NEW.n <> 1 + COALESCE((SELECT MAX(n) FROM patient_links WHERE recording_id = NEW.recording_id), 0)
+      OR NOT EXISTS (SELECT 1 FROM recordings WHERE id = NEW.recording_id)
+    BEGIN SELECT RAISE(ABORT, 'a patient link is the next of an existing recording'); END;
+"#,
 ];

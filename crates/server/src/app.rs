@@ -102,6 +102,12 @@ pub fn app(state: AppState) -> Router {
             post(search).layer(axum::extract::DefaultBodyLimit::max(SEARCH_BODY_MAX)),
         )
         .route("/api/v1/recordings/{id}", get(metadata))
+        .route(
+            "/api/v1/recordings/{id}/patient",
+            post(crate::link::link_patient).layer(axum::extract::DefaultBodyLimit::max(
+                crate::link::LINK_BODY_MAX,
+            )),
+        )
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/audit/events", get(crate::review::audit_events))
         .route("/api/v1/audit/proof/{kind}", get(crate::review::proof))
@@ -237,7 +243,7 @@ pub fn app(state: AppState) -> Router {
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route template the router serves (the OpenAPI document must describe exactly these).
-pub const ROUTES: [&str; 36] = [
+pub const ROUTES: [&str; 37] = [
     "/healthz",
     "/metrics",
     "/api/v1/openapi.json",
@@ -245,6 +251,7 @@ pub const ROUTES: [&str; 36] = [
     "/api/v1/recordings/search",
     "/api/v1/recordings/{id}",
     "/api/v1/recordings/{id}/audio",
+    "/api/v1/recordings/{id}/patient",
     "/api/v1/audit/checkpoint",
     "/api/v1/audit/verifier-key",
     "/api/v1/audit/events",
@@ -525,8 +532,20 @@ pub struct MetadataBody {
     legal_hold: bool,
     /// Why the recording is incomplete (cut off, a stream missing), if it is.
     incomplete: Option<String>,
+    /// Links to patients made after the call: who, when, whether a correction.
+    links: Vec<LinkView>,
     sites: Vec<String>,
     audit_leaf_index: u64,
+}
+
+/// One link of a recording to a patient, as metadata shows it (never the patient an
+/// earlier link named).
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    n: u32,
+    linked_by: String,
+    linked_at: String,
+    correction: bool,
 }
 
 async fn metadata(
@@ -568,6 +587,16 @@ async fn metadata(
             retention_until: t(m.retention_until),
             legal_hold: m.legal_hold,
             incomplete: m.incomplete,
+            links: m
+                .links
+                .into_iter()
+                .map(|l| LinkView {
+                    n: l.n,
+                    linked_by: l.linked_by,
+                    linked_at: t(l.linked_at),
+                    correction: l.correction,
+                })
+                .collect(),
             sites: m
                 .placements
                 .iter()
@@ -616,7 +645,13 @@ async fn checkpoint(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    patient: String,
+    /// A patient search: the patient's recordings.
+    #[serde(default)]
+    patient: Option<String>,
+    /// A call search (with `care_unit`): the one recording of a call, linked to a patient
+    /// or not.
+    #[serde(default)]
+    call_id: Option<String>,
     care_provider: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -633,6 +668,8 @@ pub struct Hit {
     care_unit: String,
     started_at: String,
     duration_ms: u64,
+    /// Whether the recording is linked to a patient.
+    linked: bool,
 }
 
 /// The hits of an audited search.
@@ -719,9 +756,7 @@ async fn search(
 ) -> Result<Json<SearchBody>, Problem> {
     let purpose_params = params.with_headers(&headers)?;
     let params: SearchRequest = crate::governance::json(&body)?;
-    // Never echo the patient id in an error.
-    let patient = callvault_types::PatientId::parse_any(&params.patient)
-        .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
+    let target = search_target(&params)?;
     let time = |v: &Option<String>, name: &str| -> Result<Option<time::OffsetDateTime>, Problem> {
         v.as_deref()
             .map(|s| {
@@ -776,14 +811,16 @@ async fn search(
     };
     // On the async worker, like metadata: an indexed lookup, and the event is awaited.
     let authz = authorize_async(&state, &who, &req, None).await?;
-    let receipt = state
-        .vault
-        .record_access_async(&authz, AccessTarget::PatientSearch { patient, filter })
-        .await?;
-    let mut hits = state
-        .vault
-        .search_patient(&authz, &receipt)
-        .map_err(|e| Problem::internal(&e))?;
+    let target = match target {
+        Ok(patient) => AccessTarget::PatientSearch { patient, filter },
+        Err(call) => call,
+    };
+    let receipt = state.vault.record_access_async(&authz, target).await?;
+    let mut hits = match &receipt.target() {
+        AccessTarget::PatientSearch { .. } => state.vault.search_patient(&authz, &receipt),
+        _ => state.vault.search_call(&authz, &receipt),
+    }
+    .map_err(|e| Problem::internal(&e))?;
     let next_cursor = if hits.len() > limit {
         hits.truncate(limit);
         hits.last().map(cursor_of)
@@ -799,11 +836,51 @@ async fn search(
                 care_unit: h.care_unit.to_string(),
                 started_at: t(h.started_at),
                 duration_ms: h.duration_ms,
+                linked: h.linked,
             })
             .collect(),
         next_cursor,
         audit_leaf_index: receipt.leaf_index(),
     }))
+}
+
+/// What a search body asks for: a patient (`Ok`, its filters read by the caller), or one
+/// call by care unit and call id (`Err`, the whole target; no other filter applies).
+fn search_target(
+    p: &SearchRequest,
+) -> Result<Result<callvault_types::PatientId, AccessTarget>, Problem> {
+    match (&p.patient, &p.call_id) {
+        (Some(patient), None) => {
+            // Never echo the patient id in an error.
+            let patient = callvault_types::PatientId::parse_any(patient)
+                .map_err(|e| Problem::bad_request(format!("patient: {e}")))?;
+            Ok(Ok(patient))
+        }
+        (None, Some(call_id)) => {
+            if p.from.is_some() || p.to.is_some() || p.nurse.is_some() || p.cursor.is_some() {
+                return Err(Problem::bad_request(
+                    "a call search takes care_unit and call_id only",
+                ));
+            }
+            let Some(unit) = p.care_unit.as_deref() else {
+                return Err(Problem::bad_request(
+                    "a call search needs care_unit beside call_id",
+                ));
+            };
+            Ok(Err(AccessTarget::CallSearch {
+                care_unit: callvault_types::CareUnit::parse(unit)
+                    .map_err(|e| Problem::bad_request(format!("care_unit: {e}")))?,
+                call_id: callvault_types::CallId::parse(call_id)
+                    .map_err(|e| Problem::bad_request(format!("call_id: {e}")))?,
+            }))
+        }
+        (Some(_), Some(_)) => Err(Problem::bad_request(
+            "search for a patient or for a call (care_unit and call_id), not both",
+        )),
+        (None, None) => Err(Problem::bad_request(
+            "a search needs patient, or care_unit and call_id",
+        )),
+    }
 }
 
 #[cfg(test)]

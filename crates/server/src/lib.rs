@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod followup;
 pub mod governance;
+pub mod link;
 pub mod metrics;
 pub mod problem;
 pub mod records;

@@ -122,6 +122,12 @@ impl Problem {
                 )
             }
             V::InvalidRequest(m) => Self::bad_request(m),
+            // Refused on what the vault found; the refusal is already an audit event.
+            V::Denied { denial, .. } => Self::forbidden(denial.to_string()).recorded(),
+            // Another change came first (two links at once): nothing was changed.
+            V::Catalog(callvault_catalog::CatalogError::Conflict(m)) => {
+                Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m)
+            }
             V::FourEyes(m) => Self::forbidden(m),
             V::NotFound(id) => Self::not_found(format!("no recording {id} is available to you")),
             e @ (V::NoSuchAssignment(_) | V::NoSuchOrder(_) | V::NoSuch(_)) => {

@@ -60,6 +60,7 @@ fn classify(method: &Method, template: &str) -> Option<Option<Action>> {
         "/api/v1/recordings" | "/api/v1/recordings/search" | "/ui/search" => Search,
         "/api/v1/recordings/{id}" | "/ui/calls/{id}" | "/ui/calls/{id}/emergency" => ViewMetadata,
         "/api/v1/recordings/{id}/audio" | "/ui/calls/{id}/audio" => Play,
+        "/api/v1/recordings/{id}/patient" | "/ui/calls/{id}/patient" => LinkPatient,
         "/api/v1/audit/events"
         | "/api/v1/audit/follow-up"
         | "/api/v1/audit/follow-up/{id}"

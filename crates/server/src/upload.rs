@@ -32,7 +32,10 @@ struct UploadMeta {
     care_unit: String,
     call_id: String,
     started_at: String,
-    patient_id: String,
+    /// Absent (or empty) for a call whose patient is not known yet: the nurse links it
+    /// later (`POST /api/v1/recordings/{id}/patient`).
+    #[serde(default)]
+    patient_id: Option<String>,
     #[serde(default)]
     caller_number: Option<String>,
     #[serde(default)]
@@ -61,7 +64,7 @@ struct Validated {
     unit: CareUnit,
     call_id: CallId,
     started_at: time::OffsetDateTime,
-    patient: PatientId,
+    patient: Option<PatientId>,
     caller: Option<CallerNumber>,
     nurse: Option<HsaId>,
     incomplete: Option<String>,
@@ -106,7 +109,10 @@ fn validate(raw: &[u8]) -> Result<Validated, Problem> {
         started_at: time::OffsetDateTime::parse(&m.started_at, &Rfc3339).map_err(|_| {
             Problem::bad_request("metadata started_at must be RFC 3339, e.g. 2026-10-01T08:15:00Z")
         })?,
-        patient: PatientId::parse_any(&m.patient_id).map_err(|e| bad("patient_id", &e))?,
+        patient: match m.patient_id.as_deref() {
+            None | Some("") => None,
+            Some(p) => Some(PatientId::parse_any(p).map_err(|e| bad("patient_id", &e))?),
+        },
         caller: match m.caller_number.as_deref() {
             None | Some("") => None,
             Some(c) => Some(CallerNumber::parse(c).map_err(|e| bad("caller_number", &e))?),

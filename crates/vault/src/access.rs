@@ -18,7 +18,9 @@ use callvault_auth::{
 use callvault_catalog::{Change, Placement, PlacementState, RecordingRow};
 use callvault_crypto::envelope::{EnvelopeHeader, open_blob};
 use callvault_crypto::{DekId, FieldKind};
-use callvault_types::{CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId};
+use callvault_types::{
+    CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId, RecordingId,
+};
 use time::OffsetDateTime;
 
 use crate::vault::{AUDIT_SEAL_CONTEXT, SiteBlob, blob_key};
@@ -42,6 +44,10 @@ impl Audited {
     /// Leaf index of the access event in the audit log.
     pub fn leaf_index(&self) -> u64 {
         self.leaf_index
+    }
+    /// What the audited access reads.
+    pub fn target(&self) -> &AccessTarget {
+        &self.target
     }
 }
 
@@ -74,6 +80,14 @@ pub enum AccessTarget {
         patient: PatientId,
         /// The other search parameters (recorded in the event too).
         filter: SearchFilter,
+    },
+    /// A search for one call by its care unit and telephony call id: how a recording not
+    /// yet linked to a patient is found (by the nurse who took it, to link it).
+    CallSearch {
+        /// The care unit that took the call.
+        care_unit: CareUnit,
+        /// The telephony call id.
+        call_id: CallId,
     },
 }
 
@@ -159,6 +173,9 @@ pub struct RecordingMetadata {
     pub legal_hold: bool,
     /// Why the recording is incomplete, if it is.
     pub incomplete: Option<String>,
+    /// Its links to patients after the call (who, when, whether a correction), oldest
+    /// first; empty if it was never linked after its ingest.
+    pub links: Vec<crate::link::LinkInfo>,
     /// Copies per site.
     pub placements: Vec<Placement>,
 }
@@ -174,6 +191,20 @@ pub struct SearchHit {
     pub started_at: OffsetDateTime,
     /// Duration.
     pub duration_ms: u64,
+    /// Whether the recording is linked to a patient (always, for a patient search).
+    pub linked: bool,
+}
+
+impl SearchHit {
+    fn of(r: RecordingRow) -> Self {
+        Self {
+            id: r.rec.id,
+            linked: r.rec.patient.is_some(),
+            care_unit: r.rec.care_unit,
+            started_at: r.rec.started_at,
+            duration_ms: r.rec.duration_ms,
+        }
+    }
 }
 
 fn event_action(a: Action) -> EventAction {
@@ -187,6 +218,7 @@ fn event_action(a: Action) -> EventAction {
         Action::ManagePrivileges => EventAction::ManagePrivileges,
         Action::ManageRecords => EventAction::ManageRecords,
         Action::Operate => EventAction::StatusRead,
+        Action::LinkPatient => EventAction::PatientLink,
     }
 }
 
@@ -215,6 +247,23 @@ fn denial_leaf(c: &callvault_catalog::Committed) -> Result<u64, VaultError> {
         .first()
         .copied()
         .ok_or(VaultError::NoLeafIndex("refusal"))
+}
+
+/// Checks that a recording lies inside the decision's care provider and unit scope.
+pub(crate) fn check_scope(authz: &Authorized, row: &RecordingRow) -> Result<(), VaultError> {
+    let res = authz.resource();
+    if row.rec.care_provider != res.care_provider
+        || res
+            .care_unit
+            .as_ref()
+            .is_some_and(|u| *u != row.rec.care_unit)
+        || !authz.scope().contains(&row.rec.care_unit)
+    {
+        return Err(VaultError::CapabilityMismatch(
+            "the recording lies outside the decision's care provider or units".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The audit actor of an authenticated principal.
@@ -372,6 +421,18 @@ impl Vault {
                 if let Some(l) = filter.limit {
                     e = e.detail("limit", l);
                 }
+            }
+            AccessTarget::CallSearch { care_unit, call_id } => {
+                // The recording found, if any, is named (with its patient, if linked), so
+                // that the search is in the patient's log extract.
+                if let Some(row) = self.call_in_scope(authz, care_unit, call_id)? {
+                    e.recording = Some(RecordingRef {
+                        id: row.rec.id,
+                        plaintext_sha256: row.rec.plaintext_sha256,
+                    });
+                    e.patient = self.audit_patient(&row)?;
+                }
+                e = e.detail("care_unit", care_unit).detail("call_id", call_id);
             }
             AccessTarget::AuditLog { limit } => {
                 e = e.detail("what", "audit events").detail("limit", limit);
@@ -553,16 +614,7 @@ impl Vault {
                 .recording(id)?
                 .ok_or_else(|| VaultError::NotFound(id.to_string()))?,
         };
-        let res = authz.resource();
-        if row.rec.care_provider != res.care_provider
-            || res
-                .care_unit
-                .as_ref()
-                .is_some_and(|u| *u != row.rec.care_unit)
-            || !authz.scope().contains(&row.rec.care_unit)
-        {
-            return refuse("the recording lies outside the decision's care provider or units");
-        }
+        check_scope(authz, &row)?;
         Ok(row)
     }
 
@@ -628,6 +680,7 @@ impl Vault {
             retention_until: r.retention_until,
             legal_hold: row.legal_hold,
             incomplete: r.incomplete.clone(),
+            links: self.link_history(&r.id)?,
             placements: self.catalog.placements(&r.id)?,
         })
     }
@@ -726,18 +779,51 @@ impl Vault {
                 f.after
                     .is_none_or(|after| (r.rec.started_at, r.rec.id) > after)
             })
-            .map(|r| SearchHit {
-                id: r.rec.id,
-                care_unit: r.rec.care_unit,
-                started_at: r.rec.started_at,
-                duration_ms: r.rec.duration_ms,
-            })
+            .map(SearchHit::of)
             .collect();
         hits.sort_by_key(|h| (h.started_at, h.id));
         if let Some(limit) = f.limit {
             hits.truncate(limit);
         }
         Ok(hits)
+    }
+
+    /// The call searched for by care unit and call id, if it lies inside the decision's
+    /// scope: at most one hit, linked to a patient or not.
+    pub fn search_call(
+        &self,
+        authz: &Authorized,
+        receipt: &Audited,
+    ) -> Result<Vec<SearchHit>, VaultError> {
+        if authz.action() != Action::Search || receipt.action != Action::Search {
+            return Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ));
+        }
+        let AccessTarget::CallSearch { care_unit, call_id } = &receipt.target else {
+            return Err(VaultError::CapabilityMismatch(
+                "the audit receipt is for another search".into(),
+            ));
+        };
+        Ok(self
+            .call_in_scope(authz, care_unit, call_id)?
+            .map(SearchHit::of)
+            .into_iter()
+            .collect())
+    }
+
+    /// The recording of a call at a unit, if the decision's scope covers it.
+    fn call_in_scope(
+        &self,
+        authz: &Authorized,
+        care_unit: &CareUnit,
+        call_id: &CallId,
+    ) -> Result<Option<RecordingRow>, VaultError> {
+        let cp = &authz.resource().care_provider;
+        Ok(self
+            .catalog
+            .recording_by_call(cp, call_id)?
+            .filter(|r| r.rec.care_unit == *care_unit && authz.scope().contains(care_unit)))
     }
 }
 
@@ -837,19 +923,54 @@ impl Vault {
         let bidx = self
             .keys
             .blind_index(cp, FieldKind::PatientId, canon.as_bytes())?;
-        let mut out = Vec::new();
-        for (idx, data) in self.catalog.audit_events_by_patient(&bidx.0)? {
-            let e = AuditEvent::decode(&data)
-                .map_err(|source| VaultError::BadEvent { index: idx, source })?;
-            // The column only finds candidates; the event's own bytes decide.
-            if e.patient.as_ref().is_some_and(|p| p.blind_index == bidx.0)
-                && e.care_provider.as_ref() == Some(cp)
-            {
-                let mut e = e;
-                self.reveal_case_number(&mut e)?;
-                out.push((idx, e));
-            }
+        let mut out = self.events_about_patient(cp, &bidx.0)?;
+        for (_, e) in &mut out {
+            self.reveal_case_number(e)?;
         }
         Ok(out)
+    }
+
+    /// Every audit event about one patient at a care provider, oldest first: the events
+    /// that carry the patient, and every event on a recording now linked to the patient
+    /// (the call was theirs all along, also while it was unlinked or wrongly linked) except
+    /// another patient's own link and unlink events. What the log reviewer's access log and
+    /// the patient's log extract both read.
+    pub(crate) fn events_about_patient(
+        &self,
+        cp: &CareProvider,
+        bidx: &[u8; 32],
+    ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
+        let mut out = std::collections::BTreeMap::new();
+        let decode = |idx: u64, data: &[u8]| {
+            AuditEvent::decode(data).map_err(|source| VaultError::BadEvent { index: idx, source })
+        };
+        for (idx, data) in self.catalog.audit_events_by_patient(bidx)? {
+            let e = decode(idx, &data)?;
+            // The column only finds candidates; the event's own bytes decide.
+            if e.patient.as_ref().is_some_and(|p| p.blind_index == *bidx)
+                && e.care_provider.as_ref() == Some(cp)
+            {
+                out.insert(idx, e);
+            }
+        }
+        for row in self.catalog.recordings_by_patient(cp, bidx)? {
+            for (idx, data) in self.catalog.recording_events(&row.rec.id, &[])? {
+                if out.contains_key(&idx) {
+                    continue;
+                }
+                let e = decode(idx, &data)?;
+                let someone_elses_link = matches!(
+                    e.action,
+                    EventAction::PatientLink | EventAction::PatientUnlink
+                );
+                if e.recording.as_ref().is_some_and(|r| r.id == row.rec.id)
+                    && e.care_provider.as_ref() == Some(cp)
+                    && !someone_elses_link
+                {
+                    out.insert(idx, e);
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 }

@@ -34,6 +34,7 @@ fn event_id(a: EventAction) -> (&'static str, &'static str, &'static str) {
         ActionKind::PatientRead => ("110110", "Patient Record", "R"),
         ActionKind::PatientExport | ActionKind::LogExport => ("110106", "Export", "R"),
         ActionKind::PatientCreate => ("110110", "Patient Record", "C"),
+        ActionKind::PatientUpdate => ("110110", "Patient Record", "U"),
         ActionKind::PatientDelete | ActionKind::BlobsDeleted => ("110110", "Patient Record", "D"),
         ActionKind::SecurityRoles => ("110136", "Security Roles Changed", "E"),
         ActionKind::SecurityAlert => ("110113", "Security Alert", "E"),

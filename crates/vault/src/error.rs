@@ -137,6 +137,15 @@ pub enum VaultError {
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),
+    /// The policy refused the request on what the vault found (e.g. a link by someone who
+    /// did not take the call); the refusal is recorded as a denied audit event.
+    #[error("{denial}")]
+    Denied {
+        /// Why.
+        denial: callvault_auth::Denial,
+        /// The denied event's leaf index.
+        leaf_index: u64,
+    },
     /// A governance step is not possible in the current state (not awaiting a decision,
     /// already registered, unregistered holder, administrators already in force, …); nothing
     /// was changed. The message says why.

@@ -1,7 +1,8 @@
 //! Audit events as FHIR R4 `AuditEvent` resources following the IHE Basic Audit Log
-//! Patterns (BALP): PatientRead, PatientQuery, PatientCreate and PatientDelete for accesses
-//! to a patient's recordings, with the patient entity, the user agent as `requestor`, the
-//! client and server agents, and the purpose of use; other events as plain `AuditEvent`s.
+//! Patterns (BALP): PatientRead, PatientQuery, PatientCreate, PatientUpdate and
+//! PatientDelete for accesses to a patient's recordings, with the patient entity, the user
+//! agent as `requestor`, the client and server agents, and the purpose of use; other events
+//! as plain `AuditEvent`s.
 //!
 //! Export is a log reviewer's action (`read-audit`, purpose *logguppföljning*), itself
 //! audited (`audit.export`). Patients are exported as a pseudonym (the care provider's
@@ -115,6 +116,12 @@ fn kind(a: EventAction, has_patient: bool) -> (Option<&'static str>, Value, Valu
             rest,
             interaction("create", "create"),
             "C",
+        ),
+        ActionKind::PatientUpdate => (
+            patient("PatientUpdate", "Update"),
+            rest,
+            interaction("update", "update"),
+            "U",
         ),
         ActionKind::PatientDelete => (
             patient("PatientDelete", "Delete"),

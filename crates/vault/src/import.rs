@@ -109,7 +109,7 @@ impl Vault {
             care_unit: row.care_unit.clone(),
             call_id: row.call_id.clone(),
             started_at: row.started_at,
-            patient: row.patient.clone(),
+            patient: Some(row.patient.clone()),
             caller: row.caller.clone(),
             nurse: row.nurse.clone(),
             codec: info.codec.to_owned(),

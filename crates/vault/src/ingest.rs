@@ -51,8 +51,9 @@ pub struct IngestStart {
     pub call_id: CallId,
     /// Call start.
     pub started_at: OffsetDateTime,
-    /// Patient.
-    pub patient: PatientId,
+    /// The patient, if known when the call starts (an import, an upload that names one). A
+    /// live call usually has none: the nurse links it later ([`Vault::link_patient`]).
+    pub patient: Option<PatientId>,
     /// Caller number.
     pub caller: Option<CallerNumber>,
     /// Nurse.
@@ -555,7 +556,11 @@ impl Vault {
                 dek_id,
             };
             let wrapped = self.keys.wrap_dek(cp, dek, &binding)?;
-            let patient = self.seal_patient(cp, &meta.patient, id.as_bytes())?;
+            let patient = meta
+                .patient
+                .as_ref()
+                .map(|p| self.seal_patient(cp, p, id.as_bytes()))
+                .transpose()?;
             let caller = match &meta.caller {
                 None => None,
                 Some(c) => {
@@ -569,7 +574,11 @@ impl Vault {
                     ))
                 }
             };
-            let (audit_sealed, bidx) = self.seal_patient(cp, &meta.patient, AUDIT_SEAL_CONTEXT)?;
+            let audit_patient = meta
+                .patient
+                .as_ref()
+                .map(|p| self.seal_patient(cp, p, AUDIT_SEAL_CONTEXT))
+                .transpose()?;
             let rec = NewRecording {
                 id,
                 care_provider: cp.clone(),
@@ -588,7 +597,7 @@ impl Vault {
                 dek_id: dek_id.0,
                 wrapped_dek: wrapped.bytes,
                 kek_version: wrapped.kek_version.0,
-                patient: Some(patient),
+                patient,
                 caller,
                 nurse: meta.nurse.clone(),
                 retention_until,
@@ -609,9 +618,9 @@ impl Vault {
                 e.assignment = Some(asg.clone());
                 e.actor_care_provider = Some(asg_cp.clone());
             }
-            e.patient = Some(SealedPatient {
-                sealed: audit_sealed,
-                blind_index: bidx,
+            e.patient = audit_patient.map(|(sealed, blind_index)| SealedPatient {
+                sealed,
+                blind_index,
             });
             // The event fixes the catalog row's immutable fields, so that `verify` can tell
             // an edited row from the one that was acknowledged.

@@ -18,6 +18,7 @@ pub mod followup;
 pub mod governance;
 pub mod import;
 pub mod ingest;
+pub mod link;
 mod maintenance;
 pub mod manifest;
 pub mod operations;

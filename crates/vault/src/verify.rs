@@ -348,7 +348,14 @@ impl Vault {
         if e.care_provider.as_ref() != Some(&rec.care_provider) {
             differs.push("care provider".into());
         }
-        if e.patient.as_ref().map(|p| p.blind_index) != rec.patient.as_ref().map(|p| p.1) {
+        // The patient is the ingest's, or that of the latest link after it.
+        let mut patient = e.patient.as_ref().map(|p| p.blind_index);
+        match self.check_links(row)? {
+            Ok(Some(linked)) => patient = Some(linked),
+            Ok(None) => {}
+            Err(what) => return Ok(Some(problem(what))),
+        }
+        if patient != rec.patient.as_ref().map(|p| p.1) {
             differs.push("patient".into());
         }
         for (k, v) in fixed_fields(rec) {
@@ -371,6 +378,53 @@ impl Vault {
                 differs.join(", ")
             ))
         }))
+    }
+
+    /// Compares a recording's stored links to patients with their `patient.link` events,
+    /// one by one: the latest link's patient (blind index) if all agree and there is one,
+    /// or what differs.
+    fn check_links(
+        &self,
+        row: &RecordingRow,
+    ) -> Result<Result<Option<[u8; 32]>, String>, callvault_catalog::CatalogError> {
+        let id = &row.rec.id;
+        let stored = self.catalog.patient_links(id)?;
+        let mut events = Vec::new();
+        for (idx, data) in self
+            .catalog
+            .recording_events(id, &[Action::PatientLink.code()])?
+        {
+            let Ok(e) = AuditEvent::decode(&data) else {
+                return Ok(Err(format!("patient link event {idx} does not decode")));
+            };
+            // Refused attempts are link events too; only granted ones made a link.
+            if e.outcome == Outcome::Granted {
+                events.push((idx, e));
+            }
+        }
+        if stored.len() != events.len() {
+            return Ok(Err(format!(
+                "the catalog holds {} links of the recording to patients, the audit log {}",
+                stored.len(),
+                events.len()
+            )));
+        }
+        for (link, (idx, e)) in stored.iter().zip(&events) {
+            let n = e
+                .details
+                .iter()
+                .find(|(k, _)| k == "link")
+                .map(|(_, v)| v.as_str());
+            if n != Some(link.n.to_string().as_str())
+                || e.patient.as_ref().map(|p| p.blind_index) != Some(link.patient.1)
+            {
+                return Ok(Err(format!(
+                    "patient link {} differs from its audit event {idx}",
+                    link.n
+                )));
+            }
+        }
+        Ok(Ok(stored.last().map(|l| l.patient.1)))
     }
 
     /// Records a missing or damaged copy durably (placement state and repair task, with an

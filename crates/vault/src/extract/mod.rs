@@ -11,7 +11,7 @@ mod pdf;
 
 use std::collections::HashMap;
 
-use callvault_audit::event::{Action as EventAction, AuditEvent, Outcome, SealedPatient};
+use callvault_audit::event::{Action as EventAction, Outcome, SealedPatient};
 use callvault_auth::{Action, Authorized};
 use callvault_catalog::Change;
 use callvault_types::PatientId;
@@ -138,6 +138,8 @@ fn action_sv(a: EventAction) -> Option<&'static str> {
         EventAction::Play => "Uppspelning av inspelningen",
         EventAction::Download => "Nedladdning av inspelningen",
         EventAction::Export => "Export av inspelningen",
+        EventAction::PatientLink => "Samtalet kopplades till patienten",
+        EventAction::PatientUnlink => "Felaktig koppling av samtalet till patienten rättades",
         _ => return None,
     })
 }
@@ -248,16 +250,11 @@ impl Vault {
             staff.insert(format!("person:{}", u.hsa_id), (u.name, u.title));
         }
         let mut entries = Vec::new();
-        for (idx, data) in self.catalog.audit_events_by_patient(&bidx)? {
+        for (idx, e) in self.events_about_patient(&cp, &bidx)? {
             if idx >= leaf {
                 break;
             }
-            let e = AuditEvent::decode(&data)
-                .map_err(|source| VaultError::BadEvent { index: idx, source })?;
-            // The column only finds candidates; the event's own bytes decide.
-            if e.patient.as_ref().map(|p| p.blind_index) != Some(bidx)
-                || e.care_provider.as_ref() != Some(&cp)
-                || e.outcome != Outcome::Granted
+            if e.outcome != Outcome::Granted
                 || from.is_some_and(|f| e.time < f)
                 || to.is_some_and(|x| e.time >= x)
             {

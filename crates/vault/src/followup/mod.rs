@@ -45,7 +45,23 @@ pub struct FollowUpRequest {
 struct CatalogLookup<'a> {
     vault: &'a Vault,
     assignments: HashMap<String, Option<Vec<CareUnit>>>,
-    recordings: HashMap<RecordingId, Option<CareUnit>>,
+    recordings: HashMap<RecordingId, Option<(CareUnit, Option<[u8; 32]>)>>,
+}
+
+impl CatalogLookup<'_> {
+    fn recording(&mut self, id: &RecordingId) -> Option<(CareUnit, Option<[u8; 32]>)> {
+        let v = self.vault;
+        self.recordings
+            .entry(*id)
+            .or_insert_with(|| {
+                v.catalog
+                    .recording(id)
+                    .ok()
+                    .flatten()
+                    .map(|r| (r.rec.care_unit, r.rec.patient.map(|p| p.1)))
+            })
+            .clone()
+    }
 }
 
 impl rules::Lookup for CatalogLookup<'_> {
@@ -63,17 +79,10 @@ impl rules::Lookup for CatalogLookup<'_> {
             .clone()
     }
     fn recording_unit(&mut self, id: &RecordingId) -> Option<CareUnit> {
-        let v = self.vault;
-        self.recordings
-            .entry(*id)
-            .or_insert_with(|| {
-                v.catalog
-                    .recording(id)
-                    .ok()
-                    .flatten()
-                    .map(|r| r.rec.care_unit)
-            })
-            .clone()
+        self.recording(id).map(|r| r.0)
+    }
+    fn recording_patient(&mut self, id: &RecordingId) -> Option<[u8; 32]> {
+        self.recording(id).and_then(|r| r.1)
     }
 }
 

@@ -250,6 +250,9 @@ pub trait Lookup {
     fn assignment_units(&mut self, id: &str) -> Option<Vec<CareUnit>>;
     /// The care unit of a recording (`None` once destroyed).
     fn recording_unit(&mut self, id: &RecordingId) -> Option<CareUnit>;
+    /// The blind index of the patient a recording is linked to now (`None` while it is
+    /// unlinked, or once destroyed).
+    fn recording_patient(&mut self, id: &RecordingId) -> Option<[u8; 32]>;
 }
 
 /// A finding before it is numbered and stored.
@@ -267,11 +270,16 @@ pub struct RawFinding {
     pub summary: String,
 }
 
-/// Actions that reveal patient data (searches, metadata, audio).
+/// Actions that reveal patient data (searches, metadata, audio, a link to a patient).
 fn is_patient_access(a: Action) -> bool {
     matches!(
         a,
-        Action::Search | Action::View | Action::Play | Action::Download | Action::Export
+        Action::Search
+            | Action::View
+            | Action::Play
+            | Action::Download
+            | Action::Export
+            | Action::PatientLink
     )
 }
 
@@ -414,7 +422,13 @@ impl<'a> Evaluator<'a> {
             );
             self.find(rule::OUTSIDE_UNITS, idx, e, summary);
         }
-        let patient = e.patient.as_ref().map(|p| p.blind_index);
+        // An access made while the recording had no patient yet is an access to the patient
+        // it is linked to now.
+        let patient = e.patient.as_ref().map(|p| p.blind_index).or_else(|| {
+            e.recording
+                .as_ref()
+                .and_then(|r| lookup.recording_patient(&r.id))
+        });
         if s.protected_identity
             && let Some(p) = patient
             && self.protected.contains(&p)
@@ -524,6 +538,10 @@ mod tests {
         fn recording_unit(&mut self, id: &RecordingId) -> Option<CareUnit> {
             self.units.get(id).cloned()
         }
+        // Recording 3 was ingested without a patient and is linked to patient 9 now.
+        fn recording_patient(&mut self, id: &RecordingId) -> Option<[u8; 32]> {
+            (*id == rec(3)).then_some([9; 32])
+        }
     }
 
     fn rec(n: u8) -> RecordingId {
@@ -534,6 +552,7 @@ mod tests {
         let mut units = HashMap::new();
         units.insert(rec(1), CareUnit::parse(UNIT_A).expect("unit"));
         units.insert(rec(2), CareUnit::parse(UNIT_B).expect("unit"));
+        units.insert(rec(3), CareUnit::parse(UNIT_A).expect("unit"));
         Fixed { units }
     }
 
@@ -659,6 +678,32 @@ mod tests {
         let f = run_with(s, &events, protected, personal, [0; 32]);
         assert_eq!(rules_of(&f), [rule::PROTECTED, rule::OWN_RECORDS]);
         assert_eq!((f[0].leaf_index, f[1].leaf_index), (1, 2));
+    }
+
+    /// An access made before the recording was linked carries no patient; it is an access
+    /// to the patient the recording is linked to now. An unlinked recording's accesses
+    /// count for no patient.
+    #[test]
+    fn accesses_before_a_link_count_for_the_linked_patient() {
+        let s = FollowUpSettings {
+            protected_identity: true,
+            own_records: true,
+            ..quiet()
+        };
+        let mut before_link = access(NOON, Action::Play, 3, 0);
+        before_link.patient = None;
+        let mut unlinked = access(NOON, Action::Play, 1, 0);
+        unlinked.patient = None;
+        let protected = HashSet::from([[9u8; 32]]);
+        let f = run_with(
+            s,
+            &[unlinked, before_link],
+            protected,
+            HashMap::new(),
+            [0; 32],
+        );
+        assert_eq!(rules_of(&f), [rule::PROTECTED]);
+        assert_eq!(f[0].leaf_index, 1);
     }
 
     #[test]

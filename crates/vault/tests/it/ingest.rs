@@ -13,7 +13,7 @@ fn start(call: &str) -> IngestStart {
         care_unit: CareUnit::parse(UNIT_A).expect("unit"),
         call_id: CallId::parse(call).expect("call"),
         started_at: time::macros::datetime!(2026-12-01 10:00 UTC),
-        patient: PatientId::parse_any(&pnr(7)).expect("pnr"),
+        patient: Some(PatientId::parse_any(&pnr(7)).expect("pnr")),
         caller: None,
         nurse: None,
         codec: "pcm_s16le".into(),

@@ -10,6 +10,7 @@ mod hsm;
 mod import;
 mod ingest;
 mod keys;
+mod link;
 mod records;
 mod registry;
 mod scale_out;

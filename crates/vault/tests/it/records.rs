@@ -18,7 +18,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// Two records managers at care provider A, one at B, valid around the real clock.
-fn policy() -> Policy {
+pub(crate) fn records_policy() -> Policy {
     let now = time::OffsetDateTime::now_utc();
     let (from, until) = (
         rfc3339(now - time::Duration::days(1)),
@@ -43,7 +43,7 @@ fn policy() -> Policy {
     Policy::new(AssignmentSet::parse(&text).expect("assignments"))
 }
 
-fn records_manager(policy: &Policy, hsa: &str, cp: &str) -> Authorized {
+pub(crate) fn records_manager(policy: &Policy, hsa: &str, cp: &str) -> Authorized {
     let who = AuthenticatedPrincipal::assert_verified_certificate(
         HsaId::parse(hsa).expect("hsa"),
         PrincipalKind::Person,
@@ -93,7 +93,7 @@ fn ivo_deletion_shreds_and_certifies_and_restored_copies_stay_unreadable() {
     t.vault
         .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
         .expect("import");
-    let p = policy();
+    let p = records_policy();
     let rm1 = records_manager(&p, "SE2321000016-M001", CP_A);
     let rm2 = records_manager(&p, "SE2321000016-M002", CP_A);
     let rmb = records_manager(&p, "SE2321000156-M001", CP_B);
@@ -341,7 +341,7 @@ fn a_purge_reaches_only_recordings_past_retention_and_never_held_ones() {
         )
         .expect("import");
     assert_eq!(s.imported, 4);
-    let p = policy();
+    let p = records_policy();
     let rm1 = records_manager(&p, "SE2321000016-M001", CP_A);
     let rm2 = records_manager(&p, "SE2321000016-M002", CP_A);
     let id = |i: u64| {
@@ -418,7 +418,7 @@ fn an_interrupted_execution_is_finished_on_resume() {
     t.vault
         .import_manifest(&m, &callvault_vault::vault_operator(), |_, _, _| {})
         .expect("import");
-    let p = policy();
+    let p = records_policy();
     let rm1 = records_manager(&p, "SE2321000016-M001", CP_A);
     let rm2 = records_manager(&p, "SE2321000016-M002", CP_A);
     let (a, b) = (id_of(&t, 0), id_of(&t, 2));
