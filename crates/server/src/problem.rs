@@ -122,6 +122,7 @@ impl Problem {
                 )
             }
             V::InvalidRequest(m) => Self::bad_request(m),
+            V::Link(why) => Self::bad_request(why.to_string()),
             // Refused on what the vault found; the refusal is already an audit event.
             V::Denied { denial, .. } => Self::forbidden(denial.to_string()).recorded(),
             // Another change came first (two links at once): nothing was changed.

@@ -137,6 +137,10 @@ pub enum VaultError {
     /// The recording does not exist.
     #[error("recording {0} not found")]
     NotFound(String),
+    /// A link to a patient cannot be made as asked (already linked, a correction without
+    /// its reason); nothing was changed.
+    #[error("{0}")]
+    Link(crate::link::LinkRefusal),
     /// The policy refused the request on what the vault found (e.g. a link by someone who
     /// did not take the call); the refusal is recorded as a denied audit event.
     #[error("{denial}")]

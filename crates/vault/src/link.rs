@@ -58,7 +58,7 @@ pub struct LinkInfo {
 }
 
 /// Why a link request refused to go ahead before anything was written.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LinkRefusal {
     /// The recording is linked to this patient already.
     #[error("the recording is already linked to this patient")]
@@ -106,21 +106,15 @@ impl Vault {
         let reason = match &previous {
             None => None,
             Some(prev) if prev.blind_index == bidx => {
-                return Err(VaultError::InvalidRequest(
-                    LinkRefusal::AlreadyLinked.to_string(),
-                ));
+                return Err(VaultError::Link(LinkRefusal::AlreadyLinked));
             }
             Some(_) => match reason.map(str::trim).map(|r| (r, r.chars().count())) {
                 Some((_, len)) if len > MAX_LINK_REASON => {
-                    return Err(VaultError::InvalidRequest(
-                        LinkRefusal::ReasonTooLong.to_string(),
-                    ));
+                    return Err(VaultError::Link(LinkRefusal::ReasonTooLong));
                 }
                 Some((r, len)) if len >= MIN_LINK_REASON => Some(r),
                 _ => {
-                    return Err(VaultError::InvalidRequest(
-                        LinkRefusal::ReasonRequired.to_string(),
-                    ));
+                    return Err(VaultError::Link(LinkRefusal::ReasonRequired));
                 }
             },
         };

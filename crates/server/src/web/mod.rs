@@ -127,6 +127,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/search", get(search_form).post(search))
         .route("/ui/calls/{id}", get(call))
         .route("/ui/calls/{id}/emergency", post(emergency))
+        .route("/ui/calls/{id}/patient", post(link_patient))
         .route(
             "/ui/calls/{id}/audio",
             get(audio).head(crate::refusals::head_not_served),
@@ -632,6 +633,18 @@ async fn decide(
         .map_err(IntoResponse::into_response)
 }
 
+/// Which of the texts' `patient_errors` says what is wrong with a patient id.
+fn patient_error_index(e: &callvault_types::PatientIdError) -> usize {
+    use callvault_types::PatientIdError as E;
+    match e {
+        E::BadShape => 0,
+        E::BadDate => 1,
+        E::FutureDate => 2,
+        E::BadCheckDigit => 3,
+        _ => 4,
+    }
+}
+
 /// The page of a refusal the policy path has recorded already.
 fn denied_page(c: Chrome, d: &Denial) -> Response {
     let mut r = error_page(c, StatusCode::FORBIDDEN, d.to_string());
@@ -719,14 +732,7 @@ async fn search(
     let patient = match PatientId::parse_any(&f.patient) {
         Ok(p) => p,
         Err(e) => {
-            use callvault_types::PatientIdError as E;
-            let which = match e {
-                E::BadShape => 0,
-                E::BadDate => 1,
-                E::FutureDate => 2,
-                E::BadCheckDigit => 3,
-                _ => 4,
-            };
+            let which = patient_error_index(&e);
             let mut p = empty_search(c, Some(&active));
             p.patient_error = Some(p.c.t.patient_errors[which]);
             p.patient = f.patient;
@@ -838,6 +844,10 @@ pub struct MetaView {
     nurse: String,
     retention: String,
     legal_hold: bool,
+    /// Whether the call is linked to a patient.
+    linked: bool,
+    /// Links made after the call: who, when, whether a correction.
+    links: Vec<(String, String, bool)>,
 }
 
 #[derive(Template)]
@@ -851,6 +861,9 @@ struct CallPage {
     call: String,
     audio_src: String,
     emergency: bool,
+    /// Whether to offer the link form: care and treatment, no emergency access, and the
+    /// caller took the call or holds `link-patient` (the vault decides again).
+    can_link: bool,
 }
 
 #[derive(Template)]
@@ -914,10 +927,36 @@ async fn show_call(
         }
     };
     let dash = || "–".to_owned();
+    let can_link = authz.purpose() == Purpose::CareAndTreatment
+        && !authz.is_emergency()
+        && (m.nurse.as_ref() == Some(authz.principal().hsa_id())
+            || authz
+                .assignment()
+                .rights
+                .contains(&callvault_auth::Right::LinkPatient));
+    let linked = m.patient.is_some();
     page(CallPage {
         m: MetaView {
             call_id: m.call_id,
-            patient: m.patient.map(|p| p.expose_display()).unwrap_or_else(dash),
+            linked,
+            links: m
+                .links
+                .into_iter()
+                .map(|l| {
+                    (
+                        l.linked_by
+                            .strip_prefix("person:")
+                            .unwrap_or(&l.linked_by)
+                            .to_owned(),
+                        swedish_time(l.linked_at),
+                        l.correction,
+                    )
+                })
+                .collect(),
+            patient: m
+                .patient
+                .map(|p| p.expose_display())
+                .unwrap_or_else(|| c.t.not_linked.to_owned()),
             started: swedish_time(m.started_at),
             duration: duration(m.duration_ms),
             care_unit: m.care_unit.to_string(),
@@ -934,9 +973,108 @@ async fn show_call(
         purposes: purposes.iter().map(|p| (p.slug(), p.as_str())).collect(),
         call: id.to_string(),
         emergency: authz.is_emergency(),
+        can_link,
         audio_src,
         c,
     })
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    csrf: String,
+    patient_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Links the call to its patient (or corrects the link), as the person's care-and-treatment
+/// assignment; then shows the call again.
+async fn link_patient(
+    State(state): State<AppState>,
+    Extension(who): Extension<AuthenticatedPrincipal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    let (c, active, mine) = chrome(&state, &who, &headers);
+    if !check_form(&state, &who, &headers, &f.csrf) {
+        return error_page(c, StatusCode::FORBIDDEN, String::new());
+    }
+    let Ok(id) = RecordingId::parse(&id) else {
+        return error_page(c, StatusCode::NOT_FOUND, String::new());
+    };
+    // Links are made in care and treatment: the active assignment if it is one, else the
+    // person's first.
+    let care = active
+        .filter(|a| a.purpose == Purpose::CareAndTreatment)
+        .or_else(|| {
+            mine.into_iter()
+                .find(|a| a.purpose == Purpose::CareAndTreatment)
+        });
+    let Some(active) = care else {
+        return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
+    };
+    let (c, resource) = match resource_or_refusal(&state, &who, c, &id, &active, None, None).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
+    let mut req = view_request(resource, &active, None, None);
+    req.action = Action::LinkPatient;
+    let authz = match decide(&state, &who, &req, Some(&id)).await {
+        Err(r) => return r,
+        Ok(Err(d)) => return recording_denied_page(c, &d),
+        Ok(Ok(a)) => a,
+    };
+    // A patient id that does not parse is named by kind, never echoed; the refusal
+    // middleware records the attempt.
+    let patient = match PatientId::parse_any(&f.patient_id) {
+        Ok(p) => p,
+        Err(e) => {
+            let detail = c.t.patient_errors[patient_error_index(&e)].to_owned();
+            let mut r = error_page(c, StatusCode::BAD_REQUEST, detail);
+            r.extensions_mut()
+                .insert(crate::refusals::RefusalReason(format!("link: {e}")));
+            return r;
+        }
+    };
+    let vault = std::sync::Arc::clone(&state.vault);
+    let reason = f.reason;
+    let done = tokio::task::spawn_blocking(move || {
+        vault.link_patient(&authz, &id, &patient, reason.as_deref())
+    })
+    .await;
+    use callvault_vault::VaultError as V;
+    use callvault_vault::link::LinkRefusal as L;
+    match done {
+        Ok(Ok(_)) => Redirect::to(&format!(
+            "/ui/calls/{id}?purpose={}",
+            Purpose::CareAndTreatment.slug()
+        ))
+        .into_response(),
+        // Recorded by the vault already.
+        Ok(Err(V::Denied { denial, .. })) => denied_page(c, &denial),
+        Ok(Err(V::Link(why))) => {
+            let which = match why {
+                L::AlreadyLinked => 0,
+                L::ReasonRequired => 1,
+                L::ReasonTooLong => 2,
+            };
+            let detail = c.t.link_errors[which].to_owned();
+            let mut r = error_page(c, StatusCode::BAD_REQUEST, detail);
+            r.extensions_mut()
+                .insert(crate::refusals::RefusalReason(format!("link: {why}")));
+            r
+        }
+        Ok(Err(e)) => {
+            let status = StatusCode::from_u16(crate::problem::Problem::from_vault(e).status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error_page(c, status, String::new())
+        }
+        Err(e) => {
+            tracing::error!("link task failed: {e}");
+            error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new())
+        }
+    }
 }
 
 async fn call(

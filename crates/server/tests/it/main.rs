@@ -20,6 +20,7 @@ mod followup;
 mod governance;
 mod incomplete;
 mod limits;
+mod link;
 mod refusals;
 mod syslog;
 mod web;
