@@ -67,10 +67,11 @@ doc = {
   },
   "/api/v1/recordings/search": {"post": {
     "operationId": "searchRecordings",
-    "summary": "Recordings of one patient at one care provider (blind-index search; the search, with its parameters, is an audited access). Hits are ordered by call start, then id. The patient travels in the JSON body, never in the URL (URLs end up in proxy and load-balancer logs).",
+    "summary": "Recordings of one patient at one care provider (blind-index search), or the one recording of a call found by its care unit and call id — how a recording not yet linked to a patient is found. The search, with its parameters, is an audited access. Hits are ordered by call start, then id. The patient travels in the JSON body, never in the URL (URLs end up in proxy and load-balancer logs).",
     "parameters": purpose_params,
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["patient"], "properties": {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "description": "Either patient (with the optional filters), or care_unit and call_id (nothing else).", "oneOf": [{"required": ["patient"]}, {"required": ["call_id", "care_unit"]}], "properties": {
        "patient": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number. Never echoed in errors."},
+       "call_id": {"type": "string", "description": "A call search: the telephony call id (with care_unit). Finds the recording whether or not it is linked to a patient."},
        "care_provider": {"type": "string", "pattern": "^SE[0-9A-Za-z-]+$", "description": "Care provider HSA-ID; may be left out when the caller holds assignments for this purpose at one care provider only."},
        "from": {"type": "string", "format": "date-time", "description": "Calls starting at or after."},
        "to": {"type": "string", "format": "date-time", "description": "Calls starting before."},
@@ -95,6 +96,22 @@ doc = {
      "416": {"description": "The range lies outside the recording.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      "503": {"description": "Every audio stream slot is in use; retry shortly.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
      **errors}}},
+  "/api/v1/recordings/{id}/patient": {"post": {
+    "operationId": "linkPatient",
+    "summary": "Links a recording to the patient the call was about, or corrects a wrong link. Only the nurse who took the call (with view-metadata on its care unit), or someone whose assignment grants link-patient, may; purpose vård och behandling, never emergency access. A correction is a new link with a reason; the old one stays in the history, and both patients' access logs show it. The patient travels in the body, never in the URL. Audited (patient.link, and patient.unlink for the patient a correction replaces), granted or refused.",
+    "parameters": [rec_id] + [p for p in purpose_params if p["name"] not in ("case_number", "X-Callvault-Case-Number")],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["patient_id"], "properties": {
+       "patient_id": {"type": "string", "description": "Personnummer, samordningsnummer or reserve number. Never echoed in errors."},
+       "reason": {"type": "string", "minLength": 10, "maxLength": 1000, "description": "Why the current link is wrong: required when the recording has a patient (a correction), ignored otherwise. Sealed."}}}}}},
+    "responses": {
+     "200": {"description": "Linked.", "content": {"application/json": {"schema": {"type": "object", "required": ["recording", "link", "corrected", "audit_leaf_index"], "properties": {
+       "recording": {"type": "string", "format": "uuid"},
+       "link": {"type": "integer", "minimum": 1, "description": "1 for the first link, one more for each correction."},
+       "corrected": {"type": "boolean", "description": "Whether it replaced a patient the recording had."},
+       "audit_leaf_index": {"type": "integer", "description": "Leaf index of the patient.link event."}}}}}},
+     "400": resp("BadRequest"), "403": resp("Forbidden"), "404": resp("NotFound"),
+     "409": {"description": "Another link was made at the same moment; nothing was changed.", "content": {"application/problem+json": {"schema": ref("Problem")}}},
+     "500": resp("Internal")}}},
   "/api/v1/audit/checkpoint": {"get": {
     "operationId": "auditCheckpoint",
     "summary": "The latest signed checkpoint of the audit log (C2SP signed note, Ed25519).",
@@ -322,10 +339,10 @@ doc = {
   "schemas": {
    "Purpose": {"type": "string", "enum": ["vard-och-behandling", "kvalitetssakring", "logguppfoljning", "administration"], "description": "vård och behandling (care), kvalitetssäkring (patient-safety investigation), logguppföljning (log review), administration."},
    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {"type": {"type": "string", "format": "uri"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}},
-   "UploadMetadata": {"type": "object", "additionalProperties": False, "required": ["care_provider", "care_unit", "call_id", "started_at", "patient_id"], "properties": {
+   "UploadMetadata": {"type": "object", "additionalProperties": False, "required": ["care_provider", "care_unit", "call_id", "started_at"], "properties": {
      "care_provider": {"type": "string"}, "care_unit": {"type": "string", "description": "HSA-ID of a unit of the care provider."},
      "call_id": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
-     "patient_id": {"type": "string", "description": "Personnummer (check digit verified), samordningsnummer or reserve number."},
+     "patient_id": {"type": "string", "description": "Personnummer (check digit verified), samordningsnummer or reserve number. Leave out (or empty) for a call whose patient is not known yet: the nurse who took it links it later (POST /api/v1/recordings/{id}/patient)."},
      "caller_number": {"type": "string", "description": "E.164."}, "nurse_hsa_id": {"type": "string"},
      "incomplete": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Why the recording is incomplete (a call cut off by a crash, a stream missing): it is stored although shorter than its WAV header says, flagged with this reason. Without it a short audio part is refused."}}},
    "UploadResult": {"type": "object", "required": ["id", "sha256", "size", "duration_ms", "sites", "retention_until", "audit_leaf_index", "existing"], "properties": {
@@ -334,15 +351,17 @@ doc = {
      "audit_leaf_index": {"type": "integer"}, "existing": {"type": "boolean"}}},
    "SearchResult": {"type": "object", "required": ["recordings", "audit_leaf_index"], "properties": {
      "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last page."},
-     "recordings": {"type": "array", "items": {"type": "object", "required": ["id", "care_unit", "started_at", "duration_ms"], "properties": {"id": {"type": "string", "format": "uuid"}, "care_unit": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"}, "duration_ms": {"type": "integer"}}}},
+     "recordings": {"type": "array", "items": {"type": "object", "required": ["id", "care_unit", "started_at", "duration_ms", "linked"], "properties": {"id": {"type": "string", "format": "uuid"}, "care_unit": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"}, "duration_ms": {"type": "integer"}, "linked": {"type": "boolean", "description": "Whether the recording is linked to a patient."}}}},
      "audit_leaf_index": {"type": "integer"}}},
-   "RecordingMetadata": {"type": "object", "required": ["id", "care_provider", "care_unit", "call_id", "started_at", "ended_at", "duration_ms", "codec", "size", "sha256", "retention_until", "legal_hold", "sites", "audit_leaf_index"], "properties": {
+   "RecordingMetadata": {"type": "object", "required": ["id", "care_provider", "care_unit", "call_id", "started_at", "ended_at", "duration_ms", "codec", "size", "sha256", "retention_until", "legal_hold", "links", "sites", "audit_leaf_index"], "properties": {
      "id": {"type": "string", "format": "uuid"}, "care_provider": {"type": "string"}, "care_unit": {"type": "string"}, "call_id": {"type": "string"},
      "started_at": {"type": "string", "format": "date-time"}, "ended_at": {"type": "string", "format": "date-time"}, "duration_ms": {"type": "integer"},
      "codec": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
      "patient_id": {"type": ["string", "null"]}, "caller_number": {"type": ["string", "null"]}, "nurse_hsa_id": {"type": ["string", "null"]},
      "retention_until": {"type": "string", "format": "date-time"}, "legal_hold": {"type": "boolean"},
      "incomplete": {"type": ["string", "null"], "description": "Why the recording is incomplete; null for a complete one."},
+     "links": {"type": "array", "description": "Links to patients made after the call, oldest first: who and when, and whether the link corrected an earlier patient (never which patient an earlier link named).", "items": {"type": "object", "required": ["n", "linked_by", "linked_at", "correction"], "properties": {
+       "n": {"type": "integer", "minimum": 1}, "linked_by": {"type": "string"}, "linked_at": {"type": "string", "format": "date-time"}, "correction": {"type": "boolean"}}}},
      "sites": {"type": "array", "items": {"type": "string"}}, "audit_leaf_index": {"type": "integer"}}},
    "AuditEventView": {"type": "object", "required": ["index", "time", "actor", "action", "outcome", "emergency_access", "details"], "properties": {
      "index": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},

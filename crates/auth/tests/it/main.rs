@@ -961,3 +961,95 @@ fn assignment_file_refusals_never_quote_a_personal_number() {
         .to_string();
     assert!(e.contains("unknown field `…`"), "{e}");
 }
+
+/// Who may link a recording to its patient: the nurse who took the call, with
+/// `view-metadata` on its unit; anyone else only under `link-patient`; nobody under emergency
+/// access, in an investigation, in log review or in administration, nor a system.
+#[test]
+fn a_link_is_made_by_the_calls_nurse_or_under_the_documented_right() {
+    let coordinator = r#"
+[[assignment]]
+id = "coordinator-a"
+holder = "SE2321000016-C001"
+care_provider = "SE2321000016-0001"
+care_units = ["SE2321000016-1177"]
+purpose = "vård och behandling"
+rights = ["link-patient"]
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2026-12-31T00:00:00Z"
+"#;
+    let policy = Policy::new(
+        AssignmentSet::parse(&format!("{ASSIGNMENTS}{coordinator}")).expect("assignments"),
+    );
+    let req = |purpose, unit: &str, emergency: Option<&str>, case: Option<&str>| AccessRequest {
+        action: Action::LinkPatient,
+        resource: res(CP_A, Some(unit)),
+        purpose,
+        assignment: None,
+        emergency_reason: emergency.map(str::to_owned),
+        case_number: case.map(str::to_owned),
+    };
+    let nurse = HsaId::parse("SE2321000016-N001").expect("hsa");
+    let colleague = HsaId::parse("SE2321000016-N003").expect("hsa");
+    let care = req(Purpose::CareAndTreatment, A_U1, None, None);
+
+    // The nurse who took the call may; the same decision for someone else's call may not.
+    let a = policy
+        .decide(&person("SE2321000016-N001"), &care, NOW)
+        .expect("decided");
+    assert_eq!(a.may_link(Some(&nurse)), Ok(()));
+    assert_eq!(a.may_link(Some(&colleague)), Err(Denial::NotTheCallsNurse));
+    assert_eq!(a.may_link(None), Err(Denial::NotTheCallsNurse));
+    // The documented right links any call of the holder's units, without view-metadata.
+    let c = policy
+        .decide(&person("SE2321000016-C001"), &care, NOW)
+        .expect("decided");
+    assert_eq!(c.may_link(Some(&nurse)), Ok(()));
+    assert_eq!(c.may_link(None), Ok(()));
+    // Another unit of the same care provider: only through emergency access, which never
+    // links.
+    let other_unit = req(Purpose::CareAndTreatment, A_U2, None, None);
+    assert_eq!(
+        policy
+            .decide(&person("SE2321000016-N001"), &other_unit, NOW)
+            .map(drop),
+        Err(Denial::EmergencyAccessRequired)
+    );
+    let emergency = req(
+        Purpose::CareAndTreatment,
+        A_U2,
+        Some("patienten ringer tillbaka"),
+        None,
+    );
+    let e = policy
+        .decide(&person("SE2321000016-N001"), &emergency, NOW)
+        .expect("emergency decided");
+    assert_eq!(e.may_link(Some(&nurse)), Err(Denial::NoLinkInEmergency));
+    // Investigators, log reviewers, administrators and systems never link.
+    for (who, purpose, case) in [
+        ("SE2321000016-Q001", Purpose::QualityAssurance, Some("LM-1")),
+        ("SE2321000016-L001", Purpose::LogReview, None),
+        ("SE2321000016-A001", Purpose::Administration, None),
+    ] {
+        let d = policy
+            .decide(&person(who), &req(purpose, A_U1, None, case), NOW)
+            .map(drop)
+            .expect_err("refused");
+        assert!(matches!(d, Denial::NotForPurpose { .. }), "{who}: {d}");
+    }
+    assert_eq!(
+        policy
+            .decide(&system("SE2321000016-R001"), &care, NOW)
+            .map(drop),
+        Err(Denial::SystemsOnlyIngest)
+    );
+    // A decision for another action is no link decision.
+    let view = AccessRequest {
+        action: Action::ViewMetadata,
+        ..care.clone()
+    };
+    let v = policy
+        .decide(&person("SE2321000016-N001"), &view, NOW)
+        .expect("view");
+    assert!(v.may_link(Some(&nurse)).is_err());
+}
