@@ -45,11 +45,15 @@ pub struct FollowUpRequest {
 struct CatalogLookup<'a> {
     vault: &'a Vault,
     assignments: HashMap<String, Option<Vec<CareUnit>>>,
-    recordings: HashMap<RecordingId, Option<(CareUnit, Option<[u8; 32]>)>>,
+    recordings: HashMap<RecordingId, Option<Known>>,
 }
 
+/// What follow-up needs of a recording: its care unit and its current patient's blind
+/// index (`None` while unlinked).
+type Known = (CareUnit, Option<[u8; 32]>);
+
 impl CatalogLookup<'_> {
-    fn recording(&mut self, id: &RecordingId) -> Option<(CareUnit, Option<[u8; 32]>)> {
+    fn recording(&mut self, id: &RecordingId) -> Option<Known> {
         let v = self.vault;
         self.recordings
             .entry(*id)
