@@ -639,8 +639,38 @@ fn append_only_tables_refuse_edits(db: &dyn Db) {
         stored.compact_range,
         Some(vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 7])
     );
+    // Links to patients (migration 10 on both engines): numbered from 1, the row's patient
+    // follows the latest, a correction needs its reason, and a number out of turn is refused.
+    let link = |n: u32, bidx: u8, reason: Option<Vec<u8>>| {
+        Change::new(event(Action::PatientLink)).with(Mutation::LinkPatient(
+            callvault_catalog::PatientLinkRow {
+                recording_id: id,
+                n,
+                patient: (vec![bidx; 40], [bidx; 32]),
+                linked_by: "person:SE2321000016-N001".into(),
+                linked_at: OffsetDateTime::now_utc(),
+                reason_sealed: reason,
+            },
+        ))
+    };
+    cat.commit(link(1, 1, None)).expect("first link");
+    assert!(
+        cat.commit(link(3, 2, Some(vec![9]))).is_err(),
+        "out of turn"
+    );
+    assert!(
+        cat.commit(link(2, 2, None)).is_err(),
+        "a correction without a reason"
+    );
+    cat.commit(link(2, 2, Some(vec![9]))).expect("correction");
+    let links = cat.patient_links(&id).expect("links");
+    assert_eq!(links.iter().map(|l| l.n).collect::<Vec<_>>(), [1, 2]);
+    let row = cat.recording(&id).expect("read").expect("row");
+    assert_eq!(row.rec.patient.map(|p| p.1), Some([2; 32]));
     drop(cat);
     for sql in [
+        "UPDATE patient_links SET linked_by = 'person:x'",
+        "DELETE FROM patient_links",
         "UPDATE audit_log SET action = 'view' WHERE idx = 0",
         "DELETE FROM audit_log",
         "INSERT INTO audit_log (idx, leaf_hash, event, time_us, action) SELECT 7, leaf_hash, event, time_us, action FROM audit_log WHERE idx = 0",
