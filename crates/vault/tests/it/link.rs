@@ -392,6 +392,50 @@ fn the_access_log_follows_the_link_and_both_patients_see_a_correction() {
     assert_eq!(of(8), [ingested, before_link, while_wrong, fixed, after]);
     // Patient 7: their link, the view while linked to them, and the unlink.
     assert_eq!(of(7), [first, while_wrong, fixed + 1]);
+
+    // The patient's own log extract reads the same events (accesses and links only).
+    let mut req = request(
+        Action::ReadAccessLog,
+        Resource {
+            care_unit: None,
+            ..unit_a()
+        },
+    );
+    req.purpose = Purpose::LogReview;
+    let authz = p.decide(&nurse(REVIEWER), &req, now()).expect("reviewer");
+    let extract = |i| {
+        t.vault
+            .log_extract(
+                &authz,
+                &patient(i),
+                None,
+                None,
+                callvault_vault::extract::ExtractFormat::Json,
+            )
+            .expect("extract")
+            .entries
+            .into_iter()
+            .filter(|e| e.recording.as_deref() == Some(id.to_string().as_str()))
+            .map(|e| (e.leaf_index, e.action_code))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        extract(8),
+        [
+            (before_link, "recording.view"),
+            (while_wrong, "recording.view"),
+            (fixed, "patient.link"),
+            (after, "recording.view"),
+        ]
+    );
+    assert_eq!(
+        extract(7),
+        [
+            (first, "patient.link"),
+            (while_wrong, "recording.view"),
+            (fixed + 1, "patient.unlink"),
+        ]
+    );
 }
 
 /// Follow-up: an access made before the link counts for the patient the recording is
