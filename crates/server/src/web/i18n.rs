@@ -97,6 +97,9 @@ pub struct Texts {
     pub link_history: &'static str,
     pub link_correction: &'static str,
     pub not_linked: &'static str,
+    pub call_search: &'static str,
+    pub call_search_intro: &'static str,
+    pub find_call: &'static str,
     /// Why a link was not made: already linked, a correction without its reason, a reason
     /// too long.
     pub link_errors: [&'static str; 3],
@@ -254,6 +257,9 @@ pub static SV: Texts = Texts {
     link_history: "Kopplingar till patient",
     link_correction: "rättelse",
     not_linked: "Inte kopplat till patient",
+    call_search: "Hitta ett samtal med samtals-id",
+    call_search_intro: "Ett samtal som ännu inte är kopplat till en patient hittas med sin vårdenhet och sitt samtals-id.",
+    find_call: "Hitta samtalet",
     link_errors: [
         "Samtalet är redan kopplat till den patienten.",
         "Samtalet är redan kopplat till en patient; en rättelse behöver ett skäl på 10–1000 tecken.",
@@ -413,6 +419,9 @@ pub static EN: Texts = Texts {
     link_history: "Links to a patient",
     link_correction: "correction",
     not_linked: "Not linked to a patient",
+    call_search: "Find a call by its call id",
+    call_search_intro: "A call not yet linked to a patient is found by its care unit and call id.",
+    find_call: "Find the call",
     link_errors: [
         "The call is already linked to that patient.",
         "The call is linked to a patient already; a correction needs a reason of 10–1000 characters.",

@@ -487,6 +487,19 @@ pub struct HitView {
     started: String,
     care_unit: String,
     duration: String,
+    linked: bool,
+}
+
+impl HitView {
+    fn of(h: callvault_vault::access::SearchHit) -> Self {
+        Self {
+            id: h.id.to_string(),
+            started: swedish_time(h.started_at),
+            care_unit: h.care_unit.to_string(),
+            duration: duration(h.duration_ms),
+            linked: h.linked,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -502,6 +515,7 @@ struct SearchPage {
     to: String,
     care_unit: String,
     case_number: String,
+    call_id: String,
     case_query: String,
     hits: Option<Vec<HitView>>,
 }
@@ -536,6 +550,7 @@ fn empty_search(c: Chrome, active: Option<&Assignment>) -> SearchPage {
         to: String::new(),
         care_unit: String::new(),
         case_number: String::new(),
+        call_id: String::new(),
         case_query: String::new(),
         hits: None,
     }
@@ -553,7 +568,11 @@ async fn search_form(
 #[derive(Deserialize)]
 struct SearchForm {
     csrf: String,
+    #[serde(default)]
     patient: String,
+    /// A call search (with `care_unit`) instead of a patient search.
+    #[serde(default)]
+    call_id: String,
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -726,6 +745,9 @@ async fn search(
     let Some(active) = active else {
         return error_page(c, StatusCode::FORBIDDEN, c_no_assignment(lang_of(&headers)));
     };
+    if !f.call_id.trim().is_empty() {
+        return search_call(&state, &who, c, active, f).await;
+    }
     // A patient id that does not parse: the form again, with what is wrong next to the
     // field and every input kept (the person's own input, on their own page; never in a
     // log line or the refusal's audit event).
@@ -815,16 +837,58 @@ async fn search(
     p.care_unit = f.care_unit;
     p.case_number = f.case_number;
     p.case_query = case_query;
-    p.hits = Some(
-        hits.into_iter()
-            .map(|h| HitView {
-                id: h.id.to_string(),
-                started: swedish_time(h.started_at),
-                care_unit: h.care_unit.to_string(),
-                duration: duration(h.duration_ms),
-            })
-            .collect(),
-    );
+    p.hits = Some(hits.into_iter().map(HitView::of).collect());
+    page(p)
+}
+
+/// The search for one call by care unit and call id (how a call not yet linked to a patient
+/// is found), audited like any search.
+async fn search_call(
+    state: &AppState,
+    who: &AuthenticatedPrincipal,
+    c: Chrome,
+    active: Assignment,
+    f: SearchForm,
+) -> Response {
+    let (Ok(care_unit), Ok(call_id)) = (
+        CareUnit::parse(f.care_unit.trim()),
+        callvault_types::CallId::parse(f.call_id.trim()),
+    ) else {
+        let d = format!("{} / {}", c.t.care_unit, c.t.call_id);
+        return error_page(c, StatusCode::BAD_REQUEST, d);
+    };
+    let req = AccessRequest {
+        action: Action::Search,
+        resource: Resource {
+            care_provider: active.care_provider.clone(),
+            care_unit: None,
+        },
+        purpose: active.purpose,
+        assignment: Some(active.id.clone()),
+        emergency_reason: None,
+        case_number: None,
+    };
+    let authz = match decide(state, who, &req, None).await {
+        Err(r) => return r,
+        Ok(Err(d)) => return denied_page(c, &d),
+        Ok(Ok(a)) => a,
+    };
+    let hits = match state
+        .vault
+        .record_access_async(&authz, AccessTarget::CallSearch { care_unit, call_id })
+        .await
+        .and_then(|receipt| state.vault.search_call(&authz, &receipt))
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("call search failed: {e}");
+            return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    let mut p = empty_search(c, Some(&active));
+    p.care_unit = f.care_unit;
+    p.call_id = f.call_id;
+    p.hits = Some(hits.into_iter().map(HitView::of).collect());
     page(p)
 }
 

@@ -209,6 +209,40 @@ async fn the_call_page_links_an_unlinked_call_for_the_nurse_who_took_it() {
         .as_str()
         .expect("id")
         .to_owned();
+    // The search page finds the call by its unit and call id, marked as not linked.
+    let form_page = get(&w, &w.pki, Some("nurse-a"), "/ui/search", None)
+        .await
+        .expect("search form");
+    let form_page = String::from_utf8_lossy(&form_page.body).into_owned();
+    assert!(
+        form_page.contains("Hitta ett samtal med samtals-id"),
+        "{form_page}"
+    );
+    let token = form_page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf")
+        .to_owned();
+    let r = send(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        "POST",
+        "/ui/search",
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        )],
+        format!("csrf={token}&care_unit={UNIT}&call_id=live-web").into_bytes(),
+    )
+    .await
+    .expect("call search");
+    let hits = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 200, "{hits}");
+    assert!(hits.contains(&format!("/ui/calls/{id}")), "{hits}");
+    assert!(hits.contains("Inte kopplat till patient"), "{hits}");
+
     let call = format!("/ui/calls/{id}?purpose=vard-och-behandling");
     let r = get(&w, &w.pki, Some("nurse-a"), &call, None)
         .await
