@@ -27,6 +27,9 @@ RECORDINGS_READ = {
     "GET /api/v1/recordings/{id}/audio",
 }
 
+# A nurse links a call she took to its patient (investigators never link).
+NURSE = RECORDINGS_READ | {"POST /api/v1/recordings/{id}/patient"}
+
 AUDIT_REVIEW = {
     "GET /api/v1/audit/events",
     "GET /api/v1/audit/follow-up",
@@ -52,8 +55,8 @@ GOVERNANCE = {
 }
 
 ALLOWED = {
-    "nurse-a": RECORDINGS_READ,
-    "nurse-b": RECORDINGS_READ,
+    "nurse-a": NURSE,
+    "nurse-b": NURSE,
     "investigator-a": RECORDINGS_READ,
     "reviewer-a": AUDIT_REVIEW,
     "admin-a": GOVERNANCE,
