@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use callvault_audit::event::{Action, Actor, AuditEvent};
-use callvault_catalog::{Catalog, Change, SqliteCatalog};
+use callvault_catalog::{Catalog, CatalogRead, Change, SqliteCatalog};
 use callvault_vault::Vault;
 use callvault_vault::manifest::FIELDS;
 use callvault_vault::wav;
@@ -395,7 +395,7 @@ fn bench_verify(base: &Path, events: u64) -> Result<()> {
         for j in 1..batch {
             c = c.and_event(event(i + j));
         }
-        vault.catalog().commit(c)?;
+        vault.catalog_writer().commit(c)?;
         i += batch;
     }
     vault.checkpoint()?;
@@ -457,7 +457,7 @@ fn bench_verify(base: &Path, events: u64) -> Result<()> {
         for j in 1..1000 {
             c = c.and_event(event(i + round * 1000 + j));
         }
-        vault.catalog().commit(c)?;
+        vault.catalog_writer().commit(c)?;
         let t = Instant::now();
         vault.checkpoint()?;
         extended.push(t.elapsed().as_secs_f64() * 1e3);

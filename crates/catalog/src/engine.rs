@@ -22,9 +22,9 @@ use crate::sql::{Sql, p};
 use crate::sqlite::micros;
 use crate::{
     AssignmentRow, AssignmentState, AuditLeafVisitor, AuditPruneRow, Catalog, CatalogError,
-    CatalogStats, Change, Committed, DeletionOrderRow, DeletionState, Finding, FollowUpRun,
-    LegalHoldRow, PendingCommit, Placement, RecordingRow, RepairTask, StoredCheckpoint, Tombstone,
-    UserRow, followup, governance, pruning, records,
+    CatalogRead, CatalogStats, Change, Committed, DeletionOrderRow, DeletionState, Finding,
+    FollowUpRun, LegalHoldRow, PendingCommit, Placement, RecordingRow, RepairTask,
+    StoredCheckpoint, Tombstone, UserRow, followup, governance, pruning, records,
 };
 
 /// Most changes folded into one transaction.
@@ -267,6 +267,15 @@ where
         self.writer.submit(change)
     }
 
+    fn truncate_wal(&self) -> Result<(), CatalogError> {
+        self.engine.truncate_wal()
+    }
+}
+
+impl<E: Engine> CatalogRead for Store<E>
+where
+    Store<E>: std::fmt::Debug,
+{
     fn recording(&self, id: &RecordingId) -> Result<Option<RecordingRow>, CatalogError> {
         self.engine
             .read(|c| Ok(queries::recordings(c, "WHERE id = ?1", p![&id.to_string()])?.pop()))
@@ -566,9 +575,5 @@ where
 
     fn witness_size(&self, witness: &str) -> Result<Option<u64>, CatalogError> {
         self.engine.read(|c| queries::witness_size(c, witness))
-    }
-
-    fn truncate_wal(&self) -> Result<(), CatalogError> {
-        self.engine.truncate_wal()
     }
 }

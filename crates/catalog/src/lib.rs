@@ -62,13 +62,22 @@ impl PendingCommit {
     }
 }
 
-/// Access to the catalog. Implemented by SQLite (embedded) and, later, PostgreSQL.
-pub trait Catalog: Send + Sync + std::fmt::Debug {
+/// Changes to the catalog, implemented by SQLite (embedded) and PostgreSQL. Only the vault
+/// holds this handle; everyone else gets a [`CatalogRead`], so that no mutation (an approved
+/// assignment, a deleted hold) can be committed past the vault's checks.
+pub trait Catalog: CatalogRead {
     /// Commits a change and its audit events atomically. Returns the events' leaf indexes.
     fn commit(&self, change: Change) -> Result<Committed, CatalogError>;
     /// Queues a change for commit without blocking the caller until it is durable: for
     /// async callers, which await [`PendingCommit::wait`]. Same guarantees as `commit`.
     fn submit(&self, change: Change) -> Result<PendingCommit, CatalogError>;
+    /// Moves the write-ahead log into the database and truncates it to zero bytes, so that
+    /// page images from before a deletion no longer exist in the log file.
+    fn truncate_wal(&self) -> Result<(), CatalogError>;
+}
+
+/// Reads of the catalog: what the vault lends to the server, the CLI and reports.
+pub trait CatalogRead: Send + Sync + std::fmt::Debug {
     /// One recording.
     fn recording(&self, id: &RecordingId) -> Result<Option<RecordingRow>, CatalogError>;
     /// A care provider's recording with a given telephony call id.
@@ -232,7 +241,4 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, CatalogError>;
     /// The largest checkpoint size a witness has cosigned, if any.
     fn witness_size(&self, witness: &str) -> Result<Option<u64>, CatalogError>;
-    /// Moves the write-ahead log into the database and truncates it to zero bytes, so that
-    /// page images from before a deletion no longer exist in the log file.
-    fn truncate_wal(&self) -> Result<(), CatalogError>;
 }

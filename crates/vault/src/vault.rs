@@ -377,8 +377,28 @@ impl Vault {
         &self.config
     }
 
-    /// The catalog (read access for reports).
-    pub fn catalog(&self) -> &dyn Catalog {
+    /// The catalog, read only: changes go through the vault's operations, each with its
+    /// checks and audit event (a [`callvault_catalog::CatalogRead`] has no `commit`):
+    ///
+    /// ```no_run
+    /// fn read(v: &callvault_vault::Vault, _unused: callvault_catalog::Change) -> u64 {
+    ///     v.catalog().audit_size().unwrap_or(0)
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail,E0599
+    /// fn approve_behind_the_vaults_back(v: &callvault_vault::Vault, c: callvault_catalog::Change) {
+    ///     v.catalog().commit(c);
+    /// }
+    /// ```
+    pub fn catalog(&self) -> &dyn callvault_catalog::CatalogRead {
+        &*self.catalog
+    }
+
+    /// The catalog with write access, for tests and benchmarks that forge rows or events
+    /// (feature `test-support`; no production crate enables it, `layers.rs` checks).
+    #[cfg(feature = "test-support")]
+    pub fn catalog_writer(&self) -> &dyn Catalog {
         &*self.catalog
     }
 

@@ -2,7 +2,7 @@
 //! configured CA, and never falling back to plaintext.
 
 use callvault_audit::event::Action;
-use callvault_catalog::{Catalog, Change, PostgresCatalog, PostgresSettings};
+use callvault_catalog::{Catalog, CatalogRead, Change, PostgresCatalog, PostgresSettings};
 
 use crate::event;
 

@@ -83,3 +83,33 @@ fn every_crate_depends_only_on_the_layers_the_architecture_allows() {
     }
     assert_eq!(seen.len(), ALLOWED.len(), "{seen:?}");
 }
+
+/// The crates whose normal dependencies may enable a `test-support` feature (write access to
+/// the catalog, …): tools that measure, never a crate the `callvault` binary is built from.
+const MAY_USE_TEST_SUPPORT: &[&str] = &["bench"];
+
+#[test]
+fn no_production_crate_enables_test_support() {
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for entry in std::fs::read_dir(&crates).expect("crates") {
+        let dir = entry.expect("entry").path();
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("name");
+        let mut section = String::new();
+        for line in manifest.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line.to_owned();
+                continue;
+            }
+            if section == "[dependencies]" && line.contains("test-support") {
+                assert!(
+                    MAY_USE_TEST_SUPPORT.contains(&name),
+                    "{name} enables test-support in its normal dependencies: {line}"
+                );
+            }
+        }
+    }
+}
