@@ -141,7 +141,7 @@ fn run(vault: &Vault, manifest: &Path, n: usize, mib: f64) -> Result<Figures> {
             .decide(&nurse, &req, time::OffsetDateTime::now_utc())
             .map_err(|d| anyhow::anyhow!("denied: {d:?}"))?;
         let receipt = vault.record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::Recording {
                 id,
                 range: Some(0..row.rec.plaintext_size),
@@ -149,7 +149,7 @@ fn run(vault: &Vault, manifest: &Path, n: usize, mib: f64) -> Result<Figures> {
             },
         )?;
         let mut first = None;
-        vault.play(&authz, &receipt, &id, |c| {
+        vault.play(&receipt, |c| {
             first.get_or_insert_with(|| start.elapsed());
             bytes += c.len() as u64;
             Ok(())

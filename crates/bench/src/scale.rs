@@ -660,13 +660,13 @@ pub fn bench_scale(base: &Path, a: &ScaleArgs) -> Result<()> {
             )
             .map_err(|d| anyhow::anyhow!("denied: {d:?}"))?;
         let receipt = vault.record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::PatientSearch {
                 patient: pid.clone(),
                 filter: SearchFilter::default(),
             },
         )?;
-        hits += vault.search_patient(&authz, &receipt)?.len();
+        hits += vault.search_patient(&receipt)?.len();
         search.push(start.elapsed());
 
         let start = Instant::now();

@@ -562,12 +562,12 @@ async fn metadata(
     let authz = decide(&state, &who, Action::ViewMetadata, &id, &params).await?;
     let receipt = state
         .vault
-        .record_access_async(&authz, AccessTarget::recording(id))
+        .record_access_async(authz, AccessTarget::recording(id))
         .await?;
     {
         let m = state
             .vault
-            .read_metadata(&authz, &receipt, &id)
+            .read_metadata(&receipt)
             .map_err(|e| Problem::internal(&e))?;
         let t = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         Ok(Json(MetadataBody {
@@ -815,10 +815,10 @@ async fn search(
         Ok(patient) => AccessTarget::PatientSearch { patient, filter },
         Err(call) => call,
     };
-    let receipt = state.vault.record_access_async(&authz, target).await?;
+    let receipt = state.vault.record_access_async(authz, target).await?;
     let mut hits = match &receipt.target() {
-        AccessTarget::PatientSearch { .. } => state.vault.search_patient(&authz, &receipt),
-        _ => state.vault.search_call(&authz, &receipt),
+        AccessTarget::PatientSearch { .. } => state.vault.search_patient(&receipt),
+        _ => state.vault.search_call(&receipt),
     }
     .map_err(|e| Problem::internal(&e))?;
     let next_cursor = if hits.len() > limit {

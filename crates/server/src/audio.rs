@@ -184,7 +184,7 @@ pub(crate) async fn stream_audio(
     let receipt = state
         .vault
         .record_access_async(
-            &authz,
+            authz,
             AccessTarget::Recording {
                 id,
                 range: Some(range.clone()),
@@ -200,10 +200,10 @@ pub(crate) async fn stream_audio(
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let (asg, holder) = (
-            authz.assignment().id.clone(),
-            authz.principal().hsa_id().clone(),
+            receipt.decision().assignment().id.clone(),
+            receipt.decision().principal().hsa_id().clone(),
         );
-        let result = vault.play(&authz, &receipt, &id, |chunk| {
+        let result = vault.play(&receipt, |chunk| {
             // A revoked or expired assignment stops its open streams at the next chunk.
             if !policy
                 .current()

@@ -112,11 +112,11 @@ pub async fn audit_events(
         let authz = decide(&state, &who, Action::ReadAudit, &params)?;
         let receipt = state
             .vault
-            .record_access(&authz, AccessTarget::AuditLog { limit })
+            .record_access(authz, AccessTarget::AuditLog { limit })
             .map_err(|e| Problem::internal(&e))?;
         let events = state
             .vault
-            .read_audit_events(&authz, &receipt)
+            .read_audit_events(&receipt)
             .map_err(|e| Problem::internal(&e))?;
         Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
     })
@@ -147,11 +147,11 @@ pub async fn access_log(
         let authz = decide(&state, &who, Action::ReadAccessLog, &params)?;
         let receipt = state
             .vault
-            .record_access(&authz, AccessTarget::PatientAccessLog { patient })
+            .record_access(authz, AccessTarget::PatientAccessLog { patient })
             .map_err(|e| Problem::internal(&e))?;
         let events = state
             .vault
-            .patient_access_log(&authz, &receipt)
+            .patient_access_log(&receipt)
             .map_err(|e| Problem::internal(&e))?;
         Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
     })

@@ -1,11 +1,13 @@
 //! The only path to plaintext: an [`Authorized`] decision, then a durable audit event
 //! ([`Audited`]), then the data.
 //!
-//! Every function here that returns audio or identifying metadata takes both capability
-//! values. `Authorized` is built only by `callvault_auth::Policy::decide`; `Audited` only by
-//! [`Vault::record_access`], after the access event is committed (fsynced) in the audit
-//! log. If the event cannot be written, there is no receipt and so no data. Denied requests
-//! are recorded with [`Vault::record_denial`].
+//! Every function here that returns audio or identifying metadata takes an [`Audited`]
+//! receipt and nothing else: [`Vault::record_access`] takes the `Authorized` decision over
+//! and builds the receipt only after the access event is committed (fsynced) in the audit
+//! log, so the receipt owns its decision and names its target — it cannot be paired with
+//! another decision or pointed at another recording. `Authorized` is built only by
+//! `callvault_auth::Policy::decide`. If the event cannot be written, there is no receipt and
+//! so no data. Denied requests are recorded with [`Vault::record_denial`].
 
 use std::ops::Range;
 
@@ -29,12 +31,14 @@ use crate::{Vault, VaultError};
 /// The detail of an access event that holds an investigation's sealed case number (hex).
 pub const CASE_NUMBER_SEALED: &str = "case_number_sealed";
 
-/// Proof that the access event for one authorized action on one target is durable.
-/// Only [`Vault::record_access`] builds one.
+/// Proof that the access event for one authorized action on one target is durable, owning
+/// that decision and naming that target: the data functions take only the receipt, so a
+/// receipt cannot be paired with another decision or pointed at another recording. Only
+/// [`Vault::record_access`] builds one.
 #[derive(Debug)]
 pub struct Audited {
     leaf_index: u64,
-    action: Action,
+    decision: Authorized,
     target: AccessTarget,
     /// The recording's row as read when the event was written.
     row: Option<Box<RecordingRow>>,
@@ -44,6 +48,19 @@ impl Audited {
     /// Leaf index of the access event in the audit log.
     pub fn leaf_index(&self) -> u64 {
         self.leaf_index
+    }
+
+    /// The decision the access was made under (who, purpose, assignment, scope).
+    pub fn decision(&self) -> &Authorized {
+        &self.decision
+    }
+
+    /// The recording the access is to, if it is to one.
+    pub fn recording(&self) -> Option<&RecordingId> {
+        match &self.target {
+            AccessTarget::Recording { id, .. } => Some(id),
+            _ => None,
+        }
     }
     /// What the audited access reads.
     pub fn target(&self) -> &AccessTarget {
@@ -224,7 +241,7 @@ fn event_action(a: Action) -> EventAction {
 
 /// The receipt for a committed access event.
 fn receipt(
-    authz: &Authorized,
+    authz: Authorized,
     target: AccessTarget,
     row: Option<Box<RecordingRow>>,
     committed: &callvault_catalog::Committed,
@@ -236,7 +253,7 @@ fn receipt(
         .ok_or(VaultError::NoLeafIndex("access"))?;
     Ok(Audited {
         leaf_index,
-        action: authz.action(),
+        decision: authz,
         target,
         row,
     })
@@ -329,13 +346,14 @@ impl Vault {
     }
 
     /// Writes the durable access event for an authorized action and returns the receipt the
-    /// data functions require. Fails, with no receipt, if the event cannot be written.
+    /// data functions require, which takes the decision over. Fails, with no receipt, if the
+    /// event cannot be written.
     pub fn record_access(
         &self,
-        authz: &Authorized,
+        authz: Authorized,
         target: AccessTarget,
     ) -> Result<Audited, VaultError> {
-        let (e, row) = self.access_event(authz, &target)?;
+        let (e, row) = self.access_event(&authz, &target)?;
         let committed = self.catalog.commit(Change::new(e))?;
         receipt(authz, target, row, &committed)
     }
@@ -345,10 +363,10 @@ impl Vault {
     /// without holding a thread. The receipt exists only once the event is durable.
     pub async fn record_access_async(
         &self,
-        authz: &Authorized,
+        authz: Authorized,
         target: AccessTarget,
     ) -> Result<Audited, VaultError> {
-        let (e, row) = self.access_event(authz, &target)?;
+        let (e, row) = self.access_event(&authz, &target)?;
         let committed = self.catalog.submit(Change::new(e))?.wait().await?;
         receipt(authz, target, row, &committed)
     }
@@ -588,44 +606,46 @@ impl Vault {
         Ok(e)
     }
 
-    /// Checks that the decision and the receipt are for this action on this recording, and
-    /// that the recording lies inside the decision's care provider and unit scope.
-    fn admit(
-        &self,
-        authz: &Authorized,
-        receipt: &Audited,
-        id: &RecordingId,
-        actions: &[Action],
-    ) -> Result<RecordingRow, VaultError> {
-        let refuse = |why: &str| Err(VaultError::CapabilityMismatch(why.to_owned()));
-        if !actions.contains(&authz.action()) || receipt.action != authz.action() {
-            return refuse("the decision is for another action");
+    /// The recording a receipt is for, checked against the decision's action and its care
+    /// provider and unit scope: the row the audit event was written from (the receipt holds
+    /// it), so that what is served is what was audited.
+    fn admit(&self, receipt: &Audited, actions: &[Action]) -> Result<RecordingRow, VaultError> {
+        let authz = &receipt.decision;
+        if !actions.contains(&authz.action()) {
+            return Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ));
         }
-        match &receipt.target {
-            AccessTarget::Recording { id: rid, .. } if rid == id => {}
-            _ => return refuse("the audit receipt is for another recording"),
-        }
-        // The row the audit event was written from (the receipt holds it), so that what is
-        // served is what was audited.
-        let row = match &receipt.row {
-            Some(r) if r.rec.id == *id => (**r).clone(),
-            _ => self
+        let row = match (&receipt.target, &receipt.row) {
+            (AccessTarget::Recording { id, .. }, Some(r)) if r.rec.id == *id => (**r).clone(),
+            (AccessTarget::Recording { id, .. }, _) => self
                 .catalog
                 .recording(id)?
                 .ok_or_else(|| VaultError::NotFound(id.to_string()))?,
+            _ => {
+                return Err(VaultError::CapabilityMismatch(
+                    "the audit receipt is not for a recording".into(),
+                ));
+            }
         };
         check_scope(authz, &row)?;
         Ok(row)
     }
 
-    /// Decrypted metadata of one recording.
-    pub fn read_metadata(
-        &self,
-        authz: &Authorized,
-        receipt: &Audited,
-        id: &RecordingId,
-    ) -> Result<RecordingMetadata, VaultError> {
-        let row = self.admit(authz, receipt, id, &[Action::ViewMetadata])?;
+    /// The receipt's decision, if it is for `action`.
+    fn decision_for(receipt: &Audited, action: Action) -> Result<&Authorized, VaultError> {
+        if receipt.decision.action() == action {
+            Ok(&receipt.decision)
+        } else {
+            Err(VaultError::CapabilityMismatch(
+                "the decision is for another action".into(),
+            ))
+        }
+    }
+
+    /// Decrypted metadata of the receipt's recording.
+    pub fn read_metadata(&self, receipt: &Audited) -> Result<RecordingMetadata, VaultError> {
+        let row = self.admit(receipt, &[Action::ViewMetadata])?;
         let r = &row.rec;
         let cp = &r.care_provider;
         // A sealed field of this row, opened (zeroized when dropped) and parsed; a stored
@@ -690,12 +710,10 @@ impl Vault {
     /// opens, the other sites as fallback.
     pub fn play(
         &self,
-        authz: &Authorized,
         receipt: &Audited,
-        id: &RecordingId,
         mut sink: impl FnMut(&[u8]) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
-        let row = self.admit(authz, receipt, id, &[Action::Play, Action::Download])?;
+        let row = self.admit(receipt, &[Action::Play, Action::Download])?;
         let Some(range) = (match &receipt.target {
             AccessTarget::Recording { range, .. } => range.clone(),
             _ => None,
@@ -746,16 +764,8 @@ impl Vault {
     }
 
     /// Recordings of the searched patient inside the decision's unit scope and period.
-    pub fn search_patient(
-        &self,
-        authz: &Authorized,
-        receipt: &Audited,
-    ) -> Result<Vec<SearchHit>, VaultError> {
-        if authz.action() != Action::Search || receipt.action != Action::Search {
-            return Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ));
-        }
+    pub fn search_patient(&self, receipt: &Audited) -> Result<Vec<SearchHit>, VaultError> {
+        let authz = Self::decision_for(receipt, Action::Search)?;
         let AccessTarget::PatientSearch { patient, filter } = &receipt.target else {
             return Err(VaultError::CapabilityMismatch(
                 "the audit receipt is for another search".into(),
@@ -790,16 +800,8 @@ impl Vault {
 
     /// The call searched for by care unit and call id, if it lies inside the decision's
     /// scope: at most one hit, linked to a patient or not.
-    pub fn search_call(
-        &self,
-        authz: &Authorized,
-        receipt: &Audited,
-    ) -> Result<Vec<SearchHit>, VaultError> {
-        if authz.action() != Action::Search || receipt.action != Action::Search {
-            return Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ));
-        }
+    pub fn search_call(&self, receipt: &Audited) -> Result<Vec<SearchHit>, VaultError> {
+        let authz = Self::decision_for(receipt, Action::Search)?;
         let AccessTarget::CallSearch { care_unit, call_id } = &receipt.target else {
             return Err(VaultError::CapabilityMismatch(
                 "the audit receipt is for another search".into(),
@@ -832,14 +834,9 @@ impl Vault {
     /// or the actor's care provider), newest last. Log review only.
     pub fn read_audit_events(
         &self,
-        authz: &Authorized,
         receipt: &Audited,
     ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
-        if authz.action() != Action::ReadAudit || receipt.action != Action::ReadAudit {
-            return Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ));
-        }
+        let authz = Self::decision_for(receipt, Action::ReadAudit)?;
         let AccessTarget::AuditLog { limit } = receipt.target else {
             return Err(VaultError::CapabilityMismatch(
                 "the audit receipt is for another read".into(),
@@ -905,14 +902,9 @@ impl Vault {
     /// the basis of a log extract. Log review only.
     pub fn patient_access_log(
         &self,
-        authz: &Authorized,
         receipt: &Audited,
     ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
-        if authz.action() != Action::ReadAccessLog || receipt.action != Action::ReadAccessLog {
-            return Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ));
-        }
+        let authz = Self::decision_for(receipt, Action::ReadAccessLog)?;
         let AccessTarget::PatientAccessLog { patient } = &receipt.target else {
             return Err(VaultError::CapabilityMismatch(
                 "the audit receipt is for another read".into(),

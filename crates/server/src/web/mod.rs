@@ -810,7 +810,7 @@ async fn search(
     };
     let receipt = match state
         .vault
-        .record_access_async(&authz, AccessTarget::PatientSearch { patient, filter })
+        .record_access_async(authz, AccessTarget::PatientSearch { patient, filter })
         .await
     {
         Ok(r) => r,
@@ -819,7 +819,7 @@ async fn search(
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };
-    let hits = match state.vault.search_patient(&authz, &receipt) {
+    let hits = match state.vault.search_patient(&receipt) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("search failed: {e}");
@@ -875,9 +875,9 @@ async fn search_call(
     };
     let hits = match state
         .vault
-        .record_access_async(&authz, AccessTarget::CallSearch { care_unit, call_id })
+        .record_access_async(authz, AccessTarget::CallSearch { care_unit, call_id })
         .await
-        .and_then(|receipt| state.vault.search_call(&authz, &receipt))
+        .and_then(|receipt| state.vault.search_call(&receipt))
     {
         Ok(h) => h,
         Err(e) => {
@@ -974,7 +974,7 @@ async fn show_call(
 ) -> Response {
     let receipt = match state
         .vault
-        .record_access_async(&authz, AccessTarget::recording(id))
+        .record_access_async(authz, AccessTarget::recording(id))
         .await
     {
         Ok(r) => r,
@@ -983,7 +983,7 @@ async fn show_call(
             return error_page(c, StatusCode::INTERNAL_SERVER_ERROR, String::new());
         }
     };
-    let m = match state.vault.read_metadata(&authz, &receipt, &id) {
+    let m = match state.vault.read_metadata(&receipt) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!("reading metadata failed: {e}");
@@ -991,6 +991,7 @@ async fn show_call(
         }
     };
     let dash = || "–".to_owned();
+    let authz = receipt.decision();
     let can_link = authz.purpose() == Purpose::CareAndTreatment
         && !authz.is_emergency()
         && (m.nurse.as_ref() == Some(authz.principal().hsa_id())

@@ -89,13 +89,13 @@ pub(super) async fn overview(
     };
     let receipt = match state
         .vault
-        .record_access_async(&authz, AccessTarget::AuditLog { limit: 200 })
+        .record_access_async(authz, AccessTarget::AuditLog { limit: 200 })
         .await
     {
         Ok(r) => r,
         Err(e) => return failed(c, &e),
     };
-    let events = match state.vault.read_audit_events(&authz, &receipt) {
+    let events = match state.vault.read_audit_events(&receipt) {
         Ok(e) => e,
         Err(e) => return failed(c, &e),
     };
@@ -121,7 +121,10 @@ pub(super) async fn overview(
                 .any(|(k, v)| k == "emergency_access" && v == "true"),
         })
         .collect();
-    let runs = state.vault.follow_up_runs(&authz).unwrap_or_default();
+    let runs = state
+        .vault
+        .follow_up_runs(receipt.decision())
+        .unwrap_or_default();
     let checkpoint = state
         .vault
         .catalog()
@@ -143,7 +146,7 @@ pub(super) async fn overview(
             .unwrap_or_default()
     };
     page(ReviewPage {
-        care_provider: authz.resource().care_provider.to_string(),
+        care_provider: receipt.decision().resource().care_provider.to_string(),
         c,
         checkpoint,
         events: rows,

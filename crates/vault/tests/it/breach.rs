@@ -120,7 +120,7 @@ fn accesses(t: &TestVault) {
         let receipt = t
             .vault
             .record_access(
-                &authz,
+                authz.clone(),
                 AccessTarget::Recording {
                     id,
                     range,
@@ -129,13 +129,9 @@ fn accesses(t: &TestVault) {
             )
             .expect("audited");
         if action == Action::Play {
-            t.vault
-                .play(&authz, &receipt, &id, |_| Ok(()))
-                .expect("play");
+            t.vault.play(&receipt, |_| Ok(())).expect("play");
         } else {
-            t.vault
-                .read_metadata(&authz, &receipt, &id)
-                .expect("metadata");
+            t.vault.read_metadata(&receipt).expect("metadata");
         }
     }
     let req = AccessRequest {
@@ -153,18 +149,12 @@ fn accesses(t: &TestVault) {
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::PatientSearch {
                 patient: callvault_types::PatientId::parse(&pnr(0)).expect("pnr"),
                 filter: callvault_vault::access::SearchFilter::default(),
             },
         )
         .expect("audited");
-    assert_eq!(
-        t.vault
-            .search_patient(&authz, &receipt)
-            .expect("search")
-            .len(),
-        1
-    );
+    assert_eq!(t.vault.search_patient(&receipt).expect("search").len(), 1);
 }

@@ -133,11 +133,9 @@ fn view(t: &TestVault, policy: &Policy, hsa: &str, id: RecordingId, emergency: O
         Ok(authz) => {
             let receipt = t
                 .vault
-                .record_access(&authz, AccessTarget::recording(id))
+                .record_access(authz.clone(), AccessTarget::recording(id))
                 .expect("audited");
-            t.vault
-                .read_metadata(&authz, &receipt, &id)
-                .expect("metadata");
+            t.vault.read_metadata(&receipt).expect("metadata");
         }
         Err(denial) => {
             t.vault
@@ -642,7 +640,7 @@ fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
     let receipt = t
         .vault
         .record_access(
-            &search,
+            search.clone(),
             AccessTarget::PatientSearch {
                 patient: PatientId::parse(&pnr(0)).expect("pnr"),
                 filter: callvault_vault::access::SearchFilter {
@@ -652,7 +650,7 @@ fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
             },
         )
         .expect("audited");
-    t.vault.search_patient(&search, &receipt).expect("search");
+    t.vault.search_patient(&receipt).expect("search");
 
     let l1 = reviewer(&policy, REVIEWER);
     let now = time::OffsetDateTime::now_utc();

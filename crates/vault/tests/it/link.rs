@@ -127,7 +127,7 @@ fn search_patient(t: &TestVault, p: &Policy, who: &str, i: u64) -> Vec<Recording
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::PatientSearch {
                 patient: patient(i),
                 filter: SearchFilter::default(),
@@ -135,7 +135,7 @@ fn search_patient(t: &TestVault, p: &Policy, who: &str, i: u64) -> Vec<Recording
         )
         .expect("audited");
     t.vault
-        .search_patient(&authz, &receipt)
+        .search_patient(&receipt)
         .expect("search")
         .into_iter()
         .map(|h| h.id)
@@ -146,12 +146,9 @@ fn view(t: &TestVault, p: &Policy, who: &str, id: &RecordingId) -> Option<Patien
     let authz = decide(p, who, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(&authz, AccessTarget::recording(*id))
+        .record_access(authz.clone(), AccessTarget::recording(*id))
         .expect("audited");
-    t.vault
-        .read_metadata(&authz, &receipt, id)
-        .expect("metadata")
-        .patient
+    t.vault.read_metadata(&receipt).expect("metadata").patient
 }
 
 fn access_log(t: &TestVault, p: &Policy, i: u64) -> Vec<(u64, AuditEvent)> {
@@ -167,15 +164,13 @@ fn access_log(t: &TestVault, p: &Policy, i: u64) -> Vec<(u64, AuditEvent)> {
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::PatientAccessLog {
                 patient: patient(i),
             },
         )
         .expect("audited");
-    t.vault
-        .patient_access_log(&authz, &receipt)
-        .expect("access log")
+    t.vault.patient_access_log(&receipt).expect("access log")
 }
 
 fn event(t: &TestVault, idx: u64) -> AuditEvent {
@@ -220,14 +215,14 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::CallSearch {
                 care_unit: CareUnit::parse(UNIT_A).expect("unit"),
                 call_id: CallId::parse("live-1").expect("call"),
             },
         )
         .expect("audited");
-    let hits = t.vault.search_call(&authz, &receipt).expect("search");
+    let hits = t.vault.search_call(&receipt).expect("search");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].id, id);
     assert!(!hits[0].linked);
@@ -241,19 +236,14 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::CallSearch {
                 care_unit: CareUnit::parse(UNIT_B).expect("unit"),
                 call_id: CallId::parse("live-1").expect("call"),
             },
         )
         .expect("audited");
-    assert!(
-        t.vault
-            .search_call(&authz, &receipt)
-            .expect("search")
-            .is_empty()
-    );
+    assert!(t.vault.search_call(&receipt).expect("search").is_empty());
 
     // A colleague who did not take the call may not link it; the refusal is an event.
     let err = link(&t, &p, COLLEAGUE, &id, 7, None).expect_err("not the call's nurse");
@@ -312,9 +302,9 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     let authz = decide(&p, TOOK, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(&authz, AccessTarget::recording(id))
+        .record_access(authz.clone(), AccessTarget::recording(id))
         .expect("audited");
-    let meta = t.vault.read_metadata(&authz, &receipt, &id).expect("meta");
+    let meta = t.vault.read_metadata(&receipt).expect("meta");
     let history: Vec<(u32, bool)> = meta.links.iter().map(|l| (l.n, l.correction)).collect();
     assert_eq!(history, [(1, false), (2, true)]);
     assert_eq!(meta.links[1].linked_by, format!("person:{COORDINATOR}"));

@@ -24,7 +24,7 @@ fn play_all(t: &TestVault, policy: &callvault_auth::Policy, i: u64) -> Vec<u8> {
     let receipt = t
         .vault
         .record_access(
-            &authz,
+            authz.clone(),
             AccessTarget::Recording {
                 id,
                 range: Some(0..wav.len() as u64),
@@ -34,7 +34,7 @@ fn play_all(t: &TestVault, policy: &callvault_auth::Policy, i: u64) -> Vec<u8> {
         .expect("audited");
     let mut got = Vec::new();
     t.vault
-        .play(&authz, &receipt, &id, |c| {
+        .play(&receipt, |c| {
             got.extend_from_slice(c);
             Ok(())
         })
