@@ -261,10 +261,7 @@ pub async fn proof(
         };
         state
             .vault
-            .record_audit_read(
-                &callvault_vault::access::audit_actor(&who),
-                &format!("{} proof", body.kind),
-            )
+            .record_audit_read(&who, &format!("{} proof", body.kind))
             .map_err(|e| Problem::internal(&e))?;
         Ok(Json(body))
     })

@@ -152,7 +152,7 @@ fn spawn_scrub(vault: Arc<callvault_vault::Vault>, s: crate::ScrubSettings) {
                 bytes_per_sec: Some(s.bytes_per_sec),
                 repair: true,
             };
-            match vault.scrub(opts, &callvault_audit::event::Actor::Vault, |_| {}) {
+            match vault.scrub(opts, callvault_vault::Maintainer::Vault, |_| {}) {
                 Ok(r) => {
                     for id in &r.state.lost {
                         tracing::error!(
@@ -234,7 +234,7 @@ pub fn run(
     let vault = Arc::new(callvault_vault::Vault::open(&config.data_dir)?);
     let policy = vault.policy()?;
     // Deletion orders a crash interrupted are finished before anything is served.
-    for id in vault.resume_deletions(&callvault_audit::event::Actor::Vault)? {
+    for id in vault.resume_deletions(callvault_vault::Maintainer::Vault)? {
         tracing::info!("finished the interrupted deletion order {id}");
     }
     // A rotation re-wraps every data key (hours for millions under an HSM): it is finished

@@ -14,7 +14,6 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Purpose, Resource};
 use callvault_types::{CallId, CallerNumber, CareProvider, CareUnit, HsaId, PatientId};
-use callvault_vault::access::{audit_actor, audit_source};
 use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError, wav};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -325,10 +324,9 @@ async fn ingest(
                 ),
             ));
         }
-        let (vault, who) = (Arc::clone(&state.vault), who.clone());
+        let vault = Arc::clone(&state.vault);
         let (leaf, sites, existing) = crate::app::vault_blocking(move || {
-            let leaf =
-                vault.record_redelivery(&existing, &audit_actor(&who), &audit_source(&who))?;
+            let leaf = vault.record_redelivery(IngestGrant::Recorder(&authz), &existing)?;
             let sites = vault
                 .catalog()
                 .placements(&existing.rec.id)?

@@ -140,6 +140,37 @@ impl IngestGrant<'_> {
     }
 }
 
+impl Vault {
+    /// Records that a recording already in the vault was delivered again with the same audio
+    /// (an idempotent retry by a recorder): who delivered it — taken from the grant, which
+    /// must cover the recording's care provider and unit as an ingest would — and which
+    /// recording it matched. Nothing else changes. Returns the event's leaf index.
+    pub fn record_redelivery(
+        &self,
+        grant: IngestGrant<'_>,
+        row: &callvault_catalog::RecordingRow,
+    ) -> Result<u64, VaultError> {
+        let origin = grant.origin(&row.rec.care_provider, &row.rec.care_unit)?;
+        let mut e = AuditEvent::new(origin.actor, Action::Redelivery, origin.origin);
+        e.recording = Some(RecordingRef {
+            id: row.rec.id,
+            plaintext_sha256: row.rec.plaintext_sha256,
+        });
+        e.care_provider = Some(row.rec.care_provider.clone());
+        if let Some((asg, asg_cp)) = origin.assignment {
+            e.assignment = Some(asg);
+            e.actor_care_provider = Some(asg_cp);
+        }
+        e.patient = self.audit_patient(row)?;
+        let committed = self.catalog.commit(Change::new(e))?;
+        committed
+            .leaf_indexes
+            .first()
+            .copied()
+            .ok_or(VaultError::NoLeafIndex("re-delivery"))
+    }
+}
+
 /// Result of an ingest.
 #[derive(Debug, Clone)]
 pub struct IngestOutcome {

@@ -34,5 +34,6 @@ pub use error::VaultError;
 pub use ingest::{IngestEnd, IngestGrant, IngestOutcome, IngestSession, IngestStart};
 pub use maintenance::{MAX_UNACKNOWLEDGED_PER_SITE, SiteObjects};
 pub use vault::{
-    Operator, StatusReport, Vault, blob_key, operator as vault_operator, write_durably,
+    AuditReader, Maintainer, Operator, StatusReport, Vault, blob_key, operator as vault_operator,
+    write_durably,
 };

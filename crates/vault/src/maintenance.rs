@@ -184,12 +184,14 @@ impl Vault {
     /// batch. A rotation cut short (a crash, kill -9) is resumed by running it again: while
     /// data keys remain under an older version than the current one, no new version is
     /// created and the re-wrap continues where it stopped.
-    pub fn rotate_keys(
+    pub fn rotate_keys<'m>(
         &self,
         cp: &CareProvider,
-        actor: &Actor,
+        by: impl Into<crate::Maintainer<'m>>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<(u32, u64), VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let current = self.keys.current_kek(cp)?;
         let below = |v: u32| -> Result<u64, VaultError> {
             Ok(self
@@ -288,11 +290,13 @@ impl Vault {
     /// Together with a rotation this is what makes a destruction reach backups: a catalog
     /// backup taken before a recording was destroyed holds its data key wrapped under a
     /// version that no longer exists.
-    pub fn destroy_retired_keys(
+    pub fn destroy_retired_keys<'m>(
         &self,
         cp: &CareProvider,
-        actor: &Actor,
+        by: impl Into<crate::Maintainer<'m>>,
     ) -> Result<Vec<u32>, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let current = self.keys.current_kek(cp)?;
         let in_use = self.catalog.stats()?.per_kek_version;
         let mut destroyed = Vec::new();
@@ -322,7 +326,12 @@ impl Vault {
     /// Copies recordings with open repair tasks from a site holding a good copy (matching
     /// the catalog's ciphertext hash and decrypting to its plaintext hash) to the site that
     /// lacks it. Every step is audited. Returns (repaired, still open).
-    pub fn repair(&self, actor: &Actor) -> Result<(u64, u64), VaultError> {
+    pub fn repair<'m>(
+        &self,
+        by: impl Into<crate::Maintainer<'m>>,
+    ) -> Result<(u64, u64), VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let mut repaired = 0;
         let mut open = 0;
         for task in self.catalog.open_repair_tasks()? {
@@ -467,7 +476,12 @@ impl Vault {
     /// Only for a vault no server is running on (`callvault repair` holds the data
     /// directory's lock): inside a server, an upload in flight looks the same until its
     /// commit.
-    pub fn remove_unacknowledged_objects(&self, actor: &Actor) -> Result<u64, VaultError> {
+    pub fn remove_unacknowledged_objects<'m>(
+        &self,
+        by: impl Into<crate::Maintainer<'m>>,
+    ) -> Result<u64, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let mut n = 0;
         for (store, unknown) in self.unacknowledged_objects()? {
             for key in unknown {

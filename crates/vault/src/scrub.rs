@@ -97,11 +97,13 @@ impl Vault {
     /// directory with files but no site marker — say, an unmounted disk's mount point that
     /// was written to — is refused). Then opens the vault, records `site.recreate`, marks
     /// every copy of the site missing and copies it back from the other sites.
-    pub fn recreate_site(
+    pub fn recreate_site<'m>(
         data_dir: &std::path::Path,
         site: &str,
-        actor: &Actor,
+        by: impl Into<crate::Maintainer<'m>>,
     ) -> Result<(Vault, SiteRecreated), VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let config = crate::config::Config::load(data_dir)?;
         let s = config
             .sites
@@ -145,7 +147,7 @@ impl Vault {
             .iter()
             .filter(|p| p.marked == Some(PlacementState::Missing))
             .count() as u64;
-        let (repaired, open) = v.repair(actor)?;
+        let (repaired, open) = v.repair(by)?;
         Ok((
             v,
             SiteRecreated {
@@ -169,12 +171,14 @@ impl Vault {
 
     /// Runs one scrub pass (resuming an interrupted one). `progress` sees the state after
     /// every recording.
-    pub fn scrub(
+    pub fn scrub<'m>(
         &self,
         opts: ScrubOptions,
-        actor: &Actor,
+        by: impl Into<crate::Maintainer<'m>>,
         mut progress: impl FnMut(&ScrubState),
     ) -> Result<ScrubReport, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let mut state = match self.scrub_state() {
             Some(s) if s.finished_at.is_none() => s,
             _ => ScrubState {
@@ -266,10 +270,10 @@ impl Vault {
             }
         }
         if opts.repair {
-            let (repaired, _) = self.repair(actor)?;
+            let (repaired, _) = self.repair(by)?;
             state.repaired = repaired;
             // Blobs of destroyed recordings that reappeared (a site restored from a backup).
-            self.delete_destroyed_blobs(actor)?;
+            self.delete_destroyed_blobs(by)?;
         }
         let open = self.catalog.open_repair_tasks()?;
         state.open_repair_tasks = open.len() as u64;

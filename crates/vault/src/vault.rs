@@ -5,7 +5,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use callvault_audit::event::{Action, Actor, AuditEvent, RecordingRef};
+use callvault_audit::event::{Action, Actor, AuditEvent};
 use callvault_audit::note::{NoteSigner, NoteVerifier};
 use callvault_blobstore::{BlobKey, BlobStore};
 use callvault_catalog::{
@@ -127,6 +127,69 @@ impl std::ops::Deref for Operator {
     type Target = Actor;
     fn deref(&self) -> &Actor {
         &self.0
+    }
+}
+
+/// Who runs a maintenance path (repair, scrub, key rotation, deletion resumption, a site
+/// recreated, a care provider registered): the local operator at the command line, or
+/// callvault itself in a background job of the server. The audit actor comes from here, so
+/// such a path can never be attributed to a person or a system:
+///
+/// ```no_run
+/// fn nightly(v: &callvault_vault::Vault, _who: callvault_audit::event::Actor) {
+///     let _ = v.repair(callvault_vault::Maintainer::Vault);
+///     let _ = v.repair(&callvault_vault::vault_operator());
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn blame_a_nurse(v: &callvault_vault::Vault, nurse: callvault_types::HsaId) {
+///     let _ = v.repair(&callvault_audit::event::Actor::Person(nurse));
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Maintainer<'a> {
+    /// The local operator.
+    Operator(&'a Operator),
+    /// callvault itself (a background job).
+    Vault,
+}
+
+impl Maintainer<'_> {
+    /// The audit actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Operator(o) => o.actor().clone(),
+            Self::Vault => Actor::Vault,
+        }
+    }
+}
+
+impl<'a> From<&'a Operator> for Maintainer<'a> {
+    fn from(o: &'a Operator) -> Self {
+        Self::Operator(o)
+    }
+}
+
+/// Who reads the audit log's verification material: a caller authenticated by mutual TLS,
+/// or the local operator. The audit actor and source come from here.
+#[derive(Clone, Copy, Debug)]
+pub enum AuditReader<'a> {
+    /// A caller authenticated by mutual TLS.
+    Principal(&'a callvault_auth::AuthenticatedPrincipal),
+    /// The local operator.
+    Operator(&'a Operator),
+}
+
+impl<'a> From<&'a Operator> for AuditReader<'a> {
+    fn from(o: &'a Operator) -> Self {
+        Self::Operator(o)
+    }
+}
+
+impl<'a> From<&'a callvault_auth::AuthenticatedPrincipal> for AuditReader<'a> {
+    fn from(p: &'a callvault_auth::AuthenticatedPrincipal) -> Self {
+        Self::Principal(p)
     }
 }
 
@@ -319,7 +382,7 @@ impl Vault {
             .detail("sites", vault.stores.len());
         vault.catalog.commit(Change::new(e))?;
         for cp in care_providers {
-            vault.ensure_care_provider(cp, &operator())?;
+            vault.ensure_care_provider(cp, Maintainer::Operator(&operator()))?;
         }
         vault.checkpoint()?;
         Ok(vault)
@@ -415,7 +478,13 @@ impl Vault {
     /// Registers a care provider: creates its keys (KEK, field key, blind-index key) and its
     /// catalog row with the audit event. Idempotent; finishes a registration a crash cut
     /// short. Only registered care providers can have recordings.
-    pub fn ensure_care_provider(&self, cp: &CareProvider, actor: &Actor) -> Result<(), VaultError> {
+    pub fn ensure_care_provider<'m>(
+        &self,
+        cp: &CareProvider,
+        by: impl Into<crate::Maintainer<'m>>,
+    ) -> Result<(), VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let registered = self.catalog.care_provider_retention(cp)?;
         let configured = self.config.retention_years(cp);
         if registered.is_some_and(|y| y >= configured) && self.keys.current_kek(cp).is_ok() {
@@ -498,30 +567,6 @@ impl Vault {
             .unwrap_or(started + time::Duration::days(366 * i64::from(years))))
     }
 
-    /// Records that a recording already in the vault was delivered again with the same audio
-    /// (an idempotent retry by a recorder): who delivered it, from where, and which recording
-    /// it matched. Nothing else changes. Returns the event's leaf index.
-    pub fn record_redelivery(
-        &self,
-        row: &callvault_catalog::RecordingRow,
-        actor: &Actor,
-        origin: &str,
-    ) -> Result<u64, VaultError> {
-        let mut e = AuditEvent::new(actor.clone(), Action::Redelivery, origin);
-        e.recording = Some(RecordingRef {
-            id: row.rec.id,
-            plaintext_sha256: row.rec.plaintext_sha256,
-        });
-        e.care_provider = Some(row.rec.care_provider.clone());
-        e.patient = self.audit_patient(row)?;
-        let committed = self.catalog.commit(Change::new(e))?;
-        committed
-            .leaf_indexes
-            .first()
-            .copied()
-            .ok_or(VaultError::NoLeafIndex("re-delivery"))
-    }
-
     /// Unwraps a recording's data key (crate-internal: only verification decrypts here).
     pub(crate) fn data_key(&self, rec: &NewRecording) -> Result<DataKey, VaultError> {
         let wrapped = WrappedDek {
@@ -555,9 +600,21 @@ impl Vault {
         })
     }
 
-    /// Records that an operator read the audit log (proofs, checkpoints).
-    pub fn record_audit_read(&self, actor: &Actor, what: &str) -> Result<(), VaultError> {
-        let e = AuditEvent::new(actor.clone(), Action::AuditRead, "cli").detail("what", what);
+    /// Records that someone read the audit log's verification material (proofs,
+    /// checkpoints, latest events).
+    pub fn record_audit_read<'m>(
+        &self,
+        by: impl Into<AuditReader<'m>>,
+        what: &str,
+    ) -> Result<(), VaultError> {
+        let (actor, source) = match by.into() {
+            AuditReader::Principal(p) => (
+                crate::access::audit_actor(p),
+                crate::access::audit_source(p),
+            ),
+            AuditReader::Operator(o) => (o.actor().clone(), "cli".to_owned()),
+        };
+        let e = AuditEvent::new(actor, Action::AuditRead, source).detail("what", what);
         self.catalog.commit(Change::new(e))?;
         Ok(())
     }

@@ -555,8 +555,9 @@ impl Vault {
         &self,
         cp: &CareProvider,
         admins: [&UserEntry; 2],
-        operator: &Actor,
+        operator: &crate::Operator,
     ) -> Result<GovernanceReceipt, VaultError> {
+        let operator: &Actor = operator.actor();
         if self.catalog.care_provider_retention(cp)?.is_none() {
             return Err(VaultError::UnknownCareProvider(cp.to_string()));
         }
@@ -661,8 +662,9 @@ impl Vault {
     pub fn import_assignments(
         &self,
         source: &Path,
-        operator: &Actor,
+        operator: &crate::Operator,
     ) -> Result<AssignmentsImported, VaultError> {
+        let operator: &Actor = operator.actor();
         let bytes = std::fs::read(source).map_err(|e| VaultError::Input {
             path: source.to_owned(),
             source: e,
@@ -817,7 +819,7 @@ impl Vault {
         &self,
         admins: &[ScriptedAdmins],
         file: &Path,
-        operator: &Actor,
+        operator: &crate::Operator,
     ) -> Result<ScriptedSetup, VaultError> {
         let mut bootstraps = Vec::new();
         for a in admins {
@@ -886,8 +888,9 @@ impl Vault {
     pub fn list_assignments_as_operator(
         &self,
         cp: Option<&CareProvider>,
-        operator: &Actor,
+        operator: &crate::Operator,
     ) -> Result<Vec<AssignmentRow>, VaultError> {
+        let operator: &Actor = operator.actor();
         let mut e = AuditEvent::new(operator.clone(), EventAction::GovernanceRead, "cli")
             .detail("what", "assignments");
         e.care_provider = cp.cloned();

@@ -189,8 +189,9 @@ impl Vault {
     pub fn access_review_as_operator(
         &self,
         cp: &CareProvider,
-        operator: &Actor,
+        operator: &crate::Operator,
     ) -> Result<AccessReview, VaultError> {
+        let operator: &Actor = operator.actor();
         if self.catalog.care_provider_retention(cp)?.is_none() {
             return Err(VaultError::UnknownCareProvider(cp.to_string()));
         }

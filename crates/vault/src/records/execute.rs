@@ -29,7 +29,12 @@ impl Vault {
     /// Finishes every order whose execution was interrupted (a crash, a site that was
     /// down): run by the server at start and by `callvault deletion resume`. Returns the
     /// orders finished.
-    pub fn resume_deletions(&self, actor: &Actor) -> Result<Vec<String>, VaultError> {
+    pub fn resume_deletions<'m>(
+        &self,
+        by: impl Into<crate::Maintainer<'m>>,
+    ) -> Result<Vec<String>, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let mut done = Vec::new();
         for o in self
             .catalog
@@ -176,7 +181,12 @@ impl Vault {
     /// Deletes blobs of destroyed recordings that are present at a site again (a site
     /// restored from a backup taken before the deletion). They cannot be decrypted — their
     /// data keys are gone — but they should not linger. Each is recorded. Returns how many.
-    pub fn delete_destroyed_blobs(&self, actor: &Actor) -> Result<u64, VaultError> {
+    pub fn delete_destroyed_blobs<'m>(
+        &self,
+        by: impl Into<crate::Maintainer<'m>>,
+    ) -> Result<u64, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let actor = &by.actor();
         let mut n = 0;
         for store in &self.stores {
             for key in store.list()? {
