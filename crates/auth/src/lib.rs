@@ -25,4 +25,4 @@ pub use policy::{
     AccessRequest, Action, Authorized, Denial, MAX_CASE_NUMBER, MAX_EMERGENCY_REASON, Policy,
     Resource, UnitScope, UnknownResourceRequest,
 };
-pub use principal::{AuthenticatedPrincipal, PrincipalKind};
+pub use principal::{AuthenticatedPrincipal, IdentityError, Issuers, PrincipalKind};

@@ -9,8 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callvault_auth::{AuthenticatedPrincipal, PrincipalKind};
-use callvault_types::HsaId;
+use callvault_auth::{AuthenticatedPrincipal, Issuers};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -37,20 +36,7 @@ pub enum TlsError {
     Verifier(String),
 }
 
-/// Why a verified certificate does not name a principal.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IdentityError {
-    /// The certificate does not parse.
-    #[error("client certificate does not parse")]
-    Unparseable,
-    /// The subject has no `serialNumber`, or it is not an HSA-ID.
-    #[error("client certificate subject serialNumber is not an HSA-ID")]
-    NoHsaId,
-    /// The issuer is neither a configured person CA nor a function CA.
-    #[error("client certificate issuer is not a configured person or function CA")]
-    UnknownIssuer,
-}
+pub use callvault_auth::IdentityError;
 
 /// Where the TLS material is.
 #[derive(Clone, Debug)]
@@ -104,16 +90,17 @@ fn subjects(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, TlsError> {
 /// Maps verified client certificates to principals.
 #[derive(Clone, Debug)]
 pub struct Identities {
-    person_issuers: Vec<Vec<u8>>,
-    function_issuers: Vec<Vec<u8>>,
+    issuers: Issuers,
 }
 
 impl Identities {
     /// From the configured person and function CA files.
     pub fn load(settings: &TlsSettings) -> Result<Self, TlsError> {
         Ok(Self {
-            person_issuers: subjects(&settings.person_cas)?,
-            function_issuers: subjects(&settings.function_cas)?,
+            issuers: Issuers::new(
+                subjects(&settings.person_cas)?,
+                subjects(&settings.function_cas)?,
+            ),
         })
     }
 
@@ -122,30 +109,7 @@ impl Identities {
         &self,
         verified_leaf: &CertificateDer<'_>,
     ) -> Result<AuthenticatedPrincipal, IdentityError> {
-        let (_, x) =
-            X509Certificate::from_der(verified_leaf).map_err(|_| IdentityError::Unparseable)?;
-        let serial = x
-            .subject()
-            .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .ok_or(IdentityError::NoHsaId)?;
-        let hsa = HsaId::parse(serial).map_err(|_| IdentityError::NoHsaId)?;
-        let issuer = x.issuer().as_raw();
-        let kind = if self.person_issuers.iter().any(|s| s == issuer) {
-            PrincipalKind::Person
-        } else if self.function_issuers.iter().any(|s| s == issuer) {
-            PrincipalKind::System
-        } else {
-            return Err(IdentityError::UnknownIssuer);
-        };
-        let mut fp = [0u8; 32];
-        fp.copy_from_slice(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verified_leaf).as_ref(),
-        );
-        Ok(AuthenticatedPrincipal::assert_verified_certificate(
-            hsa, kind, fp,
-        ))
+        AuthenticatedPrincipal::from_verified_certificate(verified_leaf, &self.issuers)
     }
 }
 

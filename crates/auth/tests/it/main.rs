@@ -1053,3 +1053,69 @@ valid_until = "2026-12-31T00:00:00Z"
         .expect("view");
     assert!(v.may_link(Some(&nurse)).is_err());
 }
+
+/// A principal comes from a certificate: the HSA-ID from its subject, the kind from its
+/// issuing CA, the fingerprint its SHA-256; a certificate of another CA, or bytes that are
+/// no certificate, name nobody.
+#[test]
+fn a_principal_is_named_by_a_certificate_of_a_configured_ca() {
+    use callvault_auth::{IdentityError, Issuers};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = callvault_pki::generate(
+        &dir.path().join("pki"),
+        &callvault_pki::demo_clients(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("pki");
+    let der_of = |path: &std::path::Path| -> Vec<Vec<u8>> {
+        let pem = std::fs::read(path).expect("pem");
+        x509_parser::pem::Pem::iter_from_buffer(&pem)
+            .map(|p| p.expect("pem block").contents)
+            .collect()
+    };
+    let subject = |path: &std::path::Path| {
+        let der = der_of(path).remove(0);
+        let (_, x) = X509Certificate::from_der(&der).expect("ca");
+        x.subject().as_raw().to_vec()
+    };
+    let person_ca = subject(&pki.person_ca);
+    let function_ca = subject(&pki.function_ca);
+    let issuers = Issuers::new(vec![person_ca.clone()], vec![function_ca]);
+    let (_, chain, _, _) = pki
+        .clients
+        .iter()
+        .find(|(n, ..)| n == "nurse-a")
+        .expect("nurse-a");
+    let leaf = der_of(chain).remove(0);
+    let p = AuthenticatedPrincipal::from_verified_certificate(&leaf, &issuers).expect("named");
+    assert_eq!(p.hsa_id().as_str(), "SE2321000016-N001");
+    assert_eq!(p.kind(), PrincipalKind::Person);
+    let sha: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &leaf)
+        .as_ref()
+        .try_into()
+        .expect("32");
+    assert_eq!(p.fingerprint(), &sha);
+    let (_, rec_chain, _, _) = pki
+        .clients
+        .iter()
+        .find(|(n, ..)| n == "recorder-a")
+        .expect("recorder-a");
+    let rec = der_of(rec_chain).remove(0);
+    assert_eq!(
+        AuthenticatedPrincipal::from_verified_certificate(&rec, &issuers)
+            .expect("system")
+            .kind(),
+        PrincipalKind::System
+    );
+    // Only the person CA configured: the recorder's certificate names nobody.
+    let persons_only = Issuers::new(vec![person_ca], vec![]);
+    assert_eq!(
+        AuthenticatedPrincipal::from_verified_certificate(&rec, &persons_only),
+        Err(IdentityError::UnknownIssuer)
+    );
+    assert_eq!(
+        AuthenticatedPrincipal::from_verified_certificate(b"not a certificate", &issuers),
+        Err(IdentityError::Unparseable)
+    );
+}

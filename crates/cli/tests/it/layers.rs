@@ -110,6 +110,13 @@ fn no_production_crate_enables_test_support() {
                     "{name} enables test-support in its normal dependencies: {line}"
                 );
             }
+            // Policies are built by the vault, over the approved assignments only.
+            if line.contains("policy-source") && !line.starts_with('#') {
+                assert!(
+                    name == "vault" || (name == "auth" && section == "[features]"),
+                    "{name} enables policy-source: {line}"
+                );
+            }
         }
     }
 }
