@@ -330,7 +330,10 @@ impl crate::Vault {
                 if !ours {
                     return Ok(());
                 }
-                match self.export_context(&e, patients, &names) {
+                // The operator configured this forwarding, and with it which care providers'
+                // events (and, if so, their patients in clear) it carries.
+                let by = crate::access::ExportOpening::Forwarding(care_providers);
+                match self.export_context(&e, patients, by, &names) {
                     Ok(ctx) => out.push(AtnaMessage {
                         index: idx,
                         time: e.time,

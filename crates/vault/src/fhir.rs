@@ -12,13 +12,11 @@ use base64::Engine as _;
 use callvault_audit::event::{Action as EventAction, ActionKind, Actor, AuditEvent, Outcome};
 use callvault_auth::{Action, Authorized};
 use callvault_catalog::Change;
-use callvault_crypto::FieldKind;
 use callvault_types::{CareProvider, PatientId, PatientIdKind};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::vault::AUDIT_SEAL_CONTEXT;
 use crate::{Vault, VaultError};
 
 /// The BALP profiles' canonical base.
@@ -335,39 +333,24 @@ pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &ExportContext) -> Value {
 }
 
 impl Vault {
-    /// The context of one event for export: its patient as asked for, and the actor's name.
+    /// The context of one event for export: its patient as asked for (opened only as far as
+    /// `by` covers it), and the actor's name.
     pub(crate) fn export_context(
         &self,
         e: &AuditEvent,
         patients: PatientIdentifiers,
+        by: crate::access::ExportOpening<'_>,
         names: &std::collections::HashMap<String, (String, String)>,
     ) -> Result<ExportContext, VaultError> {
-        let patient = match (&e.patient, &e.care_provider) {
-            (None, _) => None,
-            (Some(p), cp) if patients == PatientIdentifiers::Pseudonym => {
-                Some(PatientRef::pseudonym(cp.as_ref(), &p.blind_index))
-            }
-            (Some(p), Some(cp)) => {
-                let b = zeroize::Zeroizing::new(self.keys.open_field(
-                    cp,
-                    FieldKind::PatientId,
-                    AUDIT_SEAL_CONTEXT,
-                    &p.sealed,
-                )?);
-                let canon =
-                    std::str::from_utf8(&b).map_err(|_| VaultError::DamagedSealedValue {
-                        what: "patient",
-                        why: "not UTF-8".into(),
-                    })?;
-                let id = PatientId::from_canonical(canon).map_err(|e| {
-                    VaultError::DamagedSealedValue {
-                        what: "patient",
-                        why: e.to_string(),
-                    }
-                })?;
-                Some(PatientRef::clear(&id))
-            }
-            (Some(_), None) => None,
+        let patient = match &e.patient {
+            None => None,
+            Some(p) if patients == PatientIdentifiers::Pseudonym => Some(PatientRef::pseudonym(
+                e.care_provider.as_ref(),
+                &p.blind_index,
+            )),
+            Some(_) => self
+                .open_event_patient(by, e)?
+                .map(|id| PatientRef::clear(&id)),
         };
         Ok(ExportContext {
             origin: self.config.audit_origin.clone(),
@@ -414,7 +397,8 @@ impl Vault {
             .detail("from", t(from))
             .detail("to", t(to))
             .detail("patient_identifiers", patients.as_str());
-        let leaf = self.commit_step(Change::new(event))?;
+        let read = self.record_sealed_read(&cp, Change::new(event))?;
+        let leaf = read.leaf_index();
         let names = self.staff_names()?;
         let mut out = String::new();
         let mut n = 0u64;
@@ -432,7 +416,12 @@ impl Vault {
                         {
                             return Ok(None);
                         }
-                        let ctx = self.export_context(&e, patients, &names)?;
+                        let ctx = self.export_context(
+                            &e,
+                            patients,
+                            crate::access::ExportOpening::Read(&read),
+                            &names,
+                        )?;
                         Ok(Some(to_fhir(idx, &e, &ctx)))
                     });
                 match r {
@@ -478,8 +467,13 @@ impl Vault {
             .detail("format", "fhir-r4")
             .detail("index", idx)
             .detail("patient_identifiers", patients.as_str());
-        self.commit_step(Change::new(event))?;
-        let ctx = self.export_context(&e, patients, &self.staff_names()?)?;
+        let read = self.record_sealed_read(&cp, Change::new(event))?;
+        let ctx = self.export_context(
+            &e,
+            patients,
+            crate::access::ExportOpening::Read(&read),
+            &self.staff_names()?,
+        )?;
         Ok(to_fhir(idx, &e, &ctx))
     }
 }

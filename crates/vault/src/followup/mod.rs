@@ -214,11 +214,14 @@ impl Vault {
             .detail("findings", findings.len())
             .detail("seed", hex::encode(seed))
             .detail("audit_size", audit_size);
-        self.commit_step(Change::new(event).with(Mutation::InsertFollowUp {
-            run: Box::new(run.clone()),
-            findings: findings.clone(),
-        }))?;
-        self.report_of(&run, findings)
+        let read = self.record_sealed_read(
+            &run.care_provider,
+            Change::new(event).with(Mutation::InsertFollowUp {
+                run: Box::new(run.clone()),
+                findings: findings.clone(),
+            }),
+        )?;
+        self.report_of(&read, &run, findings)
     }
 
     /// The decision's care provider's runs, oldest first (audited as `followup.read`).
@@ -257,12 +260,13 @@ impl Vault {
         let e = Self::decided_event(authz, EventAction::FollowUpRead)
             .detail("run", id)
             .detail("format", format);
-        self.commit_step(Change::new(e))?;
-        self.report_of(&run, findings)
+        let read = self.record_sealed_read(&cp, Change::new(e))?;
+        self.report_of(&read, &run, findings)
     }
 
     fn report_of(
         &self,
+        read: &crate::access::ReadRecorded,
         run: &FollowUpRun,
         findings: Vec<Finding>,
     ) -> Result<FollowUpReport, VaultError> {
@@ -274,11 +278,14 @@ impl Vault {
         let mut views = Vec::with_capacity(findings.len());
         for f in &findings {
             let comment = match &f.review {
-                Some(r) if !r.comment_sealed.is_empty() => Some(self.open_comment(
-                    cp,
-                    &comment_context(&run.id, f.n),
-                    &r.comment_sealed,
-                )?),
+                Some(r) if !r.comment_sealed.is_empty() => {
+                    let b = self.open_recorded_text(
+                        read,
+                        comment_context(&run.id, f.n).as_bytes(),
+                        &r.comment_sealed,
+                    )?;
+                    Some(String::from_utf8_lossy(&b).into_owned())
+                }
                 _ => None,
             };
             views.push(FindingView::new(f, names.get(&f.actor), comment));
@@ -287,21 +294,6 @@ impl Vault {
             run: RunView::new(run, &findings),
             findings: views,
         })
-    }
-
-    fn open_comment(
-        &self,
-        cp: &CareProvider,
-        ctx: &str,
-        sealed: &[u8],
-    ) -> Result<String, VaultError> {
-        let b = self.keys.open_field(
-            cp,
-            callvault_crypto::FieldKind::FreeText,
-            ctx.as_bytes(),
-            sealed,
-        )?;
-        Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
     /// Records a reviewer's judgement of finding `n` of a run (`followup.review`). A

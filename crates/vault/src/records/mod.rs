@@ -254,13 +254,11 @@ impl Vault {
 
     fn open_text(
         &self,
-        cp: &CareProvider,
+        read: &crate::access::ReadRecorded,
         context: &str,
         sealed: &[u8],
     ) -> Result<String, VaultError> {
-        let b = self
-            .keys
-            .open_field(cp, FieldKind::FreeText, context.as_bytes(), sealed)?;
+        let b = self.open_recorded_text(read, context.as_bytes(), sealed)?;
         Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
@@ -412,22 +410,29 @@ impl Vault {
     pub fn legal_holds(&self, authz: &Authorized) -> Result<Vec<LegalHoldView>, VaultError> {
         let cp = authz.resource().care_provider.clone();
         Self::check_records(authz, &cp)?;
-        self.commit_records(Change::new(
-            Self::records_event(authz, EventAction::RecordsRead).detail("what", "legal-holds"),
-        ))?;
+        let read = self.record_sealed_read(
+            &cp,
+            Change::new(
+                Self::records_event(authz, EventAction::RecordsRead).detail("what", "legal-holds"),
+            ),
+        )?;
         let mut out = Vec::new();
         for h in self.catalog.legal_holds(&cp, None)? {
-            out.push(self.hold_view(&cp, &h)?);
+            out.push(self.hold_view(&read, &h)?);
         }
         Ok(out)
     }
 
-    fn hold_view(&self, cp: &CareProvider, h: &LegalHoldRow) -> Result<LegalHoldView, VaultError> {
+    fn hold_view(
+        &self,
+        read: &crate::access::ReadRecorded,
+        h: &LegalHoldRow,
+    ) -> Result<LegalHoldView, VaultError> {
         let id = &h.hold.id;
         Ok(LegalHoldView {
             id: id.clone(),
             case_reference: h.hold.case_reference.clone(),
-            reason: self.open_text(cp, &format!("hold:{id}"), &h.hold.reason_sealed)?,
+            reason: self.open_text(read, &format!("hold:{id}"), &h.hold.reason_sealed)?,
             recordings: h.recordings,
             set_by: h.hold.set_by.clone(),
             set_at: t(h.hold.set_at),
@@ -436,7 +441,7 @@ impl Vault {
             release_reason: h
                 .released
                 .as_ref()
-                .map(|r| self.open_text(cp, &format!("hold-release:{id}"), &r.2))
+                .map(|r| self.open_text(read, &format!("hold-release:{id}"), &r.2))
                 .transpose()?,
         })
     }
@@ -724,17 +729,16 @@ impl Vault {
                 order.order.kind.as_str()
             )));
         };
-        self.commit_records(Change::new(
-            Self::records_event(authz, EventAction::RecordsRead)
-                .detail("what", "decision-document")
-                .detail("order", id),
-        ))?;
-        let doc = self.keys.open_field(
+        let read = self.record_sealed_read(
             &cp,
-            FieldKind::FreeText,
-            format!("ivo-document:{id}").as_bytes(),
-            sealed,
+            Change::new(
+                Self::records_event(authz, EventAction::RecordsRead)
+                    .detail("what", "decision-document")
+                    .detail("order", id),
+            ),
         )?;
+        let doc =
+            self.open_recorded_text(&read, format!("ivo-document:{id}").as_bytes(), sealed)?;
         if callvault_crypto::sha256(&doc) != sha {
             return Err(VaultError::DamagedRecord(format!(
                 "the decision document of {id} does not match its recorded SHA-256"

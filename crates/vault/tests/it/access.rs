@@ -416,3 +416,72 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         "{events:?}"
     );
 }
+
+/// Another care provider's reviewer, exporting their log with clear identifiers, sees their
+/// own person's refused attempt on this care provider's recording — but never this care
+/// provider's patient: a patient is opened only under the opening's own care provider.
+#[test]
+fn an_export_never_opens_another_care_providers_patient() {
+    use callvault_vault::fhir::PatientIdentifiers;
+    let s = setup();
+    let a = s.ids[0];
+    let nurse_b = nurse("SE2321000156-N001");
+    let idx = s
+        .t
+        .vault
+        .record_refusal(
+            &nurse_b,
+            &callvault_vault::access::Refusal {
+                action: Action::ViewMetadata,
+                recording: Some(a),
+                actor_care_provider: Some(callvault_types::CareProvider::parse(CP_B).expect("cp")),
+                purpose: Some("vård och behandling".into()),
+                reason: "no recording is available to you".into(),
+                details: vec![],
+            },
+        )
+        .expect("recorded");
+    let e = event_at(&s, idx);
+    assert!(e.patient.is_some(), "the attempt is in A's patient's log");
+    let reviewer = |holder: &str, cp: &str| {
+        let policy = Policy::new(
+            AssignmentSet::parse(&wide_assignment(
+                "rev",
+                holder,
+                cp,
+                "logguppföljning",
+                &["read-audit"],
+            ))
+            .expect("assignment"),
+        );
+        let mut req = request(
+            Action::ReadAudit,
+            Resource {
+                care_provider: callvault_types::CareProvider::parse(cp).expect("cp"),
+                care_unit: None,
+            },
+        );
+        req.purpose = Purpose::LogReview;
+        policy
+            .decide(&nurse(holder), &req, now())
+            .expect("reviewer")
+    };
+    let patient = row("x", 0).patient;
+    let digits: String = patient.chars().filter(char::is_ascii_digit).collect();
+    // B's reviewer: the event is B's person's; A's patient is not in it.
+    let b = reviewer("SE2321000156-L001", CP_B);
+    let json =
+        s.t.vault
+            .fhir_event(&b, idx, PatientIdentifiers::Clear)
+            .expect("exported")
+            .to_string();
+    assert!(!json.contains(&digits[2..]), "{json}");
+    // A's reviewer, asking for clear identifiers, gets A's patient.
+    let a_rev = reviewer("SE2321000016-L001", CP_A);
+    let json =
+        s.t.vault
+            .fhir_event(&a_rev, idx, PatientIdentifiers::Clear)
+            .expect("exported")
+            .to_string();
+    assert!(json.contains(&digits[2..]), "{json}");
+}
