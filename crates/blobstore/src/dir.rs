@@ -73,6 +73,21 @@ impl DirStore {
     /// Opens an existing site directory, checks its marker, and removes leftover temporary
     /// uploads.
     pub fn open(site: SiteId, root: &Path) -> Result<Self, BlobError> {
+        let s = Self::open_beside(site, root)?;
+        let tmp = s.tmp();
+        let entries = fs::read_dir(&tmp).map_err(|e| s.io("list", &tmp, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| s.io("list", &tmp, e))?;
+            fs::remove_file(entry.path())
+                .map_err(|e| s.io("remove stale upload", &entry.path(), e))?;
+        }
+        Ok(s)
+    }
+
+    /// Opens an existing site directory beside the process that owns it (a reading command
+    /// while the server runs): checks its marker and leaves `tmp/` alone — what is there may
+    /// be an upload in progress.
+    pub fn open_beside(site: SiteId, root: &Path) -> Result<Self, BlobError> {
         let s = Self::unchecked(site, root);
         let marker = root.join(SITE_MARKER);
         match fs::read_to_string(&marker) {
@@ -91,13 +106,6 @@ impl DirStore {
                 });
             }
             Err(e) => return Err(s.io("read", &marker, e)),
-        }
-        let tmp = s.tmp();
-        let entries = fs::read_dir(&tmp).map_err(|e| s.io("list", &tmp, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| s.io("list", &tmp, e))?;
-            fs::remove_file(entry.path())
-                .map_err(|e| s.io("remove stale upload", &entry.path(), e))?;
         }
         Ok(s)
     }

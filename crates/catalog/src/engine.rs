@@ -52,8 +52,6 @@ impl Reply {
 
 /// The write connection of an engine, owned by the writer thread.
 pub(crate) trait WriteConn: Send + 'static {
-    /// The next audit leaf index.
-    fn next_index(&mut self) -> Result<u64, CatalogError>;
     /// One transaction: `apply` is called for each change inside its own savepoint; a change
     /// whose `apply` fails is rolled back to its savepoint. Commits once at the end.
     fn batch(
@@ -137,9 +135,6 @@ impl Drop for Writer {
 }
 
 fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transactions: &AtomicU64) {
-    // The next leaf index; read again after any failed batch (and after a failure to read
-    // it), so a database that was unreachable for a while is written again once it is back.
-    let mut next: Option<u64> = conn.next_index().ok();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -148,32 +143,24 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
                 Err(_) => break,
             }
         }
-        let start = match next {
-            Some(n) => n,
-            None => match conn.next_index() {
-                Ok(n) => n,
-                Err(e) => {
-                    let msg = e.to_string();
-                    for (_, reply) in batch {
-                        reply.send(Err(CatalogError::CommitFailed(msg.clone())));
-                    }
-                    continue;
-                }
-            },
-        };
-        let mut index = start;
+        // The next leaf index is read inside each transaction (an index seek), never carried
+        // over from the last one: another process may append between two batches (a reading
+        // command beside the server records its read; several servers on one PostgreSQL
+        // catalog), and the append-next guard would refuse a stale index.
+        let mut index: Option<u64> = None;
         let changes: Vec<&Change> = batch.iter().map(|(c, _)| c).collect();
         let result = conn.batch(&changes, &mut |tx, change| {
-            let before = index;
-            let r = queries::apply_change(tx, change, &mut index);
-            if r.is_err() {
-                index = before;
-            }
+            let start = match index {
+                Some(i) => i,
+                None => queries::next_index(tx)?,
+            };
+            let mut next = start;
+            let r = queries::apply_change(tx, change, &mut next);
+            index = Some(if r.is_ok() { next } else { start });
             r
         });
         match result {
             Ok(results) => {
-                next = Some(index);
                 transactions.fetch_add(1, Ordering::Relaxed);
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     reply.send(result);
@@ -181,7 +168,6 @@ fn writer_loop(mut conn: impl WriteConn, rx: Receiver<(Change, Reply)>, transact
             }
             Err(e) => {
                 // The transaction did not commit: nothing of the batch is durable.
-                next = conn.next_index().ok();
                 let msg = e.to_string();
                 for (_, reply) in batch {
                     reply.send(Err(CatalogError::CommitFailed(msg.clone())));

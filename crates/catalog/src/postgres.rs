@@ -23,7 +23,6 @@ use zeroize::Zeroizing;
 use crate::engine::{Engine, ReadPool, Store, WriteConn, Writer};
 use crate::error::corrupt;
 use crate::pg_schema::PG_MIGRATIONS;
-use crate::queries;
 use crate::schema::MIGRATIONS;
 use crate::sql::{Param, Row, Sql, Value};
 use crate::{AuditLeafVisitor, CatalogError, Change, Committed};
@@ -64,13 +63,19 @@ struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
     settings: std::sync::Arc<PostgresSettings>,
-    /// The writer's connection holds the catalog's session lock.
+    /// The owning writer's connection holds the catalog's session lock.
     writer: bool,
 }
 
-/// Session advisory lock a writer holds: one callvault process writes a catalog at a time
-/// (two writers would each believe they append at the next index).
+/// Session advisory lock the owning writer holds: one callvault deployment owns a catalog (a
+/// second one, on another host where `callvault.lock` cannot see it, is refused). A reading
+/// command beside the owner opens the catalog without it ([`Store::open_beside`]).
 const WRITER_LOCK: i64 = 7_368_373_712_346;
+
+/// Transaction-scoped advisory lock every write transaction takes first: writers of one
+/// catalog (the owner and a reading command beside it recording its read) take turns, each
+/// reading the next leaf index inside its own turn.
+const WRITE_TURN: i64 = 7_368_373_712_347;
 
 impl Conn {
     fn open(
@@ -418,14 +423,32 @@ fn migrate(client: &mut Client) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// A catalog opened beside its owner is not migrated: it must already be at this build's
+/// version (an older or newer schema is the owner's to change).
+fn check_schema(client: &mut Client) -> Result<(), CatalogError> {
+    let version: i64 = client
+        .query_opt("SELECT version FROM callvault_schema WHERE id = 1", &[])?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(CatalogError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    if version < supported {
+        return Err(CatalogError::Corrupt(format!(
+            "the catalog's schema is version {version}, this build's {supported}; the process that owns the catalog migrates it"
+        )));
+    }
+    Ok(())
+}
+
 /// The writer's connection.
 struct PgWrite(Conn);
 
 impl WriteConn for PgWrite {
-    fn next_index(&mut self) -> Result<u64, CatalogError> {
-        with_sql(&mut self.0, |c| queries::next_index(c))
-    }
-
     fn batch(
         &mut self,
         changes: &[&Change],
@@ -437,6 +460,7 @@ impl WriteConn for PgWrite {
         } = &mut self.0;
         let statements = RefCell::new(statements);
         let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_TURN])?;
         let mut results = Vec::with_capacity(changes.len());
         for change in changes {
             let mut savepoint = tx.savepoint("change")?;
@@ -465,11 +489,27 @@ impl WriteConn for PgWrite {
 }
 
 impl Store<PostgresEngine> {
-    /// Connects, creates or migrates the schema, and starts the writer.
+    /// Connects, creates or migrates the schema, takes the catalog's session lock (one
+    /// deployment owns a catalog), and starts the writer.
     pub fn open(settings: &PostgresSettings) -> Result<Self, CatalogError> {
+        Self::open_as(settings, true)
+    }
+
+    /// Opens the catalog beside the process that owns it (a reading command of the same
+    /// deployment while its server runs): no session lock, no migration; its few writes
+    /// (the records of its reads) take turns with the owner's.
+    pub fn open_beside(settings: &PostgresSettings) -> Result<Self, CatalogError> {
+        Self::open_as(settings, false)
+    }
+
+    fn open_as(settings: &PostgresSettings, owner: bool) -> Result<Self, CatalogError> {
         let settings = std::sync::Arc::new(settings.clone());
-        let mut writer = Conn::open(&settings, true)?;
-        migrate(&mut writer.client)?;
+        let mut writer = Conn::open(&settings, owner)?;
+        if owner {
+            migrate(&mut writer.client)?;
+        } else {
+            check_schema(&mut writer.client)?;
+        }
         let readers = (0..settings.readers.max(1))
             .map(|_| Conn::open(&settings, false))
             .collect::<Result<Vec<_>, CatalogError>>()?;

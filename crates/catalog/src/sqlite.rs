@@ -14,7 +14,6 @@ use time::OffsetDateTime;
 
 use crate::engine::{Engine, ReadPool, Store, WriteConn, Writer};
 use crate::error::corrupt;
-use crate::queries;
 use crate::schema::MIGRATIONS;
 use crate::sql::Sql;
 use crate::{AuditLeafVisitor, CatalogError, Change, Committed};
@@ -108,10 +107,6 @@ fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
 struct SqliteWrite(Connection);
 
 impl WriteConn for SqliteWrite {
-    fn next_index(&mut self) -> Result<u64, CatalogError> {
-        queries::next_index(&self.0)
-    }
-
     fn batch(
         &mut self,
         changes: &[&Change],
@@ -148,9 +143,38 @@ impl WriteConn for SqliteWrite {
 impl Store<SqliteEngine> {
     /// Opens (creating and migrating if needed) the catalog file.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
-        let mut conn = Connection::open(path)?;
+        Self::open_as(path, true)
+    }
+
+    /// Opens an existing catalog file beside the process that owns it (a reading command
+    /// while the server runs): nothing is created or migrated; its few writes (the records
+    /// of its reads) take turns with the owner's through SQLite's own write lock.
+    pub fn open_beside(path: &Path) -> Result<Self, CatalogError> {
+        Self::open_as(path, false)
+    }
+
+    fn open_as(path: &Path, owner: bool) -> Result<Self, CatalogError> {
+        let mut conn = if owner {
+            Connection::open(path)?
+        } else {
+            Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
+        };
         configure(&conn)?;
-        migrate(&mut conn)?;
+        if owner {
+            migrate(&mut conn)?;
+        } else {
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let supported = MIGRATIONS.len() as i64;
+            if version != supported {
+                return Err(CatalogError::Corrupt(format!(
+                    "the catalog's schema is version {version}, this build's {supported}; the process that owns the catalog migrates it"
+                )));
+            }
+        }
         let readers = (0..READERS)
             .map(|_| open_reader(path, false))
             .collect::<Result<Vec<_>, CatalogError>>()?;

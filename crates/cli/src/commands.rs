@@ -28,6 +28,27 @@ fn open(data_dir: &Path) -> Result<Vault> {
     Vault::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
 }
 
+/// [`open`] for the commands that look (status, verify, the audit log): beside a running
+/// server they open the data directory without owning it, and say so.
+fn open_for_reading(data_dir: &Path) -> Result<Vault> {
+    match open(data_dir) {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<callvault_vault::VaultError>(),
+                Some(callvault_vault::VaultError::InUse(_))
+            ) =>
+        {
+            eprintln!(
+                "note: a callvault server owns {}; reading beside it",
+                data_dir.display()
+            );
+            Vault::open_beside(data_dir)
+                .with_context(|| format!("opening data directory {}", data_dir.display()))
+        }
+        other => other,
+    }
+}
+
 /// A byte count as people read it: `512 B`, `97.7 KiB`, `1.2 MiB`, `3.4 GiB`.
 fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -97,7 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code(s.failures.is_empty()))
         }
         Command::Verify { data_dir, deep } => {
-            let v = open(&data_dir)?;
+            let v = open_for_reading(&data_dir)?;
             let r = verify(&v, deep)?;
             Ok(code(r.is_clean()))
         }
@@ -207,7 +228,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code(r.open == 0))
         }
         Command::Status { data_dir } => {
-            let v = open(&data_dir)?;
+            let v = open_for_reading(&data_dir)?;
             print_status(&v.status()?);
             for (cp, pending) in v.interrupted_rotations()? {
                 println!(
@@ -457,7 +478,7 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             Ok(code(report_witnesses(&v)))
         }
         AuditCommand::Verify { data_dir } => {
-            let v = open(&data_dir)?;
+            let v = open_for_reading(&data_dir)?;
             let r = v.verify_audit_log()?;
             println!(
                 "audit: {} events, {} signed checkpoints checked",
@@ -476,7 +497,7 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             index,
             old_size,
         } => {
-            let v = open(&data_dir)?;
+            let v = open_for_reading(&data_dir)?;
             let actor = callvault_vault::vault_operator();
             if let Some(i) = index {
                 let p = v.inclusion_proof(i)?;
@@ -509,7 +530,7 @@ fn audit(cmd: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Events { data_dir, last } => {
-            let v = open(&data_dir)?;
+            let v = open_for_reading(&data_dir)?;
             let size = v.catalog().audit_size()?;
             let start = size.saturating_sub(last);
             let mut lines = Vec::new();

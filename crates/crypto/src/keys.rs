@@ -467,9 +467,19 @@ impl KeyFileProvider {
         Self::open(dir)
     }
 
-    /// Opens an existing key directory and loads every care provider in it.
-    /// Fails if any key file is readable by group or others.
+    /// Opens an existing key directory and loads every care provider in it, removing what
+    /// an interrupted creation left. Fails if any key file is readable by group or others.
     pub fn open(dir: &Path) -> Result<Self, KeyError> {
+        Self::open_as(dir, true)
+    }
+
+    /// [`KeyFileProvider::open`] beside the process that owns the directory (a reading
+    /// command while the server runs): a creation in progress is skipped, not removed.
+    pub fn open_beside(dir: &Path) -> Result<Self, KeyError> {
+        Self::open_as(dir, false)
+    }
+
+    fn open_as(dir: &Path, owner: bool) -> Result<Self, KeyError> {
         // Never created here: a missing key directory (an unmounted disk, a lost backup)
         // must not turn into an empty one in which new keys would be made.
         if !dir.is_dir() {
@@ -485,9 +495,12 @@ impl KeyFileProvider {
             let entry = entry.map_err(|e| KeyError::io(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
-                // An interrupted creation: no key in it was ever used.
-                std::fs::remove_dir_all(entry.path())
-                    .map_err(|e| KeyError::io(&entry.path(), e))?;
+                // An interrupted creation: no key in it was ever used. Beside the owner it
+                // may be one in progress.
+                if owner {
+                    std::fs::remove_dir_all(entry.path())
+                        .map_err(|e| KeyError::io(&entry.path(), e))?;
+                }
                 continue;
             }
             let Ok(cp) = CareProvider::parse(&name) else {

@@ -47,8 +47,23 @@ enum Source<'a> {
 }
 
 /// Opens the configured key backend.
-pub(crate) fn open_key_provider(keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, VaultError> {
+/// How a data directory's engines are opened: by the process that owns it (cleaning up
+/// what a crash left), or beside it (a reading command while the server runs: nothing
+/// cleaned, created or migrated).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Opening {
+    Owner,
+    Beside,
+}
+
+pub(crate) fn open_key_provider(
+    keys: &KeysConfig,
+    how: Opening,
+) -> Result<Arc<dyn KeyProvider>, VaultError> {
     Ok(match keys {
+        KeysConfig::Files { dir } if how == Opening::Beside => {
+            Arc::new(KeyFileProvider::open_beside(dir)?)
+        }
         KeysConfig::Files { dir } => Arc::new(KeyFileProvider::open(dir)?),
         KeysConfig::Pkcs11(p) => {
             let pin = match &p.pin {
@@ -96,12 +111,15 @@ pub(crate) fn create_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, Vault
 }
 
 /// Opens a configured site, checking its marker.
-pub(crate) fn open_site(site: &SiteConfig) -> Result<Arc<dyn BlobStore>, VaultError> {
+pub(crate) fn open_site(site: &SiteConfig, how: Opening) -> Result<Arc<dyn BlobStore>, VaultError> {
     Ok(match &site.backend {
-        SiteBackend::Dir { path, timeout_secs } => Arc::new(
-            DirStore::open(site.name.clone(), path)?
-                .with_write_timeout(std::time::Duration::from_secs(*timeout_secs)),
-        ),
+        SiteBackend::Dir { path, timeout_secs } => {
+            let store = match how {
+                Opening::Owner => DirStore::open(site.name.clone(), path)?,
+                Opening::Beside => DirStore::open_beside(site.name.clone(), path)?,
+            };
+            Arc::new(store.with_write_timeout(std::time::Duration::from_secs(*timeout_secs)))
+        }
         SiteBackend::S3(s) => Arc::new(S3Store::open(site.name.clone(), &s3_settings(s)?)?),
     })
 }
@@ -140,9 +158,13 @@ pub(crate) enum SiteProbe {
 /// Opens the configured catalog (creating or migrating its schema).
 pub(crate) fn open_catalog(
     c: &CatalogConfig,
+    how: Opening,
 ) -> Result<Arc<dyn callvault_catalog::Catalog>, VaultError> {
     Ok(match c {
-        CatalogConfig::Sqlite { path } => Arc::new(callvault_catalog::SqliteCatalog::open(path)?),
+        CatalogConfig::Sqlite { path } => Arc::new(match how {
+            Opening::Owner => callvault_catalog::SqliteCatalog::open(path)?,
+            Opening::Beside => callvault_catalog::SqliteCatalog::open_beside(path)?,
+        }),
         CatalogConfig::Postgres(p) => {
             let password = match &p.password {
                 None => None,
@@ -162,14 +184,16 @@ pub(crate) fn open_catalog(
                     )))
                 })?),
             };
-            Arc::new(callvault_catalog::PostgresCatalog::open(
-                &callvault_catalog::PostgresSettings {
-                    conninfo: p.conninfo.clone(),
-                    password,
-                    readers: p.readers,
-                    tls_ca_pem,
-                },
-            )?)
+            let settings = callvault_catalog::PostgresSettings {
+                conninfo: p.conninfo.clone(),
+                password,
+                readers: p.readers,
+                tls_ca_pem,
+            };
+            Arc::new(match how {
+                Opening::Owner => callvault_catalog::PostgresCatalog::open(&settings)?,
+                Opening::Beside => callvault_catalog::PostgresCatalog::open_beside(&settings)?,
+            })
         }
     })
 }

@@ -86,8 +86,8 @@ pub struct Vault {
     pub(crate) signer: NoteSigner,
     pub(crate) verifier: NoteVerifier,
     /// Exclusive lock on `<data dir>/callvault.lock`, held while the vault is open: one
-    /// process at a time owns a data directory.
-    _lock: fs::File,
+    /// process at a time owns a data directory (`None` when opened beside the owner).
+    _lock: Option<fs::File>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -357,7 +357,10 @@ impl Vault {
         // The key backend is reached before the configuration is written: a wrong PIN or
         // token label leaves a directory that `init` can be run on again.
         if !matches!(config.keys, KeysConfig::Files { .. }) {
-            drop(crate::backends::open_key_provider(&config.keys)?);
+            drop(crate::backends::open_key_provider(
+                &config.keys,
+                crate::backends::Opening::Owner,
+            )?);
         }
         for site in &config.sites {
             crate::backends::create_site(site)?;
@@ -365,7 +368,8 @@ impl Vault {
         // The catalog too (a PostgreSQL server, its password and TLS are checked here), and
         // it must be empty: a new vault never continues another vault's audit log.
         {
-            let catalog = crate::backends::open_catalog(&config.catalog)?;
+            let catalog =
+                crate::backends::open_catalog(&config.catalog, crate::backends::Opening::Owner)?;
             let events = catalog.audit_size()?;
             if events > 0 {
                 return Err(VaultError::Refused(format!(
@@ -401,6 +405,22 @@ impl Vault {
     /// Opens an initialised data directory. Refuses key files readable by others.
     pub fn open(data_dir: &Path) -> Result<Self, VaultError> {
         let config = Config::load(data_dir)?;
+        let lock = Self::lock(data_dir)?;
+        Self::assemble(config, crate::backends::Opening::Owner, Some(lock))
+    }
+
+    /// Opens a data directory beside the process that owns it — a reading command (status,
+    /// verify, the audit log) while the server runs. Takes no lock and cleans up nothing
+    /// (an upload in progress is not a crash's leftover); creates and migrates nothing. Its
+    /// writes — the audit events recording its reads — take turns with the owner's through
+    /// the catalog's own locking (SQLite's write lock; a PostgreSQL advisory lock per
+    /// transaction), each reading the next leaf index inside its transaction.
+    pub fn open_beside(data_dir: &Path) -> Result<Self, VaultError> {
+        let config = Config::load(data_dir)?;
+        Self::assemble(config, crate::backends::Opening::Beside, None)
+    }
+
+    fn lock(data_dir: &Path) -> Result<fs::File, VaultError> {
         let lock_path = data_dir.join("callvault.lock");
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -415,15 +435,22 @@ impl Vault {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
-        let keys = crate::backends::open_key_provider(&config.keys)?;
+        Ok(lock)
+    }
 
+    fn assemble(
+        config: Config,
+        how: crate::backends::Opening,
+        lock: Option<fs::File>,
+    ) -> Result<Self, VaultError> {
+        let keys = crate::backends::open_key_provider(&config.keys, how)?;
         let signer = load_signer(&config)?;
         let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key())?;
         let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
         for s in &config.sites {
-            stores.push(crate::backends::open_site(s)?);
+            stores.push(crate::backends::open_site(s, how)?);
         }
-        let catalog = crate::backends::open_catalog(&config.catalog)?;
+        let catalog = crate::backends::open_catalog(&config.catalog, how)?;
         Ok(Self {
             config,
             keys,

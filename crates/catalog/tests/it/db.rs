@@ -12,6 +12,8 @@ use callvault_catalog::{
 pub trait Db {
     /// Opens a catalog on it (creating the schema the first time).
     fn open(&self) -> Arc<dyn Catalog>;
+    /// Opens a catalog beside the one that owns it (a reading command while the server runs).
+    fn open_beside(&self) -> Arc<dyn Catalog>;
     /// Runs one statement directly, as someone with database access could; the error's
     /// text if the database refuses it.
     fn raw(&self, sql: &str) -> Result<u64, String>;
@@ -35,6 +37,9 @@ impl Sqlite {
 impl Db for Sqlite {
     fn open(&self) -> Arc<dyn Catalog> {
         Arc::new(SqliteCatalog::open(&self.path).expect("open SQLite catalog"))
+    }
+    fn open_beside(&self) -> Arc<dyn Catalog> {
+        Arc::new(SqliteCatalog::open_beside(&self.path).expect("open SQLite catalog beside"))
     }
     fn raw(&self, sql: &str) -> Result<u64, String> {
         let conn = raw_connection(&self.path).expect("raw");
@@ -61,16 +66,24 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    fn settings(&self) -> PostgresSettings {
+        PostgresSettings {
+            conninfo: self.0.conninfo.clone(),
+            password: Some(zeroize::Zeroizing::new(self.0.password.clone())),
+            readers: 4,
+            tls_ca_pem: None,
+        }
+    }
+}
+
 impl Db for Postgres {
     fn open(&self) -> Arc<dyn Catalog> {
+        Arc::new(PostgresCatalog::open(&self.settings()).expect("open PostgreSQL catalog"))
+    }
+    fn open_beside(&self) -> Arc<dyn Catalog> {
         Arc::new(
-            PostgresCatalog::open(&PostgresSettings {
-                conninfo: self.0.conninfo.clone(),
-                password: Some(zeroize::Zeroizing::new(self.0.password.clone())),
-                readers: 4,
-                tls_ca_pem: None,
-            })
-            .expect("open PostgreSQL catalog"),
+            PostgresCatalog::open_beside(&self.settings()).expect("open PostgreSQL catalog beside"),
         )
     }
     fn raw(&self, sql: &str) -> Result<u64, String> {

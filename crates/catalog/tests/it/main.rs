@@ -682,6 +682,27 @@ fn append_only_tables_refuse_edits(db: &dyn Db) {
     }
 }
 
+/// A catalog opened beside its owner (a reading command recording its read while the
+/// server runs): both write, each reading the next leaf index inside its own transaction,
+/// so interleaved commits all succeed and the leaves stay contiguous.
+fn two_writers_on_one_database_interleave(db: &dyn Db) {
+    let a = db.open();
+    let b = db.open_beside();
+    let base = a.audit_size().expect("size");
+    for i in 0..20u64 {
+        let (first, second) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let c1 = first
+            .commit(Change::new(event(Action::Verify)))
+            .expect("first");
+        let c2 = second
+            .commit(Change::new(event(Action::AuditRead)))
+            .expect("second");
+        assert_eq!(c1.leaf_indexes, [base + 2 * i]);
+        assert_eq!(c2.leaf_indexes, [base + 2 * i + 1]);
+    }
+    assert_eq!(a.audit_size().expect("size"), base + 40);
+}
+
 /// The conformance suite once per engine: SQLite always, PostgreSQL in the integration suite.
 macro_rules! conformance {
     ($module:ident, $db:expr $(, #[$attr:meta])?) => {
@@ -730,6 +751,11 @@ macro_rules! conformance {
             #[test]
             fn append_only_tables_refuse_edits() {
                 super::append_only_tables_refuse_edits(&$db);
+            }
+            $(#[$attr])?
+            #[test]
+            fn two_writers_on_one_database_interleave() {
+                super::two_writers_on_one_database_interleave(&$db);
             }
         }
     };

@@ -178,6 +178,37 @@ fn serve_answers_curl_with_a_client_certificate_only() {
     let printed = String::from_utf8_lossy(&o.stdout).trim().to_owned();
     assert!(printed.contains('+'), "{printed}");
     assert_eq!(served, format!("{printed}\n\n200"));
+    // Operators look at a running deployment: the reading commands open the data directory
+    // beside the server (no lock, nothing cleaned up), and the reads they record land in the
+    // same log, at the next index, while the server keeps writing.
+    let before = callvault(&["audit", "events", "--last", "1", "--data-dir", p(&data)]);
+    assert!(before.status.success(), "{}", text(&before));
+    assert!(
+        text(&before).contains("reading beside it"),
+        "{}",
+        text(&before)
+    );
+    for args in [
+        &["status"][..],
+        &["verify"][..],
+        &["audit", "verify"][..],
+        &["audit", "events", "--last", "3"][..],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--data-dir", p(&data)]);
+        let o = callvault(&a);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    // The server still writes after them (its next event follows theirs).
+    let again = curl(true, "/api/v1/audit/verifier-key");
+    assert!(String::from_utf8_lossy(&again.stdout).ends_with("200"));
+    let after = curl(
+        true,
+        "/api/v1/recordings/00000000-0000-4000-8000-000000000000?purpose=vard-och-behandling",
+    );
+    assert!(String::from_utf8_lossy(&after.stdout).ends_with("403"));
+    let o = callvault(&["audit", "verify", "--data-dir", p(&data)]);
+    assert!(o.status.success(), "{}", text(&o));
     // Without an assignment in force, a recording that does not exist is refused exactly as
     // one that does (no existence oracle).
     let body = String::from_utf8_lossy(&missing.stdout).to_string();
