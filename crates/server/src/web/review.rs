@@ -47,8 +47,11 @@ fn failed(c: Chrome, e: &dyn std::fmt::Display) -> Response {
 pub struct EventRow {
     index: u64,
     time: String,
+    /// The actor's name where the register knows it, with the HSA-ID.
     actor: String,
+    /// The action in words, and its stable code.
     action: &'static str,
+    code: &'static str,
     outcome: String,
     recording: String,
     emergency: bool,
@@ -99,20 +102,48 @@ pub(super) async fn overview(
         Ok(e) => e,
         Err(e) => return failed(c, &e),
     };
+    let lang = super::lang_of(&headers);
+    let names: std::collections::HashMap<callvault_types::HsaId, String> = state
+        .vault
+        .catalog()
+        .users(None)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| (u.hsa_id, u.name))
+        .collect();
+    let actor_of = |a: &callvault_audit::event::Actor| {
+        use callvault_audit::event::Actor as A;
+        match a {
+            A::Person(h) | A::System(h) => match names.get(h) {
+                Some(n) => format!("{n} ({h})"),
+                None => h.to_string(),
+            },
+            A::Operator(o) => format!("{} {o}", c.t.operator),
+            A::Vault => "callvault".to_owned(),
+        }
+    };
+    let wanted = |text: &str, filter: &str| {
+        filter.trim().is_empty() || text.to_lowercase().contains(&filter.trim().to_lowercase())
+    };
     let rows: Vec<EventRow> = events
         .into_iter()
         .rev()
-        .filter(|(_, e)| f.action.is_empty() || e.action.code().contains(f.action.trim()))
-        .filter(|(_, e)| f.actor.is_empty() || e.actor.to_string().contains(f.actor.trim()))
-        .map(|(i, e)| EventRow {
+        .map(|(i, e)| (i, actor_of(&e.actor), e))
+        .filter(|(_, _, e)| {
+            wanted(e.action.code(), &f.action)
+                || wanted(super::i18n::action_text(lang, e.action), &f.action)
+        })
+        .filter(|(_, actor, e)| wanted(actor, &f.actor) || wanted(&e.actor.to_string(), &f.actor))
+        .map(|(i, actor, e)| EventRow {
             index: i,
             time: swedish_time(e.time),
-            actor: e.actor.to_string(),
-            action: e.action.code(),
+            actor,
+            action: super::i18n::action_text(lang, e.action),
+            code: e.action.code(),
             outcome: match &e.outcome {
-                Outcome::Granted => "granted".into(),
-                Outcome::Denied(r) => format!("denied: {r}"),
-                Outcome::Failed(r) => format!("failed: {r}"),
+                Outcome::Granted => c.t.outcomes[0].to_owned(),
+                Outcome::Denied(r) => format!("{}: {r}", c.t.outcomes[1]),
+                Outcome::Failed(r) => format!("{}: {r}", c.t.outcomes[2]),
             },
             recording: e.recording.map(|r| r.id.to_string()).unwrap_or_default(),
             emergency: e

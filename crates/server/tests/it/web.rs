@@ -60,3 +60,45 @@ async fn a_wrong_check_digit_is_named_next_to_the_field_and_the_form_is_kept() {
     assert!(page.contains("aria-invalid=\"true\""), "{page}");
     assert_eq!(audit_size(&w), before + 1, "the refusal is recorded");
 }
+
+/// The log reviewer reads the log in Swedish: what was done in words (the stable code beside
+/// it), the outcome in Swedish, and people by name with their HSA-ID.
+#[tokio::test]
+async fn the_review_page_names_people_and_actions_in_swedish() {
+    let w = world().await;
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        &format!("/api/v1/recordings/{}?purpose=vard-och-behandling", w.rec_a),
+        None,
+    )
+    .await
+    .expect("metadata");
+    assert_eq!(r.status, 200);
+    let r = get(&w, &w.pki, Some("reviewer-a"), "/ui/review", None)
+        .await
+        .expect("review");
+    let page = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 200, "{page}");
+    assert!(
+        page.contains("Anna Andersson (SE2321000016-N001)"),
+        "{page}"
+    );
+    assert!(page.contains("Uppgifter om samtal lästa"), "{page}");
+    assert!(page.contains("recording.view"), "{page}");
+    assert!(page.contains("<td>beviljad</td>"), "{page}");
+    // Filtering by name works as by HSA-ID.
+    let r = get(
+        &w,
+        &w.pki,
+        Some("reviewer-a"),
+        "/ui/review?actor=anna&action=",
+        None,
+    )
+    .await
+    .expect("filtered");
+    let page = String::from_utf8_lossy(&r.body);
+    assert!(page.contains("Anna Andersson"), "{page}");
+    assert!(!page.contains("David Dahl (SE2321000016-L001)"), "{page}");
+}
