@@ -476,7 +476,7 @@ pub enum ReviewCommand {
     },
     /// A run's report with its findings and reviews.
     Report {
-        /// Run id.
+        /// Run id, or `latest` for the care provider's newest run.
         id: String,
         /// Care provider (HSA-ID).
         #[arg(long)]
@@ -511,7 +511,7 @@ pub enum ReviewCommand {
     },
     /// Judge a finding justified or unjustified.
     Judge {
-        /// Run id.
+        /// Run id, or `latest` for the care provider's newest run.
         id: String,
         /// Finding number.
         n: u32,

@@ -339,10 +339,10 @@ pub fn prepare(vault: &Vault, data_dir: &Path, listen: &str) -> Result<std::path
     println!("  # log follow-up (logguppföljning) of the last month, as the log reviewer:");
     println!("  {reviewer} follow-up --care-provider {sthlm} --from {month_ago} --to {soon}");
     println!(
-        "  {reviewer} judge <run> <n> --care-provider {sthlm} --verdict justified --comment 'Återuppringning'"
+        "  {reviewer} judge latest 1 --care-provider {sthlm} --verdict justified --comment 'Återuppringning'"
     );
     println!(
-        "  {reviewer} report <run> --care-provider {sthlm} --format html --out {ex}/uppfoljning.html"
+        "  {reviewer} report latest --care-provider {sthlm} --format html --out {ex}/uppfoljning.html"
     );
     println!("  # the patient's log extract (loggutdrag) as a Swedish PDF:");
     println!(

@@ -377,6 +377,26 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         Ok(())
     };
+    // `latest` names the care provider's newest run (the one just made), so that printed
+    // commands run as pasted.
+    let run_id = |id: String, cp: &str| -> Result<String> {
+        if id != "latest" {
+            return Ok(id);
+        }
+        let runs: serde_json::Value = serde_json::from_slice(&call_and_print(
+            &client,
+            "GET",
+            &format!("{F}{}", cpq(cp, &[])),
+            None,
+        )?)?;
+        runs.as_array()
+            .and_then(|r| r.last())
+            .and_then(|r| r["id"].as_str())
+            .map(str::to_owned)
+            .with_context(|| {
+                format!("care provider {cp} has no follow-up run yet; run `follow-up` first")
+            })
+    };
     match cmd {
         ReviewCommand::FollowUp {
             care_provider,
@@ -438,6 +458,7 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
             format,
             out,
         } => {
+            let id = run_id(id, &care_provider)?;
             let body = call_and_print(
                 &client,
                 "GET",
@@ -486,12 +507,15 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
             care_provider,
             verdict,
             comment,
-        } => print(call_and_print(
-            &client,
-            "POST",
-            &format!("{F}/{}/findings/{n}{}", q(&id), cpq(&care_provider, &[])),
-            Some(json!({"verdict": verdict, "comment": comment})),
-        )?)?,
+        } => {
+            let id = run_id(id, &care_provider)?;
+            print(call_and_print(
+                &client,
+                "POST",
+                &format!("{F}/{}/findings/{n}{}", q(&id), cpq(&care_provider, &[])),
+                Some(json!({"verdict": verdict, "comment": comment})),
+            )?)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

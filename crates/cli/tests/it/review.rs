@@ -126,9 +126,10 @@ fn a_log_reviewer_follows_up_a_month_and_extracts_a_patients_log() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let html = dir.path().join("uppfoljning.html");
+    // `latest` names the newest run, so that the demo's printed commands run as pasted.
     let o = review(&[
         "report",
-        &run,
+        "latest",
         "--care-provider",
         sthlm,
         "--format",
@@ -137,6 +138,7 @@ fn a_log_reviewer_follows_up_a_month_and_extracts_a_patients_log() {
         p(&html),
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&run), "{}", text(&o));
     let page = std::fs::read_to_string(&html).expect("report");
     assert!(
         page.contains("Logguppföljning") && page.contains("Befogad"),
