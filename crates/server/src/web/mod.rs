@@ -1029,7 +1029,14 @@ async fn show_call(
                 .caller
                 .map(|p| p.expose_value().to_owned())
                 .unwrap_or_else(dash),
-            nurse: m.nurse.map(|n| n.to_string()).unwrap_or_else(dash),
+            // The nurse by name where the register knows her, with her HSA-ID.
+            nurse: m
+                .nurse
+                .map(|n| match state.vault.catalog().user(&n) {
+                    Ok(Some(u)) => format!("{} ({n})", u.name),
+                    _ => n.to_string(),
+                })
+                .unwrap_or_else(dash),
             retention: swedish_time(m.retention_until),
             legal_hold: m.legal_hold,
         },

@@ -251,6 +251,11 @@ async fn the_call_page_links_an_unlinked_call_for_the_nurse_who_took_it() {
     assert_eq!(r.status, 200, "{page}");
     assert!(page.contains("Inte kopplat till patient"), "{page}");
     assert!(page.contains("Koppla samtalet till patient"), "{page}");
+    // The nurse by name, with her HSA-ID.
+    assert!(
+        page.contains("Anna Andersson (SE2321000016-N001)"),
+        "{page}"
+    );
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
