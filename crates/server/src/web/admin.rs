@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use callvault_auth::{Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Right};
@@ -18,7 +18,7 @@ use callvault_vault::governance::{AssignmentRequest, ReviewEntry};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Chrome, check_form, chrome, date, decide_role, error_page, page, role_assignment};
+use super::{Chrome, PostedForm, chrome, date, decide_role, error_page, page, role_assignment};
 use crate::AppState;
 
 fn is_admin(a: &Assignment) -> bool {
@@ -145,13 +145,11 @@ pub(super) async fn decide_request(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path((id, step)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<DecisionForm>,
+    posted: PostedForm<DecisionForm>,
 ) -> Response {
-    let (c, active, mine) = chrome(&state, &who, &headers);
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
+    let PostedForm {
+        c, active, mine, ..
+    } = posted;
     let approve = match step.as_str() {
         "approve" => true,
         "reject" => false,
@@ -188,14 +186,13 @@ pub(super) struct RequestForm {
 pub(super) async fn request(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    headers: HeaderMap,
-    Form(f): Form<RequestForm>,
+    posted: PostedForm<RequestForm>,
 ) -> Response {
+    let PostedForm {
+        headers, form: f, ..
+    } = posted;
     let (c, active, mine) = chrome(&state, &who, &headers);
     let t = c.t;
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
     let Ok(holder) = HsaId::parse(f.holder.trim()) else {
         return error_page(c, StatusCode::BAD_REQUEST, format!("{}: HSA-ID", t.holder));
     };
@@ -255,13 +252,15 @@ pub(super) struct UserForm {
 pub(super) async fn register_user(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    headers: HeaderMap,
-    Form(f): Form<UserForm>,
+    posted: PostedForm<UserForm>,
 ) -> Response {
-    let (c, active, mine) = chrome(&state, &who, &headers);
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
+    let PostedForm {
+        c,
+        active,
+        mine,
+        form: f,
+        ..
+    } = posted;
     let (c, authz) = match administrator(&state, &who, c, active, mine).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -280,3 +279,5 @@ pub(super) async fn register_user(
         Err(e) => refused(c, e),
     }
 }
+
+super::session::token_forms!(DecisionForm, RequestForm, UserForm);

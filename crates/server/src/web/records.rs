@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Form, Multipart, Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use callvault_auth::{Action, AuthenticatedPrincipal, Authorized, Purpose, Right};
@@ -15,7 +15,9 @@ use callvault_vault::records::{
 };
 use serde::Deserialize;
 
-use super::{Chrome, check_form, chrome, decide_role, error_page, page, role_assignment};
+use super::{
+    Chrome, PostedForm, check_form, chrome, decide_role, error_page, page, role_assignment,
+};
 use crate::AppState;
 
 async fn records_manager(
@@ -104,16 +106,13 @@ pub(super) async fn order_step(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path((id, step)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(f): Form<StepForm>,
+    posted: PostedForm<StepForm>,
 ) -> Response {
+    let PostedForm { headers, .. } = posted;
     let (c, authz) = match records_manager(&state, &who, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
     let v = std::sync::Arc::clone(&state.vault);
     let done = tokio::task::spawn_blocking(move || match step.as_str() {
         "approve" => v.decide_deletion(&authz, &id, true, None).map(|_| ()),
@@ -145,16 +144,15 @@ pub(super) struct HoldForm {
 pub(super) async fn set_hold(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    headers: HeaderMap,
-    Form(f): Form<HoldForm>,
+    posted: PostedForm<HoldForm>,
 ) -> Response {
+    let PostedForm {
+        headers, form: f, ..
+    } = posted;
     let (c, authz) = match records_manager(&state, &who, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
     let ids = match recording_ids(&f.recordings) {
         Ok(ids) => ids,
         Err(m) => return error_page(c, StatusCode::BAD_REQUEST, m),
@@ -180,16 +178,15 @@ pub(super) async fn release_hold(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(f): Form<ReleaseForm>,
+    posted: PostedForm<ReleaseForm>,
 ) -> Response {
+    let PostedForm {
+        headers, form: f, ..
+    } = posted;
     let (c, authz) = match records_manager(&state, &who, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
     match state.vault.release_legal_hold(&authz, &id, &f.reason) {
         Ok(_) => Redirect::to("/ui/records").into_response(),
         Err(e) => refused(c, e),
@@ -273,3 +270,5 @@ pub(super) async fn register_ivo(
 fn c_too_large() -> String {
     format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")
 }
+
+super::session::token_forms!(StepForm, HoldForm, ReleaseForm);

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use callvault_audit::event::Outcome;
@@ -18,7 +18,7 @@ use callvault_vault::followup::{FollowUpReport, FollowUpRequest, RunView};
 use serde::Deserialize;
 
 use super::{
-    Chrome, check_form, chrome, date, decide_role, error_page, page, role_assignment, swedish_time,
+    Chrome, PostedForm, chrome, date, decide_role, error_page, page, role_assignment, swedish_time,
 };
 use crate::AppState;
 
@@ -199,13 +199,15 @@ pub(super) struct RunForm {
 pub(super) async fn run(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    headers: HeaderMap,
-    Form(f): Form<RunForm>,
+    posted: PostedForm<RunForm>,
 ) -> Response {
-    let (c, active, mine) = chrome(&state, &who, &headers);
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
+    let PostedForm {
+        c,
+        active,
+        mine,
+        form: f,
+        ..
+    } = posted;
     let (Ok(Some(from)), Ok(Some(to))) = (date(&f.from, false), date(&f.to, true)) else {
         return error_page(c, StatusCode::BAD_REQUEST, "YYYY-MM-DD".into());
     };
@@ -273,13 +275,15 @@ pub(super) async fn judge(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
     Path((id, n)): Path<(String, u32)>,
-    headers: HeaderMap,
-    Form(f): Form<JudgeForm>,
+    posted: PostedForm<JudgeForm>,
 ) -> Response {
-    let (c, active, mine) = chrome(&state, &who, &headers);
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
+    let PostedForm {
+        c,
+        active,
+        mine,
+        form: f,
+        ..
+    } = posted;
     let Some(verdict) = Verdict::parse(&f.verdict) else {
         return error_page(c, StatusCode::BAD_REQUEST, c_verdict(&f.verdict));
     };
@@ -337,13 +341,15 @@ pub(super) struct ExtractForm {
 pub(super) async fn extract(
     State(state): State<AppState>,
     Extension(who): Extension<AuthenticatedPrincipal>,
-    headers: HeaderMap,
-    Form(f): Form<ExtractForm>,
+    posted: PostedForm<ExtractForm>,
 ) -> Response {
-    let (c, active, mine) = chrome(&state, &who, &headers);
-    if !check_form(&state, &who, &headers, &f.csrf) {
-        return error_page(c, StatusCode::FORBIDDEN, String::new());
-    }
+    let PostedForm {
+        c,
+        active,
+        mine,
+        form: f,
+        ..
+    } = posted;
     let Ok(patient) = PatientId::parse_any(&f.patient) else {
         let d = c.t.patient_hint.to_owned();
         return error_page(c, StatusCode::BAD_REQUEST, d);
@@ -387,3 +393,5 @@ pub(super) async fn extract(
     }
     r
 }
+
+super::session::token_forms!(RunForm, JudgeForm, ExtractForm);
