@@ -128,24 +128,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let v = open(&data_dir)?;
             let operator = callvault_vault::vault_operator();
-            let finished = v.resume_deletions(&operator)?;
-            for id in &finished {
+            let recovered = v.recover(&operator, callvault_vault::Rotations::Finish)?;
+            for id in &recovered.finished_deletions {
                 println!("finished the interrupted deletion order {id}");
             }
-            // A rotation that cannot be finished (a data key that does not unwrap) must not
-            // keep the copies below from being repaired.
             let mut unfinished = false;
-            for (cp, pending) in v.interrupted_rotations()? {
-                match v.rotate_keys(&cp, &operator, |_, _| {}) {
-                    Ok((version, n)) => println!(
-                        "finished the interrupted key rotation of {cp}: {n} of {pending} data keys re-wrapped under KEK v{version}"
+            for r in &recovered.rotations {
+                let (cp, pending) = (&r.care_provider, r.pending);
+                match &r.outcome {
+                    callvault_vault::RotationOutcome::Finished { version, rewrapped } => println!(
+                        "finished the interrupted key rotation of {cp}: {rewrapped} of {pending} data keys re-wrapped under KEK v{version}"
                     ),
-                    Err(e) => {
+                    callvault_vault::RotationOutcome::Failed(e) => {
                         unfinished = true;
                         eprintln!(
                             "could not finish the interrupted key rotation of {cp} ({pending} data keys under older versions): {e}"
                         );
                     }
+                    callvault_vault::RotationOutcome::Left => unfinished = true,
                 }
             }
             let (done, open) = v.repair(&operator)?;

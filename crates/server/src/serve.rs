@@ -233,15 +233,20 @@ pub fn run(
 ) -> Result<(), StartError> {
     let vault = Arc::new(callvault_vault::Vault::open(&config.data_dir)?);
     let policy = vault.policy()?;
-    // Deletion orders a crash interrupted are finished before anything is served.
-    for id in vault.resume_deletions(callvault_vault::Maintainer::Vault)? {
+    // What a crash left unfinished is finished before anything is served; an interrupted key
+    // rotation is only reported (it is finished offline, by `callvault repair`).
+    let recovered = vault.recover(
+        callvault_vault::Maintainer::Vault,
+        callvault_vault::Rotations::Report,
+    )?;
+    for id in &recovered.finished_deletions {
         tracing::info!("finished the interrupted deletion order {id}");
     }
-    // A rotation re-wraps every data key (hours for millions under an HSM): it is finished
-    // offline, not before serving. Meanwhile every key version still unwraps.
-    for (cp, pending) in vault.interrupted_rotations()? {
+    for r in &recovered.rotations {
         tracing::warn!(
-            "WARNING: the key rotation of {cp} is unfinished ({pending} data keys under older KEK versions); stop the server and run `callvault repair` to finish it"
+            "WARNING: the key rotation of {} is unfinished ({} data keys under older KEK versions); stop the server and run `callvault repair` to finish it",
+            r.care_provider,
+            r.pending
         );
     }
     if config.scrub.enabled {

@@ -32,7 +32,10 @@ pub mod witnessing;
 
 pub use error::VaultError;
 pub use ingest::{IngestEnd, IngestGrant, IngestOutcome, IngestSession, IngestStart};
-pub use maintenance::{MAX_UNACKNOWLEDGED_PER_SITE, SiteObjects};
+pub use maintenance::{
+    MAX_UNACKNOWLEDGED_PER_SITE, Recovery, RotationOutcome, RotationRecovery, Rotations,
+    SiteObjects,
+};
 pub use vault::{
     AuditReader, Maintainer, Operator, StatusReport, Vault, blob_key, operator as vault_operator,
     write_durably,

@@ -261,6 +261,42 @@ impl Vault {
         Ok((new.0, done))
     }
 
+    /// Finishes what a crash may have left unfinished — the one recovery `serve` runs before
+    /// it accepts connections and `callvault repair` runs first: interrupted deletion orders
+    /// are executed to the end; interrupted key rotations are finished with
+    /// [`Rotations::Finish`] (hours for millions of keys under an HSM: the operator's
+    /// `repair`) and only reported with [`Rotations::Report`] (the server, which must serve;
+    /// meanwhile every key version still unwraps).
+    pub fn recover<'m>(
+        &self,
+        by: impl Into<crate::Maintainer<'m>>,
+        rotations: Rotations,
+    ) -> Result<Recovery, VaultError> {
+        let by: crate::Maintainer<'_> = by.into();
+        let finished_deletions = self.resume_deletions(by)?;
+        let mut out = Vec::new();
+        for (care_provider, pending) in self.interrupted_rotations()? {
+            let outcome = match rotations {
+                Rotations::Report => RotationOutcome::Left,
+                // One rotation that cannot be finished (a data key that does not unwrap)
+                // does not keep the others, or the repair after, from running.
+                Rotations::Finish => match self.rotate_keys(&care_provider, by, |_, _| {}) {
+                    Ok((version, rewrapped)) => RotationOutcome::Finished { version, rewrapped },
+                    Err(e) => RotationOutcome::Failed(e.to_string()),
+                },
+            };
+            out.push(RotationRecovery {
+                care_provider,
+                pending,
+                outcome,
+            });
+        }
+        Ok(Recovery {
+            finished_deletions,
+            rotations: out,
+        })
+    }
+
     /// Care providers whose key rotation was cut short (a crash, kill -9): data keys remain
     /// wrapped under a KEK version older than the current one. With each, how many. Such a
     /// rotation is finished by `rotate_keys` (`callvault repair` or `keys rotate`).
@@ -500,4 +536,49 @@ impl Vault {
         }
         Ok(n)
     }
+}
+
+/// Whether [`Vault::recover`] finishes interrupted key rotations or only reports them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Rotations {
+    /// Finish them (the operator's `repair`).
+    Finish,
+    /// Report them (the server at start).
+    Report,
+}
+
+/// What [`Vault::recover`] found and did.
+#[derive(Debug)]
+pub struct Recovery {
+    /// Deletion orders a crash interrupted, now executed to the end.
+    pub finished_deletions: Vec<String>,
+    /// Key rotations a crash interrupted.
+    pub rotations: Vec<RotationRecovery>,
+}
+
+/// One interrupted key rotation.
+#[derive(Debug)]
+pub struct RotationRecovery {
+    /// Whose.
+    pub care_provider: CareProvider,
+    /// Data keys that were under older KEK versions.
+    pub pending: u64,
+    /// What became of it.
+    pub outcome: RotationOutcome,
+}
+
+/// What became of an interrupted key rotation.
+#[derive(Debug)]
+pub enum RotationOutcome {
+    /// Finished: every data key re-wrapped under this version.
+    Finished {
+        /// The current KEK version.
+        version: u32,
+        /// Data keys re-wrapped now.
+        rewrapped: u64,
+    },
+    /// Could not be finished (why).
+    Failed(String),
+    /// Left for the operator (`callvault repair`).
+    Left,
 }
