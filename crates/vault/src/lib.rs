@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod operations;
 pub mod records;
 pub mod scrub;
+mod steps;
 mod tables;
 mod vault;
 pub mod verify;

@@ -42,7 +42,6 @@ use time::format_description::well_known::Rfc3339;
 
 pub use callvault_catalog::{AssignmentRow, AssignmentState, UserRow};
 
-use crate::access::{audit_actor, audit_source};
 use crate::{Vault, VaultError};
 
 /// Longest justification, comment or reason, in characters.
@@ -126,13 +125,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn refused(e: CatalogError) -> VaultError {
-    match e {
-        CatalogError::Conflict(m) => VaultError::Refused(m),
-        other => other.into(),
-    }
-}
-
 /// The actor string the catalog stores for an audit actor (`person:SE…`, `operator:…`).
 fn actor_key(a: &Actor) -> String {
     a.to_string()
@@ -206,55 +198,8 @@ impl Vault {
         Ok(self.catalog.assignment(id)?)
     }
 
-    /// Checks that a decision allows `action` (an administration action) at `cp`.
-    pub(crate) fn check_decision(
-        authz: &Authorized,
-        action: Action,
-        cp: &CareProvider,
-    ) -> Result<(), VaultError> {
-        if authz.action() != action || &authz.resource().care_provider != cp {
-            return Err(VaultError::CapabilityMismatch(format!(
-                "a decision for {} on {} does not allow {action} at {cp}",
-                authz.action(),
-                authz.resource().care_provider
-            )));
-        }
-        Ok(())
-    }
-
     fn check_admin(authz: &Authorized, cp: &CareProvider) -> Result<(), VaultError> {
         Self::check_decision(authz, Action::ManagePrivileges, cp)
-    }
-
-    /// The event of a step taken under an administration decision: actor, assignment,
-    /// care provider, purpose.
-    pub(crate) fn decided_event(authz: &Authorized, action: EventAction) -> AuditEvent {
-        let p = authz.principal();
-        let asg = authz.assignment();
-        let mut e = AuditEvent::new(audit_actor(p), action, audit_source(p));
-        e.actor_care_provider = Some(asg.care_provider.clone());
-        e.assignment = Some(asg.id.to_string());
-        e.care_provider = Some(authz.resource().care_provider.clone());
-        e.purpose = Some(authz.purpose().as_str().to_owned());
-        e
-    }
-
-    fn admin_event(authz: &Authorized, action: EventAction) -> AuditEvent {
-        Self::decided_event(authz, action)
-    }
-
-    /// Commits a governance or records step; a conflict in the catalog becomes
-    /// [`VaultError::Refused`]. Returns the first event's leaf index.
-    pub(crate) fn commit_step(&self, change: Change) -> Result<u64, VaultError> {
-        let c = self.catalog.commit(change).map_err(refused)?;
-        c.leaf_indexes
-            .first()
-            .copied()
-            .ok_or(VaultError::NoLeafIndex("governance step"))
-    }
-
-    fn commit_governance(&self, change: Change) -> Result<u64, VaultError> {
-        self.commit_step(change)
     }
 
     fn user_event(e: AuditEvent, u: &UserEntry) -> AuditEvent {
@@ -314,12 +259,12 @@ impl Vault {
                 user.hsa_id
             )));
         }
-        let e = Self::user_event(Self::admin_event(authz, EventAction::UserRegister), user);
+        let e = Self::user_event(Self::decided_event(authz, EventAction::UserRegister), user);
         let mut change = Change::new(e.clone());
         for m in self.user_mutations(user, &e.actor, e.time)? {
             change = change.with(m);
         }
-        let leaf = self.commit_governance(change)?;
+        let leaf = self.commit_step(change)?;
         Ok(GovernanceReceipt {
             assignment: None,
             leaf_index: leaf,
@@ -415,7 +360,7 @@ impl Vault {
                 req.holder
             )));
         }
-        let e = Self::admin_event(authz, EventAction::AssignmentRequest);
+        let e = Self::decided_event(authz, EventAction::AssignmentRequest);
         let a = self.new_request(
             new_assignment_id()?,
             req,
@@ -425,7 +370,7 @@ impl Vault {
         )?;
         let id = a.id.clone();
         let e = Self::request_event(e, &a);
-        let leaf = self.commit_governance(Change::new(e).with(Mutation::InsertAssignment {
+        let leaf = self.commit_step(Change::new(e).with(Mutation::InsertAssignment {
             assignment: Box::new(a),
             approved: None,
         }))?;
@@ -458,7 +403,7 @@ impl Vault {
             .map(|c| check_text("comment", c, MAX_TEXT))
             .transpose()
             .map_err(VaultError::InvalidRequest)?;
-        let e = Self::admin_event(
+        let e = Self::decided_event(
             authz,
             if approve {
                 EventAction::AssignmentApprove
@@ -500,7 +445,7 @@ impl Vault {
             at: e.time,
             comment,
         };
-        let leaf = self.commit_governance(Change::new(e).with(Mutation::DecideAssignment {
+        let leaf = self.commit_step(Change::new(e).with(Mutation::DecideAssignment {
             id: id.to_owned(),
             approve,
             decision,
@@ -528,7 +473,7 @@ impl Vault {
                 row.state.as_str()
             )));
         }
-        let e = Self::admin_event(authz, EventAction::AssignmentRevoke)
+        let e = Self::decided_event(authz, EventAction::AssignmentRevoke)
             .detail("assignment", id)
             .detail("holder", row.assignment.holder.as_str())
             .detail("reason_sha256", sha256_hex(reason.as_bytes()));
@@ -537,7 +482,7 @@ impl Vault {
             at: e.time,
             comment: Some(reason),
         };
-        let leaf = self.commit_governance(Change::new(e).with(Mutation::RevokeAssignment {
+        let leaf = self.commit_step(Change::new(e).with(Mutation::RevokeAssignment {
             id: id.to_owned(),
             revocation,
         }))?;
@@ -648,7 +593,7 @@ impl Vault {
         for m in mutations {
             change = change.with(m);
         }
-        let leaf = self.commit_governance(change)?;
+        let leaf = self.commit_step(change)?;
         Ok(GovernanceReceipt {
             assignment: Some(ids.join(",")),
             leaf_index: leaf,
@@ -769,7 +714,7 @@ impl Vault {
         for m in mutations {
             change = change.with(m);
         }
-        let leaf_index = self.commit_governance(change)?;
+        let leaf_index = self.commit_step(change)?;
         Ok(AssignmentsImported {
             requested,
             users_registered: new_users,
@@ -855,7 +800,7 @@ impl Vault {
     }
 
     fn record_read(&self, e: AuditEvent) -> Result<u64, VaultError> {
-        self.commit_governance(Change::new(e))
+        self.commit_step(Change::new(e))
     }
 
     /// A care provider's assignments (optionally in one state), for its administrator;
@@ -868,7 +813,7 @@ impl Vault {
         let cp = authz.resource().care_provider.clone();
         Self::check_admin(authz, &cp)?;
         self.record_read(
-            Self::admin_event(authz, EventAction::GovernanceRead).detail("what", "assignments"),
+            Self::decided_event(authz, EventAction::GovernanceRead).detail("what", "assignments"),
         )?;
         Ok(self.catalog.assignments(Some(&cp), state)?)
     }
@@ -878,7 +823,7 @@ impl Vault {
         let cp = authz.resource().care_provider.clone();
         Self::check_admin(authz, &cp)?;
         self.record_read(
-            Self::admin_event(authz, EventAction::GovernanceRead).detail("what", "users"),
+            Self::decided_event(authz, EventAction::GovernanceRead).detail("what", "users"),
         )?;
         Ok(self.catalog.users(Some(&cp))?)
     }

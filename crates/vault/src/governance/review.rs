@@ -179,7 +179,7 @@ impl Vault {
         let cp = authz.resource().care_provider.clone();
         Self::check_admin(authz, &cp)?;
         let e =
-            Self::admin_event(authz, EventAction::GovernanceRead).detail("what", "access-review");
+            Self::decided_event(authz, EventAction::GovernanceRead).detail("what", "access-review");
         let now = e.time;
         self.record_read(e)?;
         self.build_access_review(&cp, now)

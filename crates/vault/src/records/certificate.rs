@@ -136,7 +136,7 @@ impl Vault {
             )
             .detail("checkpoint_size", checkpoint.size);
         e.care_provider = Some(cp.clone());
-        self.commit_records(Change::new(e).with(Mutation::StoreCertificate {
+        self.commit_step(Change::new(e).with(Mutation::StoreCertificate {
             id: id.to_owned(),
             text: json,
         }))?;

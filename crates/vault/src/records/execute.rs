@@ -22,7 +22,7 @@ impl Vault {
     ) -> Result<DeletionCertificate, VaultError> {
         let cp = authz.resource().care_provider.clone();
         Self::check_records(authz, &cp)?;
-        let e = Self::records_event(authz, EventAction::DeletionExecute).detail("order", id);
+        let e = Self::decided_event(authz, EventAction::DeletionExecute).detail("order", id);
         self.run_order(&cp, id, e)
     }
 
@@ -87,7 +87,7 @@ impl Vault {
             )));
         }
         let by = start.actor.to_string();
-        self.commit_records(Change::new(start).with(Mutation::StartDeletion {
+        self.commit_step(Change::new(start).with(Mutation::StartDeletion {
             id: id.to_owned(),
             by,
         }))?;
@@ -112,7 +112,7 @@ impl Vault {
             });
             e.care_provider = Some(cp.clone());
             let at = e.time;
-            self.commit_records(Change::new(e).with(Mutation::ShredRecording {
+            self.commit_step(Change::new(e).with(Mutation::ShredRecording {
                 order_id: id.to_owned(),
                 recording_id: *rid,
                 at,
@@ -153,9 +153,7 @@ impl Vault {
                     plaintext_sha256: tomb.plaintext_sha256,
                 });
                 e.care_provider = Some(cp.clone());
-                self.commit_records(
-                    Change::new(e).with(Mutation::BlobsDeleted(tomb.recording_id)),
-                )?;
+                self.commit_step(Change::new(e).with(Mutation::BlobsDeleted(tomb.recording_id)))?;
             }
         }
         if !failures.is_empty() {
@@ -171,7 +169,7 @@ impl Vault {
             .detail("recordings", items.len());
         e.care_provider = Some(cp.clone());
         let at = e.time;
-        self.commit_records(Change::new(e).with(Mutation::FinishDeletion {
+        self.commit_step(Change::new(e).with(Mutation::FinishDeletion {
             id: id.to_owned(),
             at,
         }))?;
@@ -207,12 +205,12 @@ impl Vault {
                 e.care_provider = Some(tomb.care_provider.clone());
                 // Recorded before it happens: no crash leaves a deletion unrecorded; a
                 // deletion that fails is recorded as failed, and the next pass tries again.
-                self.commit_records(Change::new(e.clone()))?;
+                self.commit_step(Change::new(e.clone()))?;
                 if let Err(err) = store.delete(&key) {
                     e.outcome = callvault_audit::event::Outcome::Failed(
                         err.to_string().chars().take(200).collect(),
                     );
-                    self.commit_records(Change::new(e))?;
+                    self.commit_step(Change::new(e))?;
                     continue;
                 }
                 n += 1;

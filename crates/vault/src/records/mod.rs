@@ -217,14 +217,6 @@ impl Vault {
         Self::check_decision(authz, Action::ManageRecords, cp)
     }
 
-    pub(super) fn records_event(authz: &Authorized, action: EventAction) -> AuditEvent {
-        Self::decided_event(authz, action)
-    }
-
-    pub(super) fn commit_records(&self, change: Change) -> Result<u64, VaultError> {
-        self.commit_step(change)
-    }
-
     /// Commits `event` with a mutation over `n` recordings and answers the receipt of `id`.
     pub(super) fn commit_covering(
         &self,
@@ -233,7 +225,7 @@ impl Vault {
         id: String,
         n: usize,
     ) -> Result<RecordsReceipt, VaultError> {
-        let leaf_index = self.commit_records(Change::new(event).with(mutation))?;
+        let leaf_index = self.commit_step(Change::new(event).with(mutation))?;
         Ok(RecordsReceipt {
             id,
             recordings: n as u64,
@@ -342,7 +334,7 @@ impl Vault {
             )));
         }
         let id = new_id("hold")?;
-        let e = Self::records_event(authz, EventAction::HoldSet)
+        let e = Self::decided_event(authz, EventAction::HoldSet)
             .detail("hold", &id)
             .detail("case_reference", &case_reference)
             .detail("scope", &described)
@@ -386,14 +378,14 @@ impl Vault {
             .legal_holds(&cp, Some(id))?
             .pop()
             .ok_or_else(|| VaultError::Refused(format!("no legal hold {id} at {cp}")))?;
-        let e = Self::records_event(authz, EventAction::HoldRelease)
+        let e = Self::decided_event(authz, EventAction::HoldRelease)
             .detail("hold", id)
             .detail(
                 "reason_sha256",
                 crate::governance::sha256_hex(reason.as_bytes()),
             );
         let (by, at) = (e.actor.to_string(), e.time);
-        let leaf = self.commit_records(Change::new(e).with(Mutation::ReleaseLegalHold {
+        let leaf = self.commit_step(Change::new(e).with(Mutation::ReleaseLegalHold {
             id: id.to_owned(),
             by,
             at,
@@ -413,7 +405,7 @@ impl Vault {
         let read = self.record_sealed_read(
             &cp,
             Change::new(
-                Self::records_event(authz, EventAction::RecordsRead).detail("what", "legal-holds"),
+                Self::decided_event(authz, EventAction::RecordsRead).detail("what", "legal-holds"),
             ),
         )?;
         let mut out = Vec::new();
@@ -455,9 +447,9 @@ impl Vault {
     ) -> Result<RetentionReport, VaultError> {
         let cp = authz.resource().care_provider.clone();
         Self::check_records(authz, &cp)?;
-        let e = Self::records_event(authz, EventAction::RecordsRead).detail("what", "retention");
+        let e = Self::decided_event(authz, EventAction::RecordsRead).detail("what", "retention");
         let now = e.time;
-        self.commit_records(Change::new(e))?;
+        self.commit_step(Change::new(e))?;
         let (mut total, mut held, mut listed) = (0u64, 0u64, Vec::new());
         self.each_past_retention(&cp, now, |r| {
             total += 1;
@@ -509,7 +501,7 @@ impl Vault {
         let id = new_id("ivo")?;
         let sha = callvault_crypto::sha256(&d.document);
         let date = d.decision_date.to_string();
-        let e = Self::records_event(authz, EventAction::DeletionRegister)
+        let e = Self::decided_event(authz, EventAction::DeletionRegister)
             .detail("order", &id)
             .detail("kind", "ivo")
             .detail("ivo_case", &case)
@@ -556,7 +548,7 @@ impl Vault {
         let cp = authz.resource().care_provider.clone();
         Self::check_records(authz, &cp)?;
         let reference = check_text("reference", reference, 100).map_err(invalid)?;
-        let e = Self::records_event(authz, EventAction::DeletionRegister);
+        let e = Self::decided_event(authz, EventAction::DeletionRegister);
         let now = e.time;
         let (mut ids, mut held) = (Vec::new(), 0u64);
         self.each_past_retention(&cp, now, |r| {
@@ -662,7 +654,7 @@ impl Vault {
             .map(|c| check_text("comment", c, MAX_TEXT))
             .transpose()
             .map_err(invalid)?;
-        let e = Self::records_event(
+        let e = Self::decided_event(
             authz,
             if approve {
                 EventAction::DeletionApprove
@@ -684,7 +676,7 @@ impl Vault {
             )));
         }
         let at = e.time;
-        let leaf = self.commit_records(Change::new(e).with(Mutation::DecideDeletion {
+        let leaf = self.commit_step(Change::new(e).with(Mutation::DecideDeletion {
             id: id.to_owned(),
             approve,
             by: me,
@@ -705,8 +697,8 @@ impl Vault {
     ) -> Result<Vec<DeletionOrderView>, VaultError> {
         let cp = authz.resource().care_provider.clone();
         Self::check_records(authz, &cp)?;
-        self.commit_records(Change::new(
-            Self::records_event(authz, EventAction::RecordsRead).detail("what", "deletion-orders"),
+        self.commit_step(Change::new(
+            Self::decided_event(authz, EventAction::RecordsRead).detail("what", "deletion-orders"),
         ))?;
         Ok(self
             .catalog
@@ -732,7 +724,7 @@ impl Vault {
         let read = self.record_sealed_read(
             &cp,
             Change::new(
-                Self::records_event(authz, EventAction::RecordsRead)
+                Self::decided_event(authz, EventAction::RecordsRead)
                     .detail("what", "decision-document")
                     .detail("order", id),
             ),
