@@ -22,41 +22,15 @@ use time::OffsetDateTime;
 use crate::VaultError;
 use crate::config::{CONFIG_FILE, CatalogConfig, Config, KeysConfig};
 
+mod actors;
+mod files;
+
+pub use actors::{AuditReader, Maintainer, Operator, operator};
+pub(crate) use files::{SiteBlob, io, truncate};
+pub use files::{blob_key, recording_of_key, write_durably};
+
 /// Context bound into sealed patient ids inside audit events. Do not change.
 pub(crate) const AUDIT_SEAL_CONTEXT: &[u8] = b"audit-event";
-
-/// The object key of a recording's blob: `rec/<first two hex digits>/<uuid>.cvr1`.
-pub fn blob_key(id: &RecordingId) -> Result<BlobKey, VaultError> {
-    let s = id.to_string();
-    Ok(BlobKey::parse(&format!("rec/{}/{s}.cvr1", &s[..2]))?)
-}
-
-/// The recording whose blob `key` names (the inverse of [`blob_key`]); `None` for any other
-/// object.
-pub fn recording_of_key(key: &BlobKey) -> Option<RecordingId> {
-    key.as_str()
-        .rsplit('/')
-        .next()
-        .and_then(|f| f.strip_suffix(".cvr1"))
-        .and_then(|id| RecordingId::parse(id).ok())
-}
-
-/// Writes a file atomically and durably: temporary name, fsync, rename, fsync directory.
-pub fn write_durably(path: &Path, data: &[u8]) -> Result<(), VaultError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(data)
-        .and_then(|()| f.sync_all())
-        .map_err(io("write", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("rename", path))?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("fsync", dir))?;
-    }
-    Ok(())
-}
 
 /// `status` output.
 #[derive(Debug, Clone)]
@@ -95,185 +69,6 @@ impl std::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("data_dir", &self.config.data_dir)
             .finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn io<'a>(
-    op: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> VaultError + 'a {
-    move |source| VaultError::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// The local operator: the OS account running this process, as an audit actor
-/// (`name(uid)@host`). A capability: only [`operator`] builds one, from the kernel's uid, so an
-/// operator path (an import) cannot be handed a person or a system as its actor. Derefs to
-/// the [`Actor`] for the paths that only record who acted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Operator(Actor);
-
-impl Operator {
-    /// The audit actor.
-    pub fn actor(&self) -> &Actor {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Operator {
-    type Target = Actor;
-    fn deref(&self) -> &Actor {
-        &self.0
-    }
-}
-
-/// Who runs a maintenance path (repair, scrub, key rotation, deletion resumption, a site
-/// recreated, a care provider registered): the local operator at the command line, or
-/// callvault itself in a background job of the server. The audit actor comes from here, so
-/// such a path can never be attributed to a person or a system:
-///
-/// ```no_run
-/// fn nightly(v: &callvault_vault::Vault, _who: callvault_audit::event::Actor) {
-///     let _ = v.repair(callvault_vault::Maintainer::Vault);
-///     let _ = v.repair(&callvault_vault::vault_operator());
-/// }
-/// ```
-///
-/// ```compile_fail,E0277
-/// fn blame_a_nurse(v: &callvault_vault::Vault, nurse: callvault_types::HsaId) {
-///     let _ = v.repair(&callvault_audit::event::Actor::Person(nurse));
-/// }
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub enum Maintainer<'a> {
-    /// The local operator.
-    Operator(&'a Operator),
-    /// callvault itself (a background job).
-    Vault,
-}
-
-impl Maintainer<'_> {
-    /// The audit actor.
-    pub fn actor(&self) -> Actor {
-        match self {
-            Self::Operator(o) => o.actor().clone(),
-            Self::Vault => Actor::Vault,
-        }
-    }
-}
-
-impl<'a> From<&'a Operator> for Maintainer<'a> {
-    fn from(o: &'a Operator) -> Self {
-        Self::Operator(o)
-    }
-}
-
-/// Who reads the audit log's verification material: a caller authenticated by mutual TLS,
-/// or the local operator. The audit actor and source come from here.
-#[derive(Clone, Copy, Debug)]
-pub enum AuditReader<'a> {
-    /// A caller authenticated by mutual TLS.
-    Principal(&'a callvault_auth::AuthenticatedPrincipal),
-    /// The local operator.
-    Operator(&'a Operator),
-}
-
-impl<'a> From<&'a Operator> for AuditReader<'a> {
-    fn from(o: &'a Operator) -> Self {
-        Self::Operator(o)
-    }
-}
-
-impl<'a> From<&'a callvault_auth::AuthenticatedPrincipal> for AuditReader<'a> {
-    fn from(p: &'a callvault_auth::AuthenticatedPrincipal) -> Self {
-        Self::Principal(p)
-    }
-}
-
-/// The operator running a CLI command: `name(uid)@host`, with the name looked up from the
-/// process's real uid in /etc/passwd (not from `$USER`).
-pub fn operator() -> Operator {
-    // The real uid: first field of the "Uid:" line of /proc/self/status.
-    let uid = fs::read_to_string("/proc/self/status").ok().and_then(|st| {
-        st.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|rest| rest.split_whitespace().next()?.parse::<u32>().ok())
-    });
-    let name = uid.and_then(|uid| {
-        fs::read_to_string("/etc/passwd")
-            .ok()?
-            .lines()
-            .find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-            })
-    });
-    let host = fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    let uid = uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into());
-    // Accounts outside /etc/passwd (LDAP, SSSD) show as unknown(uid).
-    Operator(Actor::Operator(format!(
-        "{}({uid})@{host}",
-        name.as_deref().unwrap_or("unknown")
-    )))
-}
-
-/// How much a [`SiteBlob`] reads at once beyond what is asked (16 ciphertext segments):
-/// a remote site then answers a whole recording in a few requests rather than one per
-/// 64 KiB segment.
-const READ_AHEAD: u64 = 1 << 20;
-
-/// A blob at one site, read on demand by the decryptor, with read-ahead.
-pub(crate) struct SiteBlob<'a> {
-    pub(crate) store: &'a dyn BlobStore,
-    pub(crate) key: BlobKey,
-    pub(crate) len: u64,
-    /// The last bytes read: their offset and the bytes.
-    window: std::cell::RefCell<(u64, Vec<u8>)>,
-}
-
-impl<'a> SiteBlob<'a> {
-    pub(crate) fn new(store: &'a dyn BlobStore, key: BlobKey, len: u64) -> Self {
-        Self {
-            store,
-            key,
-            len,
-            window: std::cell::RefCell::new((0, Vec::new())),
-        }
-    }
-}
-
-impl CiphertextSource for SiteBlob<'_> {
-    fn len(&self) -> Result<u64, CryptoError> {
-        Ok(self.len)
-    }
-    fn read_range(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, CryptoError> {
-        let mut window = self.window.borrow_mut();
-        let (start, bytes) = &*window;
-        let covered = range.start >= *start && range.end <= *start + bytes.len() as u64;
-        if !covered {
-            let end = range
-                .end
-                .max(range.start.saturating_add(READ_AHEAD))
-                .min(self.len.max(range.end));
-            let fetched = self
-                .store
-                .get_range(&self.key, range.start..end)
-                .map_err(|e| CryptoError::Io(std::io::Error::other(e.to_string())))?;
-            *window = (range.start, fetched);
-        }
-        let (start, bytes) = &*window;
-        let from = (range.start - start) as usize;
-        let to = (range.end - start) as usize;
-        bytes
-            .get(from..to)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| CryptoError::Io(std::io::Error::other("short read from site")))
     }
 }
 
@@ -650,10 +445,6 @@ impl Vault {
     pub fn verifier(&self) -> &NoteVerifier {
         &self.verifier
     }
-}
-
-pub(crate) fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 /// The audit signing key of a configuration, checked against its origin.
