@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::args::{AdminCommand, ApiConn, RecordsCommand, ReviewCommand, ScopeArgs};
 
 use callvault_server::client::percent_encode as q;
+use callvault_server::wire;
 
 fn query(pairs: &[(&str, Option<&str>)]) -> String {
     let parts: Vec<String> = pairs
@@ -23,7 +24,6 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
 }
 
 pub(crate) fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
-    use serde_json::json;
     let client =
         callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
     const G: &str = "/api/v1/governance";
@@ -36,9 +36,13 @@ pub(crate) fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
         } => (
             "POST",
             format!("{G}/users"),
-            Some(
-                json!({"hsa_id": hsa_id, "name": name, "title": title, "care_provider": care_provider}),
-            ),
+            body(wire::UserBody {
+                hsa_id,
+                name,
+                title,
+                care_provider,
+                personal_id: None,
+            })?,
         ),
         AdminCommand::Request {
             holder,
@@ -58,30 +62,41 @@ pub(crate) fn admin(conn: ApiConn, cmd: AdminCommand) -> Result<ExitCode> {
             (
                 "POST",
                 format!("{G}/assignments"),
-                Some(
-                    json!({"holder": holder, "care_provider": care_provider, "care_units": units,
-                    "purpose": purpose, "rights": rights, "valid_from": from,
-                    "valid_until": valid_until, "justification": justification}),
-                ),
+                body(wire::RequestBody {
+                    holder,
+                    care_provider,
+                    care_units: units,
+                    purpose,
+                    rights,
+                    valid_from: from,
+                    valid_until,
+                    justification,
+                })?,
             )
         }
         AdminCommand::Approve { id, comment } => (
             "POST",
             format!("{G}/assignments/{}/approve", q(&id)),
-            Some(match comment {
-                Some(c) => json!({"comment": c}),
-                None => json!({}),
-            }),
+            body(wire::CommentBody {
+                comment,
+                reason: None,
+            })?,
         ),
         AdminCommand::Reject { id, comment } => (
             "POST",
             format!("{G}/assignments/{}/reject", q(&id)),
-            Some(json!({"comment": comment})),
+            body(wire::CommentBody {
+                comment: Some(comment),
+                reason: None,
+            })?,
         ),
         AdminCommand::Revoke { id, reason } => (
             "POST",
             format!("{G}/assignments/{}/revoke", q(&id)),
-            Some(json!({"reason": reason})),
+            body(wire::CommentBody {
+                comment: None,
+                reason: Some(reason),
+            })?,
         ),
         AdminCommand::Users { care_provider } => (
             "GET",
@@ -166,20 +181,36 @@ fn read_patient(f: &Path) -> Result<String> {
     Ok(p.trim().to_owned())
 }
 
-fn scope_json(s: ScopeArgs) -> Result<serde_json::Value> {
-    let mut v = serde_json::json!({ "recordings": s.recordings });
-    if let Some(f) = s.patient_file {
-        v["patient"] = read_patient(&f)?.into();
-        v["from"] = s.from.into();
-        v["to"] = s.to.into();
-    } else if s.from.is_some() || s.to.is_some() {
-        bail!("--from and --to apply with --patient-file only");
-    }
-    Ok(v)
+/// A scope's recordings, or its patient (read from the file) and period.
+struct Scope {
+    recordings: Vec<String>,
+    patient: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn scope_of(s: ScopeArgs) -> Result<Scope> {
+    let patient = match s.patient_file {
+        Some(f) => Some(read_patient(&f)?),
+        None if s.from.is_some() || s.to.is_some() => {
+            bail!("--from and --to apply with --patient-file only")
+        }
+        None => None,
+    };
+    Ok(Scope {
+        recordings: s.recordings,
+        patient,
+        from: s.from,
+        to: s.to,
+    })
+}
+
+/// A request body as the client sends it.
+fn body(b: impl serde::Serialize) -> Result<Option<serde_json::Value>> {
+    Ok(Some(serde_json::to_value(b)?))
 }
 
 pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
-    use serde_json::json;
     let client =
         callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
     const R: &str = "/api/v1/records";
@@ -203,7 +234,10 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             &client,
             "POST",
             &format!("{R}/audit-prunes"),
-            Some(json!({"care_provider": care_provider, "before": before})),
+            body(wire::PruneBody {
+                before,
+                care_provider,
+            })?,
         )?)?,
         RecordsCommand::AuditPruneApprove { id, care_provider } => print(call_and_print(
             &client,
@@ -234,9 +268,12 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
                 &client,
                 "POST",
                 &format!("{R}/protected-patients"),
-                Some(
-                    json!({"care_provider": care_provider, "patient": p, "reference": reference, "protected": !lift}),
-                ),
+                body(wire::ProtectBody {
+                    care_provider,
+                    patient: p,
+                    protected: !lift,
+                    reference,
+                })?,
             )?)?;
         }
         RecordsCommand::Hold {
@@ -245,22 +282,30 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             reason,
             case_reference,
         } => {
-            let mut b = scope_json(scope)?;
-            b["care_provider"] = care_provider.into();
-            b["reason"] = reason.into();
-            b["case_reference"] = case_reference.into();
+            let s = scope_of(scope)?;
             print(call_and_print(
                 &client,
                 "POST",
                 &format!("{R}/holds"),
-                Some(b),
+                body(wire::HoldBody {
+                    care_provider,
+                    recordings: s.recordings,
+                    patient: s.patient,
+                    from: s.from,
+                    to: s.to,
+                    reason,
+                    case_reference,
+                })?,
             )?)?;
         }
         RecordsCommand::Release { id, reason } => print(call_and_print(
             &client,
             "POST",
             &format!("{R}/holds/{}/release", q(&id)),
-            Some(json!({ "reason": reason })),
+            body(wire::TextBody {
+                reason: Some(reason),
+                comment: None,
+            })?,
         )?)?,
         RecordsCommand::Holds { care_provider } => print(call_and_print(
             &client,
@@ -284,17 +329,23 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             use base64::Engine as _;
             let doc = std::fs::read(&document)
                 .with_context(|| format!("reading {}", document.display()))?;
-            let mut b = scope_json(scope)?;
-            b["kind"] = "ivo".into();
-            b["care_provider"] = care_provider.into();
-            b["case_number"] = case_number.into();
-            b["decision_date"] = decision_date.into();
-            b["document_base64"] = base64::engine::general_purpose::STANDARD.encode(doc).into();
+            let s = scope_of(scope)?;
             print(call_and_print(
                 &client,
                 "POST",
                 &format!("{R}/deletions"),
-                Some(b),
+                body(wire::OrderBody {
+                    kind: "ivo".into(),
+                    care_provider,
+                    case_number: Some(case_number),
+                    decision_date: Some(decision_date),
+                    document_base64: Some(base64::engine::general_purpose::STANDARD.encode(doc)),
+                    reference: None,
+                    recordings: s.recordings,
+                    patient: s.patient,
+                    from: s.from,
+                    to: s.to,
+                })?,
             )?)?;
         }
         RecordsCommand::RegisterPurge {
@@ -304,9 +355,18 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             &client,
             "POST",
             &format!("{R}/deletions"),
-            Some(
-                json!({"kind": "retention", "care_provider": care_provider, "reference": reference}),
-            ),
+            body(wire::OrderBody {
+                kind: "retention".into(),
+                care_provider,
+                case_number: None,
+                decision_date: None,
+                document_base64: None,
+                reference: Some(reference),
+                recordings: Vec::new(),
+                patient: None,
+                from: None,
+                to: None,
+            })?,
         )?)?,
         RecordsCommand::Orders { care_provider } => print(call_and_print(
             &client,
@@ -318,16 +378,19 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
             &client,
             "POST",
             &format!("{R}/deletions/{}/approve", q(&id)),
-            Some(match comment {
-                Some(c) => json!({ "comment": c }),
-                None => json!({}),
-            }),
+            body(wire::TextBody {
+                reason: None,
+                comment,
+            })?,
         )?)?,
         RecordsCommand::Reject { id, comment } => print(call_and_print(
             &client,
             "POST",
             &format!("{R}/deletions/{}/reject", q(&id)),
-            Some(json!({ "comment": comment })),
+            body(wire::TextBody {
+                reason: None,
+                comment: Some(comment),
+            })?,
         )?)?,
         RecordsCommand::Execute { id, certificate } => {
             save(
@@ -360,7 +423,6 @@ pub(crate) fn records(conn: ApiConn, cmd: RecordsCommand) -> Result<ExitCode> {
 }
 
 pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
-    use serde_json::json;
     let client =
         callvault_server::client::ApiClient::new(&conn.server, &conn.ca, &conn.cert, &conn.key)?;
     const F: &str = "/api/v1/audit/follow-up";
@@ -405,21 +467,27 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
             settings,
             seed,
         } => {
-            let mut b = json!({"from": from, "to": to});
-            if let Some(f) = settings {
-                let text = std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading {}", f.display()))?;
-                b["settings"] = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", f.display()))?;
-            }
-            if let Some(s) = seed {
-                b["seed"] = s.into();
-            }
+            let settings =
+                match settings {
+                    Some(f) => {
+                        let text = std::fs::read_to_string(&f)
+                            .with_context(|| format!("reading {}", f.display()))?;
+                        Some(serde_json::from_str(&text).with_context(|| {
+                            format!("{} is not follow-up settings", f.display())
+                        })?)
+                    }
+                    None => None,
+                };
             let body = call_and_print(
                 &client,
                 "POST",
                 &format!("{F}{}", cpq(&care_provider, &[])),
-                Some(b),
+                body(wire::RunBody {
+                    from,
+                    to,
+                    settings,
+                    seed,
+                })?,
             )?;
             let v: serde_json::Value = serde_json::from_slice(&body)?;
             let run = &v["run"];
@@ -490,9 +558,12 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
                 &client,
                 "POST",
                 &format!("/api/v1/audit/log-extract{}", cpq(&care_provider, &[])),
-                Some(
-                    json!({"patient": read_patient(&patient_file)?, "from": from, "to": to, "format": format}),
-                ),
+                body(wire::ExtractBody {
+                    patient: read_patient(&patient_file)?,
+                    from,
+                    to,
+                    format: format.clone(),
+                })?,
             )?;
             std::fs::write(&out, &body).with_context(|| format!("writing {}", out.display()))?;
             println!(
@@ -513,7 +584,7 @@ pub(crate) fn review(conn: ApiConn, cmd: ReviewCommand) -> Result<ExitCode> {
                 &client,
                 "POST",
                 &format!("{F}/{}/findings/{n}{}", q(&id), cpq(&care_provider, &[])),
-                Some(json!({"verdict": verdict, "comment": comment})),
+                body(wire::ReviewBody { verdict, comment })?,
             )?)?
         }
     }

@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use callvault_auth::{Action, AuthenticatedPrincipal};
 use callvault_catalog::Verdict;
 use callvault_types::PatientId;
-use callvault_vault::followup::{FollowUpRequest, FollowUpSettings};
+use callvault_vault::followup::FollowUpRequest;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -19,6 +19,7 @@ use crate::app::blocking;
 use crate::governance::{care_provider, json, time_field};
 use crate::problem::Problem;
 use crate::review::{ReviewParams, decide};
+use crate::wire::{ExtractBody, ProtectBody, ReviewBody, RunBody};
 
 fn params(mut p: ReviewParams, headers: &HeaderMap) -> Result<ReviewParams, Problem> {
     p.purpose = p.purpose.with_headers(headers)?;
@@ -28,15 +29,6 @@ fn params(mut p: ReviewParams, headers: &HeaderMap) -> Result<ReviewParams, Prob
         ));
     }
     Ok(p)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunBody {
-    from: String,
-    to: String,
-    settings: Option<FollowUpSettings>,
-    seed: Option<String>,
 }
 
 /// `POST /api/v1/audit/follow-up?care_provider=&purpose=logguppfoljning`: run the rules over
@@ -140,13 +132,6 @@ pub async fn show(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReviewBody {
-    verdict: String,
-    comment: String,
-}
-
 /// `POST /api/v1/audit/follow-up/{id}/findings/{n}?care_provider=&purpose=`: judge a
 /// finding `justified` or `unjustified`, with a comment. Never one's own access (403).
 pub async fn review(
@@ -178,20 +163,6 @@ pub async fn review(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProtectBody {
-    care_provider: String,
-    patient: String,
-    #[serde(default = "yes")]
-    protected: bool,
-    reference: String,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// `POST /api/v1/records/protected-patients`: mark a patient as having protected identity
 /// (or lift the mark with `"protected": false`); records managers.
 pub async fn protect(
@@ -215,20 +186,6 @@ pub async fn protect(
         .into_response())
     })
     .await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExtractBody {
-    patient: String,
-    from: Option<String>,
-    to: Option<String>,
-    #[serde(default = "pdf")]
-    format: String,
-}
-
-fn pdf() -> String {
-    "pdf".into()
 }
 
 /// `POST /api/v1/audit/log-extract?care_provider=&purpose=logguppfoljning`: a patient's log

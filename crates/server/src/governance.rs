@@ -30,6 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::AppState;
 use crate::app::{authorize_async, vault_blocking};
 use crate::problem::Problem;
+use crate::wire::{CommentBody, RequestBody, UserBody};
 
 /// Largest JSON body of a governance request.
 pub const MAX_BODY: usize = 64 << 10;
@@ -163,16 +164,6 @@ fn receipt(status: StatusCode, r: GovernanceReceipt) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserBody {
-    hsa_id: String,
-    name: String,
-    title: String,
-    care_provider: String,
-    personal_id: Option<String>,
-}
-
 /// `POST /api/v1/governance/users`: register a user of the administrator's care provider.
 pub(crate) async fn register_user(
     State(state): State<AppState>,
@@ -232,20 +223,6 @@ pub(crate) async fn list_users(
     let v = Arc::clone(&state.vault);
     let users = vault_blocking(move || v.list_users(&authz)).await?;
     Ok(Json(users.into_iter().map(UserOut::from).collect::<Vec<_>>()).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestBody {
-    holder: String,
-    care_provider: String,
-    #[serde(default)]
-    care_units: Vec<String>,
-    purpose: String,
-    rights: Vec<String>,
-    valid_from: String,
-    valid_until: String,
-    justification: String,
 }
 
 fn parse_request(b: RequestBody) -> Result<AssignmentRequest, Problem> {
@@ -391,13 +368,6 @@ pub(crate) async fn list_assignments(
             .collect::<Vec<_>>(),
     )
     .into_response())
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CommentBody {
-    comment: Option<String>,
-    reason: Option<String>,
 }
 
 /// A decision on, or the revocation of, an assignment.

@@ -32,6 +32,7 @@ pub mod syslog;
 pub mod tls;
 pub mod upload;
 pub mod web;
+pub mod wire;
 pub mod witness;
 pub mod witnessing;
 

@@ -21,6 +21,7 @@ use crate::governance::{
     administration, care_provider, care_provider_of, json, json_limited, time_field,
 };
 use crate::problem::Problem;
+use crate::wire::{HoldBody, OrderBody, PruneBody, TextBody};
 
 /// Largest body of an IVO decision registration (the document travels base64-encoded).
 pub const MAX_DECISION_BODY: usize = 16 << 20;
@@ -91,19 +92,6 @@ fn scope(b: ScopeBody) -> Result<Scope, Problem> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HoldBody {
-    care_provider: String,
-    #[serde(default)]
-    recordings: Vec<String>,
-    patient: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    reason: String,
-    case_reference: String,
-}
-
 /// `POST /api/v1/records/holds`: set a legal hold.
 pub(crate) async fn set_hold(
     State(state): State<AppState>,
@@ -153,13 +141,6 @@ pub(crate) async fn list_holds(
     Ok(Json(holds).into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TextBody {
-    reason: Option<String>,
-    comment: Option<String>,
-}
-
 fn text_body(body: &[u8]) -> Result<TextBody, Problem> {
     if body.is_empty() {
         Ok(TextBody::default())
@@ -200,22 +181,6 @@ pub(crate) async fn retention(
     let v = Arc::clone(&state.vault);
     let report = vault_blocking(move || v.retention_report(&authz, limit)).await?;
     Ok(Json(report).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrderBody {
-    kind: String,
-    care_provider: String,
-    case_number: Option<String>,
-    decision_date: Option<String>,
-    document_base64: Option<String>,
-    reference: Option<String>,
-    #[serde(default)]
-    recordings: Vec<String>,
-    patient: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
 }
 
 /// `POST /api/v1/records/deletions`: register an IVO decision or a retention purge.
@@ -404,13 +369,6 @@ pub(crate) async fn document(
         doc,
     )
         .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PruneBody {
-    before: String,
-    care_provider: Option<String>,
 }
 
 /// `GET /api/v1/records/audit-prunes`: prune orders of the audit log (audited).

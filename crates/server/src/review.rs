@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::AppState;
 use crate::app::{PurposeParams, blocking, purpose};
 use crate::problem::Problem;
+use crate::wire::AccessLogBody;
 
 /// Most events one request returns.
 pub const MAX_EVENTS: u64 = 1000;
@@ -121,13 +122,6 @@ pub async fn audit_events(
         Ok(Json(events.into_iter().map(|(i, e)| body(i, e)).collect()))
     })
     .await
-}
-
-/// The body of an access-log request: the patient travels here, never in a URL.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccessLogBody {
-    patient: String,
 }
 
 /// `POST /api/v1/patients/access-log?care_provider=&purpose=logguppfoljning` with
