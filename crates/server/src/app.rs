@@ -109,16 +109,16 @@ pub fn app(state: AppState) -> Router {
             )),
         )
         .route("/api/v1/audit/checkpoint", get(checkpoint))
-        .route("/api/v1/audit/events", get(crate::review::audit_events))
-        .route("/api/v1/audit/proof/{kind}", get(crate::review::proof))
+        .route("/api/v1/audit/events", get(crate::log_review::audit_events))
+        .route("/api/v1/audit/proof/{kind}", get(crate::log_review::proof))
         .route(
             "/api/v1/patients/access-log",
-            post(crate::review::access_log)
+            post(crate::log_review::access_log)
                 .layer(axum::extract::DefaultBodyLimit::max(SEARCH_BODY_MAX)),
         )
         .route(
             "/api/v1/audit/verifier-key",
-            get(crate::review::verifier_key),
+            get(crate::log_review::verifier_key),
         )
         .route(
             "/api/v1/audit/follow-up",
@@ -143,11 +143,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/v1/records/audit-prunes",
-            get(crate::records::list_audit_prunes).post(crate::records::register_audit_prune),
+            get(crate::records_management::list_audit_prunes)
+                .post(crate::records_management::register_audit_prune),
         )
         .route(
             "/api/v1/records/audit-prunes/{id}/{step}",
-            post(crate::records::audit_prune_step),
+            post(crate::records_management::audit_prune_step),
         )
         .route(
             "/api/v1/records/protected-patients",
@@ -185,40 +186,43 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/v1/records/holds",
-            get(crate::records::list_holds).post(crate::records::set_hold),
+            get(crate::records_management::list_holds).post(crate::records_management::set_hold),
         )
         .route(
             "/api/v1/records/holds/{id}/release",
-            post(crate::records::release_hold),
+            post(crate::records_management::release_hold),
         )
-        .route("/api/v1/records/retention", get(crate::records::retention))
+        .route(
+            "/api/v1/records/retention",
+            get(crate::records_management::retention),
+        )
         .route(
             "/api/v1/records/deletions",
-            get(crate::records::list_orders)
-                .post(crate::records::register_order)
+            get(crate::records_management::list_orders)
+                .post(crate::records_management::register_order)
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::records::MAX_DECISION_BODY,
+                    crate::records_management::MAX_DECISION_BODY,
                 )),
         )
         .route(
             "/api/v1/records/deletions/{id}/approve",
-            post(crate::records::approve_order),
+            post(crate::records_management::approve_order),
         )
         .route(
             "/api/v1/records/deletions/{id}/reject",
-            post(crate::records::reject_order),
+            post(crate::records_management::reject_order),
         )
         .route(
             "/api/v1/records/deletions/{id}/execute",
-            post(crate::records::execute_order),
+            post(crate::records_management::execute_order),
         )
         .route(
             "/api/v1/records/deletions/{id}/certificate",
-            get(crate::records::certificate),
+            get(crate::records_management::certificate),
         )
         .route(
             "/api/v1/records/deletions/{id}/document",
-            get(crate::records::document),
+            get(crate::records_management::document),
         )
         // Extractor rejections (query, path, JSON) answer as problems, like every other
         // refusal of the API. The web pages below have their own error pages.

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::app::blocking;
 use crate::governance::{care_provider, json, time_field};
+use crate::log_review::{ReviewParams, decide};
 use crate::problem::Problem;
-use crate::review::{ReviewParams, decide};
 use crate::wire::{ExtractBody, ProtectBody, ReviewBody, RunBody};
 
 fn params(mut p: ReviewParams, headers: &HeaderMap) -> Result<ReviewParams, Problem> {

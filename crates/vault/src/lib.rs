@@ -22,7 +22,7 @@ pub mod link;
 mod maintenance;
 pub mod manifest;
 pub mod operations;
-pub mod records;
+pub mod records_management;
 pub mod scrub;
 mod steps;
 mod tables;

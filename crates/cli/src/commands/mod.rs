@@ -14,16 +14,16 @@ use callvault_vault::{StatusReport, Vault, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod audit;
+mod deletions;
 mod governance;
 mod keys;
 mod local;
-mod records;
 
 use audit::*;
+use deletions::*;
 use governance::*;
 use keys::*;
 use local::*;
-use records::*;
 
 use crate::args::{
     AssignmentsCommand, AuditCommand, CareProviderCommand, Cli, Command, DeletionCommand,

@@ -14,9 +14,9 @@ mod admin;
 mod calls;
 mod chrome;
 mod i18n;
+mod log_review;
 mod operations;
-mod records;
-mod review;
+mod records_management;
 mod session;
 
 use std::collections::HashMap;
@@ -77,32 +77,32 @@ pub fn routes() -> Router<AppState> {
             post(admin::decide_request),
         )
         .route("/ui/operations", get(operations::overview))
-        .route("/ui/records", get(records::overview))
-        .route("/ui/records/holds", post(records::set_hold))
+        .route("/ui/records", get(records_management::overview))
+        .route("/ui/records/holds", post(records_management::set_hold))
         .route(
             "/ui/records/holds/{id}/release",
-            post(records::release_hold),
+            post(records_management::release_hold),
         )
         .route(
             "/ui/records/ivo",
-            post(records::register_ivo).layer(axum::extract::DefaultBodyLimit::max(
-                callvault_vault::records::MAX_DOCUMENT_BYTES + (64 << 10),
+            post(records_management::register_ivo).layer(axum::extract::DefaultBodyLimit::max(
+                callvault_vault::records_management::MAX_DOCUMENT_BYTES + (64 << 10),
             )),
         )
         .route(
             "/ui/records/deletions/{id}/{step}",
-            post(records::order_step),
+            post(records_management::order_step),
         )
-        .route("/ui/review", get(review::overview))
-        .route("/ui/review/follow-up", post(review::run))
-        .route("/ui/review/follow-up/{id}", get(review::show))
+        .route("/ui/review", get(log_review::overview))
+        .route("/ui/review/follow-up", post(log_review::run))
+        .route("/ui/review/follow-up/{id}", get(log_review::show))
         .route(
             "/ui/review/follow-up/{id}/findings/{n}",
-            post(review::judge),
+            post(log_review::judge),
         )
         .route(
             "/ui/review/extract",
-            get(review::extract_form).post(review::extract),
+            get(log_review::extract_form).post(log_review::extract),
         )
 }
 

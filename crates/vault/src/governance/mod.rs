@@ -24,9 +24,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-mod review;
+mod access_review;
 
-pub use review::{AccessReview, REVIEW_COLUMNS, ReviewEntry};
+pub use access_review::{AccessReview, REVIEW_COLUMNS, ReviewEntry};
 
 use callvault_audit::event::{Action as EventAction, Actor, AuditEvent};
 use callvault_auth::{

@@ -8,7 +8,7 @@ use callvault_auth::{Action, AssignmentSet, Authorized, Denial, Policy, Purpose,
 use callvault_types::{CallId, CareProvider, CareUnit, HsaId, PatientId, RecordingId};
 use callvault_vault::access::{AccessTarget, SearchFilter};
 use callvault_vault::followup::{FollowUpRequest, FollowUpSettings};
-use callvault_vault::records::{IvoDecision, Scope};
+use callvault_vault::records_management::{IvoDecision, Scope};
 use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError};
 
 use crate::access::{now, nurse, request};

@@ -8,7 +8,7 @@ use callvault_auth::{
 };
 use callvault_types::{CareProvider, HsaId, PatientId, RecordingId};
 use callvault_vault::VaultError;
-use callvault_vault::records::{IvoDecision, Scope, verify_certificate};
+use callvault_vault::records_management::{IvoDecision, Scope, verify_certificate};
 
 use crate::common::*;
 

@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use base64::Engine as _;
 use callvault_auth::{Action, AuthenticatedPrincipal, Authorized, Right};
 use callvault_types::{CareProvider, PatientId, RecordingId};
-use callvault_vault::records::{IvoDecision, RecordsReceipt, Scope};
+use callvault_vault::records_management::{IvoDecision, RecordsReceipt, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use callvault_auth::{Action, AuthenticatedPrincipal, Authorized, Purpose, Right};
 use callvault_types::RecordingId;
 use callvault_vault::VaultError;
-use callvault_vault::records::{
+use callvault_vault::records_management::{
     DeletionOrderView, IvoDecision, LegalHoldView, MAX_DOCUMENT_BYTES, Scope,
 };
 use serde::Deserialize;

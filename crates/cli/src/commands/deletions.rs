@@ -7,8 +7,8 @@ pub(super) fn deletion(cmd: DeletionCommand) -> Result<ExitCode> {
         DeletionCommand::VerifyCertificate { file, key } => {
             let json = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let verifier = callvault_vault::records::verifier_from_key(&key)?;
-            let v = callvault_vault::records::verify_certificate(&verifier, &json)?;
+            let verifier = callvault_vault::records_management::verifier_from_key(&key)?;
+            let v = callvault_vault::records_management::verify_certificate(&verifier, &json)?;
             println!(
                 "OK: deletion certificate of order {} verifies: {} recordings destroyed, each shred event included in the signed checkpoint",
                 v.order,
