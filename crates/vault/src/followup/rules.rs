@@ -289,10 +289,30 @@ fn is_emergency(e: &AuditEvent) -> bool {
         .any(|(k, v)| k == "emergency_access" && v == "true")
 }
 
+/// A weekday in Swedish.
+fn weekday_sv(d: time::Weekday) -> &'static str {
+    use time::Weekday::*;
+    match d {
+        Monday => "måndag",
+        Tuesday => "tisdag",
+        Wednesday => "onsdag",
+        Thursday => "torsdag",
+        Friday => "fredag",
+        Saturday => "lördag",
+        Sunday => "söndag",
+    }
+}
+
+/// What an event did, in the Swedish of the report (the stable code beside it).
 fn what(e: &AuditEvent) -> String {
     match &e.recording {
-        Some(r) => format!("{} of recording {}", e.action.code(), r.id),
-        None => e.action.code().to_owned(),
+        Some(r) => format!(
+            "{} ({}), inspelning {}",
+            e.action.label_sv(),
+            e.action.code(),
+            r.id
+        ),
+        None => format!("{} ({})", e.action.label_sv(), e.action.code()),
     }
 }
 
@@ -381,10 +401,10 @@ impl<'a> Evaluator<'a> {
                 if n >= s.denied_burst && w.quiet_until.is_none_or(|q| e.time >= q) {
                     w.quiet_until = Some(e.time + window);
                     let summary = format!(
-                        "{n} denied attempts within {} minutes (threshold {}); last: {} ({reason})",
+                        "{n} nekade försök inom {} minuter (gräns {}); senast: {} ({reason})",
                         s.denied_window_minutes,
                         s.denied_burst,
-                        e.action.code()
+                        e.action.label_sv()
                     );
                     self.find(rule::DENIED_BURST, idx, e, summary);
                 }
@@ -396,7 +416,7 @@ impl<'a> Evaluator<'a> {
         }
         let emergency = is_emergency(e);
         if emergency {
-            let summary = format!("emergency access: {}", what(e));
+            let summary = format!("nödåtkomst: {}", what(e));
             self.find(rule::EMERGENCY, idx, e, summary);
         }
         // An assignment without units covers the whole care provider. One the register
@@ -413,10 +433,10 @@ impl<'a> Evaluator<'a> {
             && !units.is_empty()
             && !units.contains(&unit)
         {
-            let asg = e.assignment.as_deref().unwrap_or("(none)");
+            let asg = e.assignment.as_deref().unwrap_or("(inget)");
             let own: Vec<String> = units.iter().map(ToString::to_string).collect();
             let summary = format!(
-                "{} at care unit {unit}; assignment {asg} covers {}",
+                "{} vid vårdenhet {unit}; uppdraget {asg} omfattar {}",
                 what(e),
                 own.join(", ")
             );
@@ -433,14 +453,14 @@ impl<'a> Evaluator<'a> {
             && let Some(p) = patient
             && self.protected.contains(&p)
         {
-            let summary = format!("{} of a patient with protected identity", what(e));
+            let summary = format!("{} – patient med skyddad identitet", what(e));
             self.find(rule::PROTECTED, idx, e, summary);
         }
         if s.own_records
             && let (Some(p), callvault_audit::event::Actor::Person(h)) = (patient, &e.actor)
             && self.personal.get(h) == Some(&p)
         {
-            let summary = format!("{} of the user's own records", what(e));
+            let summary = format!("{} – användarens egna uppgifter", what(e));
             self.find(rule::OWN_RECORDS, idx, e, summary);
         }
         if s.max_patients_per_hour > 0
@@ -456,7 +476,7 @@ impl<'a> Evaluator<'a> {
             if distinct > s.max_patients_per_hour && w.quiet_until.is_none_or(|q| e.time >= q) {
                 w.quiet_until = Some(e.time + hour);
                 let summary = format!(
-                    "{distinct} distinct patients within 60 minutes (threshold {})",
+                    "{distinct} olika patienter inom 60 minuter (gräns {})",
                     s.max_patients_per_hour
                 );
                 self.find(rule::MANY_PATIENTS, idx, e, summary);
@@ -466,14 +486,14 @@ impl<'a> Evaluator<'a> {
             let local = swedish_local(e.time);
             if !h.contains(local) {
                 let summary = format!(
-                    "{} at {} Swedish time ({})",
+                    "{} {} svensk tid ({})",
                     what(e),
                     local
                         .format(time::macros::format_description!(
                             "[year]-[month]-[day] [hour]:[minute]"
                         ))
                         .unwrap_or_default(),
-                    local.weekday()
+                    weekday_sv(local.weekday())
                 );
                 self.find(rule::OFF_HOURS, idx, e, summary);
             }
@@ -490,7 +510,7 @@ impl<'a> Evaluator<'a> {
                 idx,
                 e.time.unix_timestamp_nanos(),
                 actor,
-                format!("random sample: {}", what(e)),
+                format!("stickprov: {}", what(e)),
             ));
             if self.sample.len() > s.spot_checks as usize {
                 self.sample.pop();
@@ -641,6 +661,13 @@ mod tests {
         let f = run(quiet(), &[e, plain]);
         assert_eq!(rules_of(&f), [rule::EMERGENCY]);
         assert_eq!(f[0].leaf_index, 0);
+        // The summary is in the report's Swedish, with the stable code beside the words.
+        assert!(
+            f[0].summary
+                .starts_with("nödåtkomst: Inspelning uppspelad (recording.play), inspelning "),
+            "{}",
+            f[0].summary
+        );
         assert_eq!(f[0].actor, format!("person:{NURSE}"));
     }
 
