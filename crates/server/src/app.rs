@@ -644,27 +644,6 @@ async fn checkpoint(
     .await
 }
 
-/// The body of a search: the patient travels here, never in a URL (URLs end up in proxy
-/// and load-balancer logs).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    /// A patient search: the patient's recordings.
-    #[serde(default)]
-    patient: Option<String>,
-    /// A call search (with `care_unit`): the one recording of a call, linked to a patient
-    /// or not.
-    #[serde(default)]
-    call_id: Option<String>,
-    care_provider: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    care_unit: Option<String>,
-    nurse: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
 /// One search hit.
 #[derive(Debug, Serialize)]
 pub struct Hit {
@@ -759,7 +738,7 @@ async fn search(
     body: axum::body::Bytes,
 ) -> Result<Json<SearchBody>, Problem> {
     let purpose_params = params.with_headers(&headers)?;
-    let params: SearchRequest = crate::governance::json(&body)?;
+    let params: crate::wire::SearchRequest = crate::governance::json(&body)?;
     let target = search_target(&params)?;
     let time = |v: &Option<String>, name: &str| -> Result<Option<time::OffsetDateTime>, Problem> {
         v.as_deref()
@@ -851,7 +830,7 @@ async fn search(
 /// What a search body asks for: a patient (`Ok`, its filters read by the caller), or one
 /// call by care unit and call id (`Err`, the whole target; no other filter applies).
 fn search_target(
-    p: &SearchRequest,
+    p: &crate::wire::SearchRequest,
 ) -> Result<Result<callvault_types::PatientId, AccessTarget>, Problem> {
     match (&p.patient, &p.call_id) {
         (Some(patient), None) => {

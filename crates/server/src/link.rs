@@ -8,23 +8,13 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use callvault_auth::{Action, AuthenticatedPrincipal};
 use callvault_types::PatientId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::app::{AppState, PurposeParams, decide, recording_id, vault_blocking};
 use crate::problem::Problem;
 
 /// The largest link request body (a patient id and a reason of at most 1000 characters).
 pub const LINK_BODY_MAX: usize = 16 << 10;
-
-/// A link request.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LinkRequest {
-    patient_id: String,
-    /// Why the current link is wrong (required when the recording has a patient).
-    #[serde(default)]
-    reason: Option<String>,
-}
 
 /// What a link did.
 #[derive(Debug, Serialize)]
@@ -48,7 +38,7 @@ pub async fn link_patient(
 ) -> Result<Json<LinkBody>, Problem> {
     let id = recording_id(&id)?;
     let params = params.with_headers(&headers)?;
-    let req: LinkRequest = crate::governance::json(&body)?;
+    let req: crate::wire::LinkRequest = crate::governance::json(&body)?;
     // Never echo the patient id in an error.
     let patient = PatientId::parse_any(&req.patient_id)
         .map_err(|e| Problem::bad_request(format!("patient_id: {e}")))?;

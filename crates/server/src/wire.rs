@@ -160,3 +160,50 @@ pub struct ExtractBody {
 pub struct AccessLogBody {
     pub patient: String,
 }
+
+/// A search (`POST /api/v1/recordings/search`): a patient with filters, or one call by care
+/// unit and call id. The patient travels here, never in a URL (URLs end up in proxy and
+/// load-balancer logs).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// A patient search: the patient's recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// A call search (with `care_unit`): the one recording of a call, linked to a patient
+    /// or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// The care provider (may be left out when the caller holds assignments at one only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub care_provider: Option<String>,
+    /// Calls starting at or after (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Calls starting before (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Only this care unit (with `call_id`: the call's unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub care_unit: Option<String>,
+    /// Only calls answered by this nurse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nurse: Option<String>,
+    /// Hits per page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// A link of a recording to its patient (`POST /api/v1/recordings/{id}/patient`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The patient; never echoed in errors.
+    pub patient_id: String,
+    /// Why the current link is wrong (required when the recording has a patient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
