@@ -229,6 +229,14 @@ pub(super) async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// An RFC 3339 time from the API's views in the pages' one format (Swedish local time,
+/// `YYYY-MM-DD HH:MM`); kept as it is if it does not parse.
+pub(super) fn local_of(rfc3339: &str) -> String {
+    OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(swedish_time)
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
 pub(super) fn swedish_time(t: OffsetDateTime) -> String {
     callvault_vault::followup::rules::swedish_local(t)
         .format(time::macros::format_description!(

@@ -152,10 +152,15 @@ pub(super) async fn overview(
                 .any(|(k, v)| k == "emergency_access" && v == "true"),
         })
         .collect();
-    let runs = state
+    let mut runs = state
         .vault
         .follow_up_runs(receipt.decision())
         .unwrap_or_default();
+    // The pages' one time format.
+    for r in &mut runs {
+        r.from = super::local_of(&r.from);
+        r.to = super::local_of(&r.to);
+    }
     let checkpoint = state
         .vault
         .catalog()
@@ -252,11 +257,15 @@ pub(super) async fn show(
         Err(r) => return r,
     };
     match state.vault.follow_up(&authz, &id, "page") {
-        Ok(r) => page(FollowUpPage {
-            care_provider: authz.resource().care_provider.to_string(),
-            c,
-            r,
-        }),
+        Ok(mut r) => {
+            r.run.from = super::local_of(&r.run.from);
+            r.run.to = super::local_of(&r.run.to);
+            page(FollowUpPage {
+                care_provider: authz.resource().care_provider.to_string(),
+                c,
+                r,
+            })
+        }
         Err(callvault_vault::VaultError::NoSuch(_)) => {
             error_page(c, StatusCode::NOT_FOUND, String::new())
         }
