@@ -462,9 +462,7 @@ fn vault_reads(f: &Fixture, threads: usize, seconds: f64) -> Result<(f64, Vec<Du
                         let authz = policy
                             .decide(&who, &req, time::OffsetDateTime::now_utc())
                             .map_err(|d| anyhow::anyhow!("{d}"))?;
-                        let receipt = f
-                            .vault
-                            .record_access(authz.clone(), AccessTarget::recording(id))?;
+                        let receipt = f.vault.record_access(authz, AccessTarget::recording(id))?;
                         let m = f.vault.read_metadata(&receipt)?;
                         std::hint::black_box(m);
                         lat.push(t0.elapsed());

@@ -162,7 +162,7 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(authz.clone(), AccessTarget::recording(id))
+            .record_access(authz, AccessTarget::recording(id))
             .expect("audited");
     let meta = s.t.vault.read_metadata(&receipt).expect("metadata");
     assert_eq!(meta.patient, Some(PatientId::parse(&pnr(0)).expect("pnr")));
@@ -321,7 +321,7 @@ fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
     // works again, access resumes.
     conn.execute_batch("DROP TRIGGER audit_store_fails;")
         .expect("drop");
-    assert!(s.t.vault.record_access(authz.clone(), target()).is_ok());
+    assert!(s.t.vault.record_access(authz, target()).is_ok());
 }
 
 /// An investigator's case number is sealed in the access event (a Lex Maria case can point
@@ -361,7 +361,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(authz.clone(), AccessTarget::recording(id))
+            .record_access(authz, AccessTarget::recording(id))
             .expect("audited");
     let e = event_at(&s, receipt.leaf_index());
     let detail = |k: &str| {
@@ -405,7 +405,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("reviewer");
     let receipt =
         s.t.vault
-            .record_access(authz.clone(), AccessTarget::AuditLog { limit: 10 })
+            .record_access(authz, AccessTarget::AuditLog { limit: 10 })
             .expect("audited");
     let events = s.t.vault.read_audit_events(&receipt).expect("read");
     assert!(

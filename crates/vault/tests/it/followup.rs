@@ -133,7 +133,7 @@ fn view(t: &TestVault, policy: &Policy, hsa: &str, id: RecordingId, emergency: O
         Ok(authz) => {
             let receipt = t
                 .vault
-                .record_access(authz.clone(), AccessTarget::recording(id))
+                .record_access(authz, AccessTarget::recording(id))
                 .expect("audited");
             t.vault.read_metadata(&receipt).expect("metadata");
         }

@@ -67,6 +67,21 @@ fn unit_a() -> Resource {
     }
 }
 
+/// Care provider A as a whole (a search, the log).
+fn care_provider_a() -> Resource {
+    Resource {
+        care_unit: None,
+        ..unit_a()
+    }
+}
+
+/// The log reviewer's decision for `action` at care provider A.
+fn reviewer(p: &Policy, action: Action) -> Authorized {
+    let mut req = request(action, care_provider_a());
+    req.purpose = Purpose::LogReview;
+    p.decide(&nurse(REVIEWER), &req, now()).expect("reviewer")
+}
+
 fn decide(p: &Policy, who: &str, action: Action, resource: Resource) -> Authorized {
     p.decide(&nurse(who), &request(action, resource), now())
         .expect("allowed")
@@ -115,15 +130,7 @@ fn link(
 }
 
 fn search_patient(t: &TestVault, p: &Policy, who: &str, i: u64) -> Vec<RecordingId> {
-    let authz = decide(
-        p,
-        who,
-        Action::Search,
-        Resource {
-            care_unit: None,
-            ..unit_a()
-        },
-    );
+    let authz = decide(p, who, Action::Search, care_provider_a());
     let receipt = t
         .vault
         .record_access(
@@ -146,21 +153,13 @@ fn view(t: &TestVault, p: &Policy, who: &str, id: &RecordingId) -> Option<Patien
     let authz = decide(p, who, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(authz.clone(), AccessTarget::recording(*id))
+        .record_access(authz, AccessTarget::recording(*id))
         .expect("audited");
     t.vault.read_metadata(&receipt).expect("metadata").patient
 }
 
 fn access_log(t: &TestVault, p: &Policy, i: u64) -> Vec<(u64, AuditEvent)> {
-    let mut req = request(
-        Action::ReadAccessLog,
-        Resource {
-            care_unit: None,
-            ..unit_a()
-        },
-    );
-    req.purpose = Purpose::LogReview;
-    let authz = p.decide(&nurse(REVIEWER), &req, now()).expect("reviewer");
+    let authz = reviewer(p, Action::ReadAccessLog);
     let receipt = t
         .vault
         .record_access(
@@ -203,15 +202,7 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     assert!(search_patient(&t, &p, TOOK, 7).is_empty());
 
     // Found through its unit and call id, under the same policy (and audited).
-    let authz = decide(
-        &p,
-        TOOK,
-        Action::Search,
-        Resource {
-            care_unit: None,
-            ..unit_a()
-        },
-    );
+    let authz = decide(&p, TOOK, Action::Search, care_provider_a());
     let receipt = t
         .vault
         .record_access(
@@ -302,7 +293,7 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     let authz = decide(&p, TOOK, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(authz.clone(), AccessTarget::recording(id))
+        .record_access(authz, AccessTarget::recording(id))
         .expect("audited");
     let meta = t.vault.read_metadata(&receipt).expect("meta");
     let history: Vec<(u32, bool)> = meta.links.iter().map(|l| (l.n, l.correction)).collect();
@@ -384,15 +375,7 @@ fn the_access_log_follows_the_link_and_both_patients_see_a_correction() {
     assert_eq!(of(7), [first, while_wrong, fixed + 1]);
 
     // The patient's own log extract reads the same events (accesses and links only).
-    let mut req = request(
-        Action::ReadAccessLog,
-        Resource {
-            care_unit: None,
-            ..unit_a()
-        },
-    );
-    req.purpose = Purpose::LogReview;
-    let authz = p.decide(&nurse(REVIEWER), &req, now()).expect("reviewer");
+    let authz = reviewer(&p, Action::ReadAccessLog);
     let extract = |i| {
         t.vault
             .log_extract(
@@ -443,15 +426,7 @@ fn follow_up_sees_accesses_before_the_link_as_accesses_to_the_linked_patient() {
     t.vault
         .mark_protected(&rm1, &patient(7), true, "Skatteverket 2026-12")
         .expect("mark");
-    let mut req = request(
-        Action::ReadAudit,
-        Resource {
-            care_unit: None,
-            ..unit_a()
-        },
-    );
-    req.purpose = Purpose::LogReview;
-    let reviewer = p.decide(&nurse(REVIEWER), &req, now()).expect("reviewer");
+    let reviewer = reviewer(&p, Action::ReadAudit);
     let real_now = time::OffsetDateTime::now_utc();
     let report = t
         .vault
