@@ -111,6 +111,9 @@ macro_rules! actions {
         }
 
         impl Action {
+            /// Every action, in declaration order (for tests that must cover them all).
+            pub const ALL: &'static [Action] = &[$(Self::$variant,)*];
+
             /// The stable code.
             pub fn code(self) -> &'static str {
                 match self {

@@ -178,6 +178,90 @@ pub enum Denial {
     NoLinkInEmergency,
 }
 
+impl Denial {
+    /// The reason in Swedish, for the web UI's Swedish pages (the English is `Display`, which
+    /// is also what audit events record). No wildcard: a new reason needs its Swedish.
+    pub fn swedish(&self) -> String {
+        match self {
+            Self::NoActiveAssignment(p) => {
+                format!("du har inget aktivt uppdrag för ändamålet \"{p}\"")
+            }
+            Self::NotYourAssignment(id) => {
+                format!("uppdrag {id} är inte ett aktivt uppdrag för dig med detta ändamål")
+            }
+            Self::OtherCareProvider => {
+                "uppgifterna hör till en annan vårdgivare; ingen går över vårdgivargränsen".into()
+            }
+            Self::MissingRight(r) => format!("uppdraget ger inte behörigheten \"{r}\""),
+            Self::SystemsOnlyIngest => "system får bara leverera inspelningar".into(),
+            Self::PersonsDoNotIngest => {
+                "inspelningar levereras av inspelningssystem, inte av personer".into()
+            }
+            Self::EmergencyAccessRequired => {
+                "inspelningen hör till en annan vårdenhet; det krävs nödåtkomst med en motivering"
+                    .into()
+            }
+            Self::EmergencyReasonTooShort => format!(
+                "motiveringen till nödåtkomst måste vara minst {MIN_EMERGENCY_REASON} tecken"
+            ),
+            Self::EmergencyReasonTooLong => {
+                format!("motiveringen till nödåtkomst får vara högst {MAX_EMERGENCY_REASON} tecken")
+            }
+            Self::CaseNumberRequired => "en händelseutredning kräver ett ärendenummer".into(),
+            Self::CaseNumberInvalid => {
+                format!("ett ärendenummer är högst {MAX_CASE_NUMBER} tecken, utan styrtecken")
+            }
+            Self::NotForPurpose { purpose } => {
+                format!("ändamålet \"{purpose}\" tillåter inte denna åtgärd")
+            }
+            Self::NotTheCallsNurse => "bara sjuksköterskan som tog samtalet, eller den som har \
+                 behörigheten \"link-patient\", kopplar det till en patient"
+                .into(),
+            Self::NoLinkInEmergency => {
+                "en inspelning kopplas inte till en patient under nödåtkomst".into()
+            }
+        }
+    }
+
+    /// Reads a denial back from the reason an audit event recorded (its `Display` form), so
+    /// that a stored refusal can be shown in the reader's language. `None` for reasons that
+    /// are not the policy's (refusals before the policy ran record the problem's text).
+    pub fn from_reason(s: &str) -> Option<Self> {
+        let fixed = [
+            Self::OtherCareProvider,
+            Self::SystemsOnlyIngest,
+            Self::PersonsDoNotIngest,
+            Self::EmergencyAccessRequired,
+            Self::EmergencyReasonTooShort,
+            Self::EmergencyReasonTooLong,
+            Self::CaseNumberRequired,
+            Self::CaseNumberInvalid,
+            Self::NotTheCallsNurse,
+            Self::NoLinkInEmergency,
+        ];
+        if let Some(d) = fixed.into_iter().find(|d| d.to_string() == s) {
+            return Some(d);
+        }
+        let between = |prefix: &str, suffix: &str| s.strip_prefix(prefix)?.strip_suffix(suffix);
+        if let Some(p) = between("no active assignment for purpose \"", "\"") {
+            return Purpose::parse(p).map(Self::NoActiveAssignment);
+        }
+        if let Some(id) = between(
+            "assignment ",
+            " is not an active assignment of yours for this purpose",
+        ) {
+            return Some(Self::NotYourAssignment(id.to_owned()));
+        }
+        if let Some(r) = between("the assignment does not grant the right \"", "\"") {
+            return Right::parse(r).map(|r| Self::MissingRight(r.as_str()));
+        }
+        if let Some(p) = between("purpose \"", "\" does not allow this action") {
+            return Purpose::parse(p).map(|purpose| Self::NotForPurpose { purpose });
+        }
+        None
+    }
+}
+
 /// A decision that allows one action on one resource. Only [`Policy::decide`] builds one.
 #[derive(Clone, Debug)]
 pub struct Authorized {
@@ -528,5 +612,69 @@ fn require(a: &Assignment, r: Right) -> Result<(), Denial> {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.right().as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One denial of every kind; the match makes a new kind fail to compile here until it
+    /// is listed.
+    fn one_of_each() -> Vec<Denial> {
+        let all = vec![
+            Denial::NoActiveAssignment(Purpose::LogReview),
+            Denial::NotYourAssignment("a-17".into()),
+            Denial::OtherCareProvider,
+            Denial::MissingRight(Right::LinkPatient.as_str()),
+            Denial::SystemsOnlyIngest,
+            Denial::PersonsDoNotIngest,
+            Denial::EmergencyAccessRequired,
+            Denial::EmergencyReasonTooShort,
+            Denial::EmergencyReasonTooLong,
+            Denial::CaseNumberRequired,
+            Denial::CaseNumberInvalid,
+            Denial::NotForPurpose {
+                purpose: Purpose::Administration,
+            },
+            Denial::NotTheCallsNurse,
+            Denial::NoLinkInEmergency,
+        ];
+        for d in &all {
+            match d {
+                Denial::NoActiveAssignment(_)
+                | Denial::NotYourAssignment(_)
+                | Denial::OtherCareProvider
+                | Denial::MissingRight(_)
+                | Denial::SystemsOnlyIngest
+                | Denial::PersonsDoNotIngest
+                | Denial::EmergencyAccessRequired
+                | Denial::EmergencyReasonTooShort
+                | Denial::EmergencyReasonTooLong
+                | Denial::CaseNumberRequired
+                | Denial::CaseNumberInvalid
+                | Denial::NotForPurpose { .. }
+                | Denial::NotTheCallsNurse
+                | Denial::NoLinkInEmergency => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_recorded_denial_reads_back_and_has_its_swedish() {
+        for d in one_of_each() {
+            assert_eq!(Denial::from_reason(&d.to_string()), Some(d.clone()), "{d}");
+            let sv = d.swedish();
+            assert!(!sv.is_empty() && sv != d.to_string(), "{d}");
+        }
+        for other in [
+            "",
+            "Bad Request",
+            "no active assignment for purpose \"nothing\"",
+            "the assignment does not grant the right \"fly\"",
+        ] {
+            assert_eq!(Denial::from_reason(other), None, "{other}");
+        }
     }
 }

@@ -37,10 +37,10 @@ use callvault_auth::{
     AccessRequest, Action, AssignmentSet, AssignmentSpec, AuthenticatedPrincipal, Policy,
     PrincipalKind, Purpose, Resource,
 };
+use callvault_reporting::extract::ExtractFormat;
 use callvault_types::{CareProvider, CareUnit, HsaId, PatientId, RecordingId};
 use callvault_vault::Vault;
 use callvault_vault::access::{AccessTarget, SearchFilter};
-use callvault_vault::extract::ExtractFormat;
 use time::OffsetDateTime;
 
 use crate::http::percentile;

@@ -103,7 +103,7 @@ impl RawSyslog {
             _ => return Err(bad("client_chain and client_key go together".into())),
         };
         let ids = self.patient_identifiers.as_deref().unwrap_or("pseudonym");
-        let patient_identifiers = callvault_vault::fhir::PatientIdentifiers::parse(ids)
+        let patient_identifiers = callvault_reporting::fhir::PatientIdentifiers::parse(ids)
             .ok_or_else(|| {
                 bad(format!(
                     "patient_identifiers {ids:?} is not pseudonym or clear"
@@ -560,7 +560,7 @@ mod tests {
         assert_eq!(s.syslog[0].ca, Path::new("/etc/cv/pki/siem-ca.pem"));
         assert_eq!(
             s.syslog[0].patient_identifiers,
-            callvault_vault::fhir::PatientIdentifiers::Pseudonym
+            callvault_reporting::fhir::PatientIdentifiers::Pseudonym
         );
         for (from, to, says) in [
             (

@@ -198,7 +198,7 @@ pub async fn log_extract(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    use callvault_vault::extract::ExtractFormat;
+    use callvault_reporting::extract::ExtractFormat;
     let q = params(q, &headers)?;
     let b: ExtractBody = json(&body)?;
     let format = ExtractFormat::parse(b.format.trim()).ok_or_else(|| {
@@ -254,9 +254,9 @@ pub struct FhirParams {
 
 fn patient_identifiers(
     s: Option<&str>,
-) -> Result<callvault_vault::fhir::PatientIdentifiers, Problem> {
+) -> Result<callvault_reporting::fhir::PatientIdentifiers, Problem> {
     let s = s.unwrap_or("pseudonym");
-    callvault_vault::fhir::PatientIdentifiers::parse(s).ok_or_else(|| {
+    callvault_reporting::fhir::PatientIdentifiers::parse(s).ok_or_else(|| {
         Problem::bad_request(format!(
             "patient_identifiers {s:?} is not one of: pseudonym, clear"
         ))

@@ -162,6 +162,13 @@ impl From<callvault_vault::VaultError> for Problem {
     }
 }
 
+/// A report that could not be written (CSV): an internal error; the access was audited.
+impl From<callvault_reporting::ReportError> for Problem {
+    fn from(e: callvault_reporting::ReportError) -> Self {
+        Self::internal(&e)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

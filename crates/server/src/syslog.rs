@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use callvault_reporting::atna::AtnaMessage;
+use callvault_reporting::fhir::PatientIdentifiers;
 use callvault_types::CareProvider;
 use callvault_vault::Vault;
-use callvault_vault::atna::AtnaMessage;
-use callvault_vault::fhir::PatientIdentifiers;
 use rustls_pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! command-line client (`callvault admin|records|review …`) serializes them. Unknown fields
 //! are refused; absent options are left out when sending.
 
-use callvault_vault::followup::FollowUpSettings;
+use callvault_reporting::followup::FollowUpSettings;
 use serde::{Deserialize, Serialize};
 
 fn yes() -> bool {

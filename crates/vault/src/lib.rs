@@ -6,14 +6,13 @@
 //! audit tree; key rotation re-wraps data keys without touching audio.
 
 pub mod access;
-pub mod atna;
 pub mod audit_retention;
 mod backends;
 pub mod config;
 pub mod demo;
 mod error;
+pub mod export;
 pub mod extract;
-pub mod fhir;
 pub mod followup;
 pub mod governance;
 pub mod import;
@@ -25,7 +24,6 @@ pub mod operations;
 pub mod records_management;
 pub mod scrub;
 mod steps;
-mod tables;
 mod vault;
 pub mod verify;
 pub mod wav;

@@ -1,34 +1,14 @@
-//! The crate graph is the one ARCHITECTURE.md draws: each crate's normal dependencies on
-//! other callvault crates are exactly those the picture allows (dev-dependencies aside).
+//! The crate graph is the one ARCHITECTURE.md draws: its "Crate dependencies" table names,
+//! for every crate, exactly the callvault crates it depends on (dev-dependencies aside), and
+//! every crate there appears in the layer picture above it. Change a manifest without the
+//! document, or the document without the manifests, and this fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-/// Each crate and the callvault crates it may depend on.
-const ALLOWED: &[(&str, &[&str])] = &[
-    ("types", &[]),
-    ("testkit", &[]),
-    ("crypto", &["types"]),
-    ("blobstore", &["types"]),
-    ("audit", &["types"]),
-    ("auth", &["types"]),
-    ("pki", &["types"]),
-    ("catalog", &["types", "audit"]),
-    (
-        "vault",
-        &["types", "crypto", "blobstore", "audit", "catalog", "auth"],
-    ),
-    (
-        "server",
-        &["types", "crypto", "audit", "catalog", "auth", "vault"],
-    ),
-    ("cli", &["types", "audit", "auth", "pki", "vault", "server"]),
-    (
-        "bench",
-        &[
-            "types", "audit", "auth", "catalog", "pki", "vault", "server",
-        ],
-    ),
-];
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// The callvault crates named in a manifest's `[dependencies]` table.
 fn normal_dependencies(manifest: &str) -> BTreeSet<String> {
@@ -51,11 +31,52 @@ fn normal_dependencies(manifest: &str) -> BTreeSet<String> {
     out
 }
 
+/// ARCHITECTURE.md's layer picture (the first fenced block of "## Code map") and its
+/// "Crate dependencies" table: `| `crate` | `dep`, `dep` |` rows, `—` for none.
+fn documented_graph() -> (String, BTreeMap<String, BTreeSet<String>>) {
+    let doc =
+        std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let map = doc.split("## Code map").nth(1).expect("a Code map section");
+    let picture = map
+        .split("```")
+        .nth(1)
+        .expect("the layer picture")
+        .to_owned();
+    let table = doc
+        .split("Crate dependencies")
+        .nth(1)
+        .expect("a Crate dependencies table");
+    let mut graph = BTreeMap::new();
+    for row in table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let [krate, deps] = cells[..] else {
+            panic!("a Crate dependencies row has two cells: {row}");
+        };
+        let Some(krate) = krate.strip_prefix('`').and_then(|k| k.strip_suffix('`')) else {
+            continue; // the header and its rule
+        };
+        let deps = deps
+            .split(',')
+            .map(|d| d.trim().trim_matches('`').to_owned())
+            .filter(|d| !d.is_empty() && d != "—")
+            .collect();
+        assert!(
+            graph.insert(krate.to_owned(), deps).is_none(),
+            "{krate} is listed twice"
+        );
+    }
+    (picture, graph)
+}
+
 #[test]
-fn every_crate_depends_only_on_the_layers_the_architecture_allows() {
-    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+fn every_crate_depends_exactly_on_what_the_architecture_draws() {
+    let (picture, graph) = documented_graph();
     let mut seen = BTreeSet::new();
-    for entry in std::fs::read_dir(&crates).expect("crates") {
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("crates") {
         let dir = entry.expect("entry").path();
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             continue;
@@ -65,23 +86,42 @@ fn every_crate_depends_only_on_the_layers_the_architecture_allows() {
             .and_then(|n| n.to_str())
             .expect("name")
             .to_owned();
-        let allowed: BTreeSet<String> = ALLOWED
-            .iter()
-            .find(|(c, _)| *c == name)
-            .unwrap_or_else(|| panic!("crate {name} is not in ARCHITECTURE.md's picture"))
-            .1
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let used = normal_dependencies(&manifest);
-        let extra: Vec<_> = used.difference(&allowed).collect();
+        let documented = graph
+            .get(&name)
+            .unwrap_or_else(|| panic!("crate {name} is not in ARCHITECTURE.md's table"));
         assert!(
-            extra.is_empty(),
-            "{name} depends on {extra:?}, which the layer picture does not allow"
+            picture.contains(name.as_str()),
+            "crate {name} is missing from ARCHITECTURE.md's layer picture"
+        );
+        let used = normal_dependencies(&manifest);
+        assert_eq!(
+            &used, documented,
+            "{name}'s manifest and ARCHITECTURE.md disagree on its dependencies"
         );
         seen.insert(name);
     }
-    assert_eq!(seen.len(), ALLOWED.len(), "{seen:?}");
+    let listed: BTreeSet<_> = graph.keys().cloned().collect();
+    assert_eq!(
+        seen, listed,
+        "ARCHITECTURE.md lists crates that do not exist"
+    );
+}
+
+#[test]
+fn the_documented_graph_is_layered() {
+    // No cycles: repeatedly remove the crates whose dependencies are all removed.
+    let (_, mut graph) = documented_graph();
+    while !graph.is_empty() {
+        let ready: Vec<String> = graph
+            .iter()
+            .filter(|(_, deps)| deps.iter().all(|d| !graph.contains_key(d)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert!(!ready.is_empty(), "the crate graph has a cycle: {graph:?}");
+        for k in ready {
+            graph.remove(&k);
+        }
+    }
 }
 
 /// The crates whose normal dependencies may enable a `test-support` feature (write access to
@@ -90,8 +130,7 @@ const MAY_USE_TEST_SUPPORT: &[&str] = &["bench"];
 
 #[test]
 fn no_production_crate_enables_test_support() {
-    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for entry in std::fs::read_dir(&crates).expect("crates") {
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("crates") {
         let dir = entry.expect("entry").path();
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             continue;

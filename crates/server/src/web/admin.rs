@@ -12,9 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use callvault_auth::{Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose, Right};
 use callvault_catalog::AssignmentState;
+use callvault_reporting::access_review::ReviewEntry;
 use callvault_types::{CareUnit, HsaId};
 use callvault_vault::VaultError;
-use callvault_vault::governance::{AssignmentRequest, ReviewEntry};
+use callvault_vault::governance::AssignmentRequest;
 use serde::Deserialize;
 use time::OffsetDateTime;
 

@@ -238,11 +238,7 @@ pub(super) fn local_of(rfc3339: &str) -> String {
 }
 
 pub(super) fn swedish_time(t: OffsetDateTime) -> String {
-    callvault_vault::followup::rules::swedish_local(t)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]"
-        ))
-        .unwrap_or_default()
+    callvault_reporting::clock::local_minutes(t)
 }
 
 pub(super) fn duration(ms: u64) -> String {
@@ -252,7 +248,8 @@ pub(super) fn duration(ms: u64) -> String {
 
 /// The page of a refusal the policy path has recorded already.
 pub(super) fn denied_page(c: Chrome, d: &Denial) -> Response {
-    let mut r = error_page(c, StatusCode::FORBIDDEN, d.to_string());
+    let text = super::i18n::denial_text(Lang::parse(c.lang).unwrap_or(Lang::Sv), d);
+    let mut r = error_page(c, StatusCode::FORBIDDEN, text);
     r.extensions_mut().insert(crate::refusals::RefusalRecorded);
     r
 }

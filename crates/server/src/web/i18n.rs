@@ -538,3 +538,19 @@ pub fn action_text(lang: Lang, a: callvault_audit::event::Action) -> &'static st
         Lang::En => en,
     }
 }
+
+/// A policy refusal in the reader's language.
+pub fn denial_text(lang: Lang, d: &callvault_auth::Denial) -> String {
+    match lang {
+        Lang::Sv => d.swedish(),
+        Lang::En => d.to_string(),
+    }
+}
+
+/// A refusal reason an audit event recorded, in the reader's language where it is the
+/// policy's (recorded in English); other reasons (a request refused before the policy ran)
+/// as recorded.
+pub fn recorded_reason(lang: Lang, reason: &str) -> String {
+    callvault_auth::Denial::from_reason(reason)
+        .map_or_else(|| reason.to_owned(), |d| denial_text(lang, &d))
+}

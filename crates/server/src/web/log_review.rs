@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use callvault_audit::event::Outcome;
 use callvault_auth::{Action, Assignment, AuthenticatedPrincipal, Authorized, Purpose};
 use callvault_catalog::Verdict;
+use callvault_reporting::extract::ExtractFormat;
+use callvault_reporting::followup::{FollowUpReport, RunView};
 use callvault_types::PatientId;
 use callvault_vault::access::AccessTarget;
-use callvault_vault::extract::ExtractFormat;
-use callvault_vault::followup::{FollowUpReport, FollowUpRequest, RunView};
+use callvault_vault::followup::FollowUpRequest;
 use serde::Deserialize;
 
 use super::{
@@ -142,7 +143,11 @@ pub(super) async fn overview(
             code: e.action.code(),
             outcome: match &e.outcome {
                 Outcome::Granted => c.t.outcomes[0].to_owned(),
-                Outcome::Denied(r) => format!("{}: {r}", c.t.outcomes[1]),
+                Outcome::Denied(r) => format!(
+                    "{}: {}",
+                    c.t.outcomes[1],
+                    super::i18n::recorded_reason(lang, r)
+                ),
                 Outcome::Failed(r) => format!("{}: {r}", c.t.outcomes[2]),
             },
             recording: e.recording.map(|r| r.id.to_string()).unwrap_or_default(),

@@ -9,8 +9,8 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callvault_reporting::fhir::PatientIdentifiers;
 use callvault_server::syslog::{Forwarder, SyslogReceiver};
-use callvault_vault::fhir::PatientIdentifiers;
 
 use crate::{get, world};
 

@@ -76,6 +76,17 @@ async fn the_review_page_names_people_and_actions_in_swedish() {
     .await
     .expect("metadata");
     assert_eq!(r.status, 200);
+    // A refusal by the policy (recorded in English) is shown in Swedish.
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        &format!("/api/v1/recordings/{}?purpose=kvalitetssakring", w.rec_a),
+        None,
+    )
+    .await
+    .expect("refused metadata");
+    assert_eq!(r.status, 403);
     let r = get(&w, &w.pki, Some("reviewer-a"), "/ui/review", None)
         .await
         .expect("review");
@@ -88,6 +99,11 @@ async fn the_review_page_names_people_and_actions_in_swedish() {
     assert!(page.contains("Uppgifter om samtal lästa"), "{page}");
     assert!(page.contains("recording.view"), "{page}");
     assert!(page.contains("<td>beviljad</td>"), "{page}");
+    assert!(
+        page.contains("nekad: du har inget aktivt uppdrag för ändamålet"),
+        "{page}"
+    );
+    assert!(!page.contains("no active assignment"), "{page}");
     // Filtering by name works as by HSA-ID.
     let r = get(
         &w,

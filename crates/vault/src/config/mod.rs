@@ -72,7 +72,7 @@ struct RawConfig {
     #[serde(default)]
     witnesses: Vec<RawWitness>,
     #[serde(default)]
-    follow_up: crate::followup::FollowUpSettings,
+    follow_up: callvault_reporting::followup::FollowUpSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,10 +174,10 @@ pub struct Config {
     /// (`[audit] retention_years`, at least five).
     pub audit_retention_years: u32,
     /// Log follow-up rule settings (`[follow_up]`), validated.
-    pub follow_up: crate::followup::FollowUpSettings,
+    pub follow_up: callvault_reporting::followup::FollowUpSettings,
     /// What a patient's log extract shows of the staff, per care provider
     /// (`[[care_providers]] log_extract_staff`); others show none.
-    pub log_extract_staff: Vec<(CareProvider, crate::extract::StaffDisclosure)>,
+    pub log_extract_staff: Vec<(CareProvider, callvault_reporting::extract::StaffDisclosure)>,
 }
 
 impl Config {
@@ -343,7 +343,7 @@ impl Config {
             let cp = CareProvider::parse(&c.hsa_id)
                 .map_err(|e| ConfigError::Invalid(format!("care provider {:?}: {e}", c.hsa_id)))?;
             if let Some(s) = &c.log_extract_staff {
-                let d = crate::extract::StaffDisclosure::parse(s).ok_or_else(|| {
+                let d = callvault_reporting::extract::StaffDisclosure::parse(s).ok_or_else(|| {
                     ConfigError::Invalid(format!(
                         "care provider {cp}: log_extract_staff {s:?} is not one of: none, title, name-and-title"
                     ))
@@ -385,12 +385,15 @@ impl Config {
     }
 
     /// What a care provider's log extracts show of the staff (none unless configured).
-    pub fn log_extract_staff(&self, cp: &CareProvider) -> crate::extract::StaffDisclosure {
+    pub fn log_extract_staff(
+        &self,
+        cp: &CareProvider,
+    ) -> callvault_reporting::extract::StaffDisclosure {
         self.log_extract_staff
             .iter()
             .find(|(c, _)| c == cp)
             .map(|(_, d)| *d)
-            .unwrap_or(crate::extract::StaffDisclosure::None)
+            .unwrap_or(callvault_reporting::extract::StaffDisclosure::None)
     }
 
     /// The configuration `init` writes (`config/default.toml`, the origin filled in).

@@ -8,17 +8,15 @@
 //! recordings, never a patient; a reviewer's comment may, so it is sealed under the care
 //! provider's field key. Nobody judges a finding about their own access.
 
-mod report;
-pub mod rules;
-
-pub use report::{FindingView, FollowUpReport, RunView};
-pub use rules::{FollowUpSettings, Rules};
-
 use std::collections::{HashMap, HashSet};
 
 use callvault_audit::event::{Action as EventAction, AuditEvent};
 use callvault_auth::{Action, Authorized, check_text};
 use callvault_catalog::{Change, Finding, FindingReview, FollowUpRun, Mutation, Verdict};
+use callvault_reporting::clock::rfc3339;
+use callvault_reporting::followup::{
+    Evaluator, FindingView, FollowUpReport, FollowUpSettings, Lookup, RunView,
+};
 use callvault_types::{CareProvider, CareUnit, PatientId, RecordingId};
 use time::{Duration, OffsetDateTime};
 
@@ -68,7 +66,7 @@ impl CatalogLookup<'_> {
     }
 }
 
-impl rules::Lookup for CatalogLookup<'_> {
+impl Lookup for CatalogLookup<'_> {
     fn assignment_units(&mut self, id: &str) -> Option<Vec<CareUnit>> {
         let v = self.vault;
         self.assignments
@@ -147,7 +145,7 @@ impl Vault {
             self.catalog.protected_patients(&cp)?.into_iter().collect();
         let personal: HashMap<_, _> = self.catalog.user_personal_ids(&cp)?.into_iter().collect();
         let audit_size = self.catalog.audit_size()?;
-        let mut eval = rules::Evaluator::new(&rules, protected, personal, seed);
+        let mut eval = Evaluator::new(&rules, protected, personal, seed);
         let mut lookup = CatalogLookup {
             vault: self,
             assignments: HashMap::new(),
@@ -208,8 +206,8 @@ impl Vault {
         };
         let event = event
             .detail("run", &run.id)
-            .detail("from", report::t(run.from))
-            .detail("to", report::t(run.to))
+            .detail("from", rfc3339(run.from))
+            .detail("to", rfc3339(run.to))
             .detail("events_checked", checked)
             .detail("findings", findings.len())
             .detail("seed", hex::encode(seed))

@@ -26,7 +26,7 @@ use std::path::Path;
 
 mod access_review;
 
-pub use access_review::{AccessReview, REVIEW_COLUMNS, ReviewEntry};
+pub use callvault_reporting::access_review::{EXPIRING_SOON_DAYS, UNUSED_DAYS};
 
 use callvault_audit::event::{Action as EventAction, Actor, AuditEvent};
 use callvault_auth::{
@@ -36,9 +36,9 @@ use callvault_auth::{
 use callvault_catalog::{
     AssignmentDecision, AssignmentOrigin, CatalogError, Change, Mutation, NewAssignment,
 };
+use callvault_reporting::clock::rfc3339;
 use callvault_types::{CareProvider, CareUnit, HsaId};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub use callvault_catalog::{AssignmentRow, AssignmentState, UserRow};
 
@@ -46,10 +46,6 @@ use crate::{Vault, VaultError};
 
 /// Longest justification, comment or reason, in characters.
 pub const MAX_TEXT: usize = 1000;
-/// An assignment expiring within this many days is flagged in the access review.
-pub const EXPIRING_SOON_DAYS: i64 = 30;
-/// An assignment not used for this many days is a candidate for revocation.
-pub const UNUSED_DAYS: i64 = 90;
 
 /// An assignment an administrator asks for.
 #[derive(Clone, Debug)]
@@ -119,10 +115,6 @@ pub struct ScriptedSetup {
 /// Hex SHA-256 (of a file, or of free text recorded in the catalog).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(callvault_crypto::sha256(bytes))
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// The actor string the catalog stores for an audit actor (`person:SE…`, `operator:…`).

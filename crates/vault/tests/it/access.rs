@@ -422,7 +422,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
 /// provider's patient: a patient is opened only under the opening's own care provider.
 #[test]
 fn an_export_never_opens_another_care_providers_patient() {
-    use callvault_vault::fhir::PatientIdentifiers;
+    use callvault_reporting::fhir::PatientIdentifiers;
     let s = setup();
     let a = s.ids[0];
     let nurse_b = nurse("SE2321000156-N001");

@@ -8,10 +8,11 @@ use callvault_auth::{
     PrincipalKind, Purpose, Resource,
 };
 use callvault_catalog::Verdict;
+use callvault_reporting::followup::FollowUpSettings;
 use callvault_types::{CareProvider, HsaId, PatientId, RecordingId};
 use callvault_vault::VaultError;
 use callvault_vault::access::AccessTarget;
-use callvault_vault::followup::{FollowUpRequest, FollowUpSettings};
+use callvault_vault::followup::FollowUpRequest;
 
 use crate::common::*;
 
@@ -256,7 +257,7 @@ fn a_months_follow_up_finds_reviews_and_reports() {
 
     // The same seed draws the same spot check; the run is reproducible.
     let again = t.vault.run_follow_up(&l2, req()).expect("run again");
-    let spots = |r: &callvault_vault::followup::FollowUpReport| -> Vec<u64> {
+    let spots = |r: &callvault_reporting::followup::FollowUpReport| -> Vec<u64> {
         r.findings
             .iter()
             .filter(|f| f.rule == "spot-check")
@@ -461,7 +462,7 @@ fn pdftotext(pdf: &[u8]) -> String {
 
 #[test]
 fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
-    use callvault_vault::extract::ExtractFormat;
+    use callvault_reporting::extract::ExtractFormat;
     let t = TestVault::new();
     // Care provider A shows names and titles in log extracts.
     let config = t.data_dir().join("callvault.toml");
@@ -613,7 +614,7 @@ fn a_patients_log_extract_is_a_swedish_pdf_csv_and_json() {
 
 #[test]
 fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
-    use callvault_vault::fhir::PatientIdentifiers;
+    use callvault_reporting::fhir::PatientIdentifiers;
     let t = TestVault::new();
     t.import_archive(4, 8_000);
     let policy = policy();

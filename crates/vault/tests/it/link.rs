@@ -5,9 +5,10 @@
 
 use callvault_audit::event::{Action as EventAction, AuditEvent, Outcome};
 use callvault_auth::{Action, AssignmentSet, Authorized, Denial, Policy, Purpose, Resource};
+use callvault_reporting::followup::FollowUpSettings;
 use callvault_types::{CallId, CareProvider, CareUnit, HsaId, PatientId, RecordingId};
 use callvault_vault::access::{AccessTarget, SearchFilter};
-use callvault_vault::followup::{FollowUpRequest, FollowUpSettings};
+use callvault_vault::followup::FollowUpRequest;
 use callvault_vault::records_management::{IvoDecision, Scope};
 use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError};
 
@@ -383,7 +384,7 @@ fn the_access_log_follows_the_link_and_both_patients_see_a_correction() {
                 &patient(i),
                 None,
                 None,
-                callvault_vault::extract::ExtractFormat::Json,
+                callvault_reporting::extract::ExtractFormat::Json,
             )
             .expect("extract")
             .entries

@@ -2,24 +2,11 @@
 
 use callvault_catalog::{Finding, FollowUpRun};
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::rules::{rule, swedish_local};
-use crate::VaultError;
+use super::rules::rule;
+use crate::ReportError;
+use crate::clock::{local_seconds as local, rfc3339 as t};
 use crate::tables::{csv_text, html};
-
-pub(crate) fn t(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-fn local(t: OffsetDateTime) -> String {
-    swedish_local(t)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]"
-        ))
-        .unwrap_or_default()
-}
 
 /// A run as listed.
 #[derive(Clone, Debug, Serialize)]
@@ -53,7 +40,7 @@ pub struct RunView {
 }
 
 impl RunView {
-    pub(crate) fn new(r: &FollowUpRun, findings: &[Finding]) -> Self {
+    pub fn new(r: &FollowUpRun, findings: &[Finding]) -> Self {
         let reviewed = findings.iter().filter(|f| f.review.is_some()).count() as u64;
         let unjustified = findings
             .iter()
@@ -115,11 +102,7 @@ pub struct FindingView {
 }
 
 impl FindingView {
-    pub(crate) fn new(
-        f: &Finding,
-        name: Option<&(String, String)>,
-        comment: Option<String>,
-    ) -> Self {
+    pub fn new(f: &Finding, name: Option<&(String, String)>, comment: Option<String>) -> Self {
         Self {
             n: f.n,
             rule: f.rule.clone(),
@@ -180,7 +163,7 @@ impl FollowUpReport {
     }
 
     /// CSV, one row per finding.
-    pub fn to_csv(&self) -> Result<String, VaultError> {
+    pub fn to_csv(&self) -> Result<String, ReportError> {
         csv_text(
             &CSV_COLUMNS,
             self.findings.iter().map(|f| {

@@ -7,7 +7,9 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use callvault_audit::event::{Action, AuditEvent, Outcome};
 use callvault_types::{CareUnit, HsaId, RecordingId};
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, Weekday};
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, Weekday};
+
+use crate::clock::swedish_local;
 
 /// Rule codes. Stable: stored with findings and shown in reports.
 pub mod rule {
@@ -224,24 +226,6 @@ impl Rules {
     pub fn settings(&self) -> &FollowUpSettings {
         &self.settings
     }
-}
-
-/// Last Sunday of a month, 01:00 UTC: when EU summer time starts (March) or ends (October).
-fn eu_switch(year: i32, month: Month) -> OffsetDateTime {
-    let last = Date::from_calendar_date(year, month, month.length(year))
-        .unwrap_or(Date::MIN)
-        .midnight();
-    let back = i64::from(last.weekday().number_days_from_sunday());
-    (last - Duration::days(back) + Duration::hours(1)).assume_utc()
-}
-
-/// Swedish local time (Europe/Stockholm: CET, and CEST between the last Sundays of March
-/// and October at 01:00 UTC, the EU rule in force since 1996).
-pub fn swedish_local(t: OffsetDateTime) -> PrimitiveDateTime {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let summer = t >= eu_switch(t.year(), Month::March) && t < eu_switch(t.year(), Month::October);
-    let local = t + Duration::hours(if summer { 2 } else { 1 });
-    PrimitiveDateTime::new(local.date(), local.time())
 }
 
 /// What the rules need from the catalog.

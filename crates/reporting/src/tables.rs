@@ -1,16 +1,16 @@
 //! Tabular output shared by the reports: CSV (RFC 4180, via the `csv` crate) and the HTML
 //! escaping of text placed in report pages.
 
-use crate::VaultError;
+use crate::ReportError;
 
 /// CSV text with a header row.
-pub(crate) fn csv_text<I, R>(header: &[&str], rows: I) -> Result<String, VaultError>
+pub(crate) fn csv_text<I, R>(header: &[&str], rows: I) -> Result<String, ReportError>
 where
     I: IntoIterator<Item = R>,
     R: IntoIterator,
     R::Item: AsRef<[u8]>,
 {
-    let fail = |e: csv::Error| VaultError::Refused(format!("writing CSV: {e}"));
+    let fail = |e: csv::Error| ReportError::Csv(e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).map_err(fail)?;
     for r in rows {
@@ -18,8 +18,8 @@ where
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| VaultError::Refused(format!("writing CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| VaultError::Refused("CSV is not UTF-8".into()))
+        .map_err(|e| ReportError::Csv(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| ReportError::Csv("the text is not UTF-8".into()))
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.

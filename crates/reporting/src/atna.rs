@@ -253,6 +253,17 @@ fn detail(w: &mut W, key: &str, value: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One audit event ready for an audit record repository.
+#[derive(Clone, Debug)]
+pub struct AtnaMessage {
+    /// Leaf index.
+    pub index: u64,
+    /// Event time.
+    pub time: time::OffsetDateTime,
+    /// The DICOM audit message (XML).
+    pub xml: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,73 +290,5 @@ mod tests {
         assert!(xml.contains("Åsa &lt;Öberg&gt; (Sjuksköterska)"), "{xml}");
         assert!(xml.contains("EventOutcomeIndicator=\"4\""));
         assert!(xml.contains("csd-code=\"110110\""));
-    }
-}
-
-/// One audit event ready for an audit record repository.
-#[derive(Clone, Debug)]
-pub struct AtnaMessage {
-    /// Leaf index.
-    pub index: u64,
-    /// Event time.
-    pub time: time::OffsetDateTime,
-    /// The DICOM audit message (XML).
-    pub xml: String,
-}
-
-impl crate::Vault {
-    /// The audit messages of leaves `start..end` (those concerning one of `care_providers`
-    /// as resource or actor care provider, or all when it is empty), for forwarding. Leaves
-    /// of other care providers are skipped, not returned.
-    pub fn atna_messages(
-        &self,
-        start: u64,
-        end: u64,
-        patients: crate::fhir::PatientIdentifiers,
-        care_providers: &[callvault_types::CareProvider],
-    ) -> Result<Vec<AtnaMessage>, crate::VaultError> {
-        let names = self.staff_names()?;
-        let mut out = Vec::new();
-        let mut err = None;
-        self.catalog
-            .for_each_audit_leaf(start, end, &mut |idx, data, _| {
-                if err.is_some() {
-                    return Ok(());
-                }
-                let e = match AuditEvent::decode(data) {
-                    Ok(e) => e,
-                    Err(x) => {
-                        err = Some(crate::VaultError::BadEvent {
-                            index: idx,
-                            source: x,
-                        });
-                        return Ok(());
-                    }
-                };
-                let ours = care_providers.is_empty()
-                    || care_providers.iter().any(|cp| {
-                        e.care_provider.as_ref() == Some(cp)
-                            || e.actor_care_provider.as_ref() == Some(cp)
-                    });
-                if !ours {
-                    return Ok(());
-                }
-                // The operator configured this forwarding, and with it which care providers'
-                // events (and, if so, their patients in clear) it carries.
-                let by = crate::access::ExportOpening::Forwarding(care_providers);
-                match self.export_context(&e, patients, by, &names) {
-                    Ok(ctx) => out.push(AtnaMessage {
-                        index: idx,
-                        time: e.time,
-                        xml: to_atna(idx, &e, &ctx),
-                    }),
-                    Err(x) => err = Some(x),
-                }
-                Ok(())
-            })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
     }
 }

@@ -4,20 +4,16 @@
 //! agent as `requestor`, the client and server agents, and the purpose of use; other events
 //! as plain `AuditEvent`s.
 //!
-//! Export is a log reviewer's action (`read-audit`, purpose *logguppföljning*), itself
+//! These are the mappings; the vault's export (`Vault::fhir_export`) is a log reviewer's action (`read-audit`, purpose *logguppföljning*), itself
 //! audited (`audit.export`). Patients are exported as a pseudonym (the care provider's
 //! blind index) unless clear identifiers are asked for, which the export event records.
 
 use base64::Engine as _;
 use callvault_audit::event::{Action as EventAction, ActionKind, Actor, AuditEvent, Outcome};
-use callvault_auth::{Action, Authorized};
-use callvault_catalog::Change;
 use callvault_types::{CareProvider, PatientId, PatientIdKind};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::{Vault, VaultError};
+use crate::clock::rfc3339 as t;
 
 /// The BALP profiles' canonical base.
 pub const BALP: &str = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.";
@@ -63,10 +59,6 @@ impl PatientIdentifiers {
 
 fn coding(system: &str, code: &str, display: &str) -> Value {
     json!({"system": system, "code": code, "display": display})
-}
-
-fn t(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 fn purpose_codes(purpose: &str, emergency: bool) -> Vec<Value> {
@@ -330,150 +322,4 @@ pub fn to_fhir(idx: u64, e: &AuditEvent, ctx: &ExportContext) -> Value {
         r["purposeOfEvent"] = json!(purposes);
     }
     r
-}
-
-impl Vault {
-    /// The context of one event for export: its patient as asked for (opened only as far as
-    /// `by` covers it), and the actor's name.
-    pub(crate) fn export_context(
-        &self,
-        e: &AuditEvent,
-        patients: PatientIdentifiers,
-        by: crate::access::ExportOpening<'_>,
-        names: &std::collections::HashMap<String, (String, String)>,
-    ) -> Result<ExportContext, VaultError> {
-        let patient = match &e.patient {
-            None => None,
-            Some(p) if patients == PatientIdentifiers::Pseudonym => Some(PatientRef::pseudonym(
-                e.care_provider.as_ref(),
-                &p.blind_index,
-            )),
-            Some(_) => self
-                .open_event_patient(by, e)?
-                .map(|id| PatientRef::clear(&id)),
-        };
-        Ok(ExportContext {
-            origin: self.config.audit_origin.clone(),
-            patient,
-            actor_name: names.get(&e.actor.to_string()).cloned(),
-        })
-    }
-
-    pub(crate) fn staff_names(
-        &self,
-    ) -> Result<std::collections::HashMap<String, (String, String)>, VaultError> {
-        Ok(self
-            .catalog
-            .users(None)?
-            .into_iter()
-            .map(|u| (format!("person:{}", u.hsa_id), (u.name, u.title)))
-            .collect())
-    }
-
-    /// The audit events concerning the decision's care provider (as the resource's or the
-    /// actor's) in `[from, to)` as FHIR AuditEvent NDJSON, one resource per line. The
-    /// `audit.export` event is written first and is not part of the export.
-    pub fn fhir_export(
-        &self,
-        authz: &Authorized,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        patients: PatientIdentifiers,
-    ) -> Result<(String, u64), VaultError> {
-        let cp = authz.resource().care_provider.clone();
-        Self::check_decision(authz, Action::ReadAudit, &cp)?;
-        if to <= from {
-            return Err(VaultError::InvalidRequest(
-                "the period's end must be after its start".into(),
-            ));
-        }
-        if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
-            return Err(VaultError::InvalidRequest(format!(
-                "an export covers at most {MAX_EXPORT_DAYS} days"
-            )));
-        }
-        let event = Self::decided_event(authz, EventAction::AuditExport)
-            .detail("format", "fhir-r4-ndjson")
-            .detail("from", t(from))
-            .detail("to", t(to))
-            .detail("patient_identifiers", patients.as_str());
-        let read = self.record_sealed_read(&cp, Change::new(event))?;
-        let leaf = read.leaf_index();
-        let names = self.staff_names()?;
-        let mut out = String::new();
-        let mut n = 0u64;
-        let mut err = None;
-        self.catalog
-            .for_each_audit_leaf_in_time(from, to, &mut |idx, data, _| {
-                if idx >= leaf || err.is_some() || data.is_empty() {
-                    return Ok(());
-                }
-                let r = AuditEvent::decode(data)
-                    .map_err(|source| VaultError::BadEvent { index: idx, source })
-                    .and_then(|e| {
-                        if e.care_provider.as_ref() != Some(&cp)
-                            && e.actor_care_provider.as_ref() != Some(&cp)
-                        {
-                            return Ok(None);
-                        }
-                        let ctx = self.export_context(
-                            &e,
-                            patients,
-                            crate::access::ExportOpening::Read(&read),
-                            &names,
-                        )?;
-                        Ok(Some(to_fhir(idx, &e, &ctx)))
-                    });
-                match r {
-                    Ok(Some(v)) => {
-                        out.push_str(&v.to_string());
-                        out.push('\n');
-                        n += 1;
-                    }
-                    Ok(None) => {}
-                    Err(e) => err = Some(e),
-                }
-                Ok(())
-            })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
-        Ok((out, n))
-    }
-
-    /// One audit event of the decision's care provider as a FHIR AuditEvent (audited as
-    /// `audit.export`).
-    pub fn fhir_event(
-        &self,
-        authz: &Authorized,
-        idx: u64,
-        patients: PatientIdentifiers,
-    ) -> Result<Value, VaultError> {
-        let cp = authz.resource().care_provider.clone();
-        Self::check_decision(authz, Action::ReadAudit, &cp)?;
-        let not_found = || VaultError::NoSuch(format!("audit event {idx} of care provider {cp}"));
-        let data = self.catalog.audit_event(idx)?.ok_or_else(not_found)?;
-        if data.is_empty() {
-            return Err(VaultError::NoSuch(format!(
-                "audit event {idx}: pruned, beyond the audit log's retention"
-            )));
-        }
-        let e = AuditEvent::decode(&data)
-            .map_err(|source| VaultError::BadEvent { index: idx, source })?;
-        if e.care_provider.as_ref() != Some(&cp) && e.actor_care_provider.as_ref() != Some(&cp) {
-            return Err(not_found());
-        }
-        let event = Self::decided_event(authz, EventAction::AuditExport)
-            .detail("format", "fhir-r4")
-            .detail("index", idx)
-            .detail("patient_identifiers", patients.as_str());
-        let read = self.record_sealed_read(&cp, Change::new(event))?;
-        let ctx = self.export_context(
-            &e,
-            patients,
-            crate::access::ExportOpening::Read(&read),
-            &self.staff_names()?,
-        )?;
-        Ok(to_fhir(idx, &e, &ctx))
-    }
 }
