@@ -22,6 +22,34 @@ pub const CARE_PROVIDERS: [(&str, [&str; 2], &str); 2] = [
     ),
 ];
 
+/// The demo's care units' names, in the order of [`CARE_PROVIDERS`]' units.
+pub const UNIT_NAMES: [[&str; 2]; 2] = [
+    [
+        "1177 Vårdguiden Stockholm, dag (demo)",
+        "1177 Vårdguiden Stockholm, natt (demo)",
+    ],
+    [
+        "1177 Vårdguiden Värmland, dag (demo)",
+        "1177 Vårdguiden Värmland, natt (demo)",
+    ],
+];
+
+/// The demo's `callvault.toml`: the default, plus each care provider's retention and the
+/// names people read beside the HSA-IDs.
+pub fn config_toml(origin: &str) -> String {
+    let mut text = crate::config::Config::default_toml(origin);
+    for ((cp, units, name), unit_names) in CARE_PROVIDERS.iter().zip(UNIT_NAMES) {
+        text.push_str(&format!(
+            "\n[[care_providers]]\nhsa_id = \"{cp}\"\nretention_years = 10\nname = \"{name}\"\nunits = [\n"
+        ));
+        for (u, n) in units.iter().zip(unit_names) {
+            text.push_str(&format!("  {{ hsa_id = \"{u}\", name = \"{n}\" }},\n"));
+        }
+        text.push_str("]\n");
+    }
+    text
+}
+
 /// Deterministic pseudo-random numbers (xorshift) so that the demo archive is reproducible.
 struct Rng(u64);
 
@@ -129,6 +157,22 @@ pub fn write_archive(dir: &Path, count: usize, seconds: u32) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_configuration_names_every_unit() {
+        let c = crate::config::Config::parse(
+            &config_toml("audit.example"),
+            Path::new("/data"),
+            Path::new("/data/callvault.toml"),
+        )
+        .expect("demo config");
+        for ((_, units, _), names) in CARE_PROVIDERS.iter().zip(UNIT_NAMES) {
+            for (u, n) in units.iter().zip(names) {
+                let u = callvault_types::CareUnit::parse(u).expect("unit");
+                assert_eq!(c.names.unit(&u), Some(n));
+            }
+        }
+    }
 
     #[test]
     fn generated_personnummer_are_valid() {

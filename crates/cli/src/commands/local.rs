@@ -154,7 +154,11 @@ pub(super) fn run_demo(
         .map(|(cp, _, _)| CareProvider::parse(cp))
         .collect::<Result<Vec<_>, _>>()?;
     let v = if fresh {
-        let v = Vault::init(data_dir, "audit.callvault.demo.example", &cps)?;
+        let v = Vault::init_with_config(
+            data_dir,
+            &demo::config_toml("audit.callvault.demo.example"),
+            &cps,
+        )?;
         println!("created demo data directory {}", data_dir.display());
         v
     } else {

@@ -105,7 +105,7 @@ pub(super) async fn overview(
                     units: a
                         .care_units
                         .iter()
-                        .map(ToString::to_string)
+                        .map(|u| c.unit(u))
                         .collect::<Vec<_>>()
                         .join(", "),
                     valid_until: day(a.valid_until),
@@ -128,7 +128,7 @@ pub(super) async fn overview(
         Err(e) => return refused(c, e),
     };
     page(AdminPage {
-        care_provider: authz.resource().care_provider.to_string(),
+        care_provider: c.care_provider(&authz.resource().care_provider),
         c,
         pending,
         users,

@@ -15,11 +15,11 @@ pub struct HitView {
 }
 
 impl HitView {
-    fn of(h: callvault_vault::access::SearchHit) -> Self {
+    fn of(c: &Chrome, h: callvault_vault::access::SearchHit) -> Self {
         Self {
             id: h.id.to_string(),
             started: swedish_time(h.started_at),
-            care_unit: h.care_unit.to_string(),
+            care_unit: c.unit(&h.care_unit),
             duration: duration(h.duration_ms),
             linked: h.linked,
         }
@@ -30,7 +30,8 @@ impl HitView {
 #[template(path = "search.html")]
 pub(super) struct SearchPage {
     pub(super) c: Chrome,
-    pub(super) units: Vec<String>,
+    /// The units the active assignment covers: (HSA-ID, as people read it).
+    pub(super) units: Vec<(String, String)>,
     pub(super) needs_case: bool,
     /// What is wrong with the patient id given, shown next to the field.
     pub(super) patient_error: Option<&'static str>,
@@ -44,15 +45,20 @@ pub(super) struct SearchPage {
     pub(super) hits: Option<Vec<HitView>>,
 }
 
-pub(super) fn units_of(active: Option<&Assignment>) -> Vec<String> {
+pub(super) fn units_of(c: &Chrome, active: Option<&Assignment>) -> Vec<(String, String)> {
     active
-        .map(|a| a.care_units.iter().map(ToString::to_string).collect())
+        .map(|a| {
+            a.care_units
+                .iter()
+                .map(|u| (u.to_string(), c.unit(u)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub(super) fn empty_search(c: Chrome, active: Option<&Assignment>) -> SearchPage {
     SearchPage {
-        units: units_of(active),
+        units: units_of(&c, active),
         needs_case: active.is_some_and(|a| a.purpose == Purpose::QualityAssurance),
         patient_error: None,
         c,
@@ -262,7 +268,7 @@ pub(super) async fn search(
     p.care_unit = f.care_unit;
     p.case_number = f.case_number;
     p.case_query = case_query;
-    p.hits = Some(hits.into_iter().map(HitView::of).collect());
+    p.hits = Some(hits.into_iter().map(|h| HitView::of(&p.c, h)).collect());
     page(p)
 }
 
@@ -313,7 +319,7 @@ pub(super) async fn search_call(
     let mut p = empty_search(c, Some(&active));
     p.care_unit = f.care_unit;
     p.call_id = f.call_id;
-    p.hits = Some(hits.into_iter().map(HitView::of).collect());
+    p.hits = Some(hits.into_iter().map(|h| HitView::of(&p.c, h)).collect());
     page(p)
 }
 
@@ -445,7 +451,7 @@ pub(super) async fn show_call(
                 .unwrap_or_else(|| c.t.not_linked.to_owned()),
             started: swedish_time(m.started_at),
             duration: duration(m.duration_ms),
-            care_unit: m.care_unit.to_string(),
+            care_unit: c.unit(&m.care_unit),
             caller: m
                 .caller
                 .map(|p| p.expose_value().to_owned())

@@ -41,10 +41,37 @@ pub struct Chrome {
     pub(super) t: &'static Texts,
     pub(super) who: WhoView,
     pub(super) csrf: String,
+    /// Configured names of care providers and units.
+    pub(super) names: std::sync::Arc<callvault_vault::config::Names>,
 }
 
-pub(super) fn label(a: &Assignment, lang: Lang) -> String {
-    let units: Vec<String> = a.care_units.iter().map(ToString::to_string).collect();
+/// An HSA-ID with its configured name, as people read it: `Name (HSA-ID)`, or the HSA-ID
+/// alone where no name is configured.
+fn named(name: Option<&str>, id: &dyn std::fmt::Display) -> String {
+    match name {
+        Some(n) => format!("{n} ({id})"),
+        None => id.to_string(),
+    }
+}
+
+impl Chrome {
+    /// A care unit as people read it.
+    pub(super) fn unit(&self, u: &CareUnit) -> String {
+        named(self.names.unit(u), u)
+    }
+
+    /// A care provider as people read it.
+    pub(super) fn care_provider(&self, cp: &callvault_types::CareProvider) -> String {
+        named(self.names.care_provider(cp), cp)
+    }
+}
+
+pub(super) fn label(a: &Assignment, lang: Lang, names: &callvault_vault::config::Names) -> String {
+    let units: Vec<String> = a
+        .care_units
+        .iter()
+        .map(|u| named(names.unit(u), u))
+        .collect();
     let scope = if units.is_empty() {
         match lang {
             Lang::Sv => "hela vårdgivaren".to_owned(),
@@ -57,7 +84,7 @@ pub(super) fn label(a: &Assignment, lang: Lang) -> String {
         "{} – {} ({}, {})",
         a.id,
         a.purpose.as_str(),
-        a.care_provider,
+        named(names.care_provider(&a.care_provider), &a.care_provider),
         scope
     )
 }
@@ -101,15 +128,17 @@ pub(super) fn chrome(
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| who.hsa_id().to_string());
+    let names = state.vault.config().names.clone();
     let views: Vec<AssignmentView> = mine
         .iter()
         .map(|a| AssignmentView {
             id: a.id.to_string(),
-            label: label(a, lang),
+            label: label(a, lang, &names),
             active: active.as_ref().is_some_and(|x| x.id == a.id),
         })
         .collect();
     let c = Chrome {
+        names,
         lang: lang.code(),
         other_lang: lang.other().code(),
         t: lang.t(),

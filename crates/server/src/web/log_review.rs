@@ -187,7 +187,7 @@ pub(super) async fn overview(
             .unwrap_or_default()
     };
     page(ReviewPage {
-        care_provider: receipt.decision().resource().care_provider.to_string(),
+        care_provider: c.care_provider(&receipt.decision().resource().care_provider),
         c,
         checkpoint,
         events: rows,

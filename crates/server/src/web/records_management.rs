@@ -68,6 +68,8 @@ fn recording_ids(text: &str) -> Result<Vec<RecordingId>, String> {
 struct RecordsPage {
     c: Chrome,
     care_provider: String,
+    /// The care provider as people read it (the heading).
+    care_provider_name: String,
     orders: Vec<DeletionOrderView>,
     holds: Vec<LegalHoldView>,
 }
@@ -90,6 +92,7 @@ pub(super) async fn overview(
         Err(e) => return refused(c, e),
     };
     page(RecordsPage {
+        care_provider_name: c.care_provider(&authz.resource().care_provider),
         care_provider: authz.resource().care_provider.to_string(),
         c,
         orders,

@@ -242,6 +242,11 @@ async fn the_call_page_links_an_unlinked_call_for_the_nurse_who_took_it() {
     assert_eq!(r.status, 200, "{hits}");
     assert!(hits.contains(&format!("/ui/calls/{id}")), "{hits}");
     assert!(hits.contains("Inte kopplat till patient"), "{hits}");
+    // Care units by their configured name, with the HSA-ID.
+    assert!(
+        hits.contains(&format!("1177 Vårdguiden Stockholm, dag (demo) ({UNIT})")),
+        "{hits}"
+    );
 
     let call = format!("/ui/calls/{id}?purpose=vard-och-behandling");
     let r = get(&w, &w.pki, Some("nurse-a"), &call, None)
@@ -254,6 +259,10 @@ async fn the_call_page_links_an_unlinked_call_for_the_nurse_who_took_it() {
     // The nurse by name, with her HSA-ID.
     assert!(
         page.contains("Anna Andersson (SE2321000016-N001)"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("1177 Vårdguiden Stockholm, dag (demo) ({UNIT})")),
         "{page}"
     );
     let csrf = page

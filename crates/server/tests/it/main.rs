@@ -224,9 +224,9 @@ async fn world_with(limits: Limits, allow_tls12: bool) -> World {
         CareProvider::parse(CP_A).expect("cp"),
         CareProvider::parse(CP_B).expect("cp"),
     ];
-    let vault = Vault::init(
+    let vault = Vault::init_with_config(
         &dir.path().join("data"),
-        "audit.callvault.test.example",
+        &callvault_vault::demo::config_toml("audit.callvault.test.example"),
         &cps,
     )
     .expect("init");

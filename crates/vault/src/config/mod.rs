@@ -11,12 +11,14 @@ use serde::Deserialize;
 
 mod catalog;
 mod keys;
+mod names;
 mod sites;
 
 use catalog::RawCatalog;
 pub use catalog::{CatalogConfig, DEFAULT_PG_READERS, PostgresConfig};
 use keys::RawKeys;
 pub use keys::{DEFAULT_PKCS11_SESSIONS, KeysConfig, PinSource, Pkcs11Config};
+pub use names::{MAX_NAME, Names};
 use sites::RawSite;
 pub use sites::{
     DEFAULT_PART_SIZE_MIB, DEFAULT_SITE_TIMEOUT_SECS, S3SiteConfig, SecretSource, SiteBackend,
@@ -144,6 +146,10 @@ struct RawCareProvider {
     retention_years: u32,
     #[serde(default)]
     log_extract_staff: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    units: Vec<names::RawUnit>,
 }
 
 /// Validated configuration.
@@ -178,6 +184,9 @@ pub struct Config {
     /// What a patient's log extract shows of the staff, per care provider
     /// (`[[care_providers]] log_extract_staff`); others show none.
     pub log_extract_staff: Vec<(CareProvider, callvault_reporting::extract::StaffDisclosure)>,
+    /// Care providers' and care units' names (`[[care_providers]] name`, `units`), for
+    /// display beside their HSA-IDs.
+    pub names: std::sync::Arc<Names>,
 }
 
 impl Config {
@@ -339,6 +348,7 @@ impl Config {
             .clone();
         let mut cps = Vec::new();
         let mut log_extract_staff = Vec::new();
+        let mut names = Names::default();
         for c in raw.care_providers {
             let cp = CareProvider::parse(&c.hsa_id)
                 .map_err(|e| ConfigError::Invalid(format!("care provider {:?}: {e}", c.hsa_id)))?;
@@ -356,6 +366,7 @@ impl Config {
                     c.retention_years, raw.retention.default_years
                 )));
             }
+            names.add(&cp, c.name.as_deref(), &c.units)?;
             cps.push((cp, c.retention_years));
         }
         Ok(Self {
@@ -372,6 +383,7 @@ impl Config {
             witnesses,
             follow_up,
             log_extract_staff,
+            names: std::sync::Arc::new(names),
         })
     }
 
@@ -478,6 +490,58 @@ mod tests {
                 .expect_err("cp")
                 .to_string()
                 .contains("only be longer")
+        );
+    }
+
+    #[test]
+    fn care_provider_and_unit_names_are_read_and_checked() {
+        let base = Config::default_toml("audit.example");
+        let named = |units: &str| {
+            format!(
+                "{base}\n[[care_providers]]\nhsa_id = \"SE2321000016-0001\"\nretention_years = 10\nname = \"Region Exempel\"\nunits = [{units}]\n"
+            )
+        };
+        let c = parse(&named(
+            r#"{ hsa_id = "SE2321000016-U001", name = " 1177 Sjukvårdsrådgivningen Nord " }"#,
+        ))
+        .expect("names");
+        let cp = CareProvider::parse("SE2321000016-0001").expect("cp");
+        let unit = callvault_types::CareUnit::parse("SE2321000016-U001").expect("unit");
+        let other = callvault_types::CareUnit::parse("SE2321000016-U002").expect("unit");
+        assert_eq!(c.names.care_provider(&cp), Some("Region Exempel"));
+        assert_eq!(c.names.unit(&unit), Some("1177 Sjukvårdsrådgivningen Nord"));
+        assert_eq!(c.names.unit(&other), None);
+        for (units, why) in [
+            (
+                r#"{ hsa_id = "SE2321000016-U001", name = "A" }, { hsa_id = "SE2321000016-U001", name = "B" }"#,
+                "unit SE2321000016-U001 is named twice",
+            ),
+            (
+                r#"{ hsa_id = "SE2321000016-U001", name = "  " }"#,
+                "name is empty",
+            ),
+            (
+                r#"{ hsa_id = "SE2321000016-U001", name = "A\u0007" }"#,
+                "control character",
+            ),
+            (r#"{ hsa_id = "nope", name = "A" }"#, "unit \"nope\""),
+            (
+                r#"{ hsa_id = "SE2321000016-U001" }"#,
+                "missing field `name`",
+            ),
+        ] {
+            let e = parse(&named(units)).expect_err(why).to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        let long = format!(
+            r#"{{ hsa_id = "SE2321000016-U001", name = "{}" }}"#,
+            "x".repeat(201)
+        );
+        assert!(
+            parse(&named(&long))
+                .expect_err("long")
+                .to_string()
+                .contains("longer than 200")
         );
     }
 
