@@ -16,7 +16,7 @@ use callvault_auth::{
 };
 use callvault_types::{CallId, CareProvider, HsaId};
 use callvault_vault::Vault;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::*;
 
 use crate::http::{assignments, percentile};
 use crate::{make_archive, row};
@@ -142,9 +142,9 @@ fn run(vault: &Vault, manifest: &Path, n: usize, mib: f64) -> Result<Figures> {
             .map_err(|d| anyhow::anyhow!("denied: {d:?}"))?;
         let receipt = vault.record_access(
             authz.clone(),
-            AccessTarget::Recording {
+            Audio {
                 id,
-                range: Some(0..row.rec.plaintext_size),
+                range: 0..row.rec.plaintext_size,
                 asked: None,
             },
         )?;

@@ -434,7 +434,7 @@ async fn client(
 /// each deciding, writing the durable access event and decrypting the metadata, in a loop.
 fn vault_reads(f: &Fixture, threads: usize, seconds: f64) -> Result<(f64, Vec<Duration>)> {
     use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, PrincipalKind, Purpose};
-    use callvault_vault::access::AccessTarget;
+    use callvault_vault::access::target::*;
     let policy = Policy::new(assignments()?);
     let who = AuthenticatedPrincipal::assert_verified_certificate(
         callvault_types::HsaId::parse("SE2321000016-N001")?,
@@ -462,7 +462,7 @@ fn vault_reads(f: &Fixture, threads: usize, seconds: f64) -> Result<(f64, Vec<Du
                         let authz = policy
                             .decide(&who, &req, time::OffsetDateTime::now_utc())
                             .map_err(|d| anyhow::anyhow!("{d}"))?;
-                        let receipt = f.vault.record_access(authz, AccessTarget::recording(id))?;
+                        let receipt = f.vault.record_access(authz, Metadata { id })?;
                         let m = f.vault.read_metadata(&receipt)?;
                         std::hint::black_box(m);
                         lat.push(t0.elapsed());

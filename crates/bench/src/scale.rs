@@ -40,7 +40,8 @@ use callvault_auth::{
 use callvault_reporting::extract::ExtractFormat;
 use callvault_types::{CareProvider, CareUnit, HsaId, PatientId, RecordingId};
 use callvault_vault::Vault;
-use callvault_vault::access::{AccessTarget, SearchFilter};
+use callvault_vault::access::SearchFilter;
+use callvault_vault::access::target::*;
 use time::OffsetDateTime;
 
 use crate::http::percentile;
@@ -661,7 +662,7 @@ pub fn bench_scale(base: &Path, a: &ScaleArgs) -> Result<()> {
             .map_err(|d| anyhow::anyhow!("denied: {d:?}"))?;
         let receipt = vault.record_access(
             authz.clone(),
-            AccessTarget::PatientSearch {
+            PatientSearch {
                 patient: pid.clone(),
                 filter: SearchFilter::default(),
             },

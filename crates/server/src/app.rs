@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router};
 use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Policy, Purpose};
 use callvault_types::RecordingId;
 use callvault_vault::Vault;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::{CallSearch, Metadata, PatientSearch};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
@@ -566,7 +566,7 @@ async fn metadata(
     let authz = decide(&state, &who, Action::ViewMetadata, &id, &params).await?;
     let receipt = state
         .vault
-        .record_access_async(authz, AccessTarget::recording(id))
+        .record_access_async(authz, Metadata { id })
         .await?;
     {
         let m = state
@@ -794,16 +794,20 @@ async fn search(
     };
     // On the async worker, like metadata: an indexed lookup, and the event is awaited.
     let authz = authorize_async(&state, &who, &req, None).await?;
-    let target = match target {
-        Ok(patient) => AccessTarget::PatientSearch { patient, filter },
-        Err(call) => call,
+    let (leaf, hits) = match target {
+        Ok(patient) => {
+            let receipt = state
+                .vault
+                .record_access_async(authz, PatientSearch { patient, filter })
+                .await?;
+            (receipt.leaf_index(), state.vault.search_patient(&receipt))
+        }
+        Err(call) => {
+            let receipt = state.vault.record_access_async(authz, call).await?;
+            (receipt.leaf_index(), state.vault.search_call(&receipt))
+        }
     };
-    let receipt = state.vault.record_access_async(authz, target).await?;
-    let mut hits = match &receipt.target() {
-        AccessTarget::PatientSearch { .. } => state.vault.search_patient(&receipt),
-        _ => state.vault.search_call(&receipt),
-    }
-    .map_err(|e| Problem::internal(&e))?;
+    let mut hits = hits.map_err(|e| Problem::internal(&e))?;
     let next_cursor = if hits.len() > limit {
         hits.truncate(limit);
         hits.last().map(cursor_of)
@@ -823,7 +827,7 @@ async fn search(
             })
             .collect(),
         next_cursor,
-        audit_leaf_index: receipt.leaf_index(),
+        audit_leaf_index: leaf,
     }))
 }
 
@@ -831,7 +835,7 @@ async fn search(
 /// call by care unit and call id (`Err`, the whole target; no other filter applies).
 fn search_target(
     p: &crate::wire::SearchRequest,
-) -> Result<Result<callvault_types::PatientId, AccessTarget>, Problem> {
+) -> Result<Result<callvault_types::PatientId, CallSearch>, Problem> {
     match (&p.patient, &p.call_id) {
         (Some(patient), None) => {
             // Never echo the patient id in an error.
@@ -850,7 +854,7 @@ fn search_target(
                     "a call search needs care_unit beside call_id",
                 ));
             };
-            Ok(Err(AccessTarget::CallSearch {
+            Ok(Err(CallSearch {
                 care_unit: callvault_types::CareUnit::parse(unit)
                     .map_err(|e| Problem::bad_request(format!("care_unit: {e}")))?,
                 call_id: callvault_types::CallId::parse(call_id)

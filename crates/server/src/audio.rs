@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use callvault_auth::{Action, AuthenticatedPrincipal};
 use callvault_vault::VaultError;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::Audio;
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -185,9 +185,9 @@ pub(crate) async fn stream_audio(
         .vault
         .record_access_async(
             authz,
-            AccessTarget::Recording {
+            Audio {
                 id,
-                range: Some(range.clone()),
+                range: range.clone(),
                 asked: requested.map(|r| r.to_string()),
             },
         )

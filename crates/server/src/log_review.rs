@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use callvault_audit::event::{AuditEvent, Outcome};
 use callvault_auth::{AccessRequest, Action, AuthenticatedPrincipal, Authorized, Resource};
 use callvault_types::{CareProvider, PatientId};
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::{AuditLog, PatientAccessLog};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
@@ -113,7 +113,7 @@ pub async fn audit_events(
         let authz = decide(&state, &who, Action::ReadAudit, &params)?;
         let receipt = state
             .vault
-            .record_access(authz, AccessTarget::AuditLog { limit })
+            .record_access(authz, AuditLog { limit })
             .map_err(|e| Problem::internal(&e))?;
         let events = state
             .vault
@@ -141,7 +141,7 @@ pub async fn access_log(
         let authz = decide(&state, &who, Action::ReadAccessLog, &params)?;
         let receipt = state
             .vault
-            .record_access(authz, AccessTarget::PatientAccessLog { patient })
+            .record_access(authz, PatientAccessLog { patient })
             .map_err(|e| Problem::internal(&e))?;
         let events = state
             .vault

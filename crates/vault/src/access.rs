@@ -2,14 +2,14 @@
 //! ([`Audited`]), then the data.
 //!
 //! Every function here that returns audio or identifying metadata takes an [`Audited`]
-//! receipt and nothing else: [`Vault::record_access`] takes the `Authorized` decision over
+//! receipt of its own [`target`] type and nothing else: [`Vault::record_access`] takes the
+//! `Authorized` decision over, refuses a decision for an action the target is not read under,
 //! and builds the receipt only after the access event is committed (fsynced) in the audit
-//! log, so the receipt owns its decision and names its target — it cannot be paired with
-//! another decision or pointed at another recording. `Authorized` is built only by
+//! log, so the receipt owns its decision and its target — it cannot be paired with another
+//! decision, pointed at another recording, or handed to another data function (a compile
+//! error). `Authorized` is built only by
 //! `callvault_auth::Policy::decide`. If the event cannot be written, there is no receipt and
 //! so no data. Denied requests are recorded with [`Vault::record_denial`].
-
-use std::ops::Range;
 
 use callvault_audit::event::{
     Action as EventAction, Actor, AuditEvent, Outcome, RecordingRef, SealedPatient,
@@ -30,26 +30,36 @@ use crate::{Vault, VaultError};
 
 mod logs;
 mod opened;
+pub mod target;
 
 pub(crate) use opened::{ExportOpening, ReadRecorded};
+use target::sealed::View;
+pub use target::{OnRecording, Target};
 
 /// The detail of an access event that holds an investigation's sealed case number (hex).
 pub const CASE_NUMBER_SEALED: &str = "case_number_sealed";
 
 /// Proof that the access event for one authorized action on one target is durable, owning
-/// that decision and naming that target: the data functions take only the receipt, so a
-/// receipt cannot be paired with another decision or pointed at another recording. Only
-/// [`Vault::record_access`] builds one.
+/// that decision and that target: the data functions take only the receipt of their own
+/// target type, so a receipt cannot be paired with another decision, pointed at another
+/// recording, or handed to another data function. Only [`Vault::record_access`] builds one.
+///
+/// ```compile_fail
+/// # fn f(v: &callvault_vault::Vault, r: &callvault_vault::access::Audited<callvault_vault::access::target::Metadata>) {
+/// // A metadata read's receipt does not play audio.
+/// v.play(r, |_| Ok(()));
+/// # }
+/// ```
 #[derive(Debug)]
-pub struct Audited {
+pub struct Audited<T: Target> {
     leaf_index: u64,
     decision: Authorized,
-    target: AccessTarget,
+    target: T,
     /// The recording's row as read when the event was written.
     row: Option<Box<RecordingRow>>,
 }
 
-impl Audited {
+impl<T: Target> Audited<T> {
     /// Leaf index of the access event in the audit log.
     pub fn leaf_index(&self) -> u64 {
         self.leaf_index
@@ -60,57 +70,17 @@ impl Audited {
         &self.decision
     }
 
-    /// The recording the access is to, if it is to one.
-    pub fn recording(&self) -> Option<&RecordingId> {
-        match &self.target {
-            AccessTarget::Recording { id, .. } => Some(id),
-            _ => None,
-        }
-    }
     /// What the audited access reads.
-    pub fn target(&self) -> &AccessTarget {
+    pub fn target(&self) -> &T {
         &self.target
     }
 }
 
-/// What an access reads.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum AccessTarget {
-    /// One recording; for audio, the plaintext byte range.
-    Recording {
-        /// The recording.
-        id: RecordingId,
-        /// Bytes of audio that will be sent, for `Play`/`Download` (half-open).
-        range: Option<Range<u64>>,
-        /// What the request asked for, in HTTP notation (`bytes=0-65535`, `bytes=500-`,
-        /// `bytes=-100`), rendered from the parsed request, never the client's text.
-        asked: Option<String>,
-    },
-    /// The latest events of the audit log concerning a care provider (log review).
-    AuditLog {
-        /// How many events at most.
-        limit: u64,
-    },
-    /// Every access to one patient's records at a care provider (log review, log extract).
-    PatientAccessLog {
-        /// The patient (sealed before it is recorded).
-        patient: PatientId,
-    },
-    /// A search for a patient's recordings.
-    PatientSearch {
-        /// The patient searched for (sealed before it is recorded).
-        patient: PatientId,
-        /// The other search parameters (recorded in the event too).
-        filter: SearchFilter,
-    },
-    /// A search for one call by its care unit and telephony call id: how a recording not
-    /// yet linked to a patient is found (by the nurse who took it, to link it).
-    CallSearch {
-        /// The care unit that took the call.
-        care_unit: CareUnit,
-        /// The telephony call id.
-        call_id: CallId,
-    },
+impl<T: OnRecording> Audited<T> {
+    /// The recording the access is to.
+    pub fn recording(&self) -> &RecordingId {
+        self.target.id()
+    }
 }
 
 /// A request refused before, or instead of, a policy decision (see
@@ -130,17 +100,6 @@ pub struct Refusal {
     pub reason: String,
     /// Further non-identifying details (method, route template, status).
     pub details: Vec<(String, String)>,
-}
-
-impl AccessTarget {
-    /// One recording's metadata (no audio).
-    pub fn recording(id: RecordingId) -> Self {
-        Self::Recording {
-            id,
-            range: None,
-            asked: None,
-        }
-    }
 }
 
 /// Parameters of a patient search besides the patient.
@@ -245,12 +204,12 @@ fn event_action(a: Action) -> EventAction {
 }
 
 /// The receipt for a committed access event.
-fn receipt(
+fn receipt<T: Target>(
     authz: Authorized,
-    target: AccessTarget,
+    target: T,
     row: Option<Box<RecordingRow>>,
     committed: &callvault_catalog::Committed,
-) -> Result<Audited, VaultError> {
+) -> Result<Audited<T>, VaultError> {
     let leaf_index = committed
         .leaf_indexes
         .first()
@@ -351,14 +310,15 @@ impl Vault {
     }
 
     /// Writes the durable access event for an authorized action and returns the receipt the
-    /// data functions require, which takes the decision over. Fails, with no receipt, if the
-    /// event cannot be written.
-    pub fn record_access(
+    /// data functions require, which takes the decision over. A decision for an action the
+    /// target is not read under ([`Target::ACTIONS`]) is refused before anything is written.
+    /// Fails, with no receipt, if the event cannot be written.
+    pub fn record_access<T: Target>(
         &self,
         authz: Authorized,
-        target: AccessTarget,
-    ) -> Result<Audited, VaultError> {
-        let (e, row) = self.access_event(&authz, &target)?;
+        target: T,
+    ) -> Result<Audited<T>, VaultError> {
+        let (e, row) = self.access_event::<T>(&authz, target.view())?;
         let committed = self.catalog.commit(Change::new(e))?;
         receipt(authz, target, row, &committed)
     }
@@ -366,23 +326,29 @@ impl Vault {
     /// [`Vault::record_access`] for async callers: the event is prepared on the caller's
     /// thread (short catalog reads and sealing) and the task waits for the group commit
     /// without holding a thread. The receipt exists only once the event is durable.
-    pub async fn record_access_async(
+    pub async fn record_access_async<T: Target>(
         &self,
         authz: Authorized,
-        target: AccessTarget,
-    ) -> Result<Audited, VaultError> {
-        let (e, row) = self.access_event(&authz, &target)?;
+        target: T,
+    ) -> Result<Audited<T>, VaultError> {
+        let (e, row) = self.access_event::<T>(&authz, target.view())?;
         let committed = self.catalog.submit(Change::new(e))?.wait().await?;
         receipt(authz, target, row, &committed)
     }
 
     /// The access event of an authorized action on a target (and the recording's row, which
     /// the receipt keeps so that the data functions check scope against what was audited).
-    fn access_event(
+    fn access_event<T: Target>(
         &self,
         authz: &Authorized,
-        target: &AccessTarget,
+        target: View<'_>,
     ) -> Result<(AuditEvent, Option<Box<RecordingRow>>), VaultError> {
+        if !T::ACTIONS.contains(&authz.action()) {
+            return Err(VaultError::CapabilityMismatch(format!(
+                "a decision to {:?} does not read this target",
+                authz.action()
+            )));
+        }
         let mut row_read = None;
         let resource = authz.resource();
         let mut e = self.base_event(authz.principal(), authz.action(), resource);
@@ -392,7 +358,19 @@ impl Vault {
         e.assignment = Some(asg.id.to_string());
         e.purpose = Some(authz.purpose().as_str().to_owned());
         match target {
-            AccessTarget::Recording { id, range, asked } => {
+            View::Metadata(target::Metadata { id }) => {
+                let row = self
+                    .catalog
+                    .recording(id)?
+                    .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+                e.recording = Some(RecordingRef {
+                    id: *id,
+                    plaintext_sha256: row.rec.plaintext_sha256,
+                });
+                e.patient = self.audit_patient(&row)?;
+                row_read = Some(Box::new(row));
+            }
+            View::Audio(target::Audio { id, range, asked }) => {
                 let row = self
                     .catalog
                     .recording(id)?
@@ -404,22 +382,20 @@ impl Vault {
                 e.patient = self.audit_patient(&row)?;
                 // What is sent, in the notation of HTTP's Content-Range (first and last byte,
                 // both inclusive), beside what was asked in the Range header's notation.
-                if let Some(r) = range {
-                    e = e.detail(
-                        "sent",
-                        if r.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            format!("{}-{}", r.start, r.end - 1)
-                        },
-                    );
-                }
+                e = e.detail(
+                    "sent",
+                    if range.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("{}-{}", range.start, range.end - 1)
+                    },
+                );
                 if let Some(a) = asked {
                     e = e.detail("asked", a);
                 }
                 row_read = Some(Box::new(row));
             }
-            AccessTarget::PatientSearch { patient, filter } => {
+            View::PatientSearch(target::PatientSearch { patient, filter }) => {
                 let (sealed, bidx) =
                     self.seal_patient(&resource.care_provider, patient, AUDIT_SEAL_CONTEXT)?;
                 e.patient = Some(SealedPatient {
@@ -445,7 +421,7 @@ impl Vault {
                     e = e.detail("limit", l);
                 }
             }
-            AccessTarget::CallSearch { care_unit, call_id } => {
+            View::CallSearch(target::CallSearch { care_unit, call_id }) => {
                 // The recording found, if any, is named (with its patient, if linked), so
                 // that the search is in the patient's log extract.
                 if let Some(row) = self.call_in_scope(authz, care_unit, call_id)? {
@@ -457,10 +433,10 @@ impl Vault {
                 }
                 e = e.detail("care_unit", care_unit).detail("call_id", call_id);
             }
-            AccessTarget::AuditLog { limit } => {
+            View::AuditLog(target::AuditLog { limit }) => {
                 e = e.detail("what", "audit events").detail("limit", limit);
             }
-            AccessTarget::PatientAccessLog { patient } => {
+            View::PatientAccessLog(target::PatientAccessLog { patient }) => {
                 let (sealed, bidx) =
                     self.seal_patient(&resource.care_provider, patient, AUDIT_SEAL_CONTEXT)?;
                 e.patient = Some(SealedPatient {
@@ -611,46 +587,28 @@ impl Vault {
         Ok(e)
     }
 
-    /// The recording a receipt is for, checked against the decision's action and its care
-    /// provider and unit scope: the row the audit event was written from (the receipt holds
-    /// it), so that what is served is what was audited.
-    fn admit(&self, receipt: &Audited, actions: &[Action]) -> Result<RecordingRow, VaultError> {
-        let authz = &receipt.decision;
-        if !actions.contains(&authz.action()) {
-            return Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ));
-        }
-        let row = match (&receipt.target, &receipt.row) {
-            (AccessTarget::Recording { id, .. }, Some(r)) if r.rec.id == *id => (**r).clone(),
-            (AccessTarget::Recording { id, .. }, _) => self
+    /// The recording a receipt is for, checked against the decision's care provider and
+    /// unit scope: the row the audit event was written from (the receipt holds it), so that
+    /// what is served is what was audited.
+    fn admit<T: OnRecording>(&self, receipt: &Audited<T>) -> Result<RecordingRow, VaultError> {
+        let id = receipt.target.id();
+        let row = match &receipt.row {
+            Some(r) if r.rec.id == *id => (**r).clone(),
+            _ => self
                 .catalog
                 .recording(id)?
                 .ok_or_else(|| VaultError::NotFound(id.to_string()))?,
-            _ => {
-                return Err(VaultError::CapabilityMismatch(
-                    "the audit receipt is not for a recording".into(),
-                ));
-            }
         };
-        check_scope(authz, &row)?;
+        check_scope(&receipt.decision, &row)?;
         Ok(row)
     }
 
-    /// The receipt's decision, if it is for `action`.
-    fn decision_for(receipt: &Audited, action: Action) -> Result<&Authorized, VaultError> {
-        if receipt.decision.action() == action {
-            Ok(&receipt.decision)
-        } else {
-            Err(VaultError::CapabilityMismatch(
-                "the decision is for another action".into(),
-            ))
-        }
-    }
-
     /// Decrypted metadata of the receipt's recording.
-    pub fn read_metadata(&self, receipt: &Audited) -> Result<RecordingMetadata, VaultError> {
-        let row = self.admit(receipt, &[Action::ViewMetadata])?;
+    pub fn read_metadata(
+        &self,
+        receipt: &Audited<target::Metadata>,
+    ) -> Result<RecordingMetadata, VaultError> {
+        let row = self.admit(receipt)?;
         let r = &row.rec;
         let cp = &r.care_provider;
         // A sealed field of this row, opened (zeroized when dropped) and parsed; a stored
@@ -715,18 +673,11 @@ impl Vault {
     /// opens, the other sites as fallback.
     pub fn play(
         &self,
-        receipt: &Audited,
+        receipt: &Audited<target::Audio>,
         mut sink: impl FnMut(&[u8]) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
-        let row = self.admit(receipt, &[Action::Play, Action::Download])?;
-        let Some(range) = (match &receipt.target {
-            AccessTarget::Recording { range, .. } => range.clone(),
-            _ => None,
-        }) else {
-            return Err(VaultError::CapabilityMismatch(
-                "audio access needs an audited byte range".into(),
-            ));
-        };
+        let row = self.admit(receipt)?;
+        let range = receipt.target.range.clone();
         let dek = self.data_key(&row.rec)?;
         let key = blob_key(&row.rec.id)?;
         let expected = EnvelopeHeader::v1(row.rec.id, DekId(row.rec.dek_id));
@@ -769,13 +720,12 @@ impl Vault {
     }
 
     /// Recordings of the searched patient inside the decision's unit scope and period.
-    pub fn search_patient(&self, receipt: &Audited) -> Result<Vec<SearchHit>, VaultError> {
-        let authz = Self::decision_for(receipt, Action::Search)?;
-        let AccessTarget::PatientSearch { patient, filter } = &receipt.target else {
-            return Err(VaultError::CapabilityMismatch(
-                "the audit receipt is for another search".into(),
-            ));
-        };
+    pub fn search_patient(
+        &self,
+        receipt: &Audited<target::PatientSearch>,
+    ) -> Result<Vec<SearchHit>, VaultError> {
+        let authz = &receipt.decision;
+        let target::PatientSearch { patient, filter } = &receipt.target;
         let cp = &authz.resource().care_provider;
         let canon = zeroize::Zeroizing::new(patient.canonical());
         let bidx = self
@@ -805,13 +755,12 @@ impl Vault {
 
     /// The call searched for by care unit and call id, if it lies inside the decision's
     /// scope: at most one hit, linked to a patient or not.
-    pub fn search_call(&self, receipt: &Audited) -> Result<Vec<SearchHit>, VaultError> {
-        let authz = Self::decision_for(receipt, Action::Search)?;
-        let AccessTarget::CallSearch { care_unit, call_id } = &receipt.target else {
-            return Err(VaultError::CapabilityMismatch(
-                "the audit receipt is for another search".into(),
-            ));
-        };
+    pub fn search_call(
+        &self,
+        receipt: &Audited<target::CallSearch>,
+    ) -> Result<Vec<SearchHit>, VaultError> {
+        let authz = &receipt.decision;
+        let target::CallSearch { care_unit, call_id } = &receipt.target;
         Ok(self
             .call_in_scope(authz, care_unit, call_id)?
             .map(SearchHit::of)

@@ -241,7 +241,7 @@ pub(super) async fn search(
     };
     let receipt = match state
         .vault
-        .record_access_async(authz, AccessTarget::PatientSearch { patient, filter })
+        .record_access_async(authz, PatientSearch { patient, filter })
         .await
     {
         Ok(r) => r,
@@ -306,7 +306,7 @@ pub(super) async fn search_call(
     };
     let hits = match state
         .vault
-        .record_access_async(authz, AccessTarget::CallSearch { care_unit, call_id })
+        .record_access_async(authz, CallSearch { care_unit, call_id })
         .await
         .and_then(|receipt| state.vault.search_call(&receipt))
     {
@@ -401,7 +401,7 @@ pub(super) async fn show_call(
 ) -> Response {
     let receipt = match state
         .vault
-        .record_access_async(authz, AccessTarget::recording(id))
+        .record_access_async(authz, Metadata { id })
         .await
     {
         Ok(r) => r,

@@ -14,7 +14,7 @@ use callvault_catalog::Verdict;
 use callvault_reporting::extract::ExtractFormat;
 use callvault_reporting::followup::{FollowUpReport, RunView};
 use callvault_types::PatientId;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::AuditLog;
 use callvault_vault::followup::FollowUpRequest;
 use serde::Deserialize;
 
@@ -93,7 +93,7 @@ pub(super) async fn overview(
     };
     let receipt = match state
         .vault
-        .record_access_async(authz, AccessTarget::AuditLog { limit: 200 })
+        .record_access_async(authz, AuditLog { limit: 200 })
         .await
     {
         Ok(r) => r,

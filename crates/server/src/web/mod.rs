@@ -34,7 +34,8 @@ use callvault_auth::{
     Resource,
 };
 use callvault_types::{CareUnit, PatientId, RecordingId};
-use callvault_vault::access::{AccessTarget, SearchFilter};
+use callvault_vault::access::SearchFilter;
+use callvault_vault::access::target::{CallSearch, Metadata, PatientSearch};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

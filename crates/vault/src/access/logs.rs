@@ -8,14 +8,10 @@ impl Vault {
     /// or the actor's care provider), newest last. Log review only.
     pub fn read_audit_events(
         &self,
-        receipt: &Audited,
+        receipt: &Audited<target::AuditLog>,
     ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
-        let authz = Self::decision_for(receipt, Action::ReadAudit)?;
-        let AccessTarget::AuditLog { limit } = receipt.target else {
-            return Err(VaultError::CapabilityMismatch(
-                "the audit receipt is for another read".into(),
-            ));
-        };
+        let authz = receipt.decision();
+        let target::AuditLog { limit } = *receipt.target();
         let cp = &authz.resource().care_provider;
         let size = self.catalog.audit_size()?;
         // Walk back in windows until enough events of this care provider are found.
@@ -76,14 +72,10 @@ impl Vault {
     /// the basis of a log extract. Log review only.
     pub fn patient_access_log(
         &self,
-        receipt: &Audited,
+        receipt: &Audited<target::PatientAccessLog>,
     ) -> Result<Vec<(u64, AuditEvent)>, VaultError> {
-        let authz = Self::decision_for(receipt, Action::ReadAccessLog)?;
-        let AccessTarget::PatientAccessLog { patient } = &receipt.target else {
-            return Err(VaultError::CapabilityMismatch(
-                "the audit receipt is for another read".into(),
-            ));
-        };
+        let authz = receipt.decision();
+        let target::PatientAccessLog { patient } = receipt.target();
         let cp = &authz.resource().care_provider;
         let canon = zeroize::Zeroizing::new(patient.canonical());
         let bidx = self

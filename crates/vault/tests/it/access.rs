@@ -7,7 +7,8 @@ use callvault_auth::{
 };
 use callvault_types::{HsaId, PatientId, RecordingId};
 use callvault_vault::VaultError;
-use callvault_vault::access::{AccessTarget, SearchFilter};
+use callvault_vault::access::SearchFilter;
+use callvault_vault::access::target::*;
 
 use crate::common::*;
 
@@ -105,9 +106,9 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
         s.t.vault
             .record_access(
                 authz.clone(),
-                AccessTarget::Recording {
+                Audio {
                     id,
-                    range: Some(100..5_000),
+                    range: 100..5_000,
                     asked: None,
                 },
             )
@@ -162,7 +163,7 @@ fn a_nurse_plays_a_range_of_her_own_units_recording_after_the_audit_event() {
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(authz, AccessTarget::recording(id))
+            .record_access(authz, Metadata { id })
             .expect("audited");
     let meta = s.t.vault.read_metadata(&receipt).expect("metadata");
     assert_eq!(meta.patient, Some(PatientId::parse(&pnr(0)).expect("pnr")));
@@ -197,10 +198,11 @@ fn the_nurse_of_another_region_is_refused_and_the_refusal_is_audited() {
     );
 }
 
-/// The receipt owns its decision and names its recording: the data functions take nothing
-/// else, so a receipt cannot be paired with another decision or pointed at another
-/// recording (there is no argument to do it with); and a decision for one action does not
-/// serve another.
+/// The receipt owns its decision and its target: the data functions take nothing else, so a
+/// receipt cannot be paired with another decision or pointed at another recording (there is
+/// no argument to do it with), nor handed to another data function (its type differs: the
+/// `compile_fail` example on `Audited`); and a decision for one action gets no receipt for
+/// another action's target — refused before any event is written.
 #[test]
 fn a_receipt_reads_only_its_own_recording_under_its_own_decision() {
     let s = setup();
@@ -220,15 +222,15 @@ fn a_receipt_reads_only_its_own_recording_under_its_own_decision() {
     let receipt =
         s.t.vault
             .record_access(
-                authz,
-                AccessTarget::Recording {
+                authz.clone(),
+                Audio {
                     id: a,
-                    range: Some(0..10),
+                    range: 0..10,
                     asked: None,
                 },
             )
             .expect("audited");
-    assert_eq!(receipt.recording(), Some(&a));
+    assert_eq!(receipt.recording(), &a);
     assert_eq!(receipt.decision().action(), Action::Play);
     let mut got = Vec::new();
     s.t.vault
@@ -239,9 +241,25 @@ fn a_receipt_reads_only_its_own_recording_under_its_own_decision() {
         .expect("the audited range");
     assert!(got.starts_with(b"RIFF"), "the WAV file's first bytes");
     assert_eq!(got.len(), 10);
-    // A play decision is not a metadata decision.
-    let err = s.t.vault.read_metadata(&receipt).expect_err("refused");
+    // A play decision is not a metadata decision, nor a search's: no event, no receipt.
+    let before = s.t.vault.catalog().audit_size().expect("size");
+    let err =
+        s.t.vault
+            .record_access(authz.clone(), Metadata { id: a })
+            .expect_err("refused");
     assert!(matches!(err, VaultError::CapabilityMismatch(_)), "{err}");
+    let err =
+        s.t.vault
+            .record_access(
+                authz,
+                PatientSearch {
+                    patient: PatientId::parse(&pnr(0)).expect("pnr"),
+                    filter: SearchFilter::default(),
+                },
+            )
+            .expect_err("refused");
+    assert!(matches!(err, VaultError::CapabilityMismatch(_)), "{err}");
+    assert_eq!(s.t.vault.catalog().audit_size().expect("size"), before);
 }
 
 #[test]
@@ -261,7 +279,7 @@ fn a_search_finds_the_patients_recordings_in_scope_only() {
             s.t.vault
                 .record_access(
                     authz.clone(),
-                    AccessTarget::PatientSearch {
+                    PatientSearch {
                         patient: PatientId::parse(&pnr(i as u64)).expect("pnr"),
                         filter: SearchFilter::default(),
                     },
@@ -306,9 +324,9 @@ fn if_the_audit_event_cannot_be_written_there_is_no_receipt_and_no_data() {
     )
     .expect("trigger");
     let size = s.t.vault.catalog().audit_size().expect("size");
-    let target = || AccessTarget::Recording {
+    let target = || Audio {
         id,
-        range: Some(0..100),
+        range: 0..100,
         asked: None,
     };
     let err =
@@ -361,7 +379,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("allowed");
     let receipt =
         s.t.vault
-            .record_access(authz, AccessTarget::recording(id))
+            .record_access(authz, Metadata { id })
             .expect("audited");
     let e = event_at(&s, receipt.leaf_index());
     let detail = |k: &str| {
@@ -405,7 +423,7 @@ fn an_investigators_case_number_is_sealed_in_the_log_and_shown_to_the_log_review
         .expect("reviewer");
     let receipt =
         s.t.vault
-            .record_access(authz, AccessTarget::AuditLog { limit: 10 })
+            .record_access(authz, AuditLog { limit: 10 })
             .expect("audited");
     let events = s.t.vault.read_audit_events(&receipt).expect("read");
     assert!(

@@ -77,7 +77,7 @@ fn accesses(t: &TestVault) {
         AccessRequest, Action, AssignmentSet, AuthenticatedPrincipal, Policy, PrincipalKind,
         Purpose, Resource,
     };
-    use callvault_vault::access::AccessTarget;
+    use callvault_vault::access::target::*;
     let policy = Policy::new(
         AssignmentSet::parse(&care_assignment(
             "nurse",
@@ -116,21 +116,19 @@ fn accesses(t: &TestVault) {
             case_number: None,
         };
         let authz = policy.decide(&who, &req, now).expect("emergency access");
-        let range = (action == Action::Play).then_some(0..10_000);
-        let receipt = t
-            .vault
-            .record_access(
-                authz.clone(),
-                AccessTarget::Recording {
-                    id,
-                    range,
-                    asked: None,
-                },
-            )
-            .expect("audited");
         if action == Action::Play {
+            let target = Audio {
+                id,
+                range: 0..10_000,
+                asked: None,
+            };
+            let receipt = t.vault.record_access(authz, target).expect("audited");
             t.vault.play(&receipt, |_| Ok(())).expect("play");
         } else {
+            let receipt = t
+                .vault
+                .record_access(authz, Metadata { id })
+                .expect("audited");
             t.vault.read_metadata(&receipt).expect("metadata");
         }
     }
@@ -150,7 +148,7 @@ fn accesses(t: &TestVault) {
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::PatientSearch {
+            PatientSearch {
                 patient: callvault_types::PatientId::parse(&pnr(0)).expect("pnr"),
                 filter: callvault_vault::access::SearchFilter::default(),
             },

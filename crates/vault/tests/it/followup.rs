@@ -11,7 +11,7 @@ use callvault_catalog::Verdict;
 use callvault_reporting::followup::FollowUpSettings;
 use callvault_types::{CareProvider, HsaId, PatientId, RecordingId};
 use callvault_vault::VaultError;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::*;
 use callvault_vault::followup::FollowUpRequest;
 
 use crate::common::*;
@@ -134,7 +134,7 @@ fn view(t: &TestVault, policy: &Policy, hsa: &str, id: RecordingId, emergency: O
         Ok(authz) => {
             let receipt = t
                 .vault
-                .record_access(authz, AccessTarget::recording(id))
+                .record_access(authz, Metadata { id })
                 .expect("audited");
             t.vault.read_metadata(&receipt).expect("metadata");
         }
@@ -642,7 +642,7 @@ fn the_fhir_audit_event_export_passes_an_independent_r4_validator() {
         .vault
         .record_access(
             search.clone(),
-            AccessTarget::PatientSearch {
+            PatientSearch {
                 patient: PatientId::parse(&pnr(0)).expect("pnr"),
                 filter: callvault_vault::access::SearchFilter {
                     limit: Some(10),

@@ -7,7 +7,8 @@ use callvault_audit::event::{Action as EventAction, AuditEvent, Outcome};
 use callvault_auth::{Action, AssignmentSet, Authorized, Denial, Policy, Purpose, Resource};
 use callvault_reporting::followup::FollowUpSettings;
 use callvault_types::{CallId, CareProvider, CareUnit, HsaId, PatientId, RecordingId};
-use callvault_vault::access::{AccessTarget, SearchFilter};
+use callvault_vault::access::SearchFilter;
+use callvault_vault::access::target::*;
 use callvault_vault::followup::FollowUpRequest;
 use callvault_vault::records_management::{IvoDecision, Scope};
 use callvault_vault::{IngestEnd, IngestGrant, IngestStart, VaultError};
@@ -136,7 +137,7 @@ fn search_patient(t: &TestVault, p: &Policy, who: &str, i: u64) -> Vec<Recording
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::PatientSearch {
+            PatientSearch {
                 patient: patient(i),
                 filter: SearchFilter::default(),
             },
@@ -154,7 +155,7 @@ fn view(t: &TestVault, p: &Policy, who: &str, id: &RecordingId) -> Option<Patien
     let authz = decide(p, who, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(authz, AccessTarget::recording(*id))
+        .record_access(authz, Metadata { id: *id })
         .expect("audited");
     t.vault.read_metadata(&receipt).expect("metadata").patient
 }
@@ -165,7 +166,7 @@ fn access_log(t: &TestVault, p: &Policy, i: u64) -> Vec<(u64, AuditEvent)> {
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::PatientAccessLog {
+            PatientAccessLog {
                 patient: patient(i),
             },
         )
@@ -208,7 +209,7 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::CallSearch {
+            CallSearch {
                 care_unit: CareUnit::parse(UNIT_A).expect("unit"),
                 call_id: CallId::parse("live-1").expect("call"),
             },
@@ -229,7 +230,7 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::CallSearch {
+            CallSearch {
                 care_unit: CareUnit::parse(UNIT_B).expect("unit"),
                 call_id: CallId::parse("live-1").expect("call"),
             },
@@ -294,7 +295,7 @@ fn an_unlinked_call_is_found_by_its_unit_and_call_id_and_linked_by_the_nurse_who
     let authz = decide(&p, TOOK, Action::ViewMetadata, unit_a());
     let receipt = t
         .vault
-        .record_access(authz, AccessTarget::recording(id))
+        .record_access(authz, Metadata { id })
         .expect("audited");
     let meta = t.vault.read_metadata(&receipt).expect("meta");
     let history: Vec<(u32, bool)> = meta.links.iter().map(|l| (l.n, l.correction)).collect();

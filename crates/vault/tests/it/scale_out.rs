@@ -4,7 +4,7 @@
 //! playback is served from the other site, and repair heals the site when it is back.
 
 use callvault_auth::Action;
-use callvault_vault::access::AccessTarget;
+use callvault_vault::access::target::*;
 
 use crate::access::{assignments, now, nurse, request};
 use crate::common::*;
@@ -25,9 +25,9 @@ fn play_all(t: &TestVault, policy: &callvault_auth::Policy, i: u64) -> Vec<u8> {
         .vault
         .record_access(
             authz.clone(),
-            AccessTarget::Recording {
+            Audio {
                 id,
-                range: Some(0..wav.len() as u64),
+                range: 0..wav.len() as u64,
                 asked: None,
             },
         )
