@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use callvault_server::Limits;
+
 use super::*;
 
 /// Resident memory (KiB), CPU time used (user + system, all threads) and the wall clock of

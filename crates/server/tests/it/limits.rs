@@ -5,6 +5,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use std::sync::Arc;
+
+use callvault_server::{Limits, server_config};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
 use super::*;
 
 /// Writes the head of an upload whose body is `total` bytes long, then the first `sent` bytes.
