@@ -548,9 +548,20 @@ pub fn denial_text(lang: Lang, d: &callvault_auth::Denial) -> String {
 }
 
 /// A refusal reason an audit event recorded, in the reader's language where it is the
-/// policy's (recorded in English); other reasons (a request refused before the policy ran)
-/// as recorded.
-pub fn recorded_reason(lang: Lang, reason: &str) -> String {
-    callvault_auth::Denial::from_reason(reason)
-        .map_or_else(|| reason.to_owned(), |d| denial_text(lang, &d))
+/// policy's (recorded in English). A request refused before the policy ran recorded the
+/// answer's own text and its HTTP status: that text stays as recorded (it is what the
+/// caller was told), introduced in the reader's language.
+pub fn recorded_reason(lang: Lang, reason: &str, status: Option<&str>) -> String {
+    if let Some(d) = callvault_auth::Denial::from_reason(reason) {
+        return denial_text(lang, &d);
+    }
+    match (lang, status) {
+        (Lang::Sv, Some(s)) => {
+            format!("avvisad innan behörigheten prövades (HTTP {s}; svaret löd: ”{reason}”)")
+        }
+        (Lang::En, Some(s)) => {
+            format!("refused before the policy ran (HTTP {s}; the answer said: \"{reason}\")")
+        }
+        (_, None) => reason.to_owned(),
+    }
 }

@@ -146,7 +146,14 @@ pub(super) async fn overview(
                 Outcome::Denied(r) => format!(
                     "{}: {}",
                     c.t.outcomes[1],
-                    super::i18n::recorded_reason(lang, r)
+                    super::i18n::recorded_reason(
+                        lang,
+                        r,
+                        e.details
+                            .iter()
+                            .find(|(k, _)| k == "status")
+                            .map(|(_, v)| v.as_str())
+                    )
                 ),
                 Outcome::Failed(r) => format!("{}: {r}", c.t.outcomes[2]),
             },

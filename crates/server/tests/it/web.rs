@@ -87,6 +87,18 @@ async fn the_review_page_names_people_and_actions_in_swedish() {
     .await
     .expect("refused metadata");
     assert_eq!(r.status, 403);
+    // A request refused before the policy ran (no purpose) keeps the answer's text, introduced
+    // in Swedish.
+    let r = get(
+        &w,
+        &w.pki,
+        Some("nurse-a"),
+        &format!("/api/v1/recordings/{}", w.rec_a),
+        None,
+    )
+    .await
+    .expect("no purpose");
+    assert_eq!(r.status, 400);
     let r = get(&w, &w.pki, Some("reviewer-a"), "/ui/review", None)
         .await
         .expect("review");
@@ -104,6 +116,10 @@ async fn the_review_page_names_people_and_actions_in_swedish() {
         "{page}"
     );
     assert!(!page.contains("no active assignment"), "{page}");
+    assert!(
+        page.contains("nekad: avvisad innan behörigheten prövades (HTTP 400; svaret löd:"),
+        "{page}"
+    );
     // Filtering by name works as by HSA-ID.
     let r = get(
         &w,
