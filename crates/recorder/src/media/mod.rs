@@ -1,0 +1,11 @@
+//! RTP media into recordings: [`rtp`] tells datagrams apart, [`g711`] converts between the
+//! laws, [`track`] places one stream on the call's timeline, [`stereo`] writes caller and
+//! nurse side by side.
+
+pub mod g711;
+pub mod rtp;
+pub mod stereo;
+pub mod track;
+
+#[cfg(test)]
+mod tests;
