@@ -1,9 +1,10 @@
-//! RTP media into recordings: [`rtp`] tells datagrams apart, [`g711`] converts between the
-//! laws, [`track`] places one stream on the call's timeline, [`stereo`] writes caller and
+//! RTP media into recordings: [`rtp`] tells datagrams apart, [`srtp`] decrypts SRTP keyed
+//! by SDES, [`g711`] converts between the laws, [`track`] places one stream on the call's timeline, [`stereo`] writes caller and
 //! nurse side by side.
 
 pub mod g711;
 pub mod rtp;
+pub mod srtp;
 pub mod stereo;
 pub mod track;
 
