@@ -12,3 +12,4 @@
 //! it.
 
 pub mod media;
+pub mod srs;

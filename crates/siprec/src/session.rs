@@ -160,6 +160,8 @@ pub fn read(msg: &SipMessage, kind: Kind) -> Result<RecordingSession, Refusal> {
         ));
     }
     if kind == Kind::Initial {
+        // Requests in the dialog (the SRS's BYE) go to the Contact.
+        msg.contact_target()?;
         let declared = msg
             .tokens(&ezk_sip_types::Name::REQUIRE)
             .iter()

@@ -5,9 +5,10 @@
 //! sent them and typed on demand (`Call-ID`, `CSeq`, `Content-Type`, …).
 
 use bytes::Bytes;
-use ezk_sip_types::header::typed::{CSeq, CallID, ContentType};
+use ezk_sip_types::header::typed::{CSeq, CallID, Contact, ContentType};
 use ezk_sip_types::msg::{Line, MessageLine, PullParser};
 use ezk_sip_types::parse::Parse;
+use ezk_sip_types::print::{AppendCtx, PrintCtx, UriContext};
 use ezk_sip_types::{Headers, Method, Name};
 
 use crate::SiprecError;
@@ -224,6 +225,28 @@ impl SipMessage {
             .map(|t| t.trim().to_ascii_lowercase())
             .filter(|t| !t.is_empty())
             .collect()
+    }
+
+    /// The Contact's URI: the remote target requests in the dialog go to (RFC 3261
+    /// §12.1.1), printed as a request URI and read back to be sure it is one.
+    pub fn contact_target(&self) -> Result<String, SiprecError> {
+        let c = match self.headers.try_get_named::<Contact>() {
+            Some(Ok(c)) => c,
+            Some(Err(_)) => return Err(bad("the Contact is not a SIP URI")),
+            None => return Err(bad("the request has no Contact")),
+        };
+        let ctx = PrintCtx {
+            method: None,
+            uri: Some(UriContext::ReqUri),
+        };
+        let target = c.uri.uri.print_ctx(ctx).to_string();
+        // The parser reads slices of its source: the text must come from the same bytes.
+        let src = Bytes::from(format!("BYE {target} SIP/2.0"));
+        let line = std::str::from_utf8(&src).map_err(|_| bad("the Contact is not UTF-8"))?;
+        match MessageLine::parse(&src)(line) {
+            Ok((rest, _)) if rest.is_empty() => Ok(target),
+            _ => Err(bad("the Contact is not a SIP URI")),
+        }
     }
 
     /// Whether the Contact carries the SIPREC feature tag of a recording client (`+sip.src`,
