@@ -244,7 +244,7 @@ impl SipMessage {
         let src = Bytes::from(format!("BYE {target} SIP/2.0"));
         let line = std::str::from_utf8(&src).map_err(|_| bad("the Contact is not UTF-8"))?;
         match MessageLine::parse(&src)(line) {
-            Ok((rest, _)) if rest.is_empty() => Ok(target),
+            Ok(("", _)) => Ok(target),
             _ => Err(bad("the Contact is not a SIP URI")),
         }
     }
