@@ -14,6 +14,7 @@
 pub mod envelope;
 pub mod keys;
 pub mod pkcs11;
+pub mod sealed_key;
 pub mod secret;
 pub mod stream;
 
