@@ -130,19 +130,154 @@ fn nonce(prefix: &[u8; NONCE_PREFIX_SIZE], segment: u64, last: bool) -> Result<N
     Ok(Nonce::assume_unique_for_key(n))
 }
 
+/// Seals the segments of one stream in order: the header goes out with segment 0.
+struct Sealer {
+    key: LessSafeKey,
+    prefix: [u8; NONCE_PREFIX_SIZE],
+    layout: Layout,
+    header: Option<Vec<u8>>,
+    segment: u64,
+}
+
+impl Sealer {
+    fn new(
+        dek: &DataKey,
+        aad: &[u8],
+        segment_size: u32,
+        salt: [u8; KEY_SIZE],
+        prefix: [u8; NONCE_PREFIX_SIZE],
+    ) -> Result<Self, CryptoError> {
+        let key = derive_key(dek, &salt, aad)?;
+        let mut header = Vec::with_capacity(STREAM_HEADER_LEN);
+        header.push(STREAM_HEADER_LEN as u8);
+        header.extend_from_slice(&salt);
+        header.extend_from_slice(&prefix);
+        Ok(Self {
+            key,
+            prefix,
+            layout: Layout::new(segment_size),
+            header: Some(header),
+            segment: 0,
+        })
+    }
+
+    fn lead(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.header.as_mut() {
+            let mut v = bytes.to_vec();
+            v.append(h);
+            *h = v;
+        }
+    }
+
+    /// The plaintext capacity of the segment to seal next.
+    fn capacity(&self) -> usize {
+        if self.segment == 0 {
+            self.layout.first_plaintext_len() as usize
+        } else {
+            self.layout.plaintext_len() as usize
+        }
+    }
+
+    fn seal(&mut self, mut seg: Vec<u8>, last: bool) -> Result<Vec<u8>, CryptoError> {
+        let n = nonce(&self.prefix, self.segment, last)?;
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(n, Aad::empty(), &mut seg)
+            .map_err(|_| CryptoError::TooLarge)?;
+        seg.extend_from_slice(tag.as_ref());
+        self.segment += 1;
+        Ok(match self.header.take() {
+            Some(mut h) => {
+                h.extend_from_slice(&seg);
+                h
+            }
+            None => seg,
+        })
+    }
+}
+
+/// Encrypts plaintext pushed to it, for a producer that cannot be read from (a live call):
+/// the same stream as [`EncryptingStream`], byte for byte. A segment is sealed as soon as
+/// bytes beyond it have arrived (so it is known not to be the last); [`PushEncryptor::finish`]
+/// seals the rest as the last segment. At most one segment of plaintext is held, in memory.
+pub struct PushEncryptor {
+    sealer: Sealer,
+    buf: Vec<u8>,
+    hasher: Sha256,
+    plaintext_len: u64,
+}
+
+impl std::fmt::Debug for PushEncryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushEncryptor")
+            .field("segment", &self.sealer.segment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushEncryptor {
+    /// Starts a stream with a fresh random salt and nonce prefix.
+    pub fn new(dek: &DataKey, aad: &[u8], segment_size: u32) -> Result<Self, CryptoError> {
+        let mut salt = [0u8; KEY_SIZE];
+        let mut prefix = [0u8; NONCE_PREFIX_SIZE];
+        crate::random_bytes(&mut salt)?;
+        crate::random_bytes(&mut prefix)?;
+        Self::with_salt_and_prefix(dek, aad, segment_size, salt, prefix)
+    }
+
+    pub(crate) fn with_salt_and_prefix(
+        dek: &DataKey,
+        aad: &[u8],
+        segment_size: u32,
+        salt: [u8; KEY_SIZE],
+        prefix: [u8; NONCE_PREFIX_SIZE],
+    ) -> Result<Self, CryptoError> {
+        Ok(Self {
+            sealer: Sealer::new(dek, aad, segment_size, salt, prefix)?,
+            buf: Vec::new(),
+            hasher: Sha256::default(),
+            plaintext_len: 0,
+        })
+    }
+
+    /// Emits `bytes` before the stream header in the first chunk (the callvault envelope).
+    pub fn with_leading_bytes(mut self, bytes: &[u8]) -> Self {
+        self.sealer.lead(bytes);
+        self
+    }
+
+    /// Takes plaintext; returns the ciphertext of every segment now complete and known not
+    /// to be the last (the first one with the header).
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, CryptoError> {
+        self.hasher.update(data);
+        self.plaintext_len += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        let mut out = Vec::new();
+        while self.buf.len() > self.sealer.capacity() {
+            let rest = self.buf.split_off(self.sealer.capacity());
+            let seg = std::mem::replace(&mut self.buf, rest);
+            out.push(self.sealer.seal(seg, false)?);
+        }
+        Ok(out)
+    }
+
+    /// Seals what is left as the last segment; returns it with the plaintext's length and
+    /// SHA-256.
+    pub fn finish(mut self) -> Result<(Vec<u8>, u64, [u8; 32]), CryptoError> {
+        let last = self.sealer.seal(std::mem::take(&mut self.buf), true)?;
+        Ok((last, self.plaintext_len, self.hasher.finish()))
+    }
+}
+
 /// Encrypts a plaintext stream as it is read, one segment at a time.
 ///
 /// Plaintext is held only in memory, one segment plus one segment of look-ahead (needed to
 /// know which segment is the last). It also hashes and counts the plaintext.
 pub struct EncryptingStream<R> {
     inner: R,
-    key: LessSafeKey,
-    prefix: [u8; NONCE_PREFIX_SIZE],
-    layout: Layout,
-    header: Option<Vec<u8>>,
+    sealer: Sealer,
     current: Vec<u8>,
     lookahead: Vec<u8>,
-    segment: u64,
     done: bool,
     started: bool,
     hasher: Option<Sha256>,
@@ -152,7 +287,7 @@ pub struct EncryptingStream<R> {
 impl<R> std::fmt::Debug for EncryptingStream<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptingStream")
-            .field("segment", &self.segment)
+            .field("segment", &self.sealer.segment)
             .finish_non_exhaustive()
     }
 }
@@ -182,21 +317,11 @@ impl<R: Read> EncryptingStream<R> {
         salt: [u8; KEY_SIZE],
         prefix: [u8; NONCE_PREFIX_SIZE],
     ) -> Result<Self, CryptoError> {
-        let key = derive_key(dek, &salt, aad)?;
-        let mut header = Vec::with_capacity(STREAM_HEADER_LEN);
-        header.push(STREAM_HEADER_LEN as u8);
-        header.extend_from_slice(&salt);
-        header.extend_from_slice(&prefix);
-        let layout = Layout::new(segment_size);
         Ok(Self {
             inner,
-            key,
-            prefix,
-            layout,
-            header: Some(header),
+            sealer: Sealer::new(dek, aad, segment_size, salt, prefix)?,
             current: Vec::new(),
             lookahead: Vec::new(),
-            segment: 0,
             done: false,
             started: false,
             hasher: Some(Sha256::default()),
@@ -206,11 +331,7 @@ impl<R: Read> EncryptingStream<R> {
 
     /// Emits `bytes` before the stream header in the first chunk (the callvault envelope).
     pub fn with_leading_bytes(mut self, bytes: &[u8]) -> Self {
-        if let Some(h) = self.header.as_mut() {
-            let mut v = bytes.to_vec();
-            v.append(h);
-            *h = v;
-        }
+        self.sealer.lead(bytes);
         self
     }
 
@@ -243,30 +364,16 @@ impl<R: Read> EncryptingStream<R> {
         }
         if !self.started {
             self.started = true;
-            self.current = self.fill(self.layout.first_plaintext_len())?;
-            self.lookahead = self.fill(self.layout.plaintext_len())?;
+            self.current = self.fill(self.sealer.layout.first_plaintext_len())?;
+            self.lookahead = self.fill(self.sealer.layout.plaintext_len())?;
         }
         let last = self.lookahead.is_empty();
-        let mut seg = std::mem::take(&mut self.current);
-        let n = nonce(&self.prefix, self.segment, last)?;
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(n, Aad::empty(), &mut seg)
-            .map_err(|_| CryptoError::TooLarge)?;
-        seg.extend_from_slice(tag.as_ref());
-        let out = match self.header.take() {
-            Some(mut h) => {
-                h.extend_from_slice(&seg);
-                h
-            }
-            None => seg,
-        };
+        let out = self.sealer.seal(std::mem::take(&mut self.current), last)?;
         if last {
             self.done = true;
         } else {
             self.current = std::mem::take(&mut self.lookahead);
-            self.lookahead = self.fill(self.layout.plaintext_len())?;
-            self.segment += 1;
+            self.lookahead = self.fill(self.sealer.layout.plaintext_len())?;
         }
         Ok(Some(out))
     }
@@ -712,6 +819,67 @@ mod tests {
         );
         // Dropping the empty last segment is truncation.
         assert!(decrypt_to_vec(&out[..n - TAG_SIZE], &dek(), b"ad", SMALL).is_err());
+    }
+
+    #[test]
+    fn pushed_plaintext_gives_the_same_stream_as_read_plaintext() {
+        let dek = DataKey::from_bytes([0x42; 32]);
+        let first = Layout::new(SEGMENT_SIZE).first_plaintext_len() as usize;
+        let full = Layout::new(SEGMENT_SIZE).plaintext_len() as usize;
+        for len in [
+            0,
+            1,
+            first - 1,
+            first,
+            first + 1,
+            first + full,
+            first + 2 * full + 7,
+            100_000,
+        ] {
+            let pt = pattern(len);
+            let mut read = EncryptingStream::with_salt_and_prefix(
+                &pt[..],
+                &dek,
+                b"ad",
+                SEGMENT_SIZE,
+                [0x11; KEY_SIZE],
+                [0x22; NONCE_PREFIX_SIZE],
+            )
+            .expect("encrypt")
+            .with_leading_bytes(b"LEAD");
+            let mut want = Vec::new();
+            while let Some(c) = read.next_chunk().expect("chunk") {
+                want.extend_from_slice(&c);
+            }
+            for piece in [1usize, 160, 4096, 70_000] {
+                let mut push = PushEncryptor::with_salt_and_prefix(
+                    &dek,
+                    b"ad",
+                    SEGMENT_SIZE,
+                    [0x11; KEY_SIZE],
+                    [0x22; NONCE_PREFIX_SIZE],
+                )
+                .expect("encrypt")
+                .with_leading_bytes(b"LEAD");
+                let mut got = Vec::new();
+                for chunk in pt.chunks(piece) {
+                    for c in push.push(chunk).expect("push") {
+                        got.extend_from_slice(&c);
+                    }
+                    // Never more than one segment of plaintext held back.
+                    assert!(push.buf.len() <= full, "{len} {piece}");
+                }
+                let (last, n, digest) = push.finish().expect("finish");
+                got.extend_from_slice(&last);
+                assert_eq!(got, want, "length {len}, pieces of {piece}");
+                assert_eq!(n, len as u64);
+                assert_eq!(digest, crate::sha256(&pt));
+            }
+            assert_eq!(
+                decrypt_to_vec(&want[4..], &dek, b"ad", SEGMENT_SIZE).expect("decrypts"),
+                pt
+            );
+        }
     }
 
     #[test]
