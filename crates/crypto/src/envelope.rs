@@ -115,6 +115,15 @@ impl EnvelopeHeader {
     }
 }
 
+impl EnvelopeHeader {
+    /// The same blob as [`EnvelopeHeader::encryptor`], for a producer that pushes its
+    /// plaintext (a live call): the header bytes lead the first segment.
+    pub fn push_encryptor(&self, dek: &DataKey) -> Result<stream::PushEncryptor, CryptoError> {
+        let head = self.encode();
+        Ok(stream::PushEncryptor::new(dek, &head, self.segment_size)?.with_leading_bytes(&head))
+    }
+}
+
 /// An opened recording blob: header checked against the catalog, segment key derived.
 #[derive(Debug)]
 pub struct OpenedBlob<S> {

@@ -12,4 +12,5 @@
 //! it.
 
 pub mod media;
+pub mod sealed_call;
 pub mod srs;
