@@ -172,6 +172,12 @@ impl SipMessage {
         let Some(length) = length else {
             return Err(bad("a message on a stream needs Content-Length"));
         };
+        // Checked before adding: a huge Content-Length must not wrap the sum.
+        if length > MAX_MESSAGE {
+            return Err(bad(format!(
+                "the message is longer than {MAX_MESSAGE} bytes"
+            )));
+        }
         let total = lines.head_end() + length;
         if total > MAX_MESSAGE {
             return Err(bad(format!(

@@ -299,3 +299,23 @@ fn two_channels_stay_aligned_on_the_timeline() {
     );
     assert!(st.left.gaps().is_empty() && st.right.gaps().is_empty());
 }
+
+#[test]
+fn comfort_noise_and_empty_payloads_inside_audio_never_break_the_buffer() {
+    // Found in review: a comfort-noise packet between two overlapping audio packets once made
+    // the buffer hold overlapping chunks and panic when writing.
+    let mut t = Track::new(cfg(Law::Mu), 0);
+    t.push(&packet(0, 1, 0, 9, &[7; 160]), 0);
+    t.push(&packet(13, 2, 80, 9, &[40]), 10 * MS);
+    t.push(&packet(0, 3, 100, 9, &[8; 20]), 12 * MS);
+    t.push(&packet(0, 4, 120, 9, &[]), 13 * MS);
+    let mut out = Vec::new();
+    t.drain_into(400, &mut out);
+    assert_eq!(out.len(), 400);
+    same(&out[..160], &[7; 160]);
+    assert!(
+        t.gaps().is_empty(),
+        "silence after comfort noise: {:?}",
+        t.gaps()
+    );
+}

@@ -87,12 +87,6 @@ pub struct TrackStats {
 }
 
 #[derive(Debug)]
-enum Chunk {
-    Audio(Vec<u8>),
-    ComfortNoise,
-}
-
-#[derive(Debug)]
 struct Anchor {
     ssrc: u32,
     /// Timeline position of extended timestamp 0.
@@ -109,7 +103,10 @@ pub struct Track {
     cfg: TrackConfig,
     origin_us: u64,
     anchor: Option<Anchor>,
-    pending: BTreeMap<u64, Chunk>,
+    /// Audio not yet written, by timeline position; chunks never overlap and are never empty.
+    pending: BTreeMap<u64, Vec<u8>>,
+    /// Where comfort-noise packets said silence starts (RFC 3389).
+    comfort_marks: BTreeSet<u64>,
     written: u64,
     /// Nothing is counted lost before the first packet.
     started: bool,
@@ -137,6 +134,7 @@ impl Track {
             origin_us,
             anchor: None,
             pending: BTreeMap::new(),
+            comfort_marks: BTreeSet::new(),
             written: 0,
             started: false,
             comfort_noise: false,
@@ -192,7 +190,7 @@ impl Track {
                     .pending
                     .iter()
                     .next_back()
-                    .map_or(self.written, |(pos, c)| pos + chunk_len(c));
+                    .map_or(self.written, |(pos, c)| pos + c.len() as u64);
                 let start = wall.max(free as i64).max(self.written as i64);
                 *other = Some(Anchor {
                     ssrc,
@@ -246,11 +244,14 @@ impl Track {
         }
         if is_cn {
             if pos >= self.written {
-                self.pending.insert(pos, Chunk::ComfortNoise);
+                self.comfort_marks.insert(pos);
             }
             return;
         }
         let law = audio_law.expect("audio");
+        if p.payload().is_empty() {
+            return;
+        }
         let mut samples = p.payload().to_vec();
         self.cfg.law.convert_from(law, &mut samples);
         let end = pos + samples.len() as u64;
@@ -271,11 +272,11 @@ impl Track {
             .pending
             .range(..end)
             .next_back()
-            .is_some_and(|(p, c)| p + chunk_len(c) > pos);
+            .is_some_and(|(p, c)| p + c.len() as u64 > pos);
         if overlaps {
             self.insert_around(pos, samples);
         } else {
-            self.pending.insert(pos, Chunk::Audio(samples));
+            self.pending.insert(pos, samples);
         }
     }
 
@@ -285,19 +286,19 @@ impl Track {
         let taken: Vec<(u64, u64)> = self
             .pending
             .range(..end)
-            .filter(|(p, c)| *p + chunk_len(c) > pos)
-            .map(|(p, c)| (*p, *p + chunk_len(c)))
+            .filter(|(p, c)| *p + c.len() as u64 > pos)
+            .map(|(p, c)| (*p, *p + c.len() as u64))
             .collect();
         for (s, e) in taken {
             if s > cursor {
                 let part = samples[(cursor - pos) as usize..(s - pos) as usize].to_vec();
-                self.pending.insert(cursor, Chunk::Audio(part));
+                self.pending.insert(cursor, part);
             }
             cursor = cursor.max(e);
         }
         if cursor < end {
             let part = samples[(cursor - pos) as usize..].to_vec();
-            self.pending.insert(cursor, Chunk::Audio(part));
+            self.pending.insert(cursor, part);
         }
     }
 
@@ -331,32 +332,45 @@ impl Track {
     pub fn drain_into(&mut self, until: u64, out: &mut Vec<u8>) {
         let silence = self.cfg.law.silence();
         while self.written < until {
+            // Comfort noise from its mark on.
+            while self
+                .comfort_marks
+                .first()
+                .is_some_and(|m| *m <= self.written)
+            {
+                self.comfort_marks.pop_first();
+                self.comfort_noise = true;
+            }
             let next = self.pending.first_key_value().map(|(p, _)| *p);
             match next {
                 Some(p) if p <= self.written => {
-                    let (p, chunk) = self.pending.pop_first().expect("first");
-                    match chunk {
-                        Chunk::ComfortNoise => self.comfort_noise = true,
-                        Chunk::Audio(samples) => {
-                            self.started = true;
-                            self.comfort_noise = false;
-                            let skip = (self.written - p) as usize;
-                            let want = (until - self.written) as usize;
-                            let take = (samples.len() - skip).min(want);
-                            out.extend_from_slice(&samples[skip..skip + take]);
-                            self.written += take as u64;
-                            self.stats.audio_samples += take as u64;
-                            if skip + take < samples.len() {
-                                self.pending.insert(
-                                    self.written,
-                                    Chunk::Audio(samples[skip + take..].to_vec()),
-                                );
-                            }
-                        }
+                    let (p, samples) = self.pending.pop_first().expect("first");
+                    let skip = (self.written - p) as usize;
+                    if skip >= samples.len() {
+                        // Cannot happen (chunks never reach behind what is written); never
+                        // trusted either.
+                        continue;
+                    }
+                    self.started = true;
+                    self.comfort_noise = false;
+                    let want = (until - self.written) as usize;
+                    let take = (samples.len() - skip).min(want);
+                    out.extend_from_slice(&samples[skip..skip + take]);
+                    self.written += take as u64;
+                    self.stats.audio_samples += take as u64;
+                    if skip + take < samples.len() {
+                        self.pending
+                            .insert(self.written, samples[skip + take..].to_vec());
                     }
                 }
                 other => {
-                    let stop = other.map_or(until, |p| p.min(until));
+                    let mark = self.comfort_marks.first().copied();
+                    let stop = [other, mark, Some(until)]
+                        .into_iter()
+                        .flatten()
+                        .filter(|x| *x > self.written)
+                        .min()
+                        .unwrap_or(until);
                     let n = stop - self.written;
                     out.resize(out.len() + n as usize, silence);
                     self.silent(self.written, n);
@@ -393,7 +407,9 @@ impl Track {
         self.pending
             .iter()
             .next_back()
-            .map_or(self.written, |(p, c)| (p + chunk_len(c)).max(self.written))
+            .map_or(self.written, |(p, c)| {
+                (p + c.len() as u64).max(self.written)
+            })
     }
 
     /// Samples written so far.
@@ -403,7 +419,7 @@ impl Track {
 
     /// Whether any audio has been received.
     pub fn heard(&self) -> bool {
-        self.stats.audio_samples > 0 || self.pending.values().any(|c| matches!(c, Chunk::Audio(_)))
+        self.stats.audio_samples > 0 || !self.pending.is_empty()
     }
 
     /// The gaps so far.
@@ -419,12 +435,5 @@ impl Track {
     /// The counts so far.
     pub fn stats(&self) -> TrackStats {
         self.stats
-    }
-}
-
-fn chunk_len(c: &Chunk) -> u64 {
-    match c {
-        Chunk::Audio(s) => s.len() as u64,
-        Chunk::ComfortNoise => 0,
     }
 }

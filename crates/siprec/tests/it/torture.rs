@@ -80,6 +80,9 @@ fn a_stream_is_framed_by_content_length() {
         SipMessage::message_len(&VALID.as_bytes()[..20]).expect("partial"),
         None
     );
+    // A Content-Length near u64::MAX is refused, never wrapped to a zero-length message.
+    let huge = VALID.replace("Content-Length: 0", "Content-Length: 18446744073709551600");
+    assert!(SipMessage::message_len(huge.as_bytes()).is_err());
     // A datagram with bytes after its body keeps only the body Content-Length names.
     let m = SipMessage::parse(
         VALID
