@@ -181,7 +181,12 @@ pub fn read(msg: &SipMessage, kind: Kind) -> Result<RecordingSession, Refusal> {
                 "a recording session's INVITE must carry the SDP offer",
             ));
         }
-    } else if sdps.is_empty() && metas.is_empty() {
+    } else if sdps.is_empty()
+        && metas.is_empty()
+        && msg.method() != Some(&ezk_sip_types::Method::UPDATE)
+    {
+        // An UPDATE without a body is a session-timer refresh (RFC 4028 §7.4); a re-INVITE
+        // without an offer would ask the SRS to offer, which it does not.
         return Err(Refusal::new(
             400,
             "the request carries neither SDP nor recording metadata",

@@ -99,6 +99,29 @@ pub struct PlannedStream {
     pub paused: bool,
 }
 
+/// A recorded line as a new offer in the dialog has it.
+#[derive(Debug)]
+pub struct UpdatedStream {
+    /// The line's position.
+    pub index: usize,
+    /// Whether the SRC has it paused.
+    pub paused: bool,
+    /// Where the SRC sends from, if its SDP says.
+    pub remote: Option<SocketAddr>,
+    /// The audio format now.
+    pub audio: Format,
+    /// The SRC's SRTP key now, for SRTP lines.
+    pub srtp: Option<MasterKey>,
+}
+
+/// What the SRS holds for a line it records.
+#[derive(Debug, Clone)]
+struct LineState {
+    port: u16,
+    /// The SRS's own crypto line of its answer (SRTP lines).
+    own_crypto: Option<Crypto>,
+}
+
 /// Why a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
@@ -135,8 +158,8 @@ pub enum Action {
     Update {
         /// The call.
         call: String,
-        /// Pause state and remote address per recorded line (index, paused, remote).
-        streams: Vec<(usize, bool, Option<SocketAddr>)>,
+        /// The recorded lines as the new offer has them.
+        streams: Vec<UpdatedStream>,
         /// New metadata, if any.
         metadata: Option<Box<Metadata>>,
     },
@@ -170,7 +193,10 @@ struct Dialog {
     /// `None` once acknowledged.
     retransmit: Option<(u64, u64, u64)>,
     answered_at: u64,
-    ports: Vec<u16>,
+    /// Per offered line, in order: what the SRS records on it (`None`: refused).
+    lines: Vec<Option<LineState>>,
+    /// The SRS's SDP version (RFC 3264 §8: one up per new answer).
+    sdp_version: u64,
     /// Session timer: interval in seconds and when it runs out.
     session_expires: Option<(u32, u64)>,
     local_cseq: u32,
@@ -261,7 +287,11 @@ impl Srs {
                 self.invite(call, msg, peer, now_ms)
             }
         } else if method == Method::ACK {
-            if let Some(d) = self.dialogs.get_mut(&call) {
+            // Only the ACK of the INVITE being answered stops its retransmissions.
+            let cseq = msg.cseq().map(|c| c.cseq).ok();
+            if let Some(d) = self.dialogs.get_mut(&call)
+                && cseq == Some(d.invite_cseq)
+            {
                 d.retransmit = None;
             }
             Vec::new()
@@ -413,13 +443,16 @@ impl Srs {
         }
         let offer = rs.offer.clone().expect("an initial INVITE has an offer");
         let mut lines = Vec::new();
+        let mut line_states: Vec<Option<LineState>> = Vec::new();
         let mut streams = Vec::new();
         let mut keys = Vec::new();
         for s in &offer.streams {
-            let recordable = s.media == "audio" && audio_format(s).is_some();
+            // A line offered with port 0 is not in use (RFC 3264 §6).
+            let recordable = s.media == "audio" && audio_format(s).is_some() && s.port != 0;
             let srtp = if s.secure() { srtp_choice(s) } else { None };
             if !recordable || (s.secure() && srtp.is_none()) {
                 lines.push(AnswerLine::Refuse);
+                line_states.push(None);
                 continue;
             }
             let Some(port) = self.ports.take() else {
@@ -471,6 +504,10 @@ impl Srs {
             let audio = audio_format(s).expect("recordable");
             let te = named(s, "TELEPHONE-EVENT");
             let cn = named(s, "CN");
+            line_states.push(Some(LineState {
+                port,
+                own_crypto: crypto_line.clone(),
+            }));
             lines.push(AnswerLine::Record {
                 port,
                 format: audio.clone(),
@@ -555,9 +592,12 @@ impl Srs {
                 invite: msg,
                 invite_cseq,
                 response: bytes.clone(),
-                retransmit: (peer.transport == Transport::Udp).then_some((now + T1_MS, T1_MS, now)),
+                // RFC 3261 §13.3.1.4: the 2xx is retransmitted until the ACK on every
+                // transport (a reliable one only stops hop-by-hop retransmission).
+                retransmit: Some((now + T1_MS, T1_MS, now)),
                 answered_at: now,
-                ports: streams.iter().map(|s| s.local_port).collect(),
+                lines: line_states,
+                sdp_version: 1,
                 session_expires: session_expires.map(|s| (s, now + u64::from(s) * 1000)),
                 local_cseq: 0,
                 offer,
@@ -585,16 +625,14 @@ impl Srs {
     ) -> Result<(Option<Vec<u8>>, Action), Refusal> {
         let rs = session::read(msg, Kind::InDialog)?;
         let interval = self.session_interval(msg)?;
-        let d = self.dialogs.get_mut(call).expect("dialog");
-        if let Some(s) = interval.or(d.session_expires.map(|x| x.0)) {
-            d.session_expires = Some((s, now + u64::from(s) * 1000));
-        }
-        d.peer = peer;
+        // Everything is checked and built first; the dialog changes only if it is answered.
+        let d = self.dialogs.get(call).expect("dialog");
         let mut states = Vec::new();
+        let mut new_lines = d.lines.clone();
         let sdp_answer = match &rs.offer {
             None => None,
             Some(offer) => {
-                if offer.streams.len() < d.offer.streams.len() {
+                if offer.streams.len() < d.lines.len() {
                     return Err(Refusal {
                         status: 488,
                         reason: "a new offer must keep every m= line (RFC 3264 §8)".into(),
@@ -602,38 +640,63 @@ impl Srs {
                     });
                 }
                 let mut lines = Vec::new();
-                let mut port_of = d.ports.iter();
                 for (i, s) in offer.streams.iter().enumerate() {
-                    let was = d.offer.streams.get(i);
-                    let recorded =
-                        was.is_some_and(|w| w.media == "audio" && audio_format(w).is_some());
-                    match (recorded, audio_format(s), port_of.clone().next()) {
-                        (true, Some(f), Some(port)) => {
-                            port_of.next();
-                            lines.push(AnswerLine::Record {
-                                port: *port,
-                                format: f,
-                                telephone_event: named(s, "TELEPHONE-EVENT"),
-                                comfort_noise: named(s, "CN"),
-                                crypto: None,
-                            });
-                            states.push((
-                                i,
-                                s.paused(),
-                                s.address.map(|a| SocketAddr::new(a, s.port)),
-                            ));
+                    let held = d.lines.get(i).and_then(|l| l.as_ref());
+                    let srtp = if s.secure() { srtp_choice(s) } else { None };
+                    let usable = s.port != 0 && (!s.secure() || srtp.is_some());
+                    let (Some(line), Some(f), true) = (held, audio_format(s), usable) else {
+                        lines.push(AnswerLine::Refuse);
+                        continue;
+                    };
+                    let (crypto, src_key) = match srtp {
+                        Some((c, k)) => {
+                            // The SRS keeps its key while the suite stays; a new suite gets a
+                            // new key.
+                            let key_params = match &line.own_crypto {
+                                Some(o) if o.suite == c.suite => o.key_params.clone(),
+                                _ => {
+                                    let key =
+                                        MasterKey::generate(k.suite()).map_err(|e| Refusal {
+                                            status: 500,
+                                            reason: format!("no SRTP key: {e}"),
+                                            unsupported: Vec::new(),
+                                        })?;
+                                    Zeroizing::new(key.sdes().to_string())
+                                }
+                            };
+                            let own = Crypto {
+                                tag: c.tag,
+                                suite: c.suite.clone(),
+                                key_params,
+                            };
+                            if let Some(Some(l)) = new_lines.get_mut(i) {
+                                l.own_crypto = Some(own.clone());
+                            }
+                            (Some(own), Some(k))
                         }
-                        _ => lines.push(AnswerLine::Refuse),
-                    }
+                        None => (None, None),
+                    };
+                    lines.push(AnswerLine::Record {
+                        port: line.port,
+                        format: f.clone(),
+                        telephone_event: named(s, "TELEPHONE-EVENT"),
+                        comfort_noise: named(s, "CN"),
+                        crypto,
+                    });
+                    states.push(UpdatedStream {
+                        index: i,
+                        paused: s.paused(),
+                        remote: s.address.map(|a| SocketAddr::new(a, s.port)),
+                        audio: f,
+                        srtp: src_key,
+                    });
                 }
-                d.offer = offer.clone();
-                let version = d.invite_cseq as u64 + 1;
                 Some(
                     sdp::answer(
                         offer,
                         &lines,
                         self.cfg.media_address,
-                        (d.answered_at, version),
+                        (d.answered_at, d.sdp_version + 1),
                     )
                     .map_err(|e| Refusal {
                         status: 500,
@@ -644,6 +707,16 @@ impl Srs {
                 )
             }
         };
+        let d = self.dialogs.get_mut(call).expect("dialog");
+        if let Some(s) = interval.or(d.session_expires.map(|x| x.0)) {
+            d.session_expires = Some((s, now + u64::from(s) * 1000));
+        }
+        d.peer = peer;
+        if let Some(offer) = rs.offer {
+            d.offer = offer;
+            d.lines = new_lines;
+            d.sdp_version += 1;
+        }
         Ok((
             sdp_answer,
             Action::Update {
@@ -652,6 +725,17 @@ impl Srs {
                 metadata: rs.metadata.map(Box::new),
             },
         ))
+    }
+
+    /// The session-timer headers of a 2xx in a dialog with a session interval.
+    fn timer_headers(&self, call: &str) -> Vec<(Name, String)> {
+        match self.dialogs.get(call).and_then(|d| d.session_expires) {
+            Some((secs, _)) => vec![
+                (Name::SESSION_EXPIRES, format!("{secs};refresher=uac")),
+                (Name::REQUIRE, "timer".to_owned()),
+            ],
+            None => Vec::new(),
+        }
     }
 
     fn reinvite(&mut self, call: &str, msg: SipMessage, peer: Peer, now: u64) -> Vec<Action> {
@@ -667,15 +751,15 @@ impl Srs {
         let tag = d.local_tag.clone();
         match self.in_dialog(call, &msg, peer, now) {
             Ok((sdp, update)) => {
-                let extra = [(Name::CONTACT, reply::contact(&self.cfg.identity))];
+                let mut extra = vec![(Name::CONTACT, reply::contact(&self.cfg.identity))];
+                extra.extend(self.timer_headers(call));
                 let body = sdp.as_deref().map(|b| ("application/sdp", b));
                 let bytes =
                     reply::response(&msg, 200, Some(&tag), &self.cfg.identity, &extra, body);
                 let d = self.dialogs.get_mut(call).expect("dialog");
                 d.invite_cseq = cseq;
                 d.response = bytes.clone();
-                d.retransmit =
-                    (peer.transport == Transport::Udp).then_some((now + T1_MS, T1_MS, now));
+                d.retransmit = Some((now + T1_MS, T1_MS, now));
                 vec![Action::Send { to: peer, bytes }, update]
             }
             Err(r) => self.refuse(&msg, peer, call.to_owned(), r),
@@ -687,15 +771,16 @@ impl Srs {
         match self.in_dialog(call, &msg, peer, now) {
             Ok((sdp, update)) => {
                 let body = sdp.as_deref().map(|b| ("application/sdp", b));
-                vec![self.send(peer, &msg, 200, Some(&tag), &[], body), update]
+                let extra = self.timer_headers(call);
+                vec![self.send(peer, &msg, 200, Some(&tag), &extra, body), update]
             }
             Err(r) => self.refuse(&msg, peer, call.to_owned(), r),
         }
     }
 
     fn free(&mut self, d: &Dialog) {
-        for p in &d.ports {
-            self.ports.give(*p);
+        for l in d.lines.iter().flatten() {
+            self.ports.give(l.port);
         }
     }
 

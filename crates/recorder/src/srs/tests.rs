@@ -290,7 +290,7 @@ fn pause_resume_and_metadata_in_the_dialog_keep_the_srs_ports() {
     else {
         panic!("update")
     };
-    assert!(streams.iter().all(|(_, paused, _)| *paused));
+    assert!(streams.iter().all(|u| u.paused));
     assert!(metadata.is_none());
     let meta_only = s.handle(
         &request(
@@ -414,4 +414,86 @@ fn srtp_lines_are_answered_with_the_srss_own_key_and_unsupported_suites_refused(
     );
     let r = sent(&s.handle(&invite("s2", "", &only_32), udp(), 1)).remove(0);
     assert_eq!(status(&r), 488);
+}
+
+/// Found in review: ports were matched to re-offered lines by count, a refused re-INVITE
+/// still refreshed the timer, a bodiless UPDATE (the RFC 4028 refresh) was refused, and any
+/// ACK stopped the retransmissions of a later 200.
+#[test]
+fn re_offers_keep_each_lines_port_refusals_change_nothing_and_refreshes_work() {
+    let mut s = srs(10, (40000, 40099));
+    s.handle(
+        &invite(
+            "r1",
+            "Supported: timer\r\nSession-Expires: 90\r\n",
+            &sdp("RTP/AVP", "", "sendonly"),
+        ),
+        udp(),
+        0,
+    );
+    s.handle(&request("ACK", "r1", 1, "", "", ""), udp(), 10);
+    // Line 0 re-offered with G.722 only: it is refused, line 1 keeps its own port.
+    let g722 = sdp("RTP/AVP", "", "sendonly").replacen(
+        "m=audio 30000 RTP/AVP 0 101",
+        "m=audio 30000 RTP/AVP 9 101",
+        1,
+    );
+    let a = s.handle(
+        &request(
+            "INVITE",
+            "r1",
+            2,
+            "",
+            "Content-Type: application/sdp\r\n",
+            &g722,
+        ),
+        udp(),
+        1000,
+    );
+    let ok = sent(&a).remove(0);
+    assert_eq!(status(&ok), 200);
+    assert_eq!(header(&ok, Name::SESSION_EXPIRES), "90;refresher=uac");
+    let answer = parse_offer(&ok.body).expect("answer");
+    assert_eq!((answer.streams[0].port, answer.streams[1].port), (0, 40002));
+    // An ACK of the first INVITE does not stop the re-INVITE's 200.
+    s.handle(&request("ACK", "r1", 1, "", "", ""), udp(), 1100);
+    assert_eq!(sent(&s.tick(1600)).len(), 1);
+    s.handle(&request("ACK", "r1", 2, "", "", ""), udp(), 1700);
+    assert!(s.tick(5000).is_empty());
+    // A refused re-INVITE (a line dropped) changes nothing, not even the timer.
+    let one_line = "v=0\r\no=SBC 1 3 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=sendonly\r\na=label:1\r\n";
+    let r = s.handle(
+        &request(
+            "INVITE",
+            "r1",
+            3,
+            "",
+            "Content-Type: application/sdp\r\n",
+            one_line,
+        ),
+        udp(),
+        80_000,
+    );
+    assert_eq!(status(&sent(&r)[0]), 488);
+    // A bodiless UPDATE refreshes the session.
+    let u = s.handle(
+        &request("UPDATE", "r1", 4, "Session-Expires: 90\r\n", "", ""),
+        udp(),
+        85_000,
+    );
+    let ok = sent(&u).remove(0);
+    assert_eq!(status(&ok), 200);
+    assert_eq!(header(&ok, Name::SESSION_EXPIRES), "90;refresher=uac");
+    assert!(
+        s.tick(120_000)
+            .iter()
+            .all(|a| !matches!(a, Action::End { .. }))
+    );
+    assert!(s.tick(176_000).iter().any(|a| matches!(
+        a,
+        Action::End {
+            why: EndReason::SessionExpired,
+            ..
+        }
+    )));
 }
