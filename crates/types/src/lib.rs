@@ -6,6 +6,7 @@
 //! `Debug` and have no `Display`: the only way to see their value is the explicit
 //! `expose_*` accessor, which is used where the value is encrypted or blind-indexed.
 
+pub mod g711;
 mod hsa;
 mod patient;
 mod phone;

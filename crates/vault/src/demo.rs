@@ -79,19 +79,7 @@ pub fn personnummer(rng_seed: u64) -> String {
 
 /// G.711 A-law encoding of one 16-bit sample (ITU-T G.711).
 fn alaw(sample: i16) -> u8 {
-    let mut s = i32::from(sample) >> 3; // 13-bit magnitude domain
-    let sign = if s >= 0 { 0xD5 } else { 0x55 };
-    if s < 0 {
-        s = -s - 1;
-    }
-    let s = s.min(0x0FFF);
-    let (seg, mant) = if s < 32 {
-        (0, (s >> 1) & 0x0F)
-    } else {
-        let seg = (31 - (s as u32).leading_zeros()) as i32 - 4;
-        (seg, (s >> seg) & 0x0F)
-    };
-    (((seg << 4) | mant) as u8) ^ sign
+    callvault_types::g711::Law::A.encode(sample)
 }
 
 fn tone(seconds: u32, rate: u32, channels: u16, f1: f64, f2: f64) -> Vec<i16> {

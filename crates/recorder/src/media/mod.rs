@@ -2,7 +2,8 @@
 //! by SDES, [`g711`] converts between the laws, [`track`] places one stream on the call's timeline, [`stereo`] writes caller and
 //! nurse side by side.
 
-pub mod g711;
+/// G.711, shared with the vault's demo archive (`callvault_types::g711`).
+pub use callvault_types::g711;
 pub mod rtp;
 pub mod srtp;
 pub mod stereo;

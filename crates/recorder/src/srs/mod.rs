@@ -456,9 +456,7 @@ impl Srs {
                 continue;
             }
             let Some(port) = self.ports.take() else {
-                for p in streams.iter().map(|x: &PlannedStream| x.local_port) {
-                    self.ports.give(p);
-                }
+                self.release(&streams);
                 return self.refuse(
                     &msg,
                     peer,
@@ -476,9 +474,7 @@ impl Srs {
                         Ok(own) => own,
                         Err(e) => {
                             self.ports.give(port);
-                            for p in streams.iter().map(|x: &PlannedStream| x.local_port) {
-                                self.ports.give(p);
-                            }
+                            self.release(&streams);
                             return self.refuse(
                                 &msg,
                                 peer,
@@ -545,9 +541,7 @@ impl Srs {
         let sdp = match sdp::answer(&offer, &lines, self.cfg.media_address, (now, 1)) {
             Ok(s) => s,
             Err(e) => {
-                for p in &streams {
-                    self.ports.give(p.local_port);
-                }
+                self.release(&streams);
                 return self.refuse(
                     &msg,
                     peer,
@@ -775,6 +769,13 @@ impl Srs {
                 vec![self.send(peer, &msg, 200, Some(&tag), &extra, body), update]
             }
             Err(r) => self.refuse(&msg, peer, call.to_owned(), r),
+        }
+    }
+
+    /// Gives back the ports of streams planned for a call that is then refused.
+    fn release(&mut self, streams: &[PlannedStream]) {
+        for p in streams {
+            self.ports.give(p.local_port);
         }
     }
 

@@ -4,6 +4,7 @@
 //! 8-bit code to a 16-bit linear sample, encoding compresses it back (the segment search of
 //! the ITU reference). The recorder keeps what it received where it can: two streams in the
 //! same law are written as they came; a stream in the other law is converted through linear.
+//! The one G.711 implementation of callvault: the recorder's and the demo archive's.
 
 /// A G.711 law.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
